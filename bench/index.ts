@@ -1,0 +1,11 @@
+/**
+ * `npm run bench`: every benchmark in one run, then the README table.
+ */
+import * as AgentMessageBench from "./agentMessage.js"
+import { printTable, type Row } from "./harness.js"
+
+const rows: Array<Row> = []
+console.log(`Node ${process.version}, ${process.platform}/${process.arch}\n`)
+console.log("== AgentMessage ==")
+rows.push(...AgentMessageBench.run())
+printTable(rows)

@@ -1,0 +1,17 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * The binary agent message: model, Schema codec and synchronous encode/decode.
+ *
+ * @since 0.1.0
+ */
+export * as AgentMessage from "./AgentMessage.js"
+
+/**
+ * The JSON, text and flag payloads carried inside agent messages.
+ *
+ * @since 0.1.0
+ */
+export * as AgentPayload from "./AgentPayload.js"
