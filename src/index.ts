@@ -15,3 +15,10 @@ export * as AgentMessage from "./AgentMessage.js"
  * @since 0.1.0
  */
 export * as AgentPayload from "./AgentPayload.js"
+
+/**
+ * smux v1 over any byte transport, wire-compatible with xtaci/smux, as a service yielding scoped streams.
+ *
+ * @since 0.1.0
+ */
+export * as Smux from "./Smux.js"
