@@ -258,6 +258,19 @@ describe("Smux sessions over an in-memory pair", () => {
       assert.strictEqual((yield* Effect.flip(client.open)).reason, "Protocol")
     }))
 
+  it.scoped("a failing transport write fails pending writes and closing still completes", () =>
+    Effect.gen(function*() {
+      const [a] = yield* Smux.makeMemoryPair()
+      const broken: Smux.Transport<string> = { incoming: a.incoming, write: () => Effect.fail("connection reset") }
+      const client = yield* Smux.make(broken, { role: "client" })
+      const stream = yield* client.open
+      const error = yield* Effect.flip(stream.write(new Uint8Array(10)))
+      assert.strictEqual(error.reason, "Transport")
+      assert.strictEqual(error.cause, "connection reset")
+      yield* stream.close
+      assert.strictEqual((yield* Effect.flip(client.await)).reason, "Transport")
+    }))
+
   it.scoped("data and FIN for unknown stream ids are ignored, as xtaci/smux does", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Smux.makeMemoryPair()

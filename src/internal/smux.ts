@@ -120,6 +120,8 @@ export const make = Effect.fnUntraced(function*<E>(
   let streamsOverLimit = 0
   let acceptPending = 0
   let receivedSinceCheck = false
+  /** completions of the batch being written: failed with the session if the write never finishes */
+  let inFlight: Array<Deferred.Deferred<void, SmuxError>> = []
 
   const done = yield* Deferred.make<void, SmuxError>()
   const writerWake = yield* Effect.makeLatch(false)
@@ -197,10 +199,12 @@ export const make = Effect.fnUntraced(function*<E>(
         continue
       }
       const batch = takeBatch()
+      inFlight = batch.done
       yield* Effect.mapError(
         transport.write(batch.bytes),
         (cause) => new SmuxError({ reason: "Transport", detail: "writing to the transport failed", cause })
       )
+      inFlight = []
       for (const deferred of batch.done) Deferred.unsafeDone(deferred, Exit.void)
     }
   })
@@ -359,6 +363,8 @@ export const make = Effect.fnUntraced(function*<E>(
       }
     }
     active.length = 0
+    for (const deferred of inFlight) Deferred.unsafeDone(deferred, Exit.fail(error))
+    inFlight = []
     acceptQueue.unsafeDone(Exit.fail(error))
     receiveGate.unsafeOpen()
     writerWake.unsafeOpen()
