@@ -3,9 +3,12 @@
  */
 import * as AgentMessageBench from "./agentMessage.js"
 import { printTable, type Row } from "./harness.js"
+import * as SmuxBench from "./smux.js"
 
 const rows: Array<Row> = []
 console.log(`Node ${process.version}, ${process.platform}/${process.arch}\n`)
 console.log("== AgentMessage ==")
 rows.push(...AgentMessageBench.run())
+console.log("\n== Smux ==")
+rows.push(...(await SmuxBench.run()))
 printTable(rows)
