@@ -235,9 +235,13 @@ const readMessageType = (frame: Uint8Array): string => {
   return type
 }
 
-const readUint64 = (view: DataView, offset: number): number => {
-  const high = view.getUint32(offset)
-  return high > MAX_SAFE_HIGH ? -1 : high * TWO_32 + view.getUint32(offset + 4)
+const readUint32 = (frame: Uint8Array, offset: number): number =>
+  ((frame[offset]! << 24) | (frame[offset + 1]! << 16) | (frame[offset + 2]! << 8) | frame[offset + 3]!) >>> 0
+
+/** A big-endian 64-bit unsigned integer, or -1 when it is beyond 2^53. */
+const readUint64 = (frame: Uint8Array, offset: number): number => {
+  const high = readUint32(frame, offset)
+  return high > MAX_SAFE_HIGH ? -1 : high * TWO_32 + readUint32(frame, offset + 4)
 }
 
 const digestMatches = (frame: Uint8Array, payload: Uint8Array): boolean => {
@@ -256,8 +260,7 @@ export const decode = (frame: Uint8Array): Either.Either<AgentMessage.AgentMessa
   if (frame.length < SHORT_HEADER_LENGTH + 4) {
     return fail("TooShort", `a frame needs at least 116 bytes, got ${frame.length}`)
   }
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
-  const headerLength = view.getUint32(0)
+  const headerLength = readUint32(frame, 0)
   if (headerLength < SHORT_HEADER_LENGTH) return fail("HeaderLength", `HeaderLength ${headerLength} is below 112`)
   if (headerLength + 4 > frame.length) {
     return fail("HeaderLength", `HeaderLength ${headerLength} + 4 is beyond the frame of ${frame.length} bytes`)
@@ -266,14 +269,14 @@ export const decode = (frame: Uint8Array): Either.Either<AgentMessage.AgentMessa
   if (messageType.length === 0) return fail("MissingType", "MessageType is empty")
   if (!knownTypes.has(messageType)) return fail("UnknownMessageType", `MessageType ${JSON.stringify(messageType)}`)
   const publication = messageType === "start_publication" || messageType === "pause_publication"
-  const createdDate = readUint64(view, CREATED_DATE_OFFSET)
+  const createdDate = readUint64(frame, CREATED_DATE_OFFSET)
   if (createdDate === 0 && !publication) return fail("MissingDate", "CreatedDate is 0")
-  const sequenceNumber = readUint64(view, SEQUENCE_NUMBER_OFFSET)
-  const flags = readUint64(view, FLAGS_OFFSET)
+  const sequenceNumber = readUint64(frame, SEQUENCE_NUMBER_OFFSET)
+  const flags = readUint64(frame, FLAGS_OFFSET)
   if (createdDate < 0 || sequenceNumber < 0 || flags < 0) {
     return fail("OutOfRange", "CreatedDate, SequenceNumber or Flags is beyond 2^53")
   }
-  let payloadType = headerLength >= HEADER_LENGTH ? view.getUint32(PAYLOAD_TYPE_OFFSET) : 0
+  let payloadType = headerLength >= HEADER_LENGTH ? readUint32(frame, PAYLOAD_TYPE_OFFSET) : 0
   if (payloadType > 12) {
     // start/pause_publication are reported to carry garbage beyond the type; nothing reads their payload
     if (!publication) return fail("UnknownPayloadType", `PayloadType ${payloadType}`)
@@ -285,7 +288,7 @@ export const decode = (frame: Uint8Array): Either.Either<AgentMessage.AgentMessa
   }
   return Either.right({
     messageType: messageType as AgentMessage.MessageType,
-    schemaVersion: view.getUint32(SCHEMA_VERSION_OFFSET),
+    schemaVersion: readUint32(frame, SCHEMA_VERSION_OFFSET),
     createdDate,
     sequenceNumber,
     flags,
