@@ -1,4 +1,5 @@
 import * as Crypto from "node:crypto"
+import { concat } from "../../src/internal/bytes.js"
 
 /** Deterministic pseudo-random bytes (xorshift), so failures replay. */
 export const pseudoRandomBytes = (length: number, seed: number): Uint8Array => {
@@ -15,14 +16,5 @@ export const pseudoRandomBytes = (length: number, seed: number): Uint8Array => {
 
 export const sha256Hex = (bytes: Uint8Array): string => Crypto.createHash("sha256").update(bytes).digest("hex")
 
-export const concatBytes = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let length = 0
-  for (const part of parts) length += part.length
-  const out = new Uint8Array(length)
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.length
-  }
-  return out
-}
+/** Concatenation, from the library's own byte helpers. */
+export const concatBytes = (parts: ReadonlyArray<Uint8Array>): Uint8Array => concat(parts)
