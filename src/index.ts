@@ -22,3 +22,10 @@ export * as AgentPayload from "./AgentPayload.js"
  * @since 0.1.0
  */
 export * as Smux from "./Smux.js"
+
+/**
+ * The data channel as a scoped, reliable Session over a WebSocket.
+ *
+ * @since 0.1.0
+ */
+export * as Session from "./Session.js"

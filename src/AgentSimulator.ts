@@ -1,0 +1,215 @@
+/**
+ * A local Session Manager: a WebSocket server on 127.0.0.1 that plays the service and the agent, so this
+ * library, its users' code and other clients (AWS's session-manager-plugin included) can be tested without AWS.
+ * It runs the same data-channel code as the client, in the agent role, with plugins per session type and seeded
+ * fault injection between the socket and the codec.
+ *
+ * @since 0.1.0
+ */
+import type * as Context from "effect/Context"
+import * as ContextModule from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import * as internal from "./internal/agentSimulator.js"
+
+/**
+ * Faults applied to the binary frames of one direction, each a probability per frame.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DirectionFaults {
+  readonly drop?: number | undefined
+  readonly duplicate?: number | undefined
+  /** hold a frame and send it after the next one */
+  readonly reorder?: number | undefined
+  /** send a frame `delayMillis` later */
+  readonly delay?: number | undefined
+  readonly delayMillis?: number | undefined
+}
+
+/**
+ * Fault injection, seeded so failures replay.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Faults {
+  readonly seed?: number | undefined
+  /** agent → client frames */
+  readonly toClient?: DirectionFaults | undefined
+  /** client → agent frames */
+  readonly toAgent?: DirectionFaults | undefined
+  /** probability of a garbage frame before each frame sent to the client */
+  readonly garbage?: number | undefined
+  /** close the WebSocket abruptly after this many frames to the client */
+  readonly closeAfterMessages?: number | undefined
+}
+
+/**
+ * What the plugin receives from the client, in order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PluginInput =
+  | { readonly _tag: "Data"; readonly bytes: Uint8Array }
+  | { readonly _tag: "Size"; readonly cols: number; readonly rows: number }
+  | { readonly _tag: "Flag"; readonly flag: number }
+
+/**
+ * A plugin's view of its session.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PluginIO {
+  readonly properties: Readonly<Record<string, unknown>> | null
+  readonly clientVersion: string
+  readonly input: Stream.Stream<PluginInput>
+  /** Output to the client, in messages of at most 1024 bytes */
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void>
+  readonly writeStdErr: (bytes: Uint8Array) => Effect.Effect<void>
+  readonly writeExitCode: (code: number) => Effect.Effect<void>
+  readonly sendFlag: (flag: number) => Effect.Effect<void>
+}
+
+/**
+ * A session type's behaviour. When `run` ends the session ends: the simulator waits up to 2 s for its output
+ * to be acknowledged, then sends `channel_closed`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Plugin {
+  readonly sessionType: string
+  readonly requireHandshake: boolean
+  readonly run: (io: PluginIO) => Effect.Effect<void, unknown, Scope.Scope>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SessionSpec {
+  readonly plugin: Plugin
+  readonly properties?: Readonly<Record<string, unknown>> | null | undefined
+  readonly agentVersion?: string | undefined
+  /** ask for KMS encryption in the handshake */
+  readonly kmsKeyId?: string | undefined
+  readonly faults?: Faults | undefined
+  /** send `channel_closed` with the 112-byte header */
+  readonly shortChannelClosed?: boolean | undefined
+  /** the `Output` text of `channel_closed` */
+  readonly closeOutput?: string | undefined
+  readonly messagesPerSecond?: number | undefined
+  readonly windowSize?: number | undefined
+  /** client input bytes buffered before the agent stops acknowledging. Default 1 MiB */
+  readonly inputBufferSize?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SimulatorOptions {
+  readonly host?: string | undefined
+  /** default 0: an ephemeral port */
+  readonly port?: number | undefined
+  /** default `3.3.1142.0` */
+  readonly agentVersion?: string | undefined
+  /** pacing of the agent's data messages; 0 for none. Default 1000 per second */
+  readonly messagesPerSecond?: number | undefined
+  /** unacknowledged messages the agent keeps in flight. Default 100000, as the agent's buffer */
+  readonly windowSize?: number | undefined
+  readonly faults?: Faults | undefined
+}
+
+/**
+ * A StartSession-like response.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StartSessionResponse {
+  readonly SessionId: string
+  readonly StreamUrl: string
+  readonly TokenValue: Redacted.Redacted<string>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SessionStats {
+  readonly retransmissions: number
+  readonly messagesSent: number
+  readonly connections: number
+  readonly closed: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export interface SimulatorError {
+  readonly _tag: "SimulatorError"
+  readonly reason: "Listen"
+  readonly cause: unknown
+}
+
+/**
+ * A running simulator.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AgentSimulator {
+  readonly host: string
+  readonly port: number
+  readonly startSession: (spec: SessionSpec) => Effect.Effect<StartSessionResponse>
+  readonly sessionStats: (sessionId: string) => Effect.Effect<SessionStats | undefined>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const AgentSimulator: Context.Tag<AgentSimulator, AgentSimulator> = ContextModule.GenericTag<AgentSimulator>(
+  "ssm-session-manager/AgentSimulator"
+)
+
+/**
+ * Starts the simulator; it stops with the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options?: SimulatorOptions) => Effect.Effect<AgentSimulator, SimulatorError, Scope.Scope> =
+  internal.make
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: SimulatorOptions): Layer.Layer<AgentSimulator, SimulatorError> =>
+  Layer.scoped(AgentSimulator, internal.make(options))
+
+/**
+ * Echoes every Output byte back: a stream plugin for any session type.
+ *
+ * @since 0.1.0
+ * @category plugins
+ */
+export const echoPlugin: (sessionType?: string, requireHandshake?: boolean) => Plugin = internal.echoPlugin
+
+/**
+ * Sends `bytes` to the client, then waits.
+ *
+ * @since 0.1.0
+ * @category plugins
+ */
+export const downloadPlugin: (bytes: Uint8Array, sessionType?: string) => Plugin = internal.downloadPlugin

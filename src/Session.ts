@@ -1,0 +1,226 @@
+/**
+ * A Session Manager data channel as a scoped resource: it turns a StartSession response (StreamUrl, TokenValue,
+ * SessionId) into a reliable, ordered, flow-controlled byte channel to the agent. Acks, reordering,
+ * retransmission with AWS's RTO, pacing and pause/start run in fibers; closing the Scope ends the session
+ * (the TerminateSession flag where the agent honours it) and closes the WebSocket.
+ *
+ * @since 0.1.0
+ */
+import type * as Socket from "@effect/platform/Socket"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import type * as AgentMessage from "./AgentMessage.js"
+import * as internal from "./internal/session.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = internal.TypeId as TypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const ErrorTypeId: unique symbol = internal.ErrorTypeId as ErrorTypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type ErrorTypeId = typeof ErrorTypeId
+
+/**
+ * The one error of this module.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export interface SessionError {
+  readonly [ErrorTypeId]: ErrorTypeId
+  readonly _tag: "SessionError"
+  readonly reason: SessionError.Reason
+  readonly detail: string
+  readonly cause?: unknown
+  readonly message: string
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export declare namespace SessionError {
+  /**
+   * - `Open`: the WebSocket or the OpenDataChannel frame failed.
+   * - `Handshake`: no usable handshake in time, or an unsupported session type.
+   * - `EncryptionRequired`: the agent requires KMS encryption, which this client does not implement yet.
+   * - `Transport`: the WebSocket failed or closed without `channel_closed`.
+   * - `GiveUp`: a message stayed unacknowledged for `giveUpAfter`.
+   * - `Closed`: the session has already ended.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  export type Reason = "Open" | "Handshake" | "EncryptionRequired" | "Transport" | "GiveUp" | "Closed"
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export const SessionError: new(args: {
+  readonly reason: SessionError.Reason
+  readonly detail: string
+  readonly cause?: unknown
+}) => SessionError & Error = internal.SessionError
+
+/**
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isSessionError: (u: unknown) => u is SessionError = internal.isSessionError
+
+/**
+ * What opening a session needs: the StartSession (or ResumeSession) response, and tunables whose defaults are
+ * the protocol's constants.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SessionOptions {
+  readonly sessionId: string
+  readonly streamUrl: string
+  readonly tokenValue: Redacted.Redacted<string>
+  /** default: one random id per process, as the official client */
+  readonly clientId?: string | undefined
+  /** default `1.2.694.0`: above 1.2.331.0, so agents pick smux with keepalive off (section 18.1) */
+  readonly clientVersion?: string | undefined
+  /** default 10 seconds */
+  readonly openTimeout?: Duration.DurationInput | undefined
+  /** default 30 seconds */
+  readonly handshakeTimeout?: Duration.DurationInput | undefined
+  /** unacknowledged messages in flight before `write` suspends. Default 1024 */
+  readonly windowSize?: number | undefined
+  /** out-of-order messages held. Default 1024 */
+  readonly reorderBufferSize?: number | undefined
+  /** bytes of output and events delivered but not yet read before new messages go unacknowledged. Default 1 MiB */
+  readonly receiveBufferSize?: number | undefined
+  /** pacing of data messages, retransmissions included; 0 for none. Default 1000 */
+  readonly messagesPerSecond?: number | undefined
+  /** how long a message may stay unacknowledged before the session fails. Default 5 minutes */
+  readonly giveUpAfter?: Duration.DurationInput | undefined
+  /** how long closing waits for `channel_closed` after the TerminateSession flag. Default 2 seconds */
+  readonly terminateTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * What arrives beside the output bytes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SessionEvent =
+  | { readonly _tag: "StdErr"; readonly bytes: Uint8Array }
+  | { readonly _tag: "ExitCode"; readonly code: number }
+  | { readonly _tag: "Flag"; readonly flag: number }
+  | { readonly _tag: "ChannelClosed"; readonly output: string }
+
+/**
+ * Counters of the data channel.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SessionStats {
+  readonly messagesSent: number
+  readonly messagesReceived: number
+  readonly bytesSent: number
+  readonly bytesReceived: number
+  readonly retransmissions: number
+  readonly duplicatesReceived: number
+  readonly droppedUnacknowledged: number
+  readonly rtt: number
+  readonly rto: number
+  readonly reorderDepth: number
+}
+
+/**
+ * A ready session.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Session {
+  readonly [TypeId]: TypeId
+  readonly sessionId: string
+  /** `Port`, `Standard_Stream`, `InteractiveCommands` or `NonInteractiveCommands` */
+  readonly sessionType: string
+  /** from the HandshakeRequest; none on the no-handshake shell path */
+  readonly agentVersion: Option.Option<string>
+  /** the session document's properties (Port sessions) */
+  readonly properties: Readonly<Record<string, unknown>> | null
+  readonly customerMessage: string
+  readonly handshakeDuration: Option.Option<Duration.Duration>
+  readonly clientVersion: string
+  /** Output payloads in order. Read it once; reading is what lets more in. */
+  readonly output: Stream.Stream<Uint8Array, SessionError>
+  /** stderr, exit code, flags and the closing of the channel. Read it once. */
+  readonly events: Stream.Stream<SessionEvent, SessionError>
+  /** Sends bytes as Output messages of at most 1024 bytes; suspends while the window is full. */
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, SessionError>
+  readonly sendFlag: (flag: AgentMessage.FlagPayload) => Effect.Effect<void, SessionError>
+  readonly resize: (size: { readonly cols: number; readonly rows: number }) => Effect.Effect<void, SessionError>
+  /** Ends the session: the TerminateSession flag where honoured, then a brief wait for `channel_closed`. */
+  readonly terminate: Effect.Effect<void, SessionError>
+  /** Completes with the `Output` text of `channel_closed` (empty when we ended it), or fails. */
+  readonly closed: Effect.Effect<string, SessionError>
+  readonly stats: Effect.Effect<SessionStats>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const Session: Context.Tag<Session, Session> = internal.tag
+
+/**
+ * Opens the data channel, runs the handshake and returns a ready session, closed with the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (
+  options: SessionOptions
+) => Effect.Effect<Session, SessionError, Scope.Scope | Socket.WebSocketConstructor> = internal.make
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: SessionOptions): Layer.Layer<Session, SessionError, Socket.WebSocketConstructor> =>
+  Layer.scoped(internal.tag, internal.make(options))
+
+/**
+ * `layer` with its options read from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<SessionOptions>
+): Layer.Layer<Session, SessionError | ConfigError.ConfigError, Socket.WebSocketConstructor> =>
+  Layer.scoped(internal.tag, Effect.flatMap(Config.unwrap(config), internal.make))

@@ -1,0 +1,393 @@
+/**
+ * An agent simulator: a WebSocket server on 127.0.0.1 that plays the Session Manager service plus the agent
+ * (AGENT-PROTOCOL.md sections 2, 5-7, 9, 12, 14), with plugins per session type and seeded fault injection
+ * between the socket and the codec. It runs the same data-channel engine as the client, in the agent role.
+ *
+ * @internal
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
+import * as Mailbox from "effect/Mailbox"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as WS from "ws"
+import type * as AgentMessage from "../AgentMessage.js"
+import * as AgentPayload from "../AgentPayload.js"
+import type * as AgentSimulator from "../AgentSimulator.js"
+import * as internalMessage from "./agentMessage.js"
+import * as DataChannel from "./dataChannel.js"
+
+const textEncoder = new TextEncoder()
+const decodeOpen = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))
+const decodeResponse = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeResponse))
+
+/** A small seeded PRNG (mulberry32), so fault patterns replay. @internal */
+export const prng = (seed: number) => {
+  let state = seed >>> 0
+  return (): number => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/**
+ * Drop, duplicate, reorder and delay, each with a rate, applied to binary frames in one direction.
+ * @internal
+ */
+export const makeFaultyPipe = (
+  faults: AgentSimulator.DirectionFaults | undefined,
+  random: () => number,
+  deliver: (frame: Uint8Array) => void
+) => {
+  if (faults === undefined) return { push: deliver, flush: () => {} }
+  let held: Uint8Array | undefined
+  const flush = () => {
+    if (held !== undefined) {
+      const frame = held
+      held = undefined
+      deliver(frame)
+    }
+  }
+  const push = (frame: Uint8Array) => {
+    if (random() < (faults.drop ?? 0)) return
+    const copies = random() < (faults.duplicate ?? 0) ? 2 : 1
+    for (let i = 0; i < copies; i++) {
+      if (held === undefined && random() < (faults.reorder ?? 0)) {
+        held = frame
+        continue
+      }
+      if (random() < (faults.delay ?? 0)) {
+        setTimeout(() => deliver(frame), faults.delayMillis ?? 20)
+        continue
+      }
+      deliver(frame)
+      flush()
+    }
+  }
+  return { push, flush }
+}
+
+/** The 112-byte header variant the service uses for channel_closed (section 3.6). @internal */
+export const toShortHeader = (frame: Uint8Array): Uint8Array => {
+  const short = new Uint8Array(frame.length - 4)
+  short.set(frame.subarray(0, 112), 0)
+  short.set(frame.subarray(116), 112)
+  new DataView(short.buffer).setUint32(0, 112)
+  // NUL padding of the type, as observed
+  for (let i = 4 + "channel_closed".length; i < 36; i++) short[i] = 0
+  return short
+}
+
+interface SessionRecord {
+  readonly spec: AgentSimulator.SessionSpec
+  readonly token: string
+  readonly stats: { retransmissions: number; messagesSent: number; connections: number; closed: boolean }
+  /** the agent's channel of the current connection */
+  channel: DataChannel.Channel | undefined
+}
+
+/** @internal */
+export const make = (
+  options: AgentSimulator.SimulatorOptions = {}
+): Effect.Effect<AgentSimulator.AgentSimulator, AgentSimulator.SimulatorError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const sessions = new Map<string, SessionRecord>()
+    const connections = yield* FiberSet.make()
+    const runFork = yield* FiberSet.runtime(connections)<never>()
+
+    const server = yield* Effect.acquireRelease(
+      Effect.async<WS.WebSocketServer, AgentSimulator.SimulatorError>((resume) => {
+        const server = new WS.WebSocketServer({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 })
+        server.once("listening", () => resume(Effect.succeed(server)))
+        server.once("error", (cause) => resume(Effect.fail({ _tag: "SimulatorError", reason: "Listen", cause })))
+      }),
+      (server) =>
+        Effect.async<void>((resume) => {
+          for (const client of server.clients) client.terminate()
+          server.close(() => resume(Effect.void))
+        })
+    )
+    const port = (server.address() as { port: number }).port
+    const host = options.host ?? "127.0.0.1"
+
+    server.on("connection", (socket, request) => {
+      const match = /^\/v1\/data-channel\/([^?]+)/.exec(request.url ?? "")
+      const record = match === null ? undefined : sessions.get(decodeURIComponent(match[1]!))
+      if (record === undefined || record.stats.closed) {
+        socket.close(4004, "unknown session")
+        return
+      }
+      record.stats.connections++
+      // listen at once: the client sends OpenDataChannel as soon as the upgrade completes
+      const spec = record.spec
+      const faults = { ...options.faults, ...spec.faults }
+      const random = prng(faults.seed ?? 1)
+      const frames = Effect.runSync(Mailbox.make<Uint8Array | string>())
+      const closed = Deferred.unsafeMake<void>(FiberId.none)
+      const incoming = makeFaultyPipe(faults.toAgent, random, (frame) => frames.unsafeOffer(frame))
+      socket.on("message", (data: Buffer, isBinary: boolean) => {
+        if (isBinary) incoming.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+        else frames.unsafeOffer(data.toString("utf8"))
+      })
+      socket.on("close", () => {
+        frames.unsafeDone(Exit.void)
+        Deferred.unsafeDone(closed, Exit.void)
+      })
+      runFork(serveConnection({ socket, record, sessionId: decodeURIComponent(match![1]!), frames, closed, random, faults }))
+    })
+
+    const serveConnection = (connection: {
+      readonly socket: WS.WebSocket
+      readonly record: SessionRecord
+      readonly sessionId: string
+      readonly frames: Mailbox.Mailbox<Uint8Array | string>
+      readonly closed: Deferred.Deferred<void>
+      readonly random: () => number
+      readonly faults: AgentSimulator.Faults
+    }) =>
+      Effect.scoped(Effect.gen(function*() {
+        const { closed, faults, frames, random, record, sessionId, socket } = connection
+        const spec = record.spec
+        yield* Effect.addFinalizer(() => Effect.sync(() => socket.terminate()))
+
+        // 1. the OpenDataChannel text frame with the right token
+        const first = yield* Effect.either(frames.take)
+        if (Either.isLeft(first) || typeof first.right !== "string") return socket.close(4001, "expected OpenDataChannel")
+        const open = decodeOpen(textEncoder.encode(first.right))
+        if (Either.isLeft(open) || Redacted.value(open.right.TokenValue) !== record.token) {
+          return socket.close(4003, "invalid token")
+        }
+        const clientVersion = open.right.ClientVersion
+
+        let sent = 0
+        const outgoing = makeFaultyPipe(faults.toClient, random, (frame) => {
+          if (socket.readyState === WS.WebSocket.OPEN) socket.send(frame)
+        })
+        const send = (frame: Uint8Array) =>
+          Effect.sync(() => {
+            sent++
+            if (faults.closeAfterMessages !== undefined && sent > faults.closeAfterMessages) {
+              socket.terminate()
+              return
+            }
+            if (faults.garbage !== undefined && random() < faults.garbage) {
+              outgoing.push(new Uint8Array(Array.from({ length: 64 + Math.floor(random() * 200) }, () => Math.floor(random() * 256))))
+            }
+            outgoing.push(frame)
+          })
+
+        // 2. the agent's data channel
+        const input = yield* Mailbox.make<AgentSimulator.PluginInput>()
+        let inputBuffered = 0
+        const handshake = yield* Deferred.make<AgentPayload.HandshakeResponse, string>()
+        let handshakeDone = !(spec.plugin.requireHandshake || spec.kmsKeyId !== undefined)
+        const terminated = yield* Deferred.make<void>()
+
+        const deliver = (message: AgentMessage.AgentMessage): boolean => {
+          if (!handshakeDone) {
+            if (message.payloadType === 6) {
+              const response = decodeResponse(message.payload)
+              Deferred.unsafeDone(
+                handshake,
+                Either.isRight(response) ? Exit.succeed(response.right) : Exit.fail(response.left.detail)
+              )
+            }
+            // anything else during the handshake is acknowledged and discarded, as the agent does
+            return true
+          }
+          switch (message.payloadType) {
+            case 1: {
+              if (inputBuffered >= (spec.inputBufferSize ?? 1024 * 1024)) return false
+              inputBuffered += message.payload.length
+              input.unsafeOffer({ _tag: "Data", bytes: message.payload.slice() })
+              return true
+            }
+            case 3: {
+              const size = /"cols"\s*:\s*(\d+).*"rows"\s*:\s*(\d+)/.exec(new TextDecoder().decode(message.payload))
+              if (size !== null) input.unsafeOffer({ _tag: "Size", cols: Number(size[1]), rows: Number(size[2]) })
+              return true
+            }
+            case 10: {
+              const p = message.payload
+              const flag = p.length === 4 ? ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0 : 0
+              if (flag === 2) Deferred.unsafeDone(terminated, Exit.void)
+              else input.unsafeOffer({ _tag: "Flag", flag })
+              return true
+            }
+            default:
+              return true
+          }
+        }
+
+        const channel = yield* DataChannel.make({
+          role: "agent",
+          send,
+          deliver,
+          onChannelClosed: () => {},
+          windowSize: spec.windowSize ?? options.windowSize ?? 100_000,
+          reorderBufferSize: 100_000,
+          messagesPerSecond: spec.messagesPerSecond ?? options.messagesPerSecond ?? 1000,
+          giveUpAfter: Duration.minutes(5),
+          metricPrefix: "ssm_simulator"
+        })
+        record.channel = channel
+        yield* Effect.forkScoped(Effect.forever(Effect.flatMap(frames.take, (frame) =>
+          Effect.sync(() => {
+            if (typeof frame !== "string") channel.receive(frame)
+          })
+        )).pipe(Effect.ignore))
+
+        const writeOutput = (payloadType: AgentMessage.PayloadType, bytes: Uint8Array) =>
+          Effect.ignore(channel.send(payloadType, bytes))
+
+        // 3. the handshake
+        if (!handshakeDone) {
+          const started = Date.now()
+          const actions: Array<unknown> = [{
+            ActionType: "SessionType",
+            ActionParameters: { SessionType: spec.plugin.sessionType, Properties: spec.properties ?? null }
+          }]
+          if (spec.kmsKeyId !== undefined) {
+            actions.push({ ActionType: "KMSEncryption", ActionParameters: { KMSKeyId: spec.kmsKeyId, Challenge: "AAECAwQFBgcICQoLDA0ODw==" } })
+          }
+          yield* Effect.ignore(channel.send(5, textEncoder.encode(JSON.stringify({
+            AgentVersion: spec.agentVersion ?? options.agentVersion ?? "3.3.1142.0",
+            RequestedClientActions: actions
+          }))))
+          const response = yield* Deferred.await(handshake).pipe(Effect.timeout("15 seconds"), Effect.either)
+          if (
+            Either.isLeft(response) ||
+            response.right.ProcessedClientActions.some((action) => action.ActionStatus !== AgentPayload.ActionStatus.Success)
+          ) {
+            yield* closeChannel(channel, send, sessionId, "Handshake failed", spec.shortChannelClosed ?? false)
+            record.stats.closed = true
+            return
+          }
+          yield* Effect.ignore(channel.send(7, textEncoder.encode(JSON.stringify({
+            HandshakeTimeToComplete: (Date.now() - started) * 1_000_000,
+            CustomerMessage: ""
+          }))))
+          handshakeDone = true
+        }
+
+        // 4. the plugin, until it ends, the client terminates, or the socket goes away
+        const io: AgentSimulator.PluginIO = {
+          properties: spec.properties ?? null,
+          clientVersion,
+          input: Mailbox.toStream(input).pipe(Stream.mapChunks((chunk) => {
+            for (const item of chunk) if (item._tag === "Data") inputBuffered -= item.bytes.length
+            return chunk
+          })),
+          write: (bytes) => writeOutput(1, bytes),
+          writeStdErr: (bytes) => writeOutput(11, bytes),
+          writeExitCode: (code) => writeOutput(12, textEncoder.encode(`EXIT_CODE: ${code}`)),
+          sendFlag: (flag) => Effect.ignore(channel.send(10, new Uint8Array([0, 0, 0, flag])))
+        }
+        const outcome = yield* Effect.raceFirst(
+          Effect.either(Effect.scoped(spec.plugin.run(io))),
+          Effect.as(Deferred.await(terminated), Either.right(undefined))
+        ).pipe(Effect.raceFirst(Effect.as(Deferred.await(closed), Either.left("socket closed" as unknown))))
+        if (Either.isLeft(outcome) && outcome.left === "socket closed") return
+        // 5. as the agent: wait up to 2 s for our output to be acknowledged, then the service closes the channel
+        yield* Effect.ignore(Effect.timeout(channel.drained, "2 seconds"))
+        record.stats.closed = true
+        yield* closeChannel(
+          channel,
+          send,
+          sessionId,
+          Either.isLeft(outcome) ? `Plugin failed: ${String(outcome.left)}` : spec.closeOutput ?? "",
+          spec.shortChannelClosed ?? false
+        )
+      }))
+
+    const closeChannel = (
+      _channel: DataChannel.Channel,
+      send: (frame: Uint8Array) => Effect.Effect<void>,
+      sessionId: string,
+      output: string,
+      short: boolean
+    ) =>
+      Effect.gen(function*() {
+        const now = Date.now()
+        const payload = textEncoder.encode(JSON.stringify({
+          MessageId: globalThis.crypto.randomUUID(),
+          CreatedDate: new Date(now).toISOString(),
+          DestinationId: "mi-simulator",
+          SessionId: sessionId,
+          MessageType: "channel_closed",
+          SchemaVersion: 1,
+          Output: output
+        }))
+        const frame = internalMessage.unsafeEncode({
+          messageType: "channel_closed",
+          schemaVersion: 1,
+          createdDate: now,
+          sequenceNumber: 0,
+          flags: 0,
+          messageId: globalThis.crypto.randomUUID(),
+          payloadType: 0,
+          payload
+        })
+        yield* send(short ? toShortHeader(frame) : frame)
+      })
+
+    const startSession = (spec: AgentSimulator.SessionSpec) =>
+      Effect.sync((): AgentSimulator.StartSessionResponse => {
+        const sessionId = `sim-${globalThis.crypto.randomUUID()}`
+        const token = `${globalThis.crypto.randomUUID()}${globalThis.crypto.randomUUID()}`
+        sessions.set(sessionId, {
+          spec,
+          token,
+          stats: { retransmissions: 0, messagesSent: 0, connections: 0, closed: false },
+          channel: undefined
+        })
+        return {
+          SessionId: sessionId,
+          StreamUrl: `ws://${host}:${port}/v1/data-channel/${encodeURIComponent(sessionId)}?role=publish_subscribe`,
+          TokenValue: Redacted.make(token)
+        }
+      })
+
+    return {
+      host,
+      port,
+      startSession,
+      sessionStats: (sessionId) => Effect.sync(() => {
+        const record = sessions.get(sessionId)
+        if (record === undefined) return undefined
+        const live = record.channel?.stats()
+        return {
+          ...record.stats,
+          retransmissions: live?.retransmissions ?? 0,
+          messagesSent: live?.messagesSent ?? 0
+        }
+      })
+    }
+  })
+
+/** @internal */
+export const echoPlugin = (sessionType: string = "Port", requireHandshake = true): AgentSimulator.Plugin => ({
+  sessionType,
+  requireHandshake,
+  run: (io) =>
+    io.input.pipe(
+      Stream.runForEach((item) => item._tag === "Data" ? io.write(item.bytes) : Effect.void),
+      Effect.zipRight(Effect.never)
+    )
+})
+
+/** @internal */
+export const downloadPlugin = (bytes: Uint8Array, sessionType: string = "Port"): AgentSimulator.Plugin => ({
+  sessionType,
+  requireHandshake: true,
+  run: (io) => Effect.zipRight(io.write(bytes), Effect.never)
+})

@@ -1,0 +1,425 @@
+/**
+ * The reliable, ordered, paced message stream of AGENT-PROTOCOL.md section 5, in either role: the client
+ * (sends `input_stream_data`, receives `output_stream_data`) or the agent (the reverse). Used by the Session and
+ * by the agent simulator, so both ends run the same code.
+ *
+ * Sending: one sender fiber assigns sequence numbers in the order messages are first written, waits for room
+ * in a bounded in-flight window (backpressure, never eviction) and for the pacing slot, and holds new data while
+ * the service says `pause_publication`. A retransmit fiber resends each unacknowledged message at most once per
+ * RTO and gives up after `giveUpAfter`. Receiving: acks every accepted message at once, re-acks duplicates, holds
+ * out-of-order messages in a bounded reorder buffer, and delivers in order; a message that does not fit is
+ * dropped unacknowledged, so the peer resends it later.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
+import * as Mailbox from "effect/Mailbox"
+import * as Metric from "effect/Metric"
+import type * as Scope from "effect/Scope"
+import type * as AgentMessage from "../AgentMessage.js"
+import * as internalMessage from "./agentMessage.js"
+import * as Rto from "./rto.js"
+
+/** @internal */
+export type Role = "client" | "agent"
+
+/** @internal */
+export interface ChannelOptions {
+  readonly role: Role
+  /** writes one binary frame to the transport */
+  readonly send: (frame: Uint8Array) => Effect.Effect<void, unknown>
+  /**
+   * called, in order and exactly once per sequence number, for each data message. Return false when the
+   * message cannot be taken now: it is then not acknowledged and the peer resends it.
+   */
+  readonly deliver: (message: AgentMessage.AgentMessage) => boolean
+  /** called for `channel_closed` */
+  readonly onChannelClosed: (message: AgentMessage.AgentMessage) => void
+  /** called for frames that fail to decode or validate (they are dropped unacknowledged) */
+  readonly onInvalid?: ((error: internalMessage.AgentMessageError) => void) | undefined
+  readonly windowSize: number
+  readonly reorderBufferSize: number
+  readonly messagesPerSecond: number
+  readonly giveUpAfter: Duration.Duration
+  readonly metricPrefix: string
+}
+
+/** @internal */
+export interface ChannelFailure {
+  readonly reason: "GiveUp" | "Transport"
+  readonly detail: string
+  readonly cause?: unknown
+}
+
+/** @internal */
+export interface Channel {
+  /**
+   * sends `bytes` as sequenced data messages of at most 1024 bytes (one empty message for empty bytes);
+   * completes once the last one has a sequence number and was first written. `bytes` must not change until then.
+   */
+  readonly send: (payloadType: AgentMessage.PayloadType, bytes: Uint8Array) => Effect.Effect<void, ChannelFailure>
+  /** feeds one received frame; synchronous, in arrival order */
+  readonly receive: (frame: Uint8Array) => void
+  /** completes when the channel fails (give-up or transport) */
+  readonly failed: Effect.Effect<ChannelFailure>
+  /** the number of sent messages not yet acknowledged */
+  readonly unacknowledged: () => number
+  /** waits until every sent message is acknowledged */
+  readonly drained: Effect.Effect<void>
+  readonly stats: () => ChannelStats
+  readonly paused: () => boolean
+}
+
+/** @internal */
+export interface ChannelStats {
+  readonly messagesSent: number
+  readonly messagesReceived: number
+  readonly bytesSent: number
+  readonly bytesReceived: number
+  readonly retransmissions: number
+  readonly duplicatesReceived: number
+  readonly droppedUnacknowledged: number
+  readonly rtt: number
+  readonly rto: number
+  readonly reorderDepth: number
+}
+
+interface InFlight {
+  readonly frame: Uint8Array
+  readonly firstSent: number
+  lastSent: number
+  retransmitted: boolean
+}
+
+interface OutgoingRequest {
+  readonly payloadType: AgentMessage.PayloadType
+  readonly payload: Uint8Array
+  /** on the last chunk of a `send` */
+  readonly done: Deferred.Deferred<void, ChannelFailure> | undefined
+}
+
+/** @internal */
+export const CHUNK_SIZE = 1024
+
+const textEncoder = new TextEncoder()
+const textDecoder = new TextDecoder()
+
+/** @internal */
+export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const sendType: AgentMessage.MessageType = options.role === "client" ? "input_stream_data" : "output_stream_data"
+    const receiveType: AgentMessage.MessageType = options.role === "client" ? "output_stream_data" : "input_stream_data"
+    const metric = (name: string, description: string) =>
+      Metric.counter(`${options.metricPrefix}_${name}`, { description, incremental: true })
+    const metrics = {
+      messagesSent: metric("messages_sent", "data messages written, first transmissions"),
+      messagesReceived: metric("messages_received", "data messages accepted"),
+      bytesSent: metric("bytes_sent", "payload bytes of data messages first written"),
+      bytesReceived: metric("bytes_received", "payload bytes of data messages accepted"),
+      retransmissions: metric("retransmissions", "data messages written again"),
+      rtt: Metric.gauge(`${options.metricPrefix}_rtt_ms`, { description: "smoothed round-trip time" }),
+      rto: Metric.gauge(`${options.metricPrefix}_rto_ms`, { description: "retransmission timeout" }),
+      reorder: Metric.gauge(`${options.metricPrefix}_reorder_depth`, { description: "out-of-order messages held" })
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // state
+    // ------------------------------------------------------------------------------------------------------------
+    const clock = yield* Effect.clock
+    let nextSequence = 0
+    const inFlight = new Map<number, InFlight>()
+    let rto = Rto.initialRto
+    let expected = 0
+    const reorder = new Map<number, AgentMessage.AgentMessage>()
+    let paused = false
+    let nextSlot = 0
+    let failure: ChannelFailure | undefined
+    const stats = {
+      messagesSent: 0,
+      messagesReceived: 0,
+      bytesSent: 0,
+      bytesReceived: 0,
+      retransmissions: 0,
+      duplicatesReceived: 0,
+      droppedUnacknowledged: 0
+    }
+
+    const failed = yield* Deferred.make<ChannelFailure>()
+    const windowOpen = yield* Effect.makeLatch(true)
+    const publishing = yield* Effect.makeLatch(true)
+    const acked = yield* Effect.makeLatch(true)
+    const outgoing: Array<OutgoingRequest> = []
+    let outgoingHead = 0
+    const outgoingReady = yield* Effect.makeLatch(false)
+    const writes = yield* Mailbox.make<Uint8Array>()
+
+    const fail = (reason: ChannelFailure["reason"], detail: string, cause?: unknown) => {
+      if (failure !== undefined) return
+      failure = cause === undefined ? { reason, detail } : { reason, detail, cause }
+      Deferred.unsafeDone(failed, Exit.succeed(failure))
+      for (let i = outgoingHead; i < outgoing.length; i++) {
+        const done = outgoing[i]!.done
+        if (done !== undefined) Deferred.unsafeDone(done, Exit.fail(failure))
+      }
+      outgoing.length = 0
+      outgoingHead = 0
+      windowOpen.unsafeOpen()
+      publishing.unsafeOpen()
+      outgoingReady.unsafeOpen()
+    }
+
+    /** Every frame goes through one writer fiber so frames never interleave and order is kept. */
+    const write = (frame: Uint8Array) => {
+      writes.unsafeOffer(frame)
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // pacing: a token bucket of `messagesPerSecond` with a 20 ms burst
+    // ------------------------------------------------------------------------------------------------------------
+    const interval = options.messagesPerSecond > 0 ? 1000 / options.messagesPerSecond : 0
+    // unpaced, a sender that never sleeps would keep the event loop in microtasks and starve socket reads (and so
+    // the acks it waits for): give the macrotask queue a turn every 256 messages
+    let unpacedCount = 0
+    const macrotask = Effect.async<void>((resume) => {
+      const timer = setTimeout(() => resume(Effect.void), 0)
+      return Effect.sync(() => clearTimeout(timer))
+    })
+    const pace: Effect.Effect<void> = interval === 0
+      ? Effect.suspend(() => (++unpacedCount & 255) === 0 ? macrotask : Effect.void)
+      : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const slot = Math.max(now - 20, nextSlot)
+      nextSlot = slot + interval
+      return slot > now ? Effect.sleep(Duration.millis(slot - now)) : Effect.void
+    })
+
+    // ------------------------------------------------------------------------------------------------------------
+    // acknowledgements
+    // ------------------------------------------------------------------------------------------------------------
+    const sendAck = (message: AgentMessage.AgentMessage, now: number) => {
+      const payload = textEncoder.encode(
+        `{"AcknowledgedMessageType":"${message.messageType}","AcknowledgedMessageId":"${message.messageId}",` +
+          `"AcknowledgedMessageSequenceNumber":${message.sequenceNumber},"IsSequentialMessage":true}`
+      )
+      write(internalMessage.unsafeEncode({
+        messageType: "acknowledge",
+        schemaVersion: 1,
+        createdDate: now,
+        sequenceNumber: 0,
+        flags: 3,
+        messageId: globalThis.crypto.randomUUID(),
+        payloadType: 0,
+        payload
+      }))
+    }
+
+    const onAck = (message: AgentMessage.AgentMessage, now: number) => {
+      const match = /"AcknowledgedMessageSequenceNumber"\s*:\s*(\d+)/.exec(textDecoder.decode(message.payload))
+      if (match === null) return
+      const sequence = Number(match[1])
+      const entry = inFlight.get(sequence)
+      if (entry === undefined) return
+      inFlight.delete(sequence)
+      // Karn: only first transmissions give a clean sample
+      if (!entry.retransmitted) {
+        rto = Rto.update(rto, Math.max(0, now - entry.firstSent))
+        metrics.rtt.unsafeUpdate(rto.rtt, [])
+        metrics.rto.unsafeUpdate(rto.rto, [])
+      }
+      if (inFlight.size < options.windowSize) windowOpen.unsafeOpen()
+      if (inFlight.size === 0) acked.unsafeOpen()
+      // the agent clears its paused state on any acknowledgement (section 9)
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // receiving
+    // ------------------------------------------------------------------------------------------------------------
+    const accept = (message: AgentMessage.AgentMessage) => {
+      stats.messagesReceived++
+      stats.bytesReceived += message.payload.length
+      metrics.messagesReceived.unsafeUpdate(1, [])
+      metrics.bytesReceived.unsafeUpdate(message.payload.length, [])
+    }
+
+    const onData = (message: AgentMessage.AgentMessage, now: number) => {
+      const sequence = message.sequenceNumber
+      if (sequence < expected) {
+        // a duplicate: our ack was lost, say it again (the official client does not, section 5.5)
+        stats.duplicatesReceived++
+        sendAck(message, now)
+        return
+      }
+      if (sequence === expected) {
+        if (!options.deliver(message)) {
+          stats.droppedUnacknowledged++
+          return
+        }
+        accept(message)
+        sendAck(message, now)
+        expected++
+        // already acknowledged messages waiting in order are delivered whatever the delivery buffer holds
+        for (let next = reorder.get(expected); next !== undefined; next = reorder.get(expected)) {
+          reorder.delete(expected)
+          options.deliver(next)
+          accept(next)
+          expected++
+        }
+        metrics.reorder.unsafeUpdate(reorder.size, [])
+        return
+      }
+      if (reorder.has(sequence)) {
+        sendAck(message, now)
+        return
+      }
+      if (reorder.size >= options.reorderBufferSize || sequence >= expected + options.reorderBufferSize) {
+        stats.droppedUnacknowledged++
+        return
+      }
+      // keep a copy: the frame's buffer belongs to the transport
+      reorder.set(sequence, { ...message, payload: message.payload.slice() })
+      metrics.reorder.unsafeUpdate(reorder.size, [])
+      sendAck(message, now)
+    }
+
+    const receive = (frame: Uint8Array) => {
+      if (failure !== undefined) return
+      const decoded = internalMessage.decode(frame)
+      if (Either.isLeft(decoded)) {
+        options.onInvalid?.(decoded.left)
+        return
+      }
+      const message = decoded.right
+      const now = clock.unsafeCurrentTimeMillis()
+      switch (message.messageType) {
+        case receiveType:
+          if (paused) setPaused(false)
+          return onData(message, now)
+        case "acknowledge":
+          if (paused) setPaused(false)
+          return onAck(message, now)
+        case "channel_closed":
+          return options.onChannelClosed(message)
+        case "pause_publication":
+          return setPaused(true)
+        case "start_publication":
+          return setPaused(false)
+        default:
+          return
+      }
+    }
+
+    const setPaused = (value: boolean) => {
+      paused = value
+      if (value) publishing.unsafeClose()
+      else publishing.unsafeOpen()
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // fibers
+    // ------------------------------------------------------------------------------------------------------------
+    const fibers = yield* FiberSet.make()
+
+    const writerLoop = Effect.forever(Effect.flatMap(writes.takeAll, ([frames]) =>
+      Effect.forEach(frames, (frame) => options.send(frame), { discard: true })
+    )).pipe(Effect.catchAll((cause) => Effect.sync(() => fail("Transport", "writing to the transport failed", cause))))
+
+    const senderLoop = Effect.gen(function*() {
+      while (failure === undefined) {
+        if (outgoingHead === outgoing.length) {
+          outgoing.length = 0
+          outgoingHead = 0
+          outgoingReady.unsafeClose()
+          yield* outgoingReady.await
+          continue
+        }
+        while (failure === undefined && inFlight.size >= options.windowSize) {
+          windowOpen.unsafeClose()
+          yield* windowOpen.await
+        }
+        yield* publishing.await
+        if (failure !== undefined) return
+        yield* pace
+        const request = outgoing[outgoingHead]
+        if (request === undefined) continue
+        outgoingHead++
+        const now = clock.unsafeCurrentTimeMillis()
+        const frame = internalMessage.unsafeEncode({
+          messageType: sendType,
+          schemaVersion: 1,
+          createdDate: now,
+          sequenceNumber: nextSequence,
+          flags: options.role === "agent" && nextSequence === 0 ? 1 : 0,
+          messageId: globalThis.crypto.randomUUID(),
+          payloadType: request.payloadType,
+          payload: request.payload
+        })
+        inFlight.set(nextSequence, { frame, firstSent: now, lastSent: now, retransmitted: false })
+        acked.unsafeClose()
+        nextSequence++
+        stats.messagesSent++
+        stats.bytesSent += request.payload.length
+        metrics.messagesSent.unsafeUpdate(1, [])
+        metrics.bytesSent.unsafeUpdate(request.payload.length, [])
+        write(frame)
+        if (request.done !== undefined) Deferred.unsafeDone(request.done, Exit.void)
+      }
+    })
+
+    const retransmitLoop = Effect.forever(Effect.gen(function*() {
+      yield* Effect.sleep(Duration.millis(Math.min(rto.rto, 100)))
+      if (failure !== undefined || paused || inFlight.size === 0) return
+      const now = yield* Clock.currentTimeMillis
+      for (const entry of inFlight.values()) {
+        if (now - entry.firstSent >= Duration.toMillis(options.giveUpAfter)) {
+          fail("GiveUp", `a message was not acknowledged within ${Duration.format(options.giveUpAfter)}`)
+          return
+        }
+        if (now - entry.lastSent < rto.rto) continue
+        yield* pace
+        entry.lastSent = yield* Clock.currentTimeMillis
+        entry.retransmitted = true
+        stats.retransmissions++
+        metrics.retransmissions.unsafeUpdate(1, [])
+        write(entry.frame)
+      }
+    }))
+
+    yield* FiberSet.run(fibers, writerLoop)
+    yield* FiberSet.run(fibers, senderLoop)
+    yield* FiberSet.run(fibers, retransmitLoop)
+
+    return {
+      send: (payloadType, bytes) =>
+        Effect.suspend(() => {
+          if (failure !== undefined) return Effect.fail(failure)
+          const done = Deferred.unsafeMake<void, ChannelFailure>(FiberId.none)
+          if (bytes.length <= CHUNK_SIZE) {
+            outgoing.push({ payloadType, payload: bytes, done })
+          } else {
+            for (let offset = 0; offset < bytes.length; offset += CHUNK_SIZE) {
+              const last = offset + CHUNK_SIZE >= bytes.length
+              outgoing.push({ payloadType, payload: bytes.subarray(offset, offset + CHUNK_SIZE), done: last ? done : undefined })
+            }
+          }
+          outgoingReady.unsafeOpen()
+          return Deferred.await(done)
+        }),
+      receive,
+      failed: Deferred.await(failed),
+      unacknowledged: () => inFlight.size,
+      drained: acked.await,
+      paused: () => paused,
+      stats: () => ({
+        ...stats,
+        rtt: rto.rtt,
+        rto: rto.rto,
+        reorderDepth: reorder.size
+      })
+    }
+  })

@@ -1,0 +1,418 @@
+/**
+ * The client side of a data channel over a WebSocket: opening (OpenDataChannel), the handshake, delivery of
+ * output and events through a bounded buffer, and the end of the session (AGENT-PROTOCOL.md sections 2, 5-7,
+ * 9, 12, 20). Reliability is the shared data-channel engine.
+ *
+ * @internal
+ */
+import * as Socket from "@effect/platform/Socket"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as AgentMessage from "../AgentMessage.js"
+import * as AgentPayload from "../AgentPayload.js"
+import type * as Session from "../Session.js"
+import * as DataChannel from "./dataChannel.js"
+import * as Version from "./version.js"
+
+/** @internal */
+export const TypeId: Session.TypeId = Symbol.for("ssm-session-manager/Session") as Session.TypeId
+
+/** @internal */
+export const ErrorTypeId: Session.ErrorTypeId = Symbol.for(
+  "ssm-session-manager/Session/SessionError"
+) as Session.ErrorTypeId
+
+/** @internal */
+export class SessionError extends Data.TaggedError("SessionError")<{
+  readonly reason: Session.SessionError.Reason
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  readonly [ErrorTypeId]: Session.ErrorTypeId = ErrorTypeId
+  override get message(): string {
+    return `${this.reason}: ${this.detail}`
+  }
+}
+
+/** @internal */
+export const isSessionError = (u: unknown): u is SessionError => Predicate.hasProperty(u, ErrorTypeId)
+
+/** @internal */
+export const tag = Context.GenericTag<Session.Session>("ssm-session-manager/Session")
+
+/** The version this client reports: above 1.2.331.0 so current agents turn smux keepalive off (section 18.1). */
+/** @internal */
+export const CLIENT_VERSION = "1.2.694.0"
+
+/** One ClientId per process, reused on reconnects, as the official client. */
+const processClientId = globalThis.crypto.randomUUID()
+
+/** @internal */
+export const defaults = {
+  clientVersion: CLIENT_VERSION,
+  handshakeTimeout: Duration.seconds(30),
+  windowSize: 1024,
+  reorderBufferSize: 1024,
+  receiveBufferSize: 1024 * 1024,
+  messagesPerSecond: 1000,
+  giveUpAfter: Duration.minutes(5),
+  terminateTimeout: Duration.seconds(2)
+} as const
+
+const textEncoder = new TextEncoder()
+const decodeHandshakeRequest = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeRequest))
+const decodeHandshakeComplete = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeComplete))
+const decodeChannelClosed = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.ChannelClosed))
+const encodeHandshakeResponse = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeResponse))
+const encodeOpen = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))
+
+const supportedSessionTypes = new Set<string>(Object.values(AgentPayload.SessionType))
+
+interface Ready {
+  readonly sessionType: string
+  readonly agentVersion: Option.Option<string>
+  readonly properties: Readonly<Record<string, unknown>> | null
+  readonly customerMessage: string
+  readonly handshakeDuration: Option.Option<Duration.Duration>
+}
+
+const exitCodeOf = (payload: Uint8Array): number => {
+  const match = /EXIT_CODE:\s*(-?\d+)/.exec(new TextDecoder().decode(payload))
+  return match === null ? Number.NaN : Number(match[1])
+}
+
+/** @internal */
+export const make = (
+  options: Session.SessionOptions
+): Effect.Effect<Session.Session, SessionError, Scope.Scope | Socket.WebSocketConstructor> =>
+  Effect.gen(function*() {
+    const config = {
+      clientVersion: options.clientVersion ?? defaults.clientVersion,
+      clientId: options.clientId ?? processClientId,
+      handshakeTimeout: Duration.decode(options.handshakeTimeout ?? defaults.handshakeTimeout),
+      windowSize: options.windowSize ?? defaults.windowSize,
+      reorderBufferSize: options.reorderBufferSize ?? defaults.reorderBufferSize,
+      receiveBufferSize: options.receiveBufferSize ?? defaults.receiveBufferSize,
+      messagesPerSecond: options.messagesPerSecond ?? defaults.messagesPerSecond,
+      giveUpAfter: Duration.decode(options.giveUpAfter ?? defaults.giveUpAfter),
+      terminateTimeout: Duration.decode(options.terminateTimeout ?? defaults.terminateTimeout)
+    }
+
+    const ready = yield* Deferred.make<Ready, SessionError>()
+    const ended = yield* Deferred.make<string, SessionError>()
+    const output = yield* Mailbox.make<Uint8Array, SessionError>()
+    const events = yield* Mailbox.make<Session.SessionEvent, SessionError>()
+    let buffered = 0
+    let handshakeSeen = false
+    let closedByService = false
+
+    let finished = false
+    let isReady = false
+    const end = (exit: Exit.Exit<string, SessionError>) => {
+      if (finished) return
+      finished = true
+      Deferred.unsafeDone(ended, exit)
+      const done = Exit.asVoid(exit)
+      output.unsafeDone(done)
+      events.unsafeDone(done)
+      Deferred.unsafeDone(
+        ready,
+        Exit.isFailure(exit) ? Exit.failCause(exit.cause) : Exit.fail(
+          new SessionError({ reason: "Handshake", detail: "the channel closed before the session was ready" })
+        )
+      )
+    }
+    const failWith = (reason: Session.SessionError.Reason, detail: string, cause?: unknown) =>
+      end(Exit.fail(new SessionError(cause === undefined ? { reason, detail } : { reason, detail, cause })))
+
+    // ------------------------------------------------------------------------------------------------------------
+    // transport
+    // ------------------------------------------------------------------------------------------------------------
+    const socket = yield* Socket.makeWebSocket(options.streamUrl, {
+      closeCodeIsError: () => false,
+      ...(options.openTimeout === undefined ? {} : { openTimeout: options.openTimeout })
+    })
+    const writer = yield* socket.writer
+
+    // ------------------------------------------------------------------------------------------------------------
+    // delivery
+    // ------------------------------------------------------------------------------------------------------------
+    let channel: DataChannel.Channel | undefined
+
+    const sendJson = (payloadType: AgentMessage.PayloadType, payload: Uint8Array) =>
+      channel === undefined ? Effect.void : Effect.ignore(channel.send(payloadType, payload))
+
+    const handleHandshakeRequest = (message: AgentMessage.AgentMessage) => {
+      handshakeSeen = true
+      const request = decodeHandshakeRequest(message.payload)
+      if (Either.isLeft(request)) {
+        failWith("Handshake", `the HandshakeRequest could not be read: ${request.left.detail}`, request.left)
+        return
+      }
+      let sessionType: string | undefined
+      let properties: Readonly<Record<string, unknown>> | null = null
+      let encryption: string | undefined
+      const errors: Array<string> = []
+      const processed = request.right.RequestedClientActions.map((action) => {
+        if (action instanceof AgentPayload.SessionTypeAction) {
+          const type = action.ActionParameters.SessionType
+          if (supportedSessionTypes.has(type)) {
+            sessionType = type
+            properties = action.ActionParameters.Properties
+            return new AgentPayload.ProcessedClientAction({
+              ActionType: "SessionType",
+              ActionStatus: AgentPayload.ActionStatus.Success,
+              ActionResult: null,
+              Error: ""
+            })
+          }
+          const error = `Unknown session type ${type}`
+          errors.push(error)
+          return new AgentPayload.ProcessedClientAction({
+            ActionType: "SessionType",
+            ActionStatus: AgentPayload.ActionStatus.Failed,
+            ActionResult: null,
+            Error: error
+          })
+        }
+        if (action instanceof AgentPayload.KmsEncryptionAction) {
+          encryption = action.ActionParameters.KMSKeyId
+          const error = "Failed to process action KMSEncryption: KMS encryption is not supported by this client yet"
+          errors.push(error)
+          return new AgentPayload.ProcessedClientAction({
+            ActionType: "KMSEncryption",
+            ActionStatus: AgentPayload.ActionStatus.Unsupported,
+            ActionResult: null,
+            Error: error
+          })
+        }
+        const error = `Unsupported action ${action.ActionType}`
+        errors.push(error)
+        return new AgentPayload.ProcessedClientAction({
+          ActionType: action.ActionType,
+          ActionStatus: AgentPayload.ActionStatus.Unsupported,
+          ActionResult: null,
+          Error: error
+        })
+      })
+      const response = encodeHandshakeResponse(new AgentPayload.HandshakeResponse({
+        ClientVersion: config.clientVersion,
+        ProcessedClientActions: processed,
+        Errors: errors.length === 0 ? null : errors
+      }))
+      if (Either.isRight(response)) {
+        Effect.runFork(sendJson(6, response.right))
+      }
+      pendingReady = {
+        sessionType: sessionType ?? "",
+        agentVersion: Option.some(request.right.AgentVersion),
+        properties,
+        customerMessage: "",
+        handshakeDuration: Option.none()
+      }
+      if (encryption !== undefined) {
+        failWith(
+          "EncryptionRequired",
+          `the agent requires KMS encryption (key ${encryption}), which this client does not implement yet`
+        )
+      } else if (sessionType === undefined) {
+        failWith("Handshake", `the agent asked for no supported session type: ${errors.join("; ")}`)
+      }
+    }
+    let pendingReady: Ready | undefined
+
+    const handleHandshakeComplete = (message: AgentMessage.AgentMessage) => {
+      const complete = decodeHandshakeComplete(message.payload)
+      if (pendingReady === undefined) {
+        failWith("Handshake", "HandshakeComplete arrived without a HandshakeRequest")
+        return
+      }
+      isReady = true
+      Deferred.unsafeDone(ready, Exit.succeed({
+        ...pendingReady,
+        customerMessage: Either.isRight(complete) ? complete.right.CustomerMessage : "",
+        handshakeDuration: Either.isRight(complete) ? Option.some(complete.right.HandshakeTimeToComplete) : Option.none()
+      }))
+    }
+
+    const offer = <A>(mailbox: Mailbox.Mailbox<A, SessionError>, value: A, size: number): boolean => {
+      if (buffered >= config.receiveBufferSize) return false
+      buffered += size
+      mailbox.unsafeOffer(value)
+      return true
+    }
+
+    const deliver = (message: AgentMessage.AgentMessage): boolean => {
+      switch (message.payloadType) {
+        case 5:
+          handleHandshakeRequest(message)
+          return true
+        case 7:
+          handleHandshakeComplete(message)
+          return true
+        case 8:
+          failWith("EncryptionRequired", "the agent sent an encryption challenge; KMS is not implemented yet")
+          return true
+        case 1: {
+          if (!handshakeSeen && !isReady) {
+            // no handshake: a shell session without KMS (section 7.6)
+            isReady = true
+            Deferred.unsafeDone(ready, Exit.succeed<Ready>({
+              sessionType: AgentPayload.SessionType.StandardStream,
+              agentVersion: Option.none(),
+              properties: null,
+              customerMessage: "",
+              handshakeDuration: Option.none()
+            }))
+          }
+          handshakeSeen = true
+          // the payload is a view into the transport's buffer, which we do not own: copy
+          return offer(output, message.payload.slice(), message.payload.length)
+        }
+        case 11:
+          return offer(events, { _tag: "StdErr", bytes: message.payload.slice() }, message.payload.length)
+        case 12:
+          return offer(events, { _tag: "ExitCode", code: exitCodeOf(message.payload) }, 16)
+        case 10: {
+          const view = message.payload
+          const flag = view.length === 4 ? ((view[0]! << 24) | (view[1]! << 16) | (view[2]! << 8) | view[3]!) >>> 0 : -1
+          return offer(events, { _tag: "Flag", flag }, 16)
+        }
+        default:
+          return true
+      }
+    }
+
+    const onChannelClosed = (message: AgentMessage.AgentMessage) => {
+      closedByService = true
+      const closed = decodeChannelClosed(message.payload)
+      const text = Either.isRight(closed) ? closed.right.Output : ""
+      events.unsafeOffer({ _tag: "ChannelClosed", output: text })
+      end(Exit.succeed(text))
+    }
+
+    channel = yield* DataChannel.make({
+      role: "client",
+      send: (frame) => writer(frame),
+      deliver,
+      onChannelClosed,
+      windowSize: config.windowSize,
+      reorderBufferSize: config.reorderBufferSize,
+      messagesPerSecond: config.messagesPerSecond,
+      giveUpAfter: config.giveUpAfter,
+      metricPrefix: "ssm_session"
+    })
+    const engine = channel
+
+    // run the socket: every frame goes straight into the engine, synchronously and in order
+    yield* Effect.forkScoped(
+      socket.runRaw((data) => {
+        // with binaryType "arraybuffer" the platform Socket hands over the ArrayBuffer itself
+        if (typeof data === "string") return
+        engine.receive(data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBufferLike))
+      }).pipe(
+        Effect.matchCause({
+          onFailure: (cause) => failWith("Transport", "the WebSocket failed", cause),
+          onSuccess: () => {
+            if (!closedByService) failWith("Transport", "the WebSocket closed")
+          }
+        })
+      )
+    )
+    yield* Effect.forkScoped(Effect.flatMap(engine.failed, (failure) =>
+      Effect.sync(() => failWith(failure.reason === "GiveUp" ? "GiveUp" : "Transport", failure.detail, failure.cause))))
+
+    // the OpenDataChannel text frame: the token leaves Redacted only here
+    const open = encodeOpen(new AgentPayload.OpenDataChannel({
+      MessageSchemaVersion: "1.0",
+      RequestId: globalThis.crypto.randomUUID(),
+      TokenValue: options.tokenValue,
+      ClientId: config.clientId,
+      ClientVersion: config.clientVersion
+    }))
+    if (Either.isLeft(open)) return yield* new SessionError({ reason: "Open", detail: open.left.detail })
+    yield* Effect.mapError(
+      writer(new TextDecoder().decode(open.right)),
+      (cause) => new SessionError({ reason: "Open", detail: "the OpenDataChannel frame could not be sent", cause })
+    )
+
+    const facts = yield* Deferred.await(ready).pipe(
+      Effect.timeoutFail({
+        duration: config.handshakeTimeout,
+        onTimeout: () => new SessionError({ reason: "Handshake", detail: "the agent did not complete the handshake in time" })
+      })
+    )
+
+    // ------------------------------------------------------------------------------------------------------------
+    // API
+    // ------------------------------------------------------------------------------------------------------------
+    const toSessionError = (failure: DataChannel.ChannelFailure) =>
+      new SessionError({ reason: failure.reason === "GiveUp" ? "GiveUp" : "Transport", detail: failure.detail })
+
+    const sendSequenced = (payloadType: AgentMessage.PayloadType, payload: Uint8Array) =>
+      Effect.suspend(() =>
+        finished
+          ? Effect.fail(new SessionError({ reason: "Closed", detail: "the session has ended" }))
+          : Effect.mapError(engine.send(payloadType, payload), toSessionError)
+      )
+
+    const write = (bytes: Uint8Array): Effect.Effect<void, SessionError> =>
+      bytes.length === 0 ? Effect.void : sendSequenced(1, bytes)
+
+    const sendFlag = (flag: AgentMessage.FlagPayload) =>
+      sendSequenced(10, new Uint8Array([0, 0, 0, flag]))
+
+    const honoursTerminateFlag = facts.sessionType === AgentPayload.SessionType.Port &&
+      Option.match(facts.agentVersion, {
+        onNone: () => false,
+        onSome: (version) => Version.isGreaterThan(version, Version.TERMINATE_FLAG_AFTER)
+      })
+
+    const terminate: Effect.Effect<void, SessionError> = Effect.gen(function*() {
+      if (finished) return
+      if (honoursTerminateFlag) {
+        yield* Effect.ignore(sendFlag(2))
+        yield* Effect.ignore(Effect.timeout(Deferred.await(ended), config.terminateTimeout))
+      }
+      end(Exit.succeed(""))
+    })
+
+    yield* Effect.addFinalizer(() => Effect.ignore(terminate))
+
+    const consume = <A>(mailbox: Mailbox.Mailbox<A, SessionError>, size: (a: A) => number) =>
+      Mailbox.toStream(mailbox).pipe(Stream.mapChunks((chunk) => {
+        for (const item of chunk) buffered -= size(item)
+        return chunk
+      }))
+
+    return {
+      [TypeId]: TypeId,
+      sessionId: options.sessionId,
+      sessionType: facts.sessionType,
+      agentVersion: facts.agentVersion,
+      properties: facts.properties,
+      customerMessage: facts.customerMessage,
+      handshakeDuration: facts.handshakeDuration,
+      clientVersion: config.clientVersion,
+      output: consume(output, (bytes) => bytes.length),
+      events: consume(events, (event) =>
+        event._tag === "StdErr" ? event.bytes.length : event._tag === "ChannelClosed" ? 0 : 16),
+      write,
+      sendFlag,
+      resize: (size) =>
+        sendSequenced(3, textEncoder.encode(`{"cols":${Math.trunc(size.cols)},"rows":${Math.trunc(size.rows)}}`)),
+      terminate,
+      closed: Deferred.await(ended),
+      stats: Effect.sync(() => engine.stats())
+    } satisfies Session.Session
+  })
