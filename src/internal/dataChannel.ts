@@ -139,6 +139,9 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     let expected = 0
     const reorder = new Map<number, AgentMessage.AgentMessage>()
     let paused = false
+    /** the latest send time of any acknowledged message */
+    let latestAckedSendTime = 0
+    const giveUpMillis = Duration.toMillis(options.giveUpAfter)
     let nextSlot = 0
     let failure: ChannelFailure | undefined
     const stats = {
@@ -226,6 +229,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       const entry = inFlight.get(sequence)
       if (entry === undefined) return
       inFlight.delete(sequence)
+      if (entry.lastSent > latestAckedSendTime) latestAckedSendTime = entry.lastSent
       // Karn: only first transmissions give a clean sample
       if (!entry.retransmitted) {
         rto = Rto.update(rto, Math.max(0, now - entry.firstSent))
@@ -371,18 +375,30 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       }
     })
 
+    /**
+     * Which unacknowledged messages to send again. A message some later-sent message was acknowledged after is
+     * probably lost: it goes again once it is older than the smoothed RTT (fast recovery from drops). Otherwise
+     * only the oldest message goes again, once per RTO: when nothing is acknowledged the peer is stalled or
+     * paused, and resending everything would only pile more bytes onto a blocked path.
+     */
     const retransmitLoop = Effect.forever(Effect.gen(function*() {
       yield* Effect.sleep(Duration.millis(Math.min(rto.rto, 100)))
       if (failure !== undefined || paused || inFlight.size === 0) return
-      const now = yield* Clock.currentTimeMillis
+      const now = clock.unsafeCurrentTimeMillis()
+      const lossAge = Math.max(rto.rtt + Math.max(Rto.CLOCK_GRANULARITY, 4 * rto.rttVar), 20)
+      let first = true
       for (const entry of inFlight.values()) {
-        if (now - entry.firstSent >= Duration.toMillis(options.giveUpAfter)) {
+        if (now - entry.firstSent >= giveUpMillis) {
           fail("GiveUp", `a message was not acknowledged within ${Duration.format(options.giveUpAfter)}`)
           return
         }
-        if (now - entry.lastSent < rto.rto) continue
+        const age = now - entry.lastSent
+        const lost = entry.lastSent < latestAckedSendTime && age >= lossAge
+        const timedOut = first && age >= rto.rto
+        first = false
+        if (!lost && !timedOut) continue
         yield* pace
-        entry.lastSent = yield* Clock.currentTimeMillis
+        entry.lastSent = clock.unsafeCurrentTimeMillis()
         entry.retransmitted = true
         stats.retransmissions++
         metrics.retransmissions.unsafeUpdate(1, [])

@@ -78,6 +78,12 @@ const encodeOpen = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayl
 
 const supportedSessionTypes = new Set<string>(Object.values(AgentPayload.SessionType))
 
+/** The WebSocket as some platforms have it: `ws` on Node can stop reading. */
+interface PausableWebSocket extends globalThis.WebSocket {
+  readonly pause?: () => void
+  readonly resume?: () => void
+}
+
 interface Ready {
   readonly sessionType: string
   readonly agentVersion: Option.Option<string>
@@ -138,10 +144,18 @@ export const make = (
     // ------------------------------------------------------------------------------------------------------------
     // transport
     // ------------------------------------------------------------------------------------------------------------
+    // keep the WebSocket the constructor makes: where it can pause reading (ws on Node), a full delivery buffer
+    // pauses the socket, so TCP pushes back on the service and nothing needs resending
+    const construct = yield* Socket.WebSocketConstructor
+    let webSocket: PausableWebSocket | undefined
     const socket = yield* Socket.makeWebSocket(options.streamUrl, {
       closeCodeIsError: () => false,
       ...(options.openTimeout === undefined ? {} : { openTimeout: options.openTimeout })
-    })
+    }).pipe(Effect.provideService(Socket.WebSocketConstructor, (url, protocols) => {
+      const created = construct(url, protocols)
+      webSocket = created as PausableWebSocket
+      return created
+    }))
     const writer = yield* socket.writer
 
     // ------------------------------------------------------------------------------------------------------------
@@ -245,11 +259,25 @@ export const make = (
       }))
     }
 
+    let readingPaused = false
+    const canPause = () => typeof webSocket?.pause === "function" && typeof webSocket.resume === "function"
     const offer = <A>(mailbox: Mailbox.Mailbox<A, SessionError>, value: A, size: number): boolean => {
-      if (buffered >= config.receiveBufferSize) return false
+      // the hard limit: past it a message goes unacknowledged and the agent resends it later
+      if (buffered >= config.receiveBufferSize * (canPause() ? 2 : 1)) return false
       buffered += size
       mailbox.unsafeOffer(value)
+      if (!readingPaused && buffered >= config.receiveBufferSize && canPause()) {
+        readingPaused = true
+        webSocket!.pause!()
+      }
       return true
+    }
+    const released = (size: number) => {
+      buffered -= size
+      if (readingPaused && buffered < config.receiveBufferSize / 2) {
+        readingPaused = false
+        webSocket?.resume?.()
+      }
     }
 
     const deliver = (message: AgentMessage.AgentMessage): boolean => {
@@ -391,7 +419,9 @@ export const make = (
 
     const consume = <A>(mailbox: Mailbox.Mailbox<A, SessionError>, size: (a: A) => number) =>
       Mailbox.toStream(mailbox).pipe(Stream.mapChunks((chunk) => {
-        for (const item of chunk) buffered -= size(item)
+        let total = 0
+        for (const item of chunk) total += size(item)
+        released(total)
         return chunk
       }))
 
