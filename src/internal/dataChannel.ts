@@ -213,7 +213,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       write(internalMessage.unsafeEncode({
         messageType: "acknowledge",
         schemaVersion: 1,
-        createdDate: now,
+        createdDate: Math.max(1, now),
         sequenceNumber: 0,
         flags: 3,
         messageId: globalThis.crypto.randomUUID(),
@@ -356,7 +356,8 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         const frame = internalMessage.unsafeEncode({
           messageType: sendType,
           schemaVersion: 1,
-          createdDate: now,
+          // CreatedDate 0 is invalid on the wire (a test clock starts there)
+          createdDate: Math.max(1, now),
           sequenceNumber: nextSequence,
           flags: options.role === "agent" && nextSequence === 0 ? 1 : 0,
           messageId: globalThis.crypto.randomUUID(),

@@ -1,0 +1,249 @@
+/**
+ * The data-channel engine under the Session, driven by TestClock: RTO, retransmission, give-up, pacing, the
+ * window, pause/start, reordering, duplicates and the bounded buffers.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Either, Fiber, TestClock } from "effect"
+import * as AgentMessage from "../src/AgentMessage.js"
+import * as DataChannel from "../src/internal/dataChannel.js"
+import * as Rto from "../src/internal/rto.js"
+
+const decodeAll = (frames: ReadonlyArray<Uint8Array>) =>
+  frames.map((frame) => {
+    const message = AgentMessage.decode(frame)
+    if (Either.isLeft(message)) throw new Error(message.left.message)
+    return message.right
+  })
+
+/** A client-role engine whose frames are captured, and helpers to play the agent. */
+const harness = (options: Partial<DataChannel.ChannelOptions> = {}) =>
+  Effect.gen(function*() {
+    const sent: Array<Uint8Array> = []
+    const delivered: Array<AgentMessage.AgentMessage> = []
+    let accepting = true
+    const channel = yield* DataChannel.make({
+      role: "client",
+      send: (frame) => Effect.sync(() => sent.push(frame)),
+      deliver: (message) => {
+        if (!accepting) return false
+        delivered.push({ ...message, payload: message.payload.slice() })
+        return true
+      },
+      onChannelClosed: () => {},
+      windowSize: 1024,
+      reorderBufferSize: 8,
+      messagesPerSecond: 0,
+      giveUpAfter: Duration.minutes(5),
+      metricPrefix: "test",
+      ...options
+    })
+    const agentFrame = (fields: Partial<AgentMessage.AgentMessage> & Pick<AgentMessage.AgentMessage, "messageType">) =>
+      AgentMessage.unsafeEncode(AgentMessage.make({ createdDate: 1, ...fields }))
+    const ack = (sequenceNumber: number) =>
+      channel.receive(agentFrame({
+        messageType: "acknowledge",
+        payload: new TextEncoder().encode(
+          `{"AcknowledgedMessageType":"input_stream_data","AcknowledgedMessageId":"00000000-0000-4000-8000-000000000000",` +
+            `"AcknowledgedMessageSequenceNumber":${sequenceNumber},"IsSequentialMessage":true}`
+        )
+      }))
+    const output = (sequenceNumber: number, text = `m${sequenceNumber}`) =>
+      channel.receive(agentFrame({
+        messageType: "output_stream_data",
+        sequenceNumber,
+        payloadType: 1,
+        payload: new TextEncoder().encode(text)
+      }))
+    const settle = Effect.gen(function*() {
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+    })
+    return {
+      channel,
+      sent,
+      delivered,
+      ack,
+      output,
+      settle,
+      agentFrame,
+      setAccepting: (value: boolean) => (accepting = value),
+      dataSent: () => decodeAll(sent).filter((m) => m.messageType === "input_stream_data"),
+      acksSent: () => decodeAll(sent).filter((m) => m.messageType === "acknowledge")
+    }
+  })
+
+describe("RTO (AGENT-PROTOCOL.md section 5.4)", () => {
+  it("follows AWS's formula, in AWS's order, between 200 ms and 1 s", () => {
+    let state = Rto.initialRto
+    assert.deepStrictEqual(state, { rtt: 100, rttVar: 0, rto: 200 })
+    state = Rto.update(state, 50)
+    // RTTVAR uses the old RTT: 0.75*0 + 0.25*|100-50| = 12.5; RTT = 0.875*100 + 0.125*50 = 93.75
+    assert.strictEqual(state.rttVar, 12.5)
+    assert.strictEqual(state.rtt, 93.75)
+    assert.strictEqual(state.rto, 200) // 93.75 + 50 = 143.75, raised to the 200 ms floor
+    for (let i = 0; i < 20; i++) state = Rto.update(state, 5000)
+    assert.strictEqual(state.rto, 1000)
+    state = Rto.update({ rtt: 400, rttVar: 10, rto: 440 }, 400)
+    assert.strictEqual(state.rto, 400 + Math.max(10, 4 * 7.5))
+  })
+})
+
+describe("data channel engine", () => {
+  it.scoped("sequence numbers from 0, chunks of at most 1024 bytes, flags 0", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      yield* h.channel.send(1, new Uint8Array(2500))
+      yield* h.channel.send(3, new TextEncoder().encode(`{"cols":80,"rows":24}`))
+      yield* h.settle
+      const data = h.dataSent()
+      assert.deepStrictEqual(data.map((m) => m.sequenceNumber), [0, 1, 2, 3])
+      assert.deepStrictEqual(data.map((m) => m.payload.length), [1024, 1024, 452, 21])
+      assert.deepStrictEqual(data.map((m) => m.flags), [0, 0, 0, 0])
+    }))
+
+  it.scoped("resends an unacknowledged message once per RTO, and stops when it is acknowledged", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      const tick = (d: Duration.DurationInput) => Effect.zipRight(TestClock.adjust(d), h.settle)
+      yield* h.channel.send(1, new Uint8Array([1]))
+      yield* h.settle
+      assert.strictEqual(h.dataSent().length, 1)
+      yield* tick("100 millis")
+      assert.strictEqual(h.dataSent().length, 1)
+      yield* tick("100 millis")
+      assert.strictEqual(h.dataSent().length, 2) // 200 ms: the initial RTO
+      yield* tick("100 millis")
+      assert.strictEqual(h.dataSent().length, 2) // at most once per RTO
+      yield* tick("100 millis")
+      assert.strictEqual(h.dataSent().length, 3)
+      const [first, again] = h.dataSent()
+      assert.strictEqual(AgentMessage.unsafeEncode(first!).toString(), AgentMessage.unsafeEncode(again!).toString())
+      h.ack(0)
+      yield* tick("2 seconds")
+      assert.strictEqual(h.dataSent().length, 3)
+      assert.strictEqual(h.channel.stats().retransmissions, 2)
+      assert.strictEqual(h.channel.unacknowledged(), 0)
+    }))
+
+  it.scoped("with nothing acknowledged only the oldest message goes again; after a later ack, the gaps go at once", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      yield* h.channel.send(1, new Uint8Array(5 * 1024))
+      yield* h.settle
+      yield* TestClock.adjust("200 millis")
+      yield* h.settle
+      assert.deepStrictEqual(h.dataSent().slice(5).map((m) => m.sequenceNumber), [0])
+      // the agent acknowledges 3 and 4: 0, 1 and 2 were lost
+      h.ack(0)
+      h.ack(3)
+      h.ack(4)
+      yield* TestClock.adjust("100 millis")
+      yield* h.settle
+      assert.deepStrictEqual(h.dataSent().slice(6).map((m) => m.sequenceNumber), [1, 2])
+    }))
+
+  it.scoped("gives up after giveUpAfter with a typed failure", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ giveUpAfter: Duration.seconds(5) })
+      yield* h.channel.send(1, new Uint8Array([1]))
+      const failed = yield* Effect.fork(h.channel.failed)
+      yield* TestClock.adjust("4900 millis")
+      assert.isNull(failed.unsafePoll())
+      yield* TestClock.adjust("200 millis")
+      const failure = yield* Fiber.join(failed)
+      assert.strictEqual(failure.reason, "GiveUp")
+      assert.strictEqual((yield* Effect.flip(h.channel.send(1, new Uint8Array([2])))).reason, "GiveUp")
+    }))
+
+  it.scoped("paces data messages to messagesPerSecond", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ messagesPerSecond: 10 })
+      const sending = yield* Effect.fork(h.channel.send(1, new Uint8Array(10 * 1024)))
+      yield* h.settle
+      assert.strictEqual(h.dataSent().length, 1) // the 20 ms burst allows one at 100 ms spacing
+      yield* TestClock.adjust("500 millis")
+      yield* h.settle
+      assert.strictEqual(h.dataSent().length, 6)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(sending)
+      yield* h.settle
+      const sent = h.dataSent()
+      assert.strictEqual(new Set(sent.map((m) => m.sequenceNumber)).size, 10)
+      // resends are paced too: 1.5 s at 10 per second, plus the 20 ms burst
+      assert.isAtMost(sent.length, 16)
+    }))
+
+  it.scoped("the window bounds messages in flight: sending suspends until acknowledgements come", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ windowSize: 2 })
+      const sending = yield* Effect.fork(h.channel.send(1, new Uint8Array(4 * 1024)))
+      yield* h.settle
+      assert.strictEqual(h.dataSent().length, 2)
+      h.ack(0)
+      yield* h.settle
+      assert.strictEqual(h.dataSent().length, 3)
+      h.ack(1)
+      h.ack(2)
+      yield* Fiber.join(sending)
+      yield* h.settle
+      assert.strictEqual(h.dataSent().length, 4)
+    }))
+
+  it.scoped("pause_publication holds new data (and resends) until start_publication", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      h.channel.receive(h.agentFrame({ messageType: "pause_publication", payload: new TextEncoder().encode("{}") }))
+      assert.isTrue(h.channel.paused())
+      const sending = yield* Effect.fork(h.channel.send(1, new Uint8Array([1])))
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(h.dataSent().length, 0)
+      h.channel.receive(h.agentFrame({ messageType: "start_publication", payload: new TextEncoder().encode("{}") }))
+      yield* Fiber.join(sending)
+      yield* h.settle
+      assert.strictEqual(h.dataSent().length, 1)
+    }))
+
+  it.scoped("receiving: in-order delivery through the reorder buffer, duplicates re-acked, nothing delivered twice", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      h.output(1)
+      h.output(2)
+      assert.strictEqual(h.delivered.length, 0)
+      h.output(0)
+      h.output(1) // duplicate
+      yield* h.settle
+      assert.deepStrictEqual(h.delivered.map((m) => new TextDecoder().decode(m.payload)), ["m0", "m1", "m2"])
+      assert.deepStrictEqual(h.acksSent().length, 4) // 1, 2, 0 and the re-ack of 1
+      assert.strictEqual(h.channel.stats().duplicatesReceived, 1)
+    }))
+
+  it.scoped("a full reorder buffer or a full delivery buffer drops without acknowledging", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      for (let seq = 1; seq <= 20; seq++) h.output(seq)
+      yield* h.settle
+      assert.strictEqual(h.channel.stats().reorderDepth, 7)
+      assert.strictEqual(h.acksSent().length, 7) // 1..7 stored (within 8 of expected), the rest dropped
+      h.setAccepting(false)
+      h.output(0)
+      yield* h.settle
+      assert.strictEqual(h.acksSent().length, 7)
+      assert.strictEqual(h.delivered.length, 0)
+      h.setAccepting(true)
+      h.output(0)
+      yield* h.settle
+      assert.strictEqual(h.delivered.length, 8)
+    }))
+
+  it.scoped("frames that fail to decode are dropped unacknowledged", () =>
+    Effect.gen(function*() {
+      const invalid: Array<string> = []
+      const h = yield* harness({ onInvalid: (error) => invalid.push(error.reason) })
+      const frame = h.agentFrame({ messageType: "output_stream_data", payloadType: 1, payload: new Uint8Array([1]) })
+      frame[frame.length - 1] = 2
+      h.channel.receive(frame)
+      h.channel.receive(new Uint8Array(10))
+      yield* h.settle
+      assert.deepStrictEqual(invalid, ["DigestMismatch", "TooShort"])
+      assert.strictEqual(h.acksSent().length, 0)
+    }))
+})
