@@ -47,6 +47,13 @@ export interface Faults {
   readonly garbage?: number | undefined
   /** close the WebSocket abruptly after this many frames to the client */
   readonly closeAfterMessages?: number | undefined
+  /** send `pause_publication` every `everyMillis`, and `start_publication` `forMillis` later */
+  readonly pausePublication?: { readonly everyMillis: number; readonly forMillis: number } | undefined
+  /**
+   * the service's cap: more than `messagesPerSecond` client data messages per second for `sustainedMillis`
+   * (default 2000) closes the channel
+   */
+  readonly rateCap?: { readonly messagesPerSecond: number; readonly sustainedMillis?: number | undefined } | undefined
 }
 
 /**
@@ -123,7 +130,11 @@ export interface SimulatorOptions {
   readonly agentVersion?: string | undefined
   /** pacing of the agent's data messages; 0 for none. Default 1000 per second */
   readonly messagesPerSecond?: number | undefined
-  /** unacknowledged messages the agent keeps in flight. Default 100000, as the agent's buffer */
+  /**
+   * unacknowledged messages the agent keeps in flight. Default 1024. (The real agent has no window, only a
+   * 100000-message buffer, and relies on its 1000 messages/s pace; unpaced, a window keeps the simulator from
+   * overrunning the client's reorder buffer.)
+   */
   readonly windowSize?: number | undefined
   readonly faults?: Faults | undefined
 }
@@ -145,10 +156,19 @@ export interface StartSessionResponse {
  * @category models
  */
 export interface SessionStats {
+  /** the agent's resends */
   readonly retransmissions: number
+  /** the agent's data messages, first transmissions */
   readonly messagesSent: number
   readonly connections: number
+  readonly openConnections: number
   readonly closed: boolean
+  readonly handshakeResponses: number
+  readonly terminateFlags: number
+  /** client data messages received, duplicates included */
+  readonly dataMessagesReceived: number
+  readonly rateCapClosed: boolean
+  readonly pauses: number
 }
 
 /**
@@ -199,17 +219,41 @@ export const layer = (options?: SimulatorOptions): Layer.Layer<AgentSimulator, S
   Layer.scoped(AgentSimulator, internal.make(options))
 
 /**
- * Echoes every Output byte back: a stream plugin for any session type.
- *
  * @since 0.1.0
  * @category plugins
  */
-export const echoPlugin: (sessionType?: string, requireHandshake?: boolean) => Plugin = internal.echoPlugin
+export interface EchoPluginOptions {
+  /** default `Port` */
+  readonly sessionType?: string | undefined
+  /** default true; false with `Standard_Stream` plays a shell without KMS (no handshake) */
+  readonly requireHandshake?: boolean | undefined
+  /** bytes sent first, as a shell's prompt */
+  readonly greeting?: Uint8Array | undefined
+}
 
 /**
- * Sends `bytes` to the client, then waits.
+ * Echoes every Output byte back.
  *
  * @since 0.1.0
  * @category plugins
  */
-export const downloadPlugin: (bytes: Uint8Array, sessionType?: string) => Plugin = internal.downloadPlugin
+export const echoPlugin: (options?: EchoPluginOptions) => Plugin = internal.echoPlugin
+
+/**
+ * @since 0.1.0
+ * @category plugins
+ */
+export interface DownloadPluginOptions {
+  readonly sessionType?: string | undefined
+  readonly requireHandshake?: boolean | undefined
+  /** end the session once everything is sent (and acknowledged); default false: wait */
+  readonly end?: boolean | undefined
+}
+
+/**
+ * Sends `bytes` to the client.
+ *
+ * @since 0.1.0
+ * @category plugins
+ */
+export const downloadPlugin: (bytes: Uint8Array, options?: DownloadPluginOptions) => Plugin = internal.downloadPlugin

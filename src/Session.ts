@@ -156,6 +156,9 @@ export interface SessionStats {
   readonly rtt: number
   readonly rto: number
   readonly reorderDepth: number
+  /** bytes of output and events delivered and not yet read */
+  readonly bufferedBytes: number
+  readonly peakBufferedBytes: number
 }
 
 /**

@@ -24,8 +24,8 @@ const harness = (options: Partial<DataChannel.ChannelOptions> = {}) =>
     const channel = yield* DataChannel.make({
       role: "client",
       send: (frame) => Effect.sync(() => sent.push(frame)),
-      deliver: (message) => {
-        if (!accepting) return false
+      deliver: (message, force) => {
+        if (!accepting && !force) return false
         delivered.push({ ...message, payload: message.payload.slice() })
         return true
       },
@@ -100,7 +100,7 @@ describe("data channel engine", () => {
       assert.deepStrictEqual(data.map((m) => m.flags), [0, 0, 0, 0])
     }))
 
-  it.scoped("resends an unacknowledged message once per RTO, and stops when it is acknowledged", () =>
+  it.scoped("resends an unacknowledged message after the RTO, backing off, and stops when it is acknowledged", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       const tick = (d: Duration.DurationInput) => Effect.zipRight(TestClock.adjust(d), h.settle)
@@ -111,16 +111,24 @@ describe("data channel engine", () => {
       assert.strictEqual(h.dataSent().length, 1)
       yield* tick("100 millis")
       assert.strictEqual(h.dataSent().length, 2) // 200 ms: the initial RTO
-      yield* tick("100 millis")
-      assert.strictEqual(h.dataSent().length, 2) // at most once per RTO
+      yield* tick("300 millis")
+      assert.strictEqual(h.dataSent().length, 2) // then after twice the RTO (RFC 6298 back-off)
       yield* tick("100 millis")
       assert.strictEqual(h.dataSent().length, 3)
+      yield* tick("700 millis")
+      assert.strictEqual(h.dataSent().length, 3) // 4 x RTO = 800 ms later
+      yield* tick("100 millis")
+      assert.strictEqual(h.dataSent().length, 4)
+      yield* tick("900 millis")
+      assert.strictEqual(h.dataSent().length, 4) // then capped at 1 s
+      yield* tick("100 millis")
+      assert.strictEqual(h.dataSent().length, 5)
       const [first, again] = h.dataSent()
       assert.strictEqual(AgentMessage.unsafeEncode(first!).toString(), AgentMessage.unsafeEncode(again!).toString())
       h.ack(0)
       yield* tick("2 seconds")
-      assert.strictEqual(h.dataSent().length, 3)
-      assert.strictEqual(h.channel.stats().retransmissions, 2)
+      assert.strictEqual(h.dataSent().length, 5)
+      assert.strictEqual(h.channel.stats().retransmissions, 4)
       assert.strictEqual(h.channel.unacknowledged(), 0)
     }))
 

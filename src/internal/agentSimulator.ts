@@ -90,7 +90,18 @@ export const toShortHeader = (frame: Uint8Array): Uint8Array => {
 interface SessionRecord {
   readonly spec: AgentSimulator.SessionSpec
   readonly token: string
-  readonly stats: { retransmissions: number; messagesSent: number; connections: number; closed: boolean }
+  readonly stats: {
+    retransmissions: number
+    messagesSent: number
+    connections: number
+    openConnections: number
+    closed: boolean
+    handshakeResponses: number
+    terminateFlags: number
+    dataMessagesReceived: number
+    rateCapClosed: boolean
+    pauses: number
+  }
   /** the agent's channel of the current connection */
   channel: DataChannel.Channel | undefined
 }
@@ -127,6 +138,7 @@ export const make = (
         return
       }
       record.stats.connections++
+      record.stats.openConnections++
       // listen at once: the client sends OpenDataChannel as soon as the upgrade completes
       const spec = record.spec
       const faults = { ...options.faults, ...spec.faults }
@@ -139,6 +151,7 @@ export const make = (
         else frames.unsafeOffer(data.toString("utf8"))
       })
       socket.on("close", () => {
+        record.stats.openConnections--
         frames.unsafeDone(Exit.void)
         Deferred.unsafeDone(closed, Exit.void)
       })
@@ -157,7 +170,8 @@ export const make = (
       Effect.scoped(Effect.gen(function*() {
         const { closed, faults, frames, random, record, sessionId, socket } = connection
         const spec = record.spec
-        yield* Effect.addFinalizer(() => Effect.sync(() => socket.terminate()))
+        // a graceful close flushes what was sent last (channel_closed)
+        yield* Effect.addFinalizer(() => Effect.sync(() => socket.close()))
 
         // 1. the OpenDataChannel text frame with the right token
         const first = yield* Effect.either(frames.take)
@@ -192,9 +206,10 @@ export const make = (
         let handshakeDone = !(spec.plugin.requireHandshake || spec.kmsKeyId !== undefined)
         const terminated = yield* Deferred.make<void>()
 
-        const deliver = (message: AgentMessage.AgentMessage): boolean => {
+        const deliver = (message: AgentMessage.AgentMessage, force: boolean): boolean => {
           if (!handshakeDone) {
             if (message.payloadType === 6) {
+              record.stats.handshakeResponses++
               const response = decodeResponse(message.payload)
               Deferred.unsafeDone(
                 handshake,
@@ -206,7 +221,7 @@ export const make = (
           }
           switch (message.payloadType) {
             case 1: {
-              if (inputBuffered >= (spec.inputBufferSize ?? 1024 * 1024)) return false
+              if (!force && inputBuffered >= (spec.inputBufferSize ?? 1024 * 1024)) return false
               inputBuffered += message.payload.length
               input.unsafeOffer({ _tag: "Data", bytes: message.payload.slice() })
               return true
@@ -219,7 +234,10 @@ export const make = (
             case 10: {
               const p = message.payload
               const flag = p.length === 4 ? ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0 : 0
-              if (flag === 2) Deferred.unsafeDone(terminated, Exit.void)
+              if (flag === 2) {
+                record.stats.terminateFlags++
+                Deferred.unsafeDone(terminated, Exit.void)
+              }
               else input.unsafeOffer({ _tag: "Flag", flag })
               return true
             }
@@ -228,12 +246,36 @@ export const make = (
           }
         }
 
+        // the service's message-rate cap: too many client data messages per second for too long closes the channel
+        const rateCapHit = yield* Deferred.make<void>()
+        let windowStart = Date.now()
+        let windowCount = 0
+        let exceededSince: number | undefined
+        const countClientMessage = () => {
+          record.stats.dataMessagesReceived++
+          const cap = faults.rateCap
+          if (cap === undefined) return
+          const now = Date.now()
+          if (now - windowStart >= 1000) {
+            const exceeded = windowCount > cap.messagesPerSecond
+            exceededSince = exceeded ? exceededSince ?? windowStart : undefined
+            windowStart = now
+            windowCount = 0
+          }
+          windowCount++
+          if (windowCount > cap.messagesPerSecond) exceededSince ??= windowStart
+          if (exceededSince !== undefined && now - exceededSince >= (cap.sustainedMillis ?? 2000)) {
+            record.stats.rateCapClosed = true
+            Deferred.unsafeDone(rateCapHit, Exit.void)
+          }
+        }
+
         const channel = yield* DataChannel.make({
           role: "agent",
           send,
           deliver,
           onChannelClosed: () => {},
-          windowSize: spec.windowSize ?? options.windowSize ?? 100_000,
+          windowSize: spec.windowSize ?? options.windowSize ?? 1024,
           reorderBufferSize: 100_000,
           messagesPerSecond: spec.messagesPerSecond ?? options.messagesPerSecond ?? 1000,
           giveUpAfter: Duration.minutes(5),
@@ -242,9 +284,34 @@ export const make = (
         record.channel = channel
         yield* Effect.forkScoped(Effect.forever(Effect.flatMap(frames.take, (frame) =>
           Effect.sync(() => {
-            if (typeof frame !== "string") channel.receive(frame)
+            if (typeof frame === "string") return
+            if (frame.length > 40 && frame[4] === 0x69 && frame[5] === 0x6e) countClientMessage() // "in"put_stream_data
+            channel.receive(frame)
           })
         )).pipe(Effect.ignore))
+
+        // pause_publication windows, as the service sends them while the other side is away
+        if (faults.pausePublication !== undefined) {
+          const pause = faults.pausePublication
+          const publication = (type: "pause_publication" | "start_publication") =>
+            send(internalMessage.unsafeEncode({
+              messageType: type,
+              schemaVersion: 1,
+              createdDate: Date.now(),
+              sequenceNumber: 0,
+              flags: 0,
+              messageId: globalThis.crypto.randomUUID(),
+              payloadType: 0,
+              payload: textEncoder.encode("{}")
+            }))
+          yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+            yield* Effect.sleep(Duration.millis(pause.everyMillis))
+            yield* publication("pause_publication")
+            record.stats.pauses++
+            yield* Effect.sleep(Duration.millis(pause.forMillis))
+            yield* publication("start_publication")
+          })))
+        }
 
         const writeOutput = (payloadType: AgentMessage.PayloadType, bytes: Uint8Array) =>
           Effect.ignore(channel.send(payloadType, bytes))
@@ -295,7 +362,15 @@ export const make = (
         const outcome = yield* Effect.raceFirst(
           Effect.either(Effect.scoped(spec.plugin.run(io))),
           Effect.as(Deferred.await(terminated), Either.right(undefined))
-        ).pipe(Effect.raceFirst(Effect.as(Deferred.await(closed), Either.left("socket closed" as unknown))))
+        ).pipe(
+          Effect.raceFirst(Effect.as(Deferred.await(closed), Either.left("socket closed" as unknown))),
+          Effect.raceFirst(Effect.as(Deferred.await(rateCapHit), Either.left("rate cap" as unknown)))
+        )
+        if (Either.isLeft(outcome) && outcome.left === "rate cap") {
+          record.stats.closed = true
+          yield* closeChannel(channel, send, sessionId, "Session closed: message rate exceeded", false)
+          return
+        }
         if (Either.isLeft(outcome) && outcome.left === "socket closed") return
         // 5. as the agent: wait up to 2 s for our output to be acknowledged, then the service closes the channel
         yield* Effect.ignore(Effect.timeout(channel.drained, "2 seconds"))
@@ -347,7 +422,18 @@ export const make = (
         sessions.set(sessionId, {
           spec,
           token,
-          stats: { retransmissions: 0, messagesSent: 0, connections: 0, closed: false },
+          stats: {
+            retransmissions: 0,
+            messagesSent: 0,
+            connections: 0,
+            openConnections: 0,
+            closed: false,
+            handshakeResponses: 0,
+            terminateFlags: 0,
+            dataMessagesReceived: 0,
+            rateCapClosed: false,
+            pauses: 0
+          },
           channel: undefined
         })
         return {
@@ -367,6 +453,7 @@ export const make = (
         const live = record.channel?.stats()
         return {
           ...record.stats,
+          engine: live,
           retransmissions: live?.retransmissions ?? 0,
           messagesSent: live?.messagesSent ?? 0
         }
@@ -375,19 +462,23 @@ export const make = (
   })
 
 /** @internal */
-export const echoPlugin = (sessionType: string = "Port", requireHandshake = true): AgentSimulator.Plugin => ({
-  sessionType,
-  requireHandshake,
+export const echoPlugin = (options: AgentSimulator.EchoPluginOptions = {}): AgentSimulator.Plugin => ({
+  sessionType: options.sessionType ?? "Port",
+  requireHandshake: options.requireHandshake ?? true,
   run: (io) =>
-    io.input.pipe(
-      Stream.runForEach((item) => item._tag === "Data" ? io.write(item.bytes) : Effect.void),
-      Effect.zipRight(Effect.never)
-    )
+    Effect.gen(function*() {
+      if (options.greeting !== undefined) yield* io.write(options.greeting)
+      yield* Stream.runForEach(io.input, (item) => item._tag === "Data" ? io.write(item.bytes) : Effect.void)
+      yield* Effect.never
+    })
 })
 
 /** @internal */
-export const downloadPlugin = (bytes: Uint8Array, sessionType: string = "Port"): AgentSimulator.Plugin => ({
-  sessionType,
-  requireHandshake: true,
-  run: (io) => Effect.zipRight(io.write(bytes), Effect.never)
+export const downloadPlugin = (
+  bytes: Uint8Array,
+  options: AgentSimulator.DownloadPluginOptions = {}
+): AgentSimulator.Plugin => ({
+  sessionType: options.sessionType ?? "Port",
+  requireHandshake: options.requireHandshake ?? true,
+  run: (io) => options.end === true ? io.write(bytes) : Effect.zipRight(io.write(bytes), Effect.never)
 })

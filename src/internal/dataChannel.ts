@@ -37,9 +37,10 @@ export interface ChannelOptions {
   readonly send: (frame: Uint8Array) => Effect.Effect<void, unknown>
   /**
    * called, in order and exactly once per sequence number, for each data message. Return false when the
-   * message cannot be taken now: it is then not acknowledged and the peer resends it.
+   * message cannot be taken now: it is then not acknowledged and the peer resends it. With `force` the message
+   * was already acknowledged (it waited in the reorder buffer) and must be taken: the return value is ignored.
    */
-  readonly deliver: (message: AgentMessage.AgentMessage) => boolean
+  readonly deliver: (message: AgentMessage.AgentMessage, force: boolean) => boolean
   /** called for `channel_closed` */
   readonly onChannelClosed: (message: AgentMessage.AgentMessage) => void
   /** called for frames that fail to decode or validate (they are dropped unacknowledged) */
@@ -89,6 +90,10 @@ export interface ChannelStats {
   readonly rtt: number
   readonly rto: number
   readonly reorderDepth: number
+  readonly inFlight: number
+  readonly queued: number
+  /** the next sequence number expected from the peer */
+  readonly expected: number
 }
 
 interface InFlight {
@@ -107,6 +112,9 @@ interface OutgoingRequest {
 
 /** @internal */
 export const CHUNK_SIZE = 1024
+
+/** resends per 100 ms tick at most */
+const MAX_RESEND_BURST = 256
 
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder()
@@ -141,6 +149,10 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     let paused = false
     /** the latest send time of any acknowledged message */
     let latestAckedSendTime = 0
+    /** the highest sequence number acknowledged for its first transmission */
+    let highestCleanAck = -1
+    /** doubles on each timeout resend without an acknowledgement in between (RFC 6298 section 5.5), up to 1 s */
+    let timeoutBackoff = 1
     const giveUpMillis = Duration.toMillis(options.giveUpAfter)
     let nextSlot = 0
     let failure: ChannelFailure | undefined
@@ -176,6 +188,17 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       windowOpen.unsafeOpen()
       publishing.unsafeOpen()
       outgoingReady.unsafeOpen()
+    }
+
+    /**
+     * The window spans sequence numbers from the oldest unacknowledged message, not a count of unacknowledged
+     * messages: a receiver holds at most so many messages beyond the one it waits for (its reorder buffer), and
+     * acknowledgements of later messages must not let the sender run past that.
+     */
+    const windowFull = (): boolean => {
+      if (inFlight.size === 0) return false
+      const oldest = inFlight.keys().next().value as number
+      return nextSequence - oldest >= options.windowSize
     }
 
     /** Every frame goes through one writer fiber so frames never interleave and order is kept. */
@@ -229,14 +252,19 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       const entry = inFlight.get(sequence)
       if (entry === undefined) return
       inFlight.delete(sequence)
-      if (entry.lastSent > latestAckedSendTime) latestAckedSendTime = entry.lastSent
+      // an acknowledged resend may answer the first transmission: only an unambiguous send time proves that
+      // messages sent before it were lost
+      const sendTime = entry.retransmitted ? entry.firstSent : entry.lastSent
+      if (sendTime > latestAckedSendTime) latestAckedSendTime = sendTime
+      if (!entry.retransmitted && sequence > highestCleanAck) highestCleanAck = sequence
+      timeoutBackoff = 1
       // Karn: only first transmissions give a clean sample
       if (!entry.retransmitted) {
         rto = Rto.update(rto, Math.max(0, now - entry.firstSent))
         metrics.rtt.unsafeUpdate(rto.rtt, [])
         metrics.rto.unsafeUpdate(rto.rto, [])
       }
-      if (inFlight.size < options.windowSize) windowOpen.unsafeOpen()
+      if (!windowFull()) windowOpen.unsafeOpen()
       if (inFlight.size === 0) acked.unsafeOpen()
       // the agent clears its paused state on any acknowledgement (section 9)
     }
@@ -260,7 +288,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         return
       }
       if (sequence === expected) {
-        if (!options.deliver(message)) {
+        if (!options.deliver(message, false)) {
           stats.droppedUnacknowledged++
           return
         }
@@ -270,7 +298,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         // already acknowledged messages waiting in order are delivered whatever the delivery buffer holds
         for (let next = reorder.get(expected); next !== undefined; next = reorder.get(expected)) {
           reorder.delete(expected)
-          options.deliver(next)
+          options.deliver(next, true)
           accept(next)
           expected++
         }
@@ -342,7 +370,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
           yield* outgoingReady.await
           continue
         }
-        while (failure === undefined && inFlight.size >= options.windowSize) {
+        while (failure === undefined && windowFull()) {
           windowOpen.unsafeClose()
           yield* windowOpen.await
         }
@@ -388,16 +416,22 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       const now = clock.unsafeCurrentTimeMillis()
       const lossAge = Math.max(rto.rtt + Math.max(Rto.CLOCK_GRANULARITY, 4 * rto.rttVar), 20)
       let first = true
-      for (const entry of inFlight.values()) {
+      let burst = 0
+      for (const [sequence, entry] of inFlight) {
         if (now - entry.firstSent >= giveUpMillis) {
           fail("GiveUp", `a message was not acknowledged within ${Duration.format(options.giveUpAfter)}`)
           return
         }
         const age = now - entry.lastSent
-        const lost = entry.lastSent < latestAckedSendTime && age >= lossAge
-        const timedOut = first && age >= rto.rto
+        // a later message, sent after this one's last transmission, was acknowledged
+        const overtaken = entry.retransmitted ? entry.lastSent < latestAckedSendTime : sequence < highestCleanAck
+        const lost = overtaken && age >= lossAge
+        const timedOut = first && age >= Math.min(rto.rto * timeoutBackoff, Rto.MAX_RTO)
         first = false
         if (!lost && !timedOut) continue
+        if (timedOut && !lost) timeoutBackoff *= 2
+        // a burst of probable losses is resent a slice per tick: the peer holds only so much out of order
+        if (++burst > MAX_RESEND_BURST) break
         yield* pace
         entry.lastSent = clock.unsafeCurrentTimeMillis()
         entry.retransmitted = true
@@ -436,7 +470,10 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         ...stats,
         rtt: rto.rtt,
         rto: rto.rto,
-        reorderDepth: reorder.size
+        reorderDepth: reorder.size,
+        inFlight: inFlight.size,
+        queued: outgoing.length - outgoingHead,
+        expected
       })
     }
   })

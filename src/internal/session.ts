@@ -148,14 +148,15 @@ export const make = (
     // pauses the socket, so TCP pushes back on the service and nothing needs resending
     const construct = yield* Socket.WebSocketConstructor
     let webSocket: PausableWebSocket | undefined
-    const socket = yield* Socket.makeWebSocket(options.streamUrl, {
-      closeCodeIsError: () => false,
-      ...(options.openTimeout === undefined ? {} : { openTimeout: options.openTimeout })
-    }).pipe(Effect.provideService(Socket.WebSocketConstructor, (url, protocols) => {
+    const keepSocket = (url: string, protocols?: string | Array<string>) => {
       const created = construct(url, protocols)
       webSocket = created as PausableWebSocket
       return created
-    }))
+    }
+    const socket = yield* Socket.makeWebSocket(options.streamUrl, {
+      closeCodeIsError: () => false,
+      ...(options.openTimeout === undefined ? {} : { openTimeout: options.openTimeout })
+    })
     const writer = yield* socket.writer
 
     // ------------------------------------------------------------------------------------------------------------
@@ -260,11 +261,14 @@ export const make = (
     }
 
     let readingPaused = false
+    let peakBuffered = 0
     const canPause = () => typeof webSocket?.pause === "function" && typeof webSocket.resume === "function"
-    const offer = <A>(mailbox: Mailbox.Mailbox<A, SessionError>, value: A, size: number): boolean => {
-      // the hard limit: past it a message goes unacknowledged and the agent resends it later
-      if (buffered >= config.receiveBufferSize * (canPause() ? 2 : 1)) return false
+    const offer = <A>(mailbox: Mailbox.Mailbox<A, SessionError>, value: A, size: number, force: boolean): boolean => {
+      // the hard limit: past it a message goes unacknowledged and the agent resends it later (unless it was
+      // already acknowledged from the reorder buffer: then it is taken, the overshoot bounded by that buffer)
+      if (!force && buffered >= config.receiveBufferSize * (canPause() ? 2 : 1)) return false
       buffered += size
+      if (buffered > peakBuffered) peakBuffered = buffered
       mailbox.unsafeOffer(value)
       if (!readingPaused && buffered >= config.receiveBufferSize && canPause()) {
         readingPaused = true
@@ -280,7 +284,7 @@ export const make = (
       }
     }
 
-    const deliver = (message: AgentMessage.AgentMessage): boolean => {
+    const deliver = (message: AgentMessage.AgentMessage, force: boolean): boolean => {
       switch (message.payloadType) {
         case 5:
           handleHandshakeRequest(message)
@@ -305,16 +309,16 @@ export const make = (
           }
           handshakeSeen = true
           // the payload is a view into the transport's buffer, which we do not own: copy
-          return offer(output, message.payload.slice(), message.payload.length)
+          return offer(output, message.payload.slice(), message.payload.length, force)
         }
         case 11:
-          return offer(events, { _tag: "StdErr", bytes: message.payload.slice() }, message.payload.length)
+          return offer(events, { _tag: "StdErr", bytes: message.payload.slice() }, message.payload.length, force)
         case 12:
-          return offer(events, { _tag: "ExitCode", code: exitCodeOf(message.payload) }, 16)
+          return offer(events, { _tag: "ExitCode", code: exitCodeOf(message.payload) }, 16, force)
         case 10: {
           const view = message.payload
           const flag = view.length === 4 ? ((view[0]! << 24) | (view[1]! << 16) | (view[2]! << 8) | view[3]!) >>> 0 : -1
-          return offer(events, { _tag: "Flag", flag }, 16)
+          return offer(events, { _tag: "Flag", flag }, 16, force)
         }
         default:
           return true
@@ -349,6 +353,8 @@ export const make = (
         if (typeof data === "string") return
         engine.receive(data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBufferLike))
       }).pipe(
+        // the platform Socket builds its WebSocket when it runs, from the context of the run
+        Effect.provideService(Socket.WebSocketConstructor, keepSocket),
         Effect.matchCause({
           onFailure: (cause) => failWith("Transport", "the WebSocket failed", cause),
           onSuccess: () => {
@@ -443,6 +449,6 @@ export const make = (
         sendSequenced(3, textEncoder.encode(`{"cols":${Math.trunc(size.cols)},"rows":${Math.trunc(size.rows)}}`)),
       terminate,
       closed: Deferred.await(ended),
-      stats: Effect.sync(() => engine.stats())
+      stats: Effect.sync(() => ({ ...engine.stats(), bufferedBytes: buffered, peakBufferedBytes: peakBuffered }))
     } satisfies Session.Session
   })
