@@ -3,6 +3,7 @@
  */
 import * as AgentMessageBench from "./agentMessage.js"
 import { printTable, type Row } from "./harness.js"
+import * as SessionBench from "./session.js"
 import * as SmuxBench from "./smux.js"
 
 const rows: Array<Row> = []
@@ -11,4 +12,6 @@ console.log("== AgentMessage ==")
 rows.push(...AgentMessageBench.run())
 console.log("\n== Smux ==")
 rows.push(...(await SmuxBench.run()))
+console.log("\n== Session ==")
+rows.push(...(await SessionBench.run()))
 printTable(rows)

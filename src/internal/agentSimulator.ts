@@ -22,6 +22,7 @@ import * as AgentPayload from "../AgentPayload.js"
 import type * as AgentSimulator from "../AgentSimulator.js"
 import * as internalMessage from "./agentMessage.js"
 import * as DataChannel from "./dataChannel.js"
+import { corkSocket } from "./session.js"
 
 const textEncoder = new TextEncoder()
 const decodeOpen = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))
@@ -273,6 +274,7 @@ export const make = (
         const channel = yield* DataChannel.make({
           role: "agent",
           send,
+          cork: () => corkSocket(socket),
           deliver,
           onChannelClosed: () => {},
           windowSize: spec.windowSize ?? options.windowSize ?? 1024,

@@ -43,6 +43,11 @@ export interface ChannelOptions {
   readonly deliver: (message: AgentMessage.AgentMessage, force: boolean) => boolean
   /** called for `channel_closed` */
   readonly onChannelClosed: (message: AgentMessage.AgentMessage) => void
+  /**
+   * optional: holds the transport's writes together until the returned function is called, so a batch of frames
+   * leaves in few system calls (a Node socket's cork/uncork)
+   */
+  readonly cork?: (() => () => void) | undefined
   /** called for frames that fail to decode or validate (they are dropped unacknowledged) */
   readonly onInvalid?: ((error: internalMessage.AgentMessageError) => void) | undefined
   readonly windowSize: number
@@ -357,9 +362,13 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     // ------------------------------------------------------------------------------------------------------------
     const fibers = yield* FiberSet.make()
 
-    const writerLoop = Effect.forever(Effect.flatMap(writes.takeAll, ([frames]) =>
-      Effect.forEach(frames, (frame) => options.send(frame), { discard: true })
-    )).pipe(Effect.catchAll((cause) => Effect.sync(() => fail("Transport", "writing to the transport failed", cause))))
+    const writerLoop = Effect.forever(Effect.flatMap(writes.takeAll, ([frames]) => {
+      const uncork = frames.length > 1 ? options.cork?.() : undefined
+      return Effect.ensuring(
+        Effect.forEach(frames, (frame) => options.send(frame), { discard: true }),
+        Effect.sync(() => uncork?.())
+      )
+    })).pipe(Effect.catchAll((cause) => Effect.sync(() => fail("Transport", "writing to the transport failed", cause))))
 
     const senderLoop = Effect.gen(function*() {
       while (failure === undefined) {

@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+/**
+ * The command line: `ssm-session-manager <command>`. A thin shell over the library.
+ *
+ * @since 0.1.0
+ */
+import * as Command from "@effect/cli/Command"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Effect from "effect/Effect"
+import { simulate } from "./simulate.js"
+
+const cli = Command.make("ssm-session-manager").pipe(
+  Command.withDescription("AWS Session Manager from Effect, without session-manager-plugin"),
+  Command.withSubcommands([simulate])
+)
+
+Command.run(cli, { name: "ssm-session-manager", version: "0.1.0" })(process.argv).pipe(
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain
+)

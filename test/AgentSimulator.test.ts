@@ -1,0 +1,90 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Effect, Fiber, Redacted, Stream } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Path from "node:path"
+import * as Url from "node:url"
+import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as NodeSession from "../src/NodeSession.js"
+import * as Session from "../src/Session.js"
+
+const root = Path.join(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
+
+const connect = (response: AgentSimulator.StartSessionResponse) =>
+  Session.make({
+    sessionId: response.SessionId,
+    streamUrl: response.StreamUrl,
+    tokenValue: response.TokenValue
+  }).pipe(Effect.provide(NodeSession.layerWebSocketConstructor))
+
+const exchange = (session: Session.Session, text: string) =>
+  Effect.gen(function*() {
+    const reply = yield* Effect.fork(session.output.pipe(Stream.take(1), Stream.runCollect))
+    yield* session.write(new TextEncoder().encode(text))
+    return new TextDecoder().decode([...(yield* Fiber.join(reply))][0])
+  })
+
+/** A plugin is a session type and an Effect over its IO: this one shouts back. */
+const shoutPlugin: AgentSimulator.Plugin = {
+  sessionType: "InteractiveCommands",
+  requireHandshake: false,
+  run: (io) =>
+    Effect.zipRight(
+      io.write(new TextEncoder().encode("ready> ")),
+      Stream.runForEach(io.input, (input) =>
+        input._tag === "Data" ? io.write(new TextEncoder().encode(new TextDecoder().decode(input.bytes).toUpperCase())) : Effect.void)
+    )
+}
+
+describe("AgentSimulator", () => {
+  layer(AgentSimulator.layer({ messagesPerSecond: 0 }), { excludeTestServices: true })("as a Layer", (it) => {
+    it.scoped("serves sessions with a custom plugin", () =>
+      Effect.gen(function*() {
+        const simulator = yield* AgentSimulator.AgentSimulator
+        const response = yield* simulator.startSession({ plugin: shoutPlugin })
+        const session = yield* connect(response)
+        assert.strictEqual(session.sessionType, "Standard_Stream") // no handshake: the first output decides
+        const prompt = yield* session.output.pipe(Stream.take(1), Stream.runCollect)
+        assert.strictEqual(new TextDecoder().decode([...prompt][0]), "ready> ")
+        assert.strictEqual(yield* exchange(session, "hello"), "HELLO")
+      }))
+
+    it.scoped("the StreamUrl is on 127.0.0.1 and the token is Redacted", () =>
+      Effect.gen(function*() {
+        const simulator = yield* AgentSimulator.AgentSimulator
+        const response = yield* simulator.startSession({ plugin: AgentSimulator.echoPlugin() })
+        assert.match(response.StreamUrl, /^ws:\/\/127\.0\.0\.1:\d+\/v1\/data-channel\//)
+        assert.strictEqual(String(response.TokenValue), "<redacted>")
+        assert.isAbove(Redacted.value(response.TokenValue).length, 32)
+      }))
+  })
+
+  it.scopedLive("the `simulate` command prints a StartSession response that a client can use", () =>
+    Effect.gen(function*() {
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          ChildProcess.spawn(process.execPath, [
+            "--conditions=ssm-session-manager-source",
+            "--import",
+            "tsx",
+            Path.join(root, "src", "cli", "main.ts"),
+            "simulate",
+            "--messages-per-second",
+            "0"
+          ], { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
+        ),
+        (child) => Effect.sync(() => child.kill("SIGINT"))
+      )
+      const line = yield* Effect.async<string>((resume) => {
+        let output = ""
+        child.stdout!.on("data", (data: Buffer) => {
+          output += data.toString()
+          const end = output.indexOf("\n")
+          if (end >= 0) resume(Effect.succeed(output.slice(0, end)))
+        })
+      })
+      const printed = JSON.parse(line) as { SessionId: string; TokenValue: string; StreamUrl: string }
+      const session = yield* connect({ ...printed, TokenValue: Redacted.make(printed.TokenValue) })
+      assert.strictEqual(session.sessionType, "Port")
+      assert.strictEqual(yield* exchange(session, "through the CLI"), "through the CLI")
+    }), 60_000)
+})
