@@ -29,7 +29,7 @@ export type Command = typeof Command[keyof typeof Command]
 export interface Frame {
   readonly cmd: Command
   readonly sid: number
-  /** a view into the transport chunk when the frame arrived in one piece */
+  /** a view into the transport chunk when the frame arrived in one piece and fills most of it */
   readonly payload: Uint8Array
 }
 
@@ -140,7 +140,10 @@ export class FrameDecoder {
       if (size === 0) {
         onFrame({ cmd: cmd as Command, sid, payload: EMPTY })
       } else if (length - offset >= size) {
-        onFrame({ cmd: cmd as Command, sid, payload: chunk.subarray(offset, offset + size) })
+        // a view keeps the whole chunk alive: copy payloads that are a small part of it, so buffered bytes
+        // (what the receive budget counts) bound the memory held
+        const payload = size * 4 < length ? chunk.slice(offset, offset + size) : chunk.subarray(offset, offset + size)
+        onFrame({ cmd: cmd as Command, sid, payload })
         offset += size
       } else {
         this.cmd = cmd as Command
