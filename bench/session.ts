@@ -5,21 +5,14 @@
 import { Effect, Fiber, Stream } from "effect"
 import * as WS from "ws"
 import * as AgentSimulator from "../src/AgentSimulator.js"
-import * as NodeSession from "../src/NodeSession.js"
-import * as Session from "../src/Session.js"
+import type * as Session from "../src/Session.js"
+import { openSession } from "../test/utils/session.js"
 import type { Row } from "./harness.js"
 
 const MB = 1e6
 const now = () => performance.now()
 
-const connect = (response: AgentSimulator.StartSessionResponse, options: Partial<Session.SessionOptions> = {}) =>
-  Session.make({
-    sessionId: response.SessionId,
-    streamUrl: response.StreamUrl,
-    tokenValue: response.TokenValue,
-    messagesPerSecond: 0,
-    ...options
-  }).pipe(Effect.provide(NodeSession.layerWebSocketConstructor))
+const connect = openSession
 
 const countUntil = (session: Session.Session, size: number) =>
   Stream.runFoldWhile(session.output, 0, (n) => n < size, (n, bytes: Uint8Array) => n + bytes.length)
@@ -90,25 +83,18 @@ export const run = (): Promise<ReadonlyArray<Row>> =>
       yield* done.await
       return size / ((now() - start) / 1000)
     }))
-    const downloadMsgs = download / 1024
-    const uploadMsgs = upload / 1024
-    console.log(`Session download: ${(download / MB).toFixed(1)} MB/s (${Math.round(downloadMsgs).toLocaleString("en-US")} msg/s)`)
-    console.log(`Session upload:   ${(upload / MB).toFixed(1)} MB/s (${Math.round(uploadMsgs).toLocaleString("en-US")} msg/s)`)
-    const ceiling = `${rawMb.toFixed(0)} MB/s (${Math.round(raw).toLocaleString("en-US")} msg/s)`
-    rows.push({
-      group: "Session",
-      name: "download through the simulator, 32 MiB in 1024-byte messages",
-      value: `${(download / MB).toFixed(1)} MB/s (${Math.round(downloadMsgs).toLocaleString("en-US")} msg/s)`,
-      ceiling: `raw ws loopback ${ceiling}`,
-      ratio: download / MB / rawMb
-    })
-    rows.push({
-      group: "Session",
-      name: "upload through the simulator, 32 MiB in 1024-byte messages",
-      value: `${(upload / MB).toFixed(1)} MB/s (${Math.round(uploadMsgs).toLocaleString("en-US")} msg/s)`,
-      ceiling: `raw ws loopback ${ceiling}`,
-      ratio: upload / MB / rawMb
-    })
+    const ceiling = `raw ws loopback ${rawMb.toFixed(0)} MB/s (${Math.round(raw).toLocaleString("en-US")} msg/s)`
+    for (const [direction, rate] of [["download", download], ["upload", upload]] as const) {
+      const figure = `${(rate / MB).toFixed(1)} MB/s (${Math.round(rate / 1024).toLocaleString("en-US")} msg/s)`
+      console.log(`Session ${direction}: ${figure}`)
+      rows.push({
+        group: "Session",
+        name: `${direction} through the simulator, 32 MiB in 1024-byte messages`,
+        value: figure,
+        ceiling,
+        ratio: rate / MB / rawMb
+      })
+    }
 
     // 1-byte echo round trip
     const samples = yield* Effect.scoped(Effect.gen(function*() {

@@ -169,6 +169,8 @@ export interface SessionStats {
   readonly dataMessagesReceived: number
   readonly rateCapClosed: boolean
   readonly pauses: number
+  /** WebSocket pings from the client */
+  readonly pings: number
 }
 
 /**

@@ -13,6 +13,7 @@ import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Metric from "effect/Metric"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -156,6 +157,12 @@ export interface SessionStats {
   readonly rtt: number
   readonly rto: number
   readonly reorderDepth: number
+  /** messages sent and not yet acknowledged */
+  readonly inFlight: number
+  /** messages waiting for the window, the pace or the end of a pause */
+  readonly queued: number
+  /** the next sequence number expected from the agent */
+  readonly expected: number
   /** bytes of output and events delivered and not yet read */
   readonly bufferedBytes: number
   readonly peakBufferedBytes: number
@@ -199,6 +206,30 @@ export interface Session {
  * @category tags
  */
 export const Session: Context.Tag<Session, Session> = internal.tag
+
+/**
+ * The Effect metrics of every session, named `ssm_session_*`: messages and bytes each way, resends, and the
+ * current RTT, RTO and reorder-buffer depth.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SessionMetrics {
+  readonly messagesSent: Metric.Metric.Counter<number>
+  readonly messagesReceived: Metric.Metric.Counter<number>
+  readonly bytesSent: Metric.Metric.Counter<number>
+  readonly bytesReceived: Metric.Metric.Counter<number>
+  readonly retransmissions: Metric.Metric.Counter<number>
+  readonly rtt: Metric.Metric.Gauge<number>
+  readonly rto: Metric.Metric.Gauge<number>
+  readonly reorderDepth: Metric.Metric.Gauge<number>
+}
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics: SessionMetrics = internal.metrics
 
 /**
  * Opens the data channel, runs the handshake and returns a ready session, closed with the scope.

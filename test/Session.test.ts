@@ -1,18 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Exit, Fiber, Option, Redacted, Schedule, Scope, Stream } from "effect"
+import { Chunk, Effect, Either, Exit, Fiber, Metric, Option, Redacted, Schedule, Scope, Stream } from "effect"
 import * as AgentSimulator from "../src/AgentSimulator.js"
-import * as NodeSession from "../src/NodeSession.js"
 import * as Session from "../src/Session.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
+import { openSession } from "./utils/session.js"
 
-const open = (response: AgentSimulator.StartSessionResponse, options: Partial<Session.SessionOptions> = {}) =>
-  Session.make({
-    sessionId: response.SessionId,
-    streamUrl: response.StreamUrl,
-    tokenValue: response.TokenValue,
-    messagesPerSecond: 0,
-    ...options
-  }).pipe(Effect.provide(NodeSession.layerWebSocketConstructor))
+const open = openSession
 
 /** Reads exactly `length` bytes of output. */
 const readOutput = (session: Session.Session, length: number) =>
@@ -53,6 +46,21 @@ describe("Session against the agent simulator", () => {
       const stats = yield* session.stats
       assert.strictEqual(stats.messagesSent, 1024 + 1) // the data and the HandshakeResponse
       assert.isAtLeast(stats.messagesReceived, 1024 + 2)
+    }))
+
+  it.scopedLive("pings the WebSocket at open and counts in Effect metrics", () =>
+    Effect.gen(function*() {
+      const sent = yield* Metric.value(Session.metrics.messagesSent)
+      const sim = yield* simulator()
+      const response = yield* sim.startSession({ plugin: AgentSimulator.echoPlugin() })
+      const session = yield* open(response)
+      yield* echoRoundTrip(session, new Uint8Array(3000))
+      const after = yield* Metric.value(Session.metrics.messagesSent)
+      assert.isAtLeast(after.count - sent.count, 4) // the handshake response and three Output messages
+      const rto = (yield* Metric.value(Session.metrics.rto)).value
+      assert.isTrue(rto >= 200 && rto <= 1000, `RTO gauge ${rto}`)
+      const stats = yield* waitFor(sim.sessionStats(response.SessionId), (s) => (s?.pings ?? 0) > 0)
+      assert.isAtLeast(stats?.pings ?? 0, 1)
     }))
 
   describe("16 MiB each way, verified by SHA-256, under seeded faults", () => {

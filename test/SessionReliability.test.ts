@@ -34,7 +34,7 @@ const harness = (options: Partial<DataChannel.ChannelOptions> = {}) =>
       reorderBufferSize: 8,
       messagesPerSecond: 0,
       giveUpAfter: Duration.minutes(5),
-      metricPrefix: "test",
+      metrics: DataChannel.makeMetrics("test"),
       ...options
     })
     const agentFrame = (fields: Partial<AgentMessage.AgentMessage> & Pick<AgentMessage.AgentMessage, "messageType">) =>

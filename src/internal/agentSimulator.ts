@@ -25,6 +25,7 @@ import * as DataChannel from "./dataChannel.js"
 import { corkSocket } from "./session.js"
 
 const textEncoder = new TextEncoder()
+const simulatorMetrics = DataChannel.makeMetrics("ssm_simulator")
 const decodeOpen = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))
 const decodeResponse = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeResponse))
 
@@ -102,6 +103,7 @@ interface SessionRecord {
     dataMessagesReceived: number
     rateCapClosed: boolean
     pauses: number
+    pings: number
   }
   /** the agent's channel of the current connection */
   channel: DataChannel.Channel | undefined
@@ -151,6 +153,7 @@ export const make = (
         if (isBinary) incoming.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
         else frames.unsafeOffer(data.toString("utf8"))
       })
+      socket.on("ping", () => record.stats.pings++)
       socket.on("close", () => {
         record.stats.openConnections--
         frames.unsafeDone(Exit.void)
@@ -281,7 +284,7 @@ export const make = (
           reorderBufferSize: 100_000,
           messagesPerSecond: spec.messagesPerSecond ?? options.messagesPerSecond ?? 1000,
           giveUpAfter: Duration.minutes(5),
-          metricPrefix: "ssm_simulator"
+          metrics: simulatorMetrics
         })
         record.channel = channel
         yield* Effect.forkScoped(Effect.forever(Effect.flatMap(frames.take, (frame) =>
@@ -434,7 +437,8 @@ export const make = (
             terminateFlags: 0,
             dataMessagesReceived: 0,
             rateCapClosed: false,
-            pauses: 0
+            pauses: 0,
+            pings: 0
           },
           channel: undefined
         })

@@ -24,6 +24,7 @@ import * as Mailbox from "effect/Mailbox"
 import * as Metric from "effect/Metric"
 import type * as Scope from "effect/Scope"
 import type * as AgentMessage from "../AgentMessage.js"
+import type * as Session from "../Session.js"
 import * as internalMessage from "./agentMessage.js"
 import * as Rto from "./rto.js"
 
@@ -54,7 +55,29 @@ export interface ChannelOptions {
   readonly reorderBufferSize: number
   readonly messagesPerSecond: number
   readonly giveUpAfter: Duration.Duration
-  readonly metricPrefix: string
+  readonly metrics: ChannelMetrics
+}
+
+/** @internal */
+export type ChannelMetrics = Session.SessionMetrics
+
+/**
+ * The metrics of every channel of one kind, named `<prefix>_<metric>`.
+ * @internal
+ */
+export const makeMetrics = (prefix: string): ChannelMetrics => {
+  const counter = (name: string, description: string) =>
+    Metric.counter(`${prefix}_${name}`, { description, incremental: true })
+  return {
+    messagesSent: counter("messages_sent", "data messages written, first transmissions"),
+    messagesReceived: counter("messages_received", "data messages accepted"),
+    bytesSent: counter("bytes_sent", "payload bytes of data messages first written"),
+    bytesReceived: counter("bytes_received", "payload bytes of data messages accepted"),
+    retransmissions: counter("retransmissions", "data messages written again"),
+    rtt: Metric.gauge(`${prefix}_rtt_ms`, { description: "smoothed round-trip time" }),
+    rto: Metric.gauge(`${prefix}_rto_ms`, { description: "retransmission timeout" }),
+    reorderDepth: Metric.gauge(`${prefix}_reorder_depth`, { description: "out-of-order messages held" })
+  }
 }
 
 /** @internal */
@@ -83,23 +106,11 @@ export interface Channel {
   readonly paused: () => boolean
 }
 
-/** @internal */
-export interface ChannelStats {
-  readonly messagesSent: number
-  readonly messagesReceived: number
-  readonly bytesSent: number
-  readonly bytesReceived: number
-  readonly retransmissions: number
-  readonly duplicatesReceived: number
-  readonly droppedUnacknowledged: number
-  readonly rtt: number
-  readonly rto: number
-  readonly reorderDepth: number
-  readonly inFlight: number
-  readonly queued: number
-  /** the next sequence number expected from the peer */
-  readonly expected: number
-}
+/**
+ * The engine's counters: the Session's stats without its delivery buffer.
+ * @internal
+ */
+export type ChannelStats = Omit<Session.SessionStats, "bufferedBytes" | "peakBufferedBytes">
 
 interface InFlight {
   readonly frame: Uint8Array
@@ -129,19 +140,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
   Effect.gen(function*() {
     const sendType: AgentMessage.MessageType = options.role === "client" ? "input_stream_data" : "output_stream_data"
     const receiveType: AgentMessage.MessageType = options.role === "client" ? "output_stream_data" : "input_stream_data"
-    const metric = (name: string, description: string) =>
-      Metric.counter(`${options.metricPrefix}_${name}`, { description, incremental: true })
-    const metrics = {
-      messagesSent: metric("messages_sent", "data messages written, first transmissions"),
-      messagesReceived: metric("messages_received", "data messages accepted"),
-      bytesSent: metric("bytes_sent", "payload bytes of data messages first written"),
-      bytesReceived: metric("bytes_received", "payload bytes of data messages accepted"),
-      retransmissions: metric("retransmissions", "data messages written again"),
-      rtt: Metric.gauge(`${options.metricPrefix}_rtt_ms`, { description: "smoothed round-trip time" }),
-      rto: Metric.gauge(`${options.metricPrefix}_rto_ms`, { description: "retransmission timeout" }),
-      reorder: Metric.gauge(`${options.metricPrefix}_reorder_depth`, { description: "out-of-order messages held" })
-    }
-
+    const metrics = options.metrics
     // ------------------------------------------------------------------------------------------------------------
     // state
     // ------------------------------------------------------------------------------------------------------------
@@ -307,7 +306,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
           accept(next)
           expected++
         }
-        metrics.reorder.unsafeUpdate(reorder.size, [])
+        metrics.reorderDepth.unsafeUpdate(reorder.size, [])
         return
       }
       if (reorder.has(sequence)) {
@@ -320,7 +319,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       }
       // keep a copy: the frame's buffer belongs to the transport
       reorder.set(sequence, { ...message, payload: message.payload.slice() })
-      metrics.reorder.unsafeUpdate(reorder.size, [])
+      metrics.reorderDepth.unsafeUpdate(reorder.size, [])
       sendAck(message, now)
     }
 

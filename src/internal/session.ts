@@ -50,6 +50,9 @@ export const isSessionError = (u: unknown): u is SessionError => Predicate.hasPr
 /** @internal */
 export const tag = Context.GenericTag<Session.Session>("ssm-session-manager/Session")
 
+/** @internal */
+export const metrics: Session.SessionMetrics = DataChannel.makeMetrics("ssm_session")
+
 /** The version this client reports: above 1.2.331.0 so current agents turn smux keepalive off (section 18.1). */
 /** @internal */
 export const CLIENT_VERSION = "1.2.694.0"
@@ -355,7 +358,7 @@ export const make = (
       reorderBufferSize: config.reorderBufferSize,
       messagesPerSecond: config.messagesPerSecond,
       giveUpAfter: config.giveUpAfter,
-      metricPrefix: "ssm_session"
+      metrics
     })
     const engine = channel
 
