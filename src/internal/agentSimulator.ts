@@ -287,11 +287,14 @@ export const make = (
           metrics: simulatorMetrics
         })
         record.channel = channel
-        yield* Effect.forkScoped(Effect.forever(Effect.flatMap(frames.take, (frame) =>
-          Effect.sync(() => {
-            if (typeof frame === "string") return
-            if (frame.length > 40 && frame[4] === 0x69 && frame[5] === 0x6e) countClientMessage() // "in"put_stream_data
-            channel.receive(frame)
+        yield* Effect.forkScoped(Effect.forever(Effect.flatMap(frames.takeAll, ([batch, done]) =>
+          Effect.suspend(() => {
+            for (const frame of batch) {
+              if (typeof frame === "string") continue
+              if (frame.length > 40 && frame[4] === 0x69 && frame[5] === 0x6e) countClientMessage() // "in"put_stream_data
+              channel.receive(frame)
+            }
+            return done ? Effect.interrupt : Effect.void
           })
         )).pipe(Effect.ignore))
 

@@ -12,7 +12,6 @@
  *
  * @internal
  */
-import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -223,11 +222,17 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     })
     const pace: Effect.Effect<void> = interval === 0
       ? Effect.suspend(() => (++unpacedCount & 255) === 0 ? macrotask : Effect.void)
-      : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      : Effect.suspend(() => {
+        const wait = takeSlot(clock.unsafeCurrentTimeMillis())
+        return wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void
+      })
+    /** Reserves the next pacing slot and returns how long to wait for it (0: send now). */
+    const takeSlot = (now: number): number => {
+      if (interval === 0) return (++unpacedCount & 255) === 0 ? -1 : 0
       const slot = Math.max(now - 20, nextSlot)
       nextSlot = slot + interval
-      return slot > now ? Effect.sleep(Duration.millis(slot - now)) : Effect.void
-    })
+      return slot > now ? slot - now : 0
+    }
 
     // ------------------------------------------------------------------------------------------------------------
     // acknowledgements
@@ -369,6 +374,33 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       )
     })).pipe(Effect.catchAll((cause) => Effect.sync(() => fail("Transport", "writing to the transport failed", cause))))
 
+    /** Encodes, records and writes the next queued message: synchronous, no Effect per message. */
+    const sendNext = (now: number) => {
+      const request = outgoing[outgoingHead++]!
+      const frame = internalMessage.unsafeEncode({
+        messageType: sendType,
+        schemaVersion: 1,
+        // CreatedDate 0 is invalid on the wire (a test clock starts there)
+        createdDate: Math.max(1, now),
+        sequenceNumber: nextSequence,
+        flags: options.role === "agent" && nextSequence === 0 ? 1 : 0,
+        messageId: globalThis.crypto.randomUUID(),
+        payloadType: request.payloadType,
+        payload: request.payload
+      })
+      inFlight.set(nextSequence, { frame, firstSent: now, lastSent: now, retransmitted: false })
+      acked.unsafeClose()
+      nextSequence++
+      stats.messagesSent++
+      stats.bytesSent += request.payload.length
+      metrics.messagesSent.unsafeUpdate(1, [])
+      metrics.bytesSent.unsafeUpdate(request.payload.length, [])
+      write(frame)
+      if (request.done !== undefined) Deferred.unsafeDone(request.done, Exit.void)
+    }
+
+    let slotReserved = false
+    /** Sends queued messages while the window, the pause and the pace allow; waits only when one does not. */
     const senderLoop = Effect.gen(function*() {
       while (failure === undefined) {
         if (outgoingHead === outgoing.length) {
@@ -376,39 +408,26 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
           outgoingHead = 0
           outgoingReady.unsafeClose()
           yield* outgoingReady.await
-          continue
-        }
-        while (failure === undefined && windowFull()) {
+        } else if (windowFull()) {
           windowOpen.unsafeClose()
           yield* windowOpen.await
+        } else if (paused) {
+          yield* publishing.await
+        } else {
+          const now = clock.unsafeCurrentTimeMillis()
+          const wait = slotReserved ? 0 : takeSlot(now)
+          slotReserved = false
+          if (wait === 0) sendNext(now)
+          else if (wait < 0) {
+            // unpaced: let the macrotask queue (socket reads, acks) run now and then
+            sendNext(now)
+            yield* macrotask
+          } else {
+            // the slot is ours: send as soon as it comes (unless a pause or a failure comes first)
+            yield* Effect.sleep(Duration.millis(wait))
+            slotReserved = true
+          }
         }
-        yield* publishing.await
-        if (failure !== undefined) return
-        yield* pace
-        const request = outgoing[outgoingHead]
-        if (request === undefined) continue
-        outgoingHead++
-        const now = clock.unsafeCurrentTimeMillis()
-        const frame = internalMessage.unsafeEncode({
-          messageType: sendType,
-          schemaVersion: 1,
-          // CreatedDate 0 is invalid on the wire (a test clock starts there)
-          createdDate: Math.max(1, now),
-          sequenceNumber: nextSequence,
-          flags: options.role === "agent" && nextSequence === 0 ? 1 : 0,
-          messageId: globalThis.crypto.randomUUID(),
-          payloadType: request.payloadType,
-          payload: request.payload
-        })
-        inFlight.set(nextSequence, { frame, firstSent: now, lastSent: now, retransmitted: false })
-        acked.unsafeClose()
-        nextSequence++
-        stats.messagesSent++
-        stats.bytesSent += request.payload.length
-        metrics.messagesSent.unsafeUpdate(1, [])
-        metrics.bytesSent.unsafeUpdate(request.payload.length, [])
-        write(frame)
-        if (request.done !== undefined) Deferred.unsafeDone(request.done, Exit.void)
       }
     })
 
