@@ -13,6 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -178,6 +179,8 @@ export const make = (
     // delivery
     // ------------------------------------------------------------------------------------------------------------
     let channel: DataChannel.Channel | undefined
+    // fibers started from the (synchronous) receive path, interrupted with the session's scope
+    const runFork = yield* FiberSet.makeRuntime<never>()
 
     const sendJson = (payloadType: AgentMessage.PayloadType, payload: Uint8Array) =>
       channel === undefined ? Effect.void : Effect.ignore(channel.send(payloadType, payload))
@@ -241,7 +244,7 @@ export const make = (
         Errors: errors.length === 0 ? null : errors
       }))
       if (Either.isRight(response)) {
-        Effect.runFork(sendJson(6, response.right))
+        runFork(sendJson(6, response.right))
       }
       pendingReady = {
         sessionType: sessionType ?? "",
