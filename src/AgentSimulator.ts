@@ -7,13 +7,13 @@
  * @since 0.1.0
  */
 import type * as Context from "effect/Context"
-import * as ContextModule from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/agentSimulator.js"
+import type * as SsmApi from "./SsmApi.js"
 
 /**
  * Faults applied to the binary frames of one direction, each a probability per frame.
@@ -193,6 +193,8 @@ export interface AgentSimulator {
   readonly host: string
   readonly port: number
   readonly startSession: (spec: SessionSpec) => Effect.Effect<StartSessionResponse>
+  /** ends a session as the API's TerminateSession does; false for an unknown session */
+  readonly terminateSession: (sessionId: string) => Effect.Effect<boolean>
   readonly sessionStats: (sessionId: string) => Effect.Effect<SessionStats | undefined>
 }
 
@@ -200,9 +202,7 @@ export interface AgentSimulator {
  * @since 0.1.0
  * @category tags
  */
-export const AgentSimulator: Context.Tag<AgentSimulator, AgentSimulator> = ContextModule.GenericTag<AgentSimulator>(
-  "ssm-session-manager/AgentSimulator"
-)
+export const AgentSimulator: Context.Tag<AgentSimulator, AgentSimulator> = internal.simulatorTag
 
 /**
  * Starts the simulator; it stops with the scope.
@@ -259,3 +259,15 @@ export interface DownloadPluginOptions {
  * @category plugins
  */
 export const downloadPlugin: (bytes: Uint8Array, options?: DownloadPluginOptions) => Plugin = internal.downloadPlugin
+
+/**
+ * The `SsmApi` service backed by the simulator: StartSession starts a simulated session whose behaviour `spec`
+ * chooses from the request (document, parameters), TerminateSession ends it, ResumeSession answers as for a session
+ * that timed out.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSsmApi: (
+  spec: (request: SsmApi.StartSessionRequest) => SessionSpec
+) => Layer.Layer<SsmApi.SsmApi, never, AgentSimulator> = internal.layerSsmApi

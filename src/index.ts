@@ -29,3 +29,10 @@ export * as Smux from "./Smux.js"
  * @since 0.1.0
  */
 export * as Session from "./Session.js"
+
+/**
+ * StartSession, ResumeSession and TerminateSession over `@aws-sdk/client-ssm`, with typed errors.
+ *
+ * @since 0.1.0
+ */
+export * as SsmApi from "./SsmApi.js"

@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -12,7 +13,9 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
 import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -20,6 +23,8 @@ import * as WS from "ws"
 import type * as AgentMessage from "../AgentMessage.js"
 import * as AgentPayload from "../AgentPayload.js"
 import type * as AgentSimulator from "../AgentSimulator.js"
+import type * as SsmApi from "../SsmApi.js"
+import * as ssmApi from "./ssmApi.js"
 import * as internalMessage from "./agentMessage.js"
 import * as DataChannel from "./dataChannel.js"
 import { corkSocket } from "./session.js"
@@ -107,6 +112,8 @@ interface SessionRecord {
   }
   /** the agent's channel of the current connection */
   channel: DataChannel.Channel | undefined
+  /** completed by the API's TerminateSession */
+  readonly terminate: Deferred.Deferred<void>
 }
 
 /** @internal */
@@ -369,7 +376,7 @@ export const make = (
         }
         const outcome = yield* Effect.raceFirst(
           Effect.either(Effect.scoped(spec.plugin.run(io))),
-          Effect.as(Deferred.await(terminated), Either.right(undefined))
+          Effect.as(Effect.raceFirst(Deferred.await(terminated), Deferred.await(record.terminate)), Either.right(undefined))
         ).pipe(
           Effect.raceFirst(Effect.as(Deferred.await(closed), Either.left("socket closed" as unknown))),
           Effect.raceFirst(Effect.as(Deferred.await(rateCapHit), Either.left("rate cap" as unknown)))
@@ -443,7 +450,8 @@ export const make = (
             pauses: 0,
             pings: 0
           },
-          channel: undefined
+          channel: undefined,
+          terminate: Deferred.unsafeMake<void>(FiberId.none)
         })
         return {
           SessionId: sessionId,
@@ -452,10 +460,19 @@ export const make = (
         }
       })
 
+    const terminateSession = (sessionId: string) =>
+      Effect.sync(() => {
+        const record = sessions.get(sessionId)
+        if (record === undefined) return false
+        Deferred.unsafeDone(record.terminate, Exit.void)
+        return true
+      })
+
     return {
       host,
       port,
       startSession,
+      terminateSession,
       sessionStats: (sessionId) => Effect.sync(() => {
         const record = sessions.get(sessionId)
         if (record === undefined) return undefined
@@ -491,3 +508,33 @@ export const downloadPlugin = (
   requireHandshake: options.requireHandshake ?? true,
   run: (io) => options.end === true ? io.write(bytes) : Effect.zipRight(io.write(bytes), Effect.never)
 })
+
+/** @internal */
+export const layerSsmApi = (
+  spec: (request: SsmApi.StartSessionRequest) => AgentSimulator.SessionSpec
+): Layer.Layer<SsmApi.SsmApi, never, AgentSimulator.AgentSimulator> =>
+  Layer.effect(
+    ssmApi.tag,
+    Effect.map(simulatorTag, (simulator): SsmApi.SsmApi => ({
+      startSession: (request) =>
+        Effect.map(simulator.startSession(spec(request)), (response) => ({
+          sessionId: response.SessionId,
+          streamUrl: response.StreamUrl,
+          tokenValue: response.TokenValue
+        })),
+      // the simulator does not resume sessions yet: as the service does for a session that timed out
+      resumeSession: () => Effect.succeed(Option.none()),
+      terminateSession: (sessionId) =>
+        Effect.flatMap(simulator.terminateSession(sessionId), (known) =>
+          known ? Effect.void : Effect.fail(
+            new ssmApi.SsmApiError({
+              reason: "DoesNotExist",
+              operation: "TerminateSession",
+              detail: `Session ${sessionId} does not exist`
+            })
+          ))
+    }))
+  )
+
+/** @internal */
+export const simulatorTag = Context.GenericTag<AgentSimulator.AgentSimulator>("ssm-session-manager/AgentSimulator")

@@ -1,0 +1,175 @@
+/**
+ * The AWS API calls a session needs (StartSession, ResumeSession, TerminateSession) as a service over
+ * `@aws-sdk/client-ssm`, returning typed results (the token `Redacted`) and one typed error mapped from the SDK's
+ * exceptions. `AgentSimulator.layerSsmApi` provides the same service backed by the local simulator.
+ *
+ * @since 0.1.0
+ */
+import type { SSMClient, SSMClientConfig } from "@aws-sdk/client-ssm"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as internal from "./internal/ssmApi.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const ErrorTypeId: unique symbol = internal.ErrorTypeId as ErrorTypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type ErrorTypeId = typeof ErrorTypeId
+
+/**
+ * The one error of this module.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export interface SsmApiError {
+  readonly [ErrorTypeId]: ErrorTypeId
+  readonly _tag: "SsmApiError"
+  readonly reason: SsmApiError.Reason
+  readonly operation: "StartSession" | "ResumeSession" | "TerminateSession"
+  readonly detail: string
+  readonly cause?: unknown
+  readonly message: string
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export declare namespace SsmApiError {
+  /**
+   * Mapped from the SDK exception's name: access denied, the target's agent not connected, a bad document or bad
+   * parameters, throttling, missing or expired credentials, an unknown session, or anything else.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  export type Reason =
+    | "AccessDenied"
+    | "TargetNotConnected"
+    | "InvalidDocument"
+    | "InvalidParameters"
+    | "Throttling"
+    | "Credentials"
+    | "DoesNotExist"
+    | "Other"
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export const SsmApiError: new(args: {
+  readonly reason: SsmApiError.Reason
+  readonly operation: "StartSession" | "ResumeSession" | "TerminateSession"
+  readonly detail: string
+  readonly cause?: unknown
+}) => SsmApiError & Error = internal.SsmApiError
+
+/**
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isSsmApiError: (u: unknown) => u is SsmApiError = internal.isSsmApiError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface StartSessionRequest {
+  /** an instance id, a managed node id, or an ECS target `ecs:<cluster>_<task>_<runtime id>` */
+  readonly target: string
+  /** e.g. `AWS-StartPortForwardingSession`; none: the account's default shell document */
+  readonly documentName?: string | undefined
+  readonly parameters?: Readonly<Record<string, ReadonlyArray<string>>> | undefined
+  readonly reason?: string | undefined
+}
+
+/**
+ * What StartSession and ResumeSession return: what `Session.make` needs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SessionResponse {
+  readonly sessionId: string
+  readonly streamUrl: string
+  readonly tokenValue: Redacted.Redacted<string>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SsmApi {
+  readonly startSession: (request: StartSessionRequest) => Effect.Effect<SessionResponse, SsmApiError>
+  /** None when the session can no longer be resumed (it timed out) */
+  readonly resumeSession: (sessionId: string) => Effect.Effect<Option.Option<SessionResponse>, SsmApiError>
+  readonly terminateSession: (sessionId: string) => Effect.Effect<void, SsmApiError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const SsmApi: Context.Tag<SsmApi, SsmApi> = internal.tag
+
+/**
+ * Options of the SDK client. Anything not given comes from the SDK's default chains (environment, shared config
+ * and credentials files, SSO, instance and container roles).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SsmApiOptions {
+  readonly region?: string | undefined
+  readonly profile?: string | undefined
+  /** an endpoint override, e.g. a VPC endpoint */
+  readonly endpoint?: string | undefined
+  readonly credentials?: SSMClientConfig["credentials"] | undefined
+  readonly maxAttempts?: number | undefined
+}
+
+/**
+ * The service over an existing SDK client.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromClient: (client: SSMClient) => SsmApi = internal.fromClient
+
+/**
+ * The service over a new SDK client, destroyed with the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: (options?: SsmApiOptions) => Layer.Layer<SsmApi> = internal.layer
+
+const optionalString = (name: string): Config.Config<string | undefined> =>
+  Config.map(Config.option(Config.string(name)), (value) => value._tag === "Some" ? value.value : undefined)
+
+/**
+ * `layer` with its options from `Config`: by default `AWS_REGION`, `AWS_PROFILE` and `SSM_ENDPOINT`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<SsmApiOptions> = {
+    region: optionalString("AWS_REGION"),
+    profile: optionalString("AWS_PROFILE"),
+    endpoint: optionalString("SSM_ENDPOINT")
+  }
+): Layer.Layer<SsmApi, ConfigError.ConfigError> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), internal.layer))

@@ -1,0 +1,143 @@
+/**
+ * StartSession / ResumeSession / TerminateSession over `@aws-sdk/client-ssm`, with the SDK's exceptions mapped to
+ * one typed error, and a simulator-backed implementation.
+ *
+ * @internal
+ */
+import {
+  ResumeSessionCommand,
+  SSMClient,
+  type SSMClientConfig,
+  StartSessionCommand,
+  TerminateSessionCommand
+} from "@aws-sdk/client-ssm"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
+import type * as SsmApi from "../SsmApi.js"
+
+/** @internal */
+export const ErrorTypeId: SsmApi.ErrorTypeId = Symbol.for("ssm-session-manager/SsmApi/SsmApiError") as SsmApi.ErrorTypeId
+
+/** @internal */
+export class SsmApiError extends Data.TaggedError("SsmApiError")<{
+  readonly reason: SsmApi.SsmApiError.Reason
+  readonly operation: "StartSession" | "ResumeSession" | "TerminateSession"
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  readonly [ErrorTypeId]: SsmApi.ErrorTypeId = ErrorTypeId
+  override get message(): string {
+    return `${this.operation}: ${this.reason}: ${this.detail}`
+  }
+}
+
+/** @internal */
+export const isSsmApiError = (u: unknown): u is SsmApiError => Predicate.hasProperty(u, ErrorTypeId)
+
+/** @internal */
+export const tag = Context.GenericTag<SsmApi.SsmApi>("ssm-session-manager/SsmApi")
+
+const reasons: ReadonlyArray<readonly [ReadonlyArray<string>, SsmApi.SsmApiError.Reason]> = [
+  [["AccessDeniedException", "AccessDenied", "UnauthorizedOperation"], "AccessDenied"],
+  [["TargetNotConnected"], "TargetNotConnected"],
+  [["InvalidDocument", "InvalidDocumentVersion", "InvalidDocumentType"], "InvalidDocument"],
+  [["InvalidParameters", "ValidationException", "InvalidTarget", "InvalidInstanceId"], "InvalidParameters"],
+  [["ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"], "Throttling"],
+  [[
+    "ExpiredTokenException",
+    "ExpiredToken",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "CredentialsProviderError",
+    "InvalidClientTokenId"
+  ], "Credentials"],
+  [["DoesNotExistException"], "DoesNotExist"]
+]
+
+/** Maps an SDK exception (by its `name`) to a reason. @internal */
+export const reasonOf = (error: unknown): SsmApi.SsmApiError.Reason => {
+  const name = Predicate.hasProperty(error, "name") && typeof error.name === "string" ? error.name : ""
+  for (const [names, reason] of reasons) if (names.includes(name)) return reason
+  return "Other"
+}
+
+const call = <A>(operation: SsmApiError["operation"], run: (signal: AbortSignal) => Promise<A>) =>
+  Effect.tryPromise({
+    try: run,
+    catch: (cause) =>
+      new SsmApiError({
+        reason: reasonOf(cause),
+        operation,
+        detail: Predicate.hasProperty(cause, "message") ? String(cause.message) : String(cause),
+        cause
+      })
+  })
+
+const toResponse = (
+  operation: SsmApiError["operation"],
+  response: { SessionId?: string | undefined; TokenValue?: string | undefined; StreamUrl?: string | undefined }
+) =>
+  response.SessionId !== undefined && response.TokenValue !== undefined && response.StreamUrl !== undefined
+    ? Effect.succeed<SsmApi.SessionResponse>({
+      sessionId: response.SessionId,
+      streamUrl: response.StreamUrl,
+      tokenValue: Redacted.make(response.TokenValue)
+    })
+    : Effect.fail(new SsmApiError({ reason: "Other", operation, detail: "the response lacks SessionId, TokenValue or StreamUrl" }))
+
+/** @internal */
+export const fromClient = (client: SSMClient): SsmApi.SsmApi => ({
+  startSession: (request) =>
+    Effect.flatMap(
+      call("StartSession", (abortSignal) =>
+        client.send(
+          new StartSessionCommand({
+            Target: request.target,
+            ...(request.documentName === undefined ? {} : { DocumentName: request.documentName }),
+            ...(request.parameters === undefined ? {} : {
+              Parameters: Object.fromEntries(Object.entries(request.parameters).map(([k, v]) => [k, [...v]]))
+            }),
+            ...(request.reason === undefined ? {} : { Reason: request.reason })
+          }),
+          { abortSignal }
+        )),
+      (response) => toResponse("StartSession", response)
+    ),
+  resumeSession: (sessionId) =>
+    Effect.flatMap(
+      call("ResumeSession", (abortSignal) => client.send(new ResumeSessionCommand({ SessionId: sessionId }), { abortSignal })),
+      // no token: the session timed out (AGENT-PROTOCOL.md section 11.3)
+      (response) => response.TokenValue === undefined ? Effect.succeed(Option.none()) : Effect.map(toResponse("ResumeSession", response), Option.some)
+    ),
+  terminateSession: (sessionId) =>
+    Effect.asVoid(call("TerminateSession", (abortSignal) =>
+      client.send(new TerminateSessionCommand({ SessionId: sessionId }), { abortSignal })))
+})
+
+/** @internal */
+export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.SsmApi> =>
+  Layer.scoped(
+    tag,
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const config: SSMClientConfig = {
+            ...(options.region === undefined ? {} : { region: options.region }),
+            ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+            ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+            ...(options.profile === undefined ? {} : { profile: options.profile }),
+            ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts })
+          }
+          return new SSMClient(config)
+        }),
+        (client) => Effect.sync(() => client.destroy())
+      ),
+      fromClient
+    )
+  )
+
