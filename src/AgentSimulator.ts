@@ -13,6 +13,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/agentSimulator.js"
+import * as port from "./internal/simulatorPort.js"
 import type * as SsmApi from "./SsmApi.js"
 
 /**
@@ -271,3 +272,22 @@ export const downloadPlugin: (bytes: Uint8Array, options?: DownloadPluginOptions
 export const layerSsmApi: (
   spec: (request: SsmApi.StartSessionRequest) => SessionSpec
 ) => Layer.Layer<SsmApi.SsmApi, never, AgentSimulator> = internal.layerSsmApi
+
+/**
+ * @since 0.1.0
+ * @category plugins
+ */
+export interface PortPluginOptions {
+  /** told which mode the agent chose from the client's version (mux, and smux keepalive) */
+  readonly onMode?: ((mode: { readonly mux: boolean; readonly keepAlive: boolean }) => void) | undefined
+}
+
+/**
+ * The Port session type as the agent runs it: smux server with a dial per stream to the `host`/`portNumber`
+ * properties (127.0.0.1 by default) and `ConnectToPortError` when a dial fails, or basic mode (one connection,
+ * re-dialled after `DisconnectToPort`), chosen by the agent's version gates on the client's version.
+ *
+ * @since 0.1.0
+ * @category plugins
+ */
+export const portPlugin: (options?: PortPluginOptions) => Plugin = port.portPlugin

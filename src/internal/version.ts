@@ -28,3 +28,45 @@ export const isGreaterThan = (version: string, than: string): boolean => {
 
 /** The agent version above which the TerminateSession flag is honoured (section 18.3, gate 8). @internal */
 export const TERMINATE_FLAG_AFTER = "2.3.722.0"
+
+const SEMVER = /^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/
+
+/**
+ * Compares versions as the agent does (`versionutil.Compare` with strict sorting, section 18.2): semver when both
+ * are three-part semver, otherwise part by part (numerically when both parts are integers), and when one is a
+ * prefix of the other the longer one is greater. Returns a negative number, 0 or a positive number.
+ * @internal
+ */
+export const compareAgentStyle = (a: string, b: string): number => {
+  const sa = SEMVER.exec(a)
+  const sb = SEMVER.exec(b)
+  if (sa !== null && sb !== null) {
+    for (let i = 1; i <= 3; i++) {
+      const d = Number(sa[i]) - Number(sb[i])
+      if (d !== 0) return d
+    }
+    // a pre-release sorts before the release
+    if (sa[4] === undefined || sb[4] === undefined) return (sa[4] === undefined ? 1 : 0) - (sb[4] === undefined ? 1 : 0)
+    return sa[4] < sb[4] ? -1 : sa[4] > sb[4] ? 1 : 0
+  }
+  const pa = a.split(".")
+  const pb = b.split(".")
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i]!
+    const y = pb[i]!
+    if (/^\d+$/.test(x) && /^\d+$/.test(y)) {
+      const d = Number(x) - Number(y)
+      if (d !== 0) return d
+    } else if (x !== y) return x < y ? -1 : 1
+  }
+  return a.length - b.length
+}
+
+/** Agent gate 1: smux for LocalPortForwarding from this client version on. @internal */
+export const MUX_SUPPORTED_CLIENT_VERSION = "1.1.70"
+/** Agent gate 2: smux keepalive off above this client version. @internal */
+export const MUX_KEEPALIVE_DISABLED_AFTER_CLIENT_VERSION = "1.2.331.0"
+/** Client gate 9: mux above this agent version. @internal */
+export const MUX_AFTER_AGENT_VERSION = "3.0.196.0"
+/** Client gate 10: smux keepalive off above this agent version. @internal */
+export const KEEPALIVE_DISABLED_AFTER_AGENT_VERSION = "3.1.1511.0"

@@ -1,0 +1,103 @@
+/**
+ * The simulator's Port plugin, behaving as the agent's (AGENT-PROTOCOL.md section 10): multiplexed (smux server,
+ * one dial per stream, ConnectToPortError on a failed dial) or basic (one connection, re-dialled after
+ * DisconnectToPort), chosen by the same version gates as the agent.
+ *
+ * @internal
+ */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type * as AgentSimulator from "../AgentSimulator.js"
+import * as NodeSmux from "../NodeSmux.js"
+import * as Smux from "../Smux.js"
+import * as Version from "./version.js"
+
+/** What the agent decides from the properties and the client's version (gates 1 and 2). @internal */
+export const portMode = (properties: Readonly<Record<string, unknown>> | null, clientVersion: string) => {
+  const mux = properties?.["type"] === "LocalPortForwarding" &&
+    Version.compareAgentStyle(clientVersion, Version.MUX_SUPPORTED_CLIENT_VERSION) >= 0
+  const keepAlive = Version.compareAgentStyle(clientVersion, Version.MUX_KEEPALIVE_DISABLED_AFTER_CLIENT_VERSION) <= 0
+  return { mux, keepAlive }
+}
+
+const destination = (properties: Readonly<Record<string, unknown>> | null) => ({
+  host: typeof properties?.["host"] === "string" && properties["host"] !== "" ? properties["host"] : "127.0.0.1",
+  port: Number(properties?.["portNumber"] ?? 0)
+})
+
+const dataOnly = (input: Stream.Stream<AgentSimulator.PluginInput>) =>
+  Stream.filterMap(input, (item) => item._tag === "Data" ? Option.some(item.bytes) : Option.none())
+
+/** Copies both ways between a smux stream and a TCP connection until either side ends. */
+const bridge = (stream: Smux.SmuxStream, connection: Smux.Transport<NodeSmux.NetTransportError>) =>
+  Effect.raceFirst(
+    Stream.runForEach(connection.incoming, (bytes) => stream.write(bytes)),
+    Stream.runForEach(stream.readable, (bytes) => connection.write(bytes))
+  ).pipe(Effect.ignore)
+
+/** @internal */
+export const portPlugin = (options: AgentSimulator.PortPluginOptions = {}): AgentSimulator.Plugin => ({
+  sessionType: "Port",
+  requireHandshake: true,
+  run: (io) =>
+    Effect.gen(function*() {
+      const mode = portMode(io.properties, io.clientVersion)
+      options.onMode?.(mode)
+      const target = destination(io.properties)
+      if (mode.mux) {
+        const smux = yield* Smux.make({ incoming: dataOnly(io.input), write: io.write }, {
+          role: "server",
+          keepAlive: mode.keepAlive
+        })
+        return yield* smux.serve((stream) =>
+          Effect.scoped(Effect.matchEffect(NodeSmux.connect(target), {
+            // as the agent: tell the client, and close the stream
+            onFailure: () => Effect.zipRight(io.sendFlag(3), stream.close),
+            onSuccess: (connection) => bridge(stream, connection)
+          }))
+        ).pipe(Effect.ignore)
+      }
+      // basic: one connection at a time; DisconnectToPort closes it, the next data re-dials
+      const pull = yield* Stream.toPull(io.input)
+      let backlog: Array<AgentSimulator.PluginInput> = []
+      /** the next input item, or none when the input ended */
+      const next: Effect.Effect<Option.Option<AgentSimulator.PluginInput>> = Effect.suspend(() => {
+        const item = backlog.shift()
+        if (item !== undefined) return Effect.succeed(Option.some(item))
+        return Effect.flatMap(Effect.option(pull), (items) => {
+          if (Option.isNone(items)) return Effect.succeed(Option.none())
+          backlog = [...Chunk.toReadonlyArray(items.value)]
+          return next
+        })
+      })
+      let pending: Uint8Array | undefined
+      while (true) {
+        const ended = yield* Effect.scoped(Effect.gen(function*() {
+          const connection = yield* Effect.orElse(NodeSmux.connect(target), () => Effect.succeed(undefined))
+          if (connection === undefined) return true
+          const toClient = yield* Effect.forkScoped(Stream.runForEach(connection.incoming, io.write))
+          if (pending !== undefined) {
+            yield* Effect.ignore(connection.write(pending))
+            pending = undefined
+          }
+          while (true) {
+            const item = yield* next
+            if (Option.isNone(item)) return true
+            if (item.value._tag === "Flag" && item.value.flag === 1) return false
+            if (item.value._tag === "Data") yield* Effect.ignore(connection.write(item.value.bytes))
+            // other types end the session when the destination closes (section 10.2)
+            if (toClient.unsafePoll() !== null && io.properties?.["type"] !== "LocalPortForwarding") return true
+          }
+        }))
+        if (ended) return
+        // wait for the next data before dialling again
+        while (pending === undefined) {
+          const item = yield* next
+          if (Option.isNone(item)) return
+          if (item.value._tag === "Data") pending = item.value.bytes
+        }
+      }
+    })
+})
