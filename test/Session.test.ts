@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Exit, Fiber, Metric, Option, Redacted, Schedule, Scope, Stream } from "effect"
+import { Chunk, Config, ConfigProvider, Context, Effect, Either, Exit, Fiber, Layer, Metric, Option, Redacted, Schedule, Scope, Stream } from "effect"
 import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as NodeSession from "../src/NodeSession.js"
 import * as Session from "../src/Session.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { openSession } from "./utils/session.js"
@@ -61,6 +62,25 @@ describe("Session against the agent simulator", () => {
       assert.isTrue(rto >= 200 && rto <= 1000, `RTO gauge ${rto}`)
       const stats = yield* waitFor(sim.sessionStats(response.SessionId), (s) => (s?.pings ?? 0) > 0)
       assert.isAtLeast(stats?.pings ?? 0, 1)
+    }))
+
+  it.scopedLive("layerConfig reads the StartSession response from Config", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const response = yield* sim.startSession({ plugin: AgentSimulator.echoPlugin() })
+      const config = ConfigProvider.fromMap(new Map([
+        ["SESSION_ID", response.SessionId],
+        ["STREAM_URL", response.StreamUrl],
+        ["TOKEN_VALUE", Redacted.value(response.TokenValue)]
+      ]))
+      const layer = Session.layerConfig({
+        sessionId: Config.string("SESSION_ID"),
+        streamUrl: Config.string("STREAM_URL"),
+        tokenValue: Config.redacted("TOKEN_VALUE")
+      }).pipe(Layer.provide(NodeSession.layerWebSocketConstructor), Layer.provide(Layer.setConfigProvider(config)))
+      const echoed = yield* Effect.scoped(Effect.flatMap(Layer.build(layer), (context) =>
+        echoRoundTrip(Context.get(context, Session.Session), new TextEncoder().encode("configured"))))
+      assert.strictEqual(echoed.toString(), "configured")
     }))
 
   describe("16 MiB each way, verified by SHA-256, under seeded faults", () => {
