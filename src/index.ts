@@ -36,3 +36,10 @@ export * as Session from "./Session.js"
  * @since 0.1.0
  */
 export * as SsmApi from "./SsmApi.js"
+
+/**
+ * Port forwarding over a Port session: the mode gates and in-process connections (work in progress).
+ *
+ * @since 0.1.0
+ */
+export * as PortForwarding from "./PortForwarding.js"
