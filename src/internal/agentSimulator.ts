@@ -350,7 +350,7 @@ export const make = (
             Either.isLeft(response) ||
             response.right.ProcessedClientActions.some((action) => action.ActionStatus !== AgentPayload.ActionStatus.Success)
           ) {
-            yield* closeChannel(channel, send, sessionId, "Handshake failed", spec.shortChannelClosed ?? false)
+            yield* closeChannel(send, sessionId, "Handshake failed", spec.shortChannelClosed ?? false)
             record.stats.closed = true
             return
           }
@@ -383,7 +383,7 @@ export const make = (
         )
         if (Either.isLeft(outcome) && outcome.left === "rate cap") {
           record.stats.closed = true
-          yield* closeChannel(channel, send, sessionId, "Session closed: message rate exceeded", false)
+          yield* closeChannel(send, sessionId, "Session closed: message rate exceeded", false)
           return
         }
         if (Either.isLeft(outcome) && outcome.left === "socket closed") return
@@ -391,7 +391,6 @@ export const make = (
         yield* Effect.ignore(Effect.timeout(channel.drained, "2 seconds"))
         record.stats.closed = true
         yield* closeChannel(
-          channel,
           send,
           sessionId,
           Either.isLeft(outcome) ? `Plugin failed: ${String(outcome.left)}` : spec.closeOutput ?? "",
@@ -400,7 +399,6 @@ export const make = (
       }))
 
     const closeChannel = (
-      _channel: DataChannel.Channel,
       send: (frame: Uint8Array) => Effect.Effect<void>,
       sessionId: string,
       output: string,
