@@ -1,18 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Exit, Fiber, Option, Stream } from "effect"
-import * as Net from "node:net"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { openSession } from "./utils/session.js"
+import { closedPort, echoServer } from "./utils/tcp.js"
 
-const echoServer = Effect.acquireRelease(
-  Effect.async<Net.Server>((resume) => {
-    const server = Net.createServer((socket) => socket.pipe(socket))
-    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-  }),
-  (server) => Effect.sync(() => server.close())
-).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
 
 const forward = (properties: Record<string, string>, agentVersion = "3.3.1142.0") =>
   Effect.gen(function*() {
@@ -75,13 +68,7 @@ describe("PortForwarding", () => {
 
   it.scopedLive("a refused destination: ConnectToPortError is counted and the stream ends, nothing hangs", () =>
     Effect.gen(function*() {
-      const port = yield* Effect.async<number>((resume) => {
-        const server = Net.createServer()
-        server.listen(0, "127.0.0.1", () => {
-          const free = (server.address() as Net.AddressInfo).port
-          server.close(() => resume(Effect.succeed(free)))
-        })
-      })
+      const port = yield* closedPort
       const forwarding = yield* forward({ portNumber: String(port), type: "LocalPortForwarding" })
       const stream = yield* forwarding.openStream
       yield* stream.write(new Uint8Array([1]))

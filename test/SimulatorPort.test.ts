@@ -9,24 +9,9 @@ import * as Session from "../src/Session.js"
 import * as Smux from "../src/Smux.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { openSession } from "./utils/session.js"
+import { closedPort, echoServer } from "./utils/tcp.js"
 
-/** A TCP echo server on 127.0.0.1; its port. */
-const echoServer = Effect.acquireRelease(
-  Effect.async<Net.Server>((resume) => {
-    const server = Net.createServer((socket) => socket.pipe(socket))
-    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-  }),
-  (server) => Effect.sync(() => server.close())
-).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
 
-/** A port that nothing listens on. */
-const closedPort = Effect.async<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as Net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 /** Smux in the client role over a Session's output, as mux port forwarding runs it. */
 const smuxOver = (session: Session.Session) =>
