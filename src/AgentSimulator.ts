@@ -77,6 +77,8 @@ export type PluginInput =
 export interface PluginIO {
   readonly properties: Readonly<Record<string, unknown>> | null
   readonly clientVersion: string
+  /** the AgentVersion this simulated agent announces */
+  readonly agentVersion: string
   readonly input: Stream.Stream<PluginInput>
   /** Output to the client, in messages of at most 1024 bytes */
   readonly write: (bytes: Uint8Array) => Effect.Effect<void>

@@ -3,8 +3,8 @@
  * basic, or a standard stream) and in-process connections through the tunnel as `@effect/platform` Sockets, so
  * a service can talk to a port on (or behind) an instance without any local listener.
  *
- * Work in progress: multiplexed mode (every agent above 3.0.196.0) is implemented; basic and standard-stream
- * modes, the local listener and the high-level constructors come next.
+ * All three modes are implemented for in-process connections; the local listener, the CLI and the high-level
+ * constructors come next.
  *
  * @since 0.1.0
  */
@@ -50,7 +50,7 @@ export interface PortForwardingError {
 export declare namespace PortForwardingError {
   /**
    * - `NotAPortSession`: the session's type is not `Port`.
-   * - `Unsupported`: a mode this module does not implement yet.
+   * - `Unsupported`: smux streams asked of a tunnel that is not multiplexed.
    * - `Tunnel`: the smux tunnel could not open a stream (it ended, or ids ran out).
    *
    * @since 0.1.0
@@ -108,9 +108,13 @@ export const chooseMode: (
 export interface PortForwarding {
   readonly mode: Mode
   readonly session: Session.Session
-  /** A new connection to the destination as an smux stream, closed (FIN) with its scope. */
+  /** A new connection as an smux stream, closed (FIN) with its scope; multiplexed mode only. */
   readonly openStream: Effect.Effect<Smux.SmuxStream, PortForwardingError, Scope.Scope>
-  /** A new connection to the destination as a Socket, closed with its scope. */
+  /**
+   * A new connection to the destination as a Socket, closed with its scope. Multiplexed: any number at once.
+   * Basic and standard-stream: one at a time (others wait their turn); in basic mode each ends with
+   * DisconnectToPort, and the agent dials the destination again for the next.
+   */
   readonly connect: Effect.Effect<Socket.Socket, PortForwardingError, Scope.Scope>
   /** Connections the agent could not make (ConnectToPortError), also logged as warnings. */
   readonly connectErrors: Effect.Effect<number>

@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
+import type * as Socket from "@effect/platform/Socket"
 import { Deferred, Effect, Either, Exit, Fiber, Option, Stream } from "effect"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { openSession } from "./utils/session.js"
-import { closedPort, echoServer } from "./utils/tcp.js"
+import { closedPort, countingEchoServer, echoServer } from "./utils/tcp.js"
 
 
 const forward = (properties: Record<string, string>, agentVersion = "3.3.1142.0") =>
@@ -79,10 +80,43 @@ describe("PortForwarding", () => {
       assert.strictEqual(errors, 1)
     }))
 
-  it.scopedLive("basic and standard-stream modes are refused with a typed error for now", () =>
+  /** Writes `text` on a connection and reads the echo back. */
+  const exchange = (socket: Socket.Socket, text: string) =>
+    Effect.gen(function*() {
+      const done = yield* Deferred.make<string>()
+      let received = ""
+      const reader = yield* Effect.fork(socket.run((bytes) => {
+        received += new TextDecoder().decode(bytes)
+        if (received.length >= text.length) Deferred.unsafeDone(done, Exit.succeed(received))
+      }))
+      const write = yield* socket.writer
+      yield* write(text)
+      const echoed = yield* Deferred.await(done)
+      yield* Fiber.interrupt(reader)
+      return echoed
+    })
+
+  it.scopedLive("basic mode (agent 3.0.196.0): connections take turns, each ending with DisconnectToPort", () =>
+    Effect.gen(function*() {
+      let connections = 0
+      const port = yield* countingEchoServer(() => connections++)
+      const forwarding = yield* forward({ portNumber: String(port), type: "LocalPortForwarding" }, "3.0.196.0")
+      assert.deepStrictEqual(forwarding.mode, { _tag: "Basic" })
+      assert.strictEqual(yield* Effect.scoped(Effect.flatMap(forwarding.connect, (s) => exchange(s, "one"))), "one")
+      assert.strictEqual(yield* Effect.scoped(Effect.flatMap(forwarding.connect, (s) => exchange(s, "two"))), "two")
+      // the agent closed its first connection on DisconnectToPort and dialled again for the second
+      assert.strictEqual(connections, 2)
+      const stream = yield* Effect.either(Effect.scoped(forwarding.openStream))
+      assert.isTrue(Either.isLeft(stream) && stream.left.reason === "Unsupported")
+    }))
+
+  it.scopedLive("standard-stream mode (type not LocalPortForwarding): one plain byte pipe", () =>
     Effect.gen(function*() {
       const port = yield* echoServer
-      const result = yield* Effect.either(forward({ portNumber: String(port), type: "LocalPortForwarding" }, "3.0.196.0"))
-      assert.isTrue(Either.isLeft(result) && result.left.reason === "Unsupported")
+      const forwarding = yield* forward({ portNumber: String(port) })
+      assert.deepStrictEqual(forwarding.mode, { _tag: "StandardStream" })
+      const socket = yield* forwarding.connect
+      const data = "x".repeat(5000)
+      assert.strictEqual(yield* exchange(socket, data), data)
     }))
 })

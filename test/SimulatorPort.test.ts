@@ -3,13 +3,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Stream } from "effect"
-import * as Net from "node:net"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as Session from "../src/Session.js"
 import * as Smux from "../src/Smux.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { openSession } from "./utils/session.js"
-import { closedPort, echoServer } from "./utils/tcp.js"
+import { closedPort, countingEchoServer, echoServer } from "./utils/tcp.js"
 
 
 
@@ -80,16 +79,7 @@ describe("AgentSimulator Port plugin", () => {
   it.scopedLive("basic: DisconnectToPort closes the connection and the next data dials again", () =>
     Effect.gen(function*() {
       let connections = 0
-      const port = yield* Effect.acquireRelease(
-        Effect.async<Net.Server>((resume) => {
-          const server = Net.createServer((socket) => {
-            connections++
-            socket.pipe(socket)
-          })
-          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-        }),
-        (server) => Effect.sync(() => server.close())
-      ).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
+      const port = yield* countingEchoServer(() => connections++)
       const { session } = yield* start({ portNumber: String(port), type: "LocalPortForwarding" }, { clientVersion: "1.0.0" })
       const pull = yield* Stream.toPull(session.output)
       yield* session.write(new TextEncoder().encode("first"))

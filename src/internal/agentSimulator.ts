@@ -365,6 +365,7 @@ export const make = (
         const io: AgentSimulator.PluginIO = {
           properties: spec.properties ?? null,
           clientVersion,
+          agentVersion: spec.agentVersion ?? options.agentVersion ?? "3.3.1142.0",
           input: Mailbox.toStream(input).pipe(Stream.mapChunks((chunk) => {
             for (const item of chunk) if (item._tag === "Data") inputBuffered -= item.bytes.length
             return chunk

@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as Socket from "@effect/platform/Socket"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -62,13 +63,7 @@ export const make = (
       })
     }
     const mode = chooseMode(session.properties, session.agentVersion)
-    if (mode._tag !== "Mux") {
-      return yield* new PortForwardingError({
-        reason: "Unsupported",
-        detail: `${mode._tag} mode is not implemented yet (agents up to 3.0.196.0, or documents whose type is not ` +
-          `LocalPortForwarding)`
-      })
-    }
+    if (mode._tag !== "Mux") return yield* makeSingle(session, mode)
     const smux = yield* Smux.make({ incoming: session.output, write: session.write }, {
       role: "client",
       keepAlive: mode.keepAlive
@@ -92,5 +87,75 @@ export const make = (
       openStream,
       connect: Effect.map(openStream, Smux.toSocket),
       connectErrors: Effect.sync(() => connectErrors)
+    } satisfies PortForwarding.PortForwarding
+  })
+
+const encoder = new TextEncoder()
+
+/**
+ * Basic and standard-stream modes: the session's bytes are one connection's bytes, so connections take turns;
+ * in basic mode the end of each sends DisconnectToPort, and the agent dials again on the next data (10.2, 10.4).
+ */
+const makeSingle = (
+  session: Session.Session,
+  mode: PortForwarding.Mode
+): Effect.Effect<PortForwarding.PortForwarding, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pull = yield* Stream.toPull(session.output)
+    const turn = yield* Effect.makeSemaphore(1)
+    const readError = (cause: unknown) => new Socket.SocketGenericError({ reason: "Read", cause })
+
+    const connect: Effect.Effect<Socket.Socket, PortForwardingError, Scope.Scope> = Effect.gen(function*() {
+      yield* Effect.acquireRelease(turn.take(1), () =>
+        Effect.zipRight(
+          mode._tag === "Basic" ? Effect.ignore(session.sendFlag(1)) : Effect.void,
+          turn.release(1)
+        ))
+      let closed = false
+      const runRaw = <_, E, R>(
+        handler: (data: Uint8Array) => Effect.Effect<_, E, R> | void,
+        options?: { readonly onOpen?: Effect.Effect<void> | undefined }
+      ): Effect.Effect<void, Socket.SocketError | E, R> =>
+        Effect.zipRight(
+          options?.onOpen ?? Effect.void,
+          Effect.gen(function*() {
+            while (!closed) {
+              // the session's output ending ends the connection; a session failure is a read error
+              const chunk = yield* Effect.catchAll(
+                Effect.map(pull, Option.some),
+                (error) => Option.isNone(error) ? Effect.succeed(Option.none()) : Effect.fail(readError(error.value))
+              )
+              if (Option.isNone(chunk)) return
+              for (const bytes of chunk.value) {
+                const result = handler(bytes)
+                if (Effect.isEffect(result)) yield* result
+              }
+            }
+          })
+        )
+      return {
+        [Socket.TypeId]: Socket.TypeId,
+        run: runRaw,
+        runRaw,
+        writer: Effect.succeed((chunk: Uint8Array | string | Socket.CloseEvent) =>
+          Socket.isCloseEvent(chunk)
+            ? Effect.sync(() => {
+              closed = true
+            })
+            : Effect.mapError(
+              session.write(typeof chunk === "string" ? encoder.encode(chunk) : chunk),
+              (cause) => new Socket.SocketGenericError({ reason: "Write", cause })
+            ))
+      } satisfies Socket.Socket
+    })
+
+    return {
+      mode,
+      session,
+      openStream: Effect.fail(
+        new PortForwardingError({ reason: "Unsupported", detail: `smux streams exist only in multiplexed mode, not ${mode._tag}` })
+      ),
+      connect,
+      connectErrors: Effect.succeed(0)
     } satisfies PortForwarding.PortForwarding
   })

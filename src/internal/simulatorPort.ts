@@ -14,11 +14,24 @@ import * as NodeSmux from "../NodeSmux.js"
 import * as Smux from "../Smux.js"
 import * as Version from "./version.js"
 
-/** What the agent decides from the properties and the client's version (gates 1 and 2). @internal */
-export const portMode = (properties: Readonly<Record<string, unknown>> | null, clientVersion: string) => {
+/**
+ * What the agent decides (gates 1 and 2, and its own history): mux for LocalPortForwarding when the client is
+ * at least 1.1.70 and the agent has mux at all (3.0.222.0 on); smux keepalive off when the client is above
+ * 1.2.331.0 on agents from 3.1.1575.0 (where that gate arrived), always off on 3.1.1446.0, on otherwise.
+ * @internal
+ */
+export const portMode = (
+  properties: Readonly<Record<string, unknown>> | null,
+  clientVersion: string,
+  agentVersion = "3.3.1142.0"
+) => {
   const mux = properties?.["type"] === "LocalPortForwarding" &&
-    Version.compareAgentStyle(clientVersion, Version.MUX_SUPPORTED_CLIENT_VERSION) >= 0
-  const keepAlive = Version.compareAgentStyle(clientVersion, Version.MUX_KEEPALIVE_DISABLED_AFTER_CLIENT_VERSION) <= 0
+    Version.compareAgentStyle(clientVersion, Version.MUX_SUPPORTED_CLIENT_VERSION) >= 0 &&
+    Version.compareAgentStyle(agentVersion, "3.0.222.0") >= 0
+  const keepAlive = agentVersion === "3.1.1446.0"
+    ? false
+    : Version.compareAgentStyle(agentVersion, "3.1.1575.0") < 0 ||
+      Version.compareAgentStyle(clientVersion, Version.MUX_KEEPALIVE_DISABLED_AFTER_CLIENT_VERSION) <= 0
   return { mux, keepAlive }
 }
 
@@ -43,7 +56,7 @@ export const portPlugin = (options: AgentSimulator.PortPluginOptions = {}): Agen
   requireHandshake: true,
   run: (io) =>
     Effect.gen(function*() {
-      const mode = portMode(io.properties, io.clientVersion)
+      const mode = portMode(io.properties, io.clientVersion, io.agentVersion)
       options.onMode?.(mode)
       const target = destination(io.properties)
       if (mode.mux) {
