@@ -196,6 +196,18 @@ describe("data channel engine", () => {
       assert.strictEqual(h.dataSent().length, 4)
     }))
 
+  it.scoped("closing the channel fails a send that waits for the window, instead of hanging", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ windowSize: 2 })
+      const sending = yield* Effect.fork(h.channel.send(1, new Uint8Array(4 * 1024)))
+      yield* h.settle
+      assert.strictEqual(h.dataSent().length, 2)
+      h.channel.close("the session has ended")
+      const failure = yield* Effect.flip(Fiber.join(sending))
+      assert.strictEqual(failure.reason, "Closed")
+      assert.strictEqual((yield* Effect.flip(h.channel.send(1, new Uint8Array(1)))).reason, "Closed")
+    }))
+
   it.scoped("pause_publication holds new data (and resends) until start_publication", () =>
     Effect.gen(function*() {
       const h = yield* harness()

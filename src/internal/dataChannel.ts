@@ -81,7 +81,7 @@ export const makeMetrics = (prefix: string): ChannelMetrics => {
 
 /** @internal */
 export interface ChannelFailure {
-  readonly reason: "GiveUp" | "Transport"
+  readonly reason: "GiveUp" | "Transport" | "Closed"
   readonly detail: string
   readonly cause?: unknown
 }
@@ -95,8 +95,10 @@ export interface Channel {
   readonly send: (payloadType: AgentMessage.PayloadType, bytes: Uint8Array) => Effect.Effect<void, ChannelFailure>
   /** feeds one received frame; synchronous, in arrival order */
   readonly receive: (frame: Uint8Array) => void
-  /** completes when the channel fails (give-up or transport) */
+  /** completes when the channel fails (give-up, transport, or `close`) */
   readonly failed: Effect.Effect<ChannelFailure>
+  /** ends the channel: sending stops and every pending or later `send` fails with `Closed` */
+  readonly close: (detail: string) => void
   /** the number of sent messages not yet acknowledged */
   readonly unacknowledged: () => number
   /** waits until every sent message is acknowledged */
@@ -489,6 +491,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
           return Deferred.await(done)
         }),
       receive,
+      close: (detail) => fail("Closed", detail),
       failed: Deferred.await(failed),
       unacknowledged: () => inFlight.size,
       drained: acked.await,

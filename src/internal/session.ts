@@ -144,6 +144,8 @@ export const make = (
       if (finished) return
       finished = true
       Deferred.unsafeDone(ended, exit)
+      // writes waiting for the window (which will never open now) fail instead of hanging
+      channel?.close("the session has ended")
       const done = Exit.asVoid(exit)
       output.unsafeDone(done)
       events.unsafeDone(done)
@@ -410,7 +412,10 @@ export const make = (
     // API
     // ------------------------------------------------------------------------------------------------------------
     const toSessionError = (failure: DataChannel.ChannelFailure) =>
-      new SessionError({ reason: failure.reason === "GiveUp" ? "GiveUp" : "Transport", detail: failure.detail })
+      new SessionError({
+        reason: failure.reason === "GiveUp" ? "GiveUp" : failure.reason === "Closed" ? "Closed" : "Transport",
+        detail: failure.detail
+      })
 
     const sendSequenced = (payloadType: AgentMessage.PayloadType, payload: Uint8Array) =>
       Effect.suspend(() =>
