@@ -97,9 +97,8 @@ export const toShortHeader = (frame: Uint8Array): Uint8Array => {
 interface SessionRecord {
   readonly spec: AgentSimulator.SessionSpec
   readonly token: string
+  /** what the connections observed; the agent's send counters are read live from its channel */
   readonly stats: {
-    retransmissions: number
-    messagesSent: number
     connections: number
     openConnections: number
     closed: boolean
@@ -437,8 +436,6 @@ export const make = (
           spec,
           token,
           stats: {
-            retransmissions: 0,
-            messagesSent: 0,
             connections: 0,
             openConnections: 0,
             closed: false,
@@ -478,7 +475,6 @@ export const make = (
         const live = record.channel?.stats()
         return {
           ...record.stats,
-          engine: live,
           retransmissions: live?.retransmissions ?? 0,
           messagesSent: live?.messagesSent ?? 0
         }

@@ -222,19 +222,21 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       const timer = setTimeout(() => resume(Effect.void), 0)
       return Effect.sync(() => clearTimeout(timer))
     })
-    const pace: Effect.Effect<void> = interval === 0
-      ? Effect.suspend(() => (++unpacedCount & 255) === 0 ? macrotask : Effect.void)
-      : Effect.suspend(() => {
-        const wait = takeSlot(clock.unsafeCurrentTimeMillis())
-        return wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void
-      })
-    /** Reserves the next pacing slot and returns how long to wait for it (0: send now). */
+    /**
+     * Reserves the next pacing slot and returns how long to wait for it: 0 to send now, -1 to send now and then
+     * give the macrotask queue a turn (unpaced).
+     */
     const takeSlot = (now: number): number => {
       if (interval === 0) return (++unpacedCount & 255) === 0 ? -1 : 0
       const slot = Math.max(now - 20, nextSlot)
       nextSlot = slot + interval
       return slot > now ? slot - now : 0
     }
+    /** `takeSlot` as an Effect, for the resends */
+    const pace: Effect.Effect<void> = Effect.suspend(() => {
+      const wait = takeSlot(clock.unsafeCurrentTimeMillis())
+      return wait < 0 ? macrotask : wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void
+    })
 
     // ------------------------------------------------------------------------------------------------------------
     // acknowledgements
