@@ -135,11 +135,11 @@ export const make = (
     const output = yield* Mailbox.make<Uint8Array, SessionError>()
     const events = yield* Mailbox.make<Session.SessionEvent, SessionError>()
     let buffered = 0
+    /** a HandshakeRequest or a first Output arrived: the session type is decided */
     let handshakeSeen = false
     let closedByService = false
 
     let finished = false
-    let isReady = false
     const end = (exit: Exit.Exit<string, SessionError>) => {
       if (finished) return
       finished = true
@@ -272,7 +272,6 @@ export const make = (
         failWith("Handshake", "HandshakeComplete arrived without a HandshakeRequest")
         return
       }
-      isReady = true
       Deferred.unsafeDone(ready, Exit.succeed({
         ...pendingReady,
         customerMessage: Either.isRight(complete) ? complete.right.CustomerMessage : "",
@@ -316,9 +315,8 @@ export const make = (
           failWith("EncryptionRequired", "the agent sent an encryption challenge; KMS is not implemented yet")
           return true
         case 1: {
-          if (!handshakeSeen && !isReady) {
+          if (!handshakeSeen) {
             // no handshake: a shell session without KMS (section 7.6)
-            isReady = true
             Deferred.unsafeDone(ready, Exit.succeed<Ready>({
               sessionType: AgentPayload.SessionType.StandardStream,
               agentVersion: Option.none(),
