@@ -3,6 +3,7 @@
  */
 import * as AgentMessageBench from "./agentMessage.js"
 import { printTable, type Row } from "./harness.js"
+import * as PortForwardingBench from "./portForwarding.js"
 import * as SessionBench from "./session.js"
 import * as SmuxBench from "./smux.js"
 
@@ -14,4 +15,6 @@ console.log("\n== Smux ==")
 rows.push(...(await SmuxBench.run()))
 console.log("\n== Session ==")
 rows.push(...(await SessionBench.run()))
+console.log("\n== Port forwarding ==")
+rows.push(...(await PortForwardingBench.run()))
 printTable(rows)

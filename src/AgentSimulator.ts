@@ -168,6 +168,8 @@ export interface SessionStats {
   readonly closed: boolean
   readonly handshakeResponses: number
   readonly terminateFlags: number
+  /** the TerminateSession API was called for it */
+  readonly terminatedByApi: boolean
   /** client data messages received, duplicates included */
   readonly dataMessagesReceived: number
   readonly rateCapClosed: boolean
@@ -264,16 +266,26 @@ export interface DownloadPluginOptions {
 export const downloadPlugin: (bytes: Uint8Array, options?: DownloadPluginOptions) => Plugin = internal.downloadPlugin
 
 /**
+ * What the service makes of a StartSession request for the port documents: `AWS-StartPortForwardingSession` and
+ * `AWS-StartPortForwardingSessionToRemoteHost` (the Port plugin, LocalPortForwarding, `portNumber`, `host`), and
+ * `AWS-StartSSHSession` (a standard stream to `portNumber`, default 22); the echo plugin for anything else.
+ *
+ * @since 0.1.0
+ * @category plugins
+ */
+export const documentSpec: (request: SsmApi.StartSessionRequest) => SessionSpec = port.documentSpec
+
+/**
  * The `SsmApi` service backed by the simulator: StartSession starts a simulated session whose behaviour `spec`
- * chooses from the request (document, parameters), TerminateSession ends it, ResumeSession answers as for a session
- * that timed out.
+ * chooses from the request (by default `documentSpec`), TerminateSession ends it, ResumeSession answers as for a
+ * session that timed out.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerSsmApi: (
-  spec: (request: SsmApi.StartSessionRequest) => SessionSpec
-) => Layer.Layer<SsmApi.SsmApi, never, AgentSimulator> = internal.layerSsmApi
+export const layerSsmApi = (
+  spec: (request: SsmApi.StartSessionRequest) => SessionSpec = port.documentSpec
+): Layer.Layer<SsmApi.SsmApi, never, AgentSimulator> => internal.layerSsmApi(spec)
 
 /**
  * @since 0.1.0

@@ -194,8 +194,12 @@ export interface Session {
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, SessionError>
   readonly sendFlag: (flag: AgentMessage.FlagPayload) => Effect.Effect<void, SessionError>
   readonly resize: (size: { readonly cols: number; readonly rows: number }) => Effect.Effect<void, SessionError>
-  /** Ends the session: the TerminateSession flag where honoured, then a brief wait for `channel_closed`. */
-  readonly terminate: Effect.Effect<void, SessionError>
+  /**
+   * Ends the session: the TerminateSession flag where the agent honours it (Port sessions, agents above
+   * 2.3.722.0), then a brief wait for the channel to close. True when the channel closed (before, or in answer);
+   * false when it did not, and only the `ssm:TerminateSession` API can end the session on the service's side.
+   */
+  readonly terminate: Effect.Effect<boolean>
   /** Completes with the `Output` text of `channel_closed` (empty when we ended it), or fails. */
   readonly closed: Effect.Effect<string, SessionError>
   readonly stats: Effect.Effect<SessionStats>

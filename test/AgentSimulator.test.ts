@@ -1,13 +1,9 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Fiber, Redacted, Stream } from "effect"
-import * as ChildProcess from "node:child_process"
-import * as Path from "node:path"
-import * as Url from "node:url"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as Session from "../src/Session.js"
-
-const root = Path.join(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
+import { spawnCli, waitForOutput } from "./utils/cli.js"
 
 const connect = (response: AgentSimulator.StartSessionResponse) =>
   Session.make({
@@ -60,28 +56,8 @@ describe("AgentSimulator", () => {
 
   it.scopedLive("the `simulate` command prints a StartSession response that a client can use", () =>
     Effect.gen(function*() {
-      const child = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          ChildProcess.spawn(process.execPath, [
-            "--conditions=ssm-session-manager-source",
-            "--import",
-            "tsx",
-            Path.join(root, "src", "cli", "main.ts"),
-            "simulate",
-            "--messages-per-second",
-            "0"
-          ], { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
-        ),
-        (child) => Effect.sync(() => child.kill("SIGINT"))
-      )
-      const line = yield* Effect.async<string>((resume) => {
-        let output = ""
-        child.stdout!.on("data", (data: Buffer) => {
-          output += data.toString()
-          const end = output.indexOf("\n")
-          if (end >= 0) resume(Effect.succeed(output.slice(0, end)))
-        })
-      })
+      const child = yield* spawnCli("main", ["simulate", "--messages-per-second", "0"])
+      const [line] = yield* waitForOutput(child, /^.*\n/)
       const printed = JSON.parse(line) as { SessionId: string; TokenValue: string; StreamUrl: string }
       const session = yield* connect({ ...printed, TokenValue: Redacted.make(printed.TokenValue) })
       assert.strictEqual(session.sessionType, "Port")

@@ -1,19 +1,57 @@
 import { assert, describe, it } from "@effect/vitest"
 import type * as Socket from "@effect/platform/Socket"
-import { Deferred, Effect, Either, Exit, Fiber, Option, Stream } from "effect"
+import { Context, Deferred, Effect, Either, Exit, Fiber, Layer, Option, Stream } from "effect"
 import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as NodeSession from "../src/NodeSession.js"
 import * as PortForwarding from "../src/PortForwarding.js"
+import type * as SsmApi from "../src/SsmApi.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { openSession } from "./utils/session.js"
-import { closedPort, countingEchoServer, echoServer } from "./utils/tcp.js"
+import { closedPort, countingEchoServer, echoServer, greetingEchoServer } from "./utils/tcp.js"
 
-
-const forward = (properties: Record<string, string>, agentVersion = "3.3.1142.0") =>
+const forward = (
+  properties: Record<string, string>,
+  agentVersion = "3.3.1142.0",
+  onMode: (mode: { readonly mux: boolean; readonly keepAlive: boolean }) => void = () => {},
+  clientVersion?: string
+) =>
   Effect.gen(function*() {
     const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0, agentVersion })
-    const response = yield* simulator.startSession({ plugin: AgentSimulator.portPlugin(), properties })
-    const session = yield* openSession(response)
+    const response = yield* simulator.startSession({ plugin: AgentSimulator.portPlugin({ onMode }), properties })
+    const session = yield* openSession(response, clientVersion === undefined ? {} : { clientVersion })
     return yield* PortForwarding.make(session)
+  })
+
+/** Writes `text` on a connection and reads the echo back. */
+const exchange = (socket: Socket.Socket, text: string) =>
+  Effect.gen(function*() {
+    const done = yield* Deferred.make<string>()
+    let received = ""
+    const reader = yield* Effect.fork(socket.run((bytes) => {
+      received += new TextDecoder().decode(bytes)
+      if (received.length >= text.length) Deferred.unsafeDone(done, Exit.succeed(received))
+    }))
+    const write = yield* socket.writer
+    yield* write(text)
+    const echoed = yield* Deferred.await(done)
+    yield* Fiber.interrupt(reader)
+    return echoed
+  })
+
+/** The simulator as the SsmApi service and the "instance" for the test's scope, recording StartSession requests. */
+const simulatedAws = (agentVersion?: string) =>
+  Effect.gen(function*() {
+    const requests: Array<SsmApi.StartSessionRequest> = []
+    const context = yield* Layer.build(
+      AgentSimulator.layerSsmApi((request) => {
+        requests.push(request)
+        return AgentSimulator.documentSpec(request)
+      }).pipe(
+        Layer.provideMerge(AgentSimulator.layer({ messagesPerSecond: 0, agentVersion })),
+        Layer.merge(NodeSession.layerWebSocketConstructor)
+      )
+    )
+    return { requests, context, simulator: Context.get(context, AgentSimulator.AgentSimulator) }
   })
 
 describe("PortForwarding", () => {
@@ -31,11 +69,50 @@ describe("PortForwarding", () => {
     assert.deepStrictEqual(mode(null, "3.3.1142.0"), { _tag: "StandardStream" })
   })
 
+  // both ends decide independently; each row is a gate's edge, and the tunnel must work across it
+  const gates: ReadonlyArray<[agent: string, client: PortForwarding.Mode, agentMode: { mux: boolean; keepAlive: boolean }]> = [
+    ["3.0.196.0", { _tag: "Basic" }, { mux: false, keepAlive: true }],
+    ["3.0.222.0", { _tag: "Mux", keepAlive: true }, { mux: true, keepAlive: true }],
+    ["3.1.1511.0", { _tag: "Mux", keepAlive: true }, { mux: true, keepAlive: true }],
+    ["3.1.1575.0", { _tag: "Mux", keepAlive: false }, { mux: true, keepAlive: false }],
+    ["3.3.1142.0", { _tag: "Mux", keepAlive: false }, { mux: true, keepAlive: false }]
+  ]
+  for (const [agent, clientMode, agentMode] of gates) {
+    it.scopedLive(`agent ${agent}: both ends choose ${clientMode._tag}, keepalive alike, and the tunnel works`, () =>
+      Effect.gen(function*() {
+        const port = yield* echoServer
+        const modes: Array<{ mux: boolean; keepAlive: boolean }> = []
+        const forwarding = yield* forward(
+          { portNumber: String(port), type: "LocalPortForwarding" },
+          agent,
+          (mode) => modes.push(mode)
+        )
+        assert.deepStrictEqual(forwarding.mode, clientMode)
+        assert.deepStrictEqual(modes, [agentMode])
+        const text = `through ${agent}`
+        assert.strictEqual(yield* Effect.scoped(Effect.flatMap(forwarding.connect, (s) => exchange(s, text))), text)
+      }))
+  }
+
+  it.scopedLive("the agent's gates follow the ClientVersion: 1.2.331.0 keeps smux keepalive on, 1.1.69 gets basic", () =>
+    Effect.gen(function*() {
+      const port = yield* echoServer
+      const modes: Array<{ mux: boolean; keepAlive: boolean }> = []
+      const properties = { portNumber: String(port), type: "LocalPortForwarding" }
+      yield* forward(properties, "3.3.1142.0", (mode) => modes.push(mode), "1.2.331.0")
+      yield* forward(properties, "3.3.1142.0", (mode) => modes.push(mode), "1.2.332.0")
+      yield* forward(properties, "3.3.1142.0", (mode) => modes.push(mode), "1.1.69")
+      assert.deepStrictEqual(modes, [
+        { mux: true, keepAlive: true },
+        { mux: true, keepAlive: false },
+        { mux: false, keepAlive: true }
+      ])
+    }))
+
   it.scopedLive("in-process connections as Sockets through the tunnel, no local listener", () =>
     Effect.gen(function*() {
       const port = yield* echoServer
       const forwarding = yield* forward({ portNumber: String(port), type: "LocalPortForwarding" })
-      assert.deepStrictEqual(forwarding.mode, { _tag: "Mux", keepAlive: false })
       yield* Effect.forEach([1, 2, 3, 4], (i) =>
         Effect.scoped(Effect.gen(function*() {
           const socket = yield* forwarding.connect
@@ -54,47 +131,36 @@ describe("PortForwarding", () => {
           yield* Fiber.interrupt(reader)
           assert.strictEqual(sha256Hex(Buffer.concat(received)), sha256Hex(data))
         })), { concurrency: "unbounded", discard: true })
+      const stats = yield* forwarding.stats
+      assert.deepStrictEqual(stats, {
+        connections: 4,
+        activeConnections: 0,
+        bytesSent: 4 * 300 * 1024,
+        bytesReceived: 4 * 300 * 1024,
+        connectErrors: 0
+      })
     }))
 
-  it.scopedLive("agent 3.1.1511.0: the client keeps smux keepalive on, and the tunnel works", () =>
-    Effect.gen(function*() {
-      const port = yield* echoServer
-      const forwarding = yield* forward({ portNumber: String(port), type: "LocalPortForwarding" }, "3.1.1511.0")
-      assert.deepStrictEqual(forwarding.mode, { _tag: "Mux", keepAlive: true })
-      const stream = yield* forwarding.openStream
-      yield* stream.write(new TextEncoder().encode("still works"))
-      const echoed = yield* stream.readable.pipe(Stream.take(1), Stream.runCollect)
-      assert.strictEqual(new TextDecoder().decode([...echoed][0]), "still works")
-    }))
-
-  it.scopedLive("a refused destination: ConnectToPortError is counted and the stream ends, nothing hangs", () =>
+  it.scopedLive("a refused destination: a ConnectToPortError event, the connection ends, nothing hangs", () =>
     Effect.gen(function*() {
       const port = yield* closedPort
       const forwarding = yield* forward({ portNumber: String(port), type: "LocalPortForwarding" })
-      const stream = yield* forwarding.openStream
-      yield* stream.write(new Uint8Array([1]))
-      yield* Stream.runDrain(stream.readable)
-      const errors = yield* forwarding.connectErrors.pipe(
-        Effect.repeat({ until: (n) => n > 0, times: 100 })
+      const events = yield* Effect.fork(
+        forwarding.events.pipe(Stream.filter((event) => event._tag === "ConnectToPortError"), Stream.take(1), Stream.runCollect)
       )
-      assert.strictEqual(errors, 1)
-    }))
-
-  /** Writes `text` on a connection and reads the echo back. */
-  const exchange = (socket: Socket.Socket, text: string) =>
-    Effect.gen(function*() {
-      const done = yield* Deferred.make<string>()
-      let received = ""
-      const reader = yield* Effect.fork(socket.run((bytes) => {
-        received += new TextDecoder().decode(bytes)
-        if (received.length >= text.length) Deferred.unsafeDone(done, Exit.succeed(received))
-      }))
+      yield* Effect.yieldNow()
+      const socket = yield* forwarding.connect
       const write = yield* socket.writer
-      yield* write(text)
-      const echoed = yield* Deferred.await(done)
-      yield* Fiber.interrupt(reader)
-      return echoed
-    })
+      yield* write(new Uint8Array([1]))
+      // the agent closes the stream: reading ends with nothing received
+      let received = 0
+      yield* socket.run((bytes) => {
+        received += bytes.length
+      })
+      assert.strictEqual(received, 0)
+      assert.strictEqual([...(yield* Fiber.join(events))].length, 1)
+      assert.strictEqual((yield* forwarding.stats).connectErrors, 1)
+    }))
 
   it.scopedLive("basic mode (agent 3.0.196.0): connections take turns, each ending with DisconnectToPort", () =>
     Effect.gen(function*() {
@@ -104,10 +170,22 @@ describe("PortForwarding", () => {
       assert.deepStrictEqual(forwarding.mode, { _tag: "Basic" })
       assert.strictEqual(yield* Effect.scoped(Effect.flatMap(forwarding.connect, (s) => exchange(s, "one"))), "one")
       assert.strictEqual(yield* Effect.scoped(Effect.flatMap(forwarding.connect, (s) => exchange(s, "two"))), "two")
-      // the agent closed its first connection on DisconnectToPort and dialled again for the second
-      assert.strictEqual(connections, 2)
+      // concurrent connections wait for their turn
+      const results = yield* Effect.forEach(["three", "four", "five"], (text) =>
+        Effect.scoped(Effect.flatMap(forwarding.connect, (s) => exchange(s, text))), { concurrency: "unbounded" })
+      assert.deepStrictEqual(results, ["three", "four", "five"])
+      // the agent closed each connection on DisconnectToPort and dialled again for the next
+      assert.strictEqual(connections, 5)
       const stream = yield* Effect.either(Effect.scoped(forwarding.openStream))
       assert.isTrue(Either.isLeft(stream) && stream.left.reason === "Unsupported")
+    }))
+
+  it.scopedLive("basic mode keeps a destination's greeting, sent before any connection, for the first connection", () =>
+    Effect.gen(function*() {
+      const port = yield* greetingEchoServer("HELLO ")
+      const forwarding = yield* forward({ portNumber: String(port), type: "LocalPortForwarding" }, "3.0.196.0")
+      const echoed = yield* Effect.scoped(Effect.flatMap(forwarding.connect, (s) => exchange(s, "x")))
+      assert.isTrue(echoed.startsWith("HELLO "))
     }))
 
   it.scopedLive("standard-stream mode (type not LocalPortForwarding): one plain byte pipe", () =>
@@ -118,5 +196,76 @@ describe("PortForwarding", () => {
       const socket = yield* forwarding.connect
       const data = "x".repeat(5000)
       assert.strictEqual(yield* exchange(socket, data), data)
+    }))
+
+  it.live("a session of another type is a typed error", () =>
+    Effect.gen(function*() {
+      const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
+      const response = yield* simulator.startSession({ plugin: AgentSimulator.echoPlugin({ sessionType: "Standard_Stream" }) })
+      const session = yield* openSession(response)
+      const result = yield* Effect.either(PortForwarding.make(session))
+      assert.isTrue(Either.isLeft(result) && result.left.reason === "NotAPortSession")
+    }).pipe(Effect.scoped))
+})
+
+describe("PortForwarding.start", () => {
+  it.scopedLive("to an instance port: StartSession with the document, forwarding, TerminateSession flag on close", () =>
+    Effect.gen(function*() {
+      const port = yield* echoServer
+      const aws = yield* simulatedAws()
+      const sessionId = yield* Effect.scoped(Effect.gen(function*() {
+        const forwarding = yield* PortForwarding.toInstancePort({ target: "i-0123456789abcdef0", portNumber: port })
+        assert.strictEqual(yield* Effect.scoped(Effect.flatMap(forwarding.connect, (s) => exchange(s, "hi"))), "hi")
+        return forwarding.session.sessionId
+      })).pipe(Effect.provide(aws.context))
+      assert.deepStrictEqual(aws.requests, [{
+        target: "i-0123456789abcdef0",
+        documentName: "AWS-StartPortForwardingSession",
+        parameters: { portNumber: [String(port)] },
+        reason: undefined
+      }])
+      const stats = yield* aws.simulator.sessionStats(sessionId)
+      assert.strictEqual(stats?.terminateFlags, 1)
+      assert.isTrue(stats?.closed)
+      assert.isFalse(stats?.terminatedByApi)
+    }))
+
+  it.scopedLive("to a remote host: the ToRemoteHost document with its host parameter", () =>
+    Effect.gen(function*() {
+      const port = yield* echoServer
+      const aws = yield* simulatedAws()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const forwarding = yield* PortForwarding.toRemoteHost({ target: "i-1", host: "127.0.0.1", portNumber: port })
+        assert.deepStrictEqual(forwarding.session.properties?.["host"], "127.0.0.1")
+        assert.strictEqual(yield* Effect.scoped(Effect.flatMap(forwarding.connect, (s) => exchange(s, "db"))), "db")
+      })).pipe(Effect.provide(aws.context))
+      assert.strictEqual(aws.requests[0]?.documentName, "AWS-StartPortForwardingSessionToRemoteHost")
+      assert.deepStrictEqual(aws.requests[0]?.parameters, { portNumber: [String(port)], host: ["127.0.0.1"] })
+    }))
+
+  it.scopedLive("an old agent (2.3.700.0) ignores the flag: closing falls back to the TerminateSession API", () =>
+    Effect.gen(function*() {
+      const port = yield* echoServer
+      const aws = yield* simulatedAws("2.3.700.0")
+      const sessionId = yield* Effect.scoped(Effect.gen(function*() {
+        const forwarding = yield* PortForwarding.toInstancePort({ target: "i-1", portNumber: port })
+        assert.deepStrictEqual(forwarding.mode, { _tag: "Basic" })
+        assert.strictEqual(yield* Effect.scoped(Effect.flatMap(forwarding.connect, (s) => exchange(s, "old"))), "old")
+        return forwarding.session.sessionId
+      })).pipe(Effect.provide(aws.context))
+      const stats = yield* aws.simulator.sessionStats(sessionId)
+      assert.strictEqual(stats?.terminateFlags, 0)
+      assert.isTrue(stats?.terminatedByApi)
+    }))
+
+  it.scopedLive("a port out of range is a typed error before any API call", () =>
+    Effect.gen(function*() {
+      const aws = yield* simulatedAws()
+      const result = yield* Effect.either(
+        Effect.scoped(PortForwarding.toInstancePort({ target: "i-1", portNumber: 70000 })).pipe(Effect.provide(aws.context))
+      )
+      assert.isTrue(Either.isLeft(result) && PortForwarding.isPortForwardingError(result.left) &&
+        result.left.reason === "InvalidOptions")
+      assert.strictEqual(aws.requests.length, 0)
     }))
 })

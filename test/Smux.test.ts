@@ -271,6 +271,20 @@ describe("Smux sessions over an in-memory pair", () => {
       assert.strictEqual((yield* Effect.flip(client.await)).reason, "Transport")
     }))
 
+  it.scoped("closing a stream never waits on a transport that stopped taking writes (a peer gone silent)", () =>
+    Effect.gen(function*() {
+      const stuck: Smux.Transport = { incoming: Stream.never, write: () => Effect.never }
+      const client = yield* Smux.make(stuck, { role: "client" })
+      const stream = yield* Effect.scoped(Effect.gen(function*() {
+        const stream = yield* client.open
+        // the SYN is stuck in the transport: this write can never complete, and interrupting it is fine
+        yield* Effect.fork(stream.write(new Uint8Array(10)))
+        return stream
+      }))
+      // the scope closed (FIN queued, not awaited); later writes are refused
+      assert.strictEqual((yield* Effect.flip(stream.write(new Uint8Array(1)))).reason, "StreamClosed")
+    }))
+
   it.scoped("data and FIN for unknown stream ids are ignored, as xtaci/smux does", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Smux.makeMemoryPair()

@@ -8,14 +8,19 @@ import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import { demo, forward } from "./forward.js"
+import { plugin } from "./plugin.js"
 import { simulate } from "./simulate.js"
 
 const cli = Command.make("ssm-session-manager").pipe(
   Command.withDescription("AWS Session Manager from Effect, without session-manager-plugin"),
-  Command.withSubcommands([simulate])
+  Command.withSubcommands([forward, demo, plugin, simulate])
 )
 
 Command.run(cli, { name: "ssm-session-manager", version: "0.1.0" })(process.argv).pipe(
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain
+  // stdout carries what the official client prints (and a standard-stream session's bytes): logs go to stderr
+  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
 )

@@ -28,6 +28,7 @@ import * as ssmApi from "./ssmApi.js"
 import * as internalMessage from "./agentMessage.js"
 import * as DataChannel from "./dataChannel.js"
 import { corkSocket } from "./session.js"
+import * as Version from "./version.js"
 
 const textEncoder = new TextEncoder()
 const simulatorMetrics = DataChannel.makeMetrics("ssm_simulator")
@@ -104,6 +105,7 @@ interface SessionRecord {
     closed: boolean
     handshakeResponses: number
     terminateFlags: number
+    terminatedByApi: boolean
     dataMessagesReceived: number
     rateCapClosed: boolean
     pauses: number
@@ -215,6 +217,9 @@ export const make = (
         const handshake = yield* Deferred.make<AgentPayload.HandshakeResponse, string>()
         let handshakeDone = !(spec.plugin.requireHandshake || spec.kmsKeyId !== undefined)
         const terminated = yield* Deferred.make<void>()
+        const agentVersion = spec.agentVersion ?? options.agentVersion ?? "3.3.1142.0"
+        // agents up to 2.3.722.0 ignore the TerminateSession flag (the client calls the API instead)
+        const honoursTerminateFlag = Version.isGreaterThan(agentVersion, Version.TERMINATE_FLAG_AFTER)
 
         const deliver = (message: AgentMessage.AgentMessage, force: boolean): boolean => {
           if (!handshakeDone) {
@@ -246,7 +251,7 @@ export const make = (
               const flag = p.length === 4 ? ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0 : 0
               if (flag === 2) {
                 record.stats.terminateFlags++
-                Deferred.unsafeDone(terminated, Exit.void)
+                if (honoursTerminateFlag) Deferred.unsafeDone(terminated, Exit.void)
               }
               else input.unsafeOffer({ _tag: "Flag", flag })
               return true
@@ -341,7 +346,7 @@ export const make = (
             actions.push({ ActionType: "KMSEncryption", ActionParameters: { KMSKeyId: spec.kmsKeyId, Challenge: "AAECAwQFBgcICQoLDA0ODw==" } })
           }
           yield* Effect.ignore(channel.send(5, textEncoder.encode(JSON.stringify({
-            AgentVersion: spec.agentVersion ?? options.agentVersion ?? "3.3.1142.0",
+            AgentVersion: agentVersion,
             RequestedClientActions: actions
           }))))
           const response = yield* Deferred.await(handshake).pipe(Effect.timeout("15 seconds"), Effect.either)
@@ -364,7 +369,7 @@ export const make = (
         const io: AgentSimulator.PluginIO = {
           properties: spec.properties ?? null,
           clientVersion,
-          agentVersion: spec.agentVersion ?? options.agentVersion ?? "3.3.1142.0",
+          agentVersion,
           input: Mailbox.toStream(input).pipe(Stream.mapChunks((chunk) => {
             for (const item of chunk) if (item._tag === "Data") inputBuffered -= item.bytes.length
             return chunk
@@ -441,6 +446,7 @@ export const make = (
             closed: false,
             handshakeResponses: 0,
             terminateFlags: 0,
+            terminatedByApi: false,
             dataMessagesReceived: 0,
             rateCapClosed: false,
             pauses: 0,
@@ -460,6 +466,7 @@ export const make = (
       Effect.sync(() => {
         const record = sessions.get(sessionId)
         if (record === undefined) return false
+        record.stats.terminatedByApi = true
         Deferred.unsafeDone(record.terminate, Exit.void)
         return true
       })

@@ -214,7 +214,12 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     // ------------------------------------------------------------------------------------------------------------
     // pacing: a token bucket of `messagesPerSecond` with a 20 ms burst
     // ------------------------------------------------------------------------------------------------------------
-    const interval = options.messagesPerSecond > 0 ? 1000 / options.messagesPerSecond : 0
+    // A hard cap: no one-second window holds more than messagesPerSecond messages (the service closes channels
+    // that exceed its rate). Slots come at (rate - burst) per second, and a sender that fell behind (timers are
+    // coarse) may catch up by at most `burst` slots: (rate - burst) + burst per window.
+    const burst = Math.floor(Math.min(20, options.messagesPerSecond / 50))
+    const interval = options.messagesPerSecond > 0 ? 1000 / (options.messagesPerSecond - burst) : 0
+    const catchUp = burst * interval
     // unpaced, a sender that never sleeps would keep the event loop in microtasks and starve socket reads (and so
     // the acks it waits for): give the macrotask queue a turn every 256 messages
     let unpacedCount = 0
@@ -228,7 +233,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
      */
     const takeSlot = (now: number): number => {
       if (interval === 0) return (++unpacedCount & 255) === 0 ? -1 : 0
-      const slot = Math.max(now - 20, nextSlot)
+      const slot = Math.max(now - catchUp, nextSlot)
       nextSlot = slot + interval
       return slot > now ? slot - now : 0
     }

@@ -1,19 +1,25 @@
 /**
- * Port forwarding over a ready Port session (AGENT-PROTOCOL.md section 10): the client's mode gates, and
- * in-process connections as `Socket`s (multiplexed mode: one smux stream each).
+ * Port forwarding over a ready Port session (AGENT-PROTOCOL.md section 10): the client's mode gates, tunnel
+ * connections in each mode, piping local byte streams through them, and starting the whole thing through the API.
  *
  * @internal
  */
-import * as Socket from "@effect/platform/Socket"
+import type * as Socket from "@effect/platform/Socket"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as PortForwarding from "../PortForwarding.js"
-import type * as Session from "../Session.js"
+import * as Session from "../Session.js"
 import * as Smux from "../Smux.js"
+import * as SsmApi from "../SsmApi.js"
+import { type Duplex, fromDuplex } from "./socket.js"
 import * as Version from "./version.js"
 
 /** @internal */
@@ -36,6 +42,20 @@ export class PortForwardingError extends Data.TaggedError("PortForwardingError")
 /** @internal */
 export const isPortForwardingError = (u: unknown): u is PortForwardingError => Predicate.hasProperty(u, ErrorTypeId)
 
+/** @internal */
+export const tag = Context.GenericTag<PortForwarding.PortForwarding>("ssm-session-manager/PortForwarding")
+
+/** @internal */
+export const metrics: PortForwarding.PortForwardingMetrics = {
+  connections: Metric.counter("ssm_port_connections_total", { description: "tunnel connections opened" }),
+  activeConnections: Metric.counter("ssm_port_connections_active", { description: "tunnel connections open now" }),
+  bytesSent: Metric.counter("ssm_port_bytes_sent_total", { description: "bytes sent to the destination" }),
+  bytesReceived: Metric.counter("ssm_port_bytes_received_total", { description: "bytes from the destination" }),
+  connectErrors: Metric.counter("ssm_port_connect_errors_total", {
+    description: "connections the agent could not make (ConnectToPortError)"
+  })
+}
+
 /**
  * The mode the official client picks (section 10.1, gates 9 and 10): both ends must agree or the session carries
  * garbage, and the agent's side of the gate depends on the ClientVersion we report (1.2.694.0).
@@ -51,6 +71,9 @@ export const chooseMode = (
   return { _tag: "Mux", keepAlive: !Version.isGreaterThan(agent, Version.KEEPALIVE_DISABLED_AFTER_AGENT_VERSION) }
 }
 
+/** One connection through the tunnel, before accounting. */
+type Tunnel = Duplex<PortForwardingError>
+
 /** @internal */
 export const make = (
   session: Session.Session
@@ -63,99 +86,233 @@ export const make = (
       })
     }
     const mode = chooseMode(session.properties, session.agentVersion)
-    if (mode._tag !== "Mux") return yield* makeSingle(session, mode)
-    const smux = yield* Smux.make({ incoming: session.output, write: session.write }, {
-      role: "client",
-      keepAlive: mode.keepAlive
-    })
-    let connectErrors = 0
-    // the agent reports a failed dial with a ConnectToPortError flag and closes that stream (FIN)
-    yield* Effect.forkScoped(Stream.runForEach(session.events, (event) =>
-      event._tag === "Flag" && event.flag === 3
-        ? Effect.zipRight(
-          Effect.sync(() => connectErrors++),
-          Effect.logWarning("PortForwarding: the agent could not connect to the destination port")
-        )
-        : Effect.void).pipe(Effect.ignore))
-    const openStream = Effect.mapError(
-      smux.open,
-      (cause) => new PortForwardingError({ reason: "Tunnel", detail: "the tunnel could not open a stream", cause })
+    const events = yield* Effect.acquireRelease(
+      PubSub.sliding<PortForwarding.PortForwardingEvent>(1024),
+      PubSub.shutdown
     )
+    const stats = { connections: 0, activeConnections: 0, bytesSent: 0, bytesReceived: 0, connectErrors: 0 }
+
+    // the session's events must be read (they share its receive buffer); the agent reports a failed dial with a
+    // ConnectToPortError flag and, in multiplexed mode, closes that connection's stream
+    yield* Effect.forkScoped(Stream.runForEach(session.events, (event) => {
+      if (event._tag !== "Flag" || event.flag !== 3) return Effect.void
+      stats.connectErrors++
+      return Effect.all([
+        Metric.increment(metrics.connectErrors),
+        PubSub.publish(events, { _tag: "ConnectToPortError" }),
+        Effect.logWarning("the agent could not connect to the destination (ConnectToPortError)")
+      ], { discard: true })
+    }).pipe(Effect.ignore))
+
+    const smux = mode._tag === "Mux"
+      ? Option.some(yield* Smux.make({ incoming: session.output, write: session.write }, {
+        role: "client",
+        keepAlive: mode.keepAlive
+      }))
+      : Option.none()
+    const openTunnel = Option.match(smux, {
+      onNone: () => singleTunnels(session, mode),
+      onSome: (smux) => Effect.succeed(muxTunnel(smux))
+    })
+    const open = yield* openTunnel
+
+    const openConnection: Effect.Effect<Tunnel, PortForwardingError, Scope.Scope> = Effect.gen(function*() {
+      const tunnel = yield* open
+      const id = ++stats.connections
+      stats.activeConnections++
+      let sent = 0
+      let received = 0
+      yield* Effect.all([
+        Metric.increment(metrics.connections),
+        Metric.incrementBy(metrics.activeConnections, 1),
+        PubSub.publish(events, { _tag: "ConnectionOpened", connection: id }),
+        Effect.logDebug("tunnel connection opened").pipe(Effect.annotateLogs("connection", id))
+      ], { discard: true })
+      yield* Effect.addFinalizer(() => {
+        stats.activeConnections--
+        return Effect.all([
+          Metric.incrementBy(metrics.activeConnections, -1),
+          Metric.incrementBy(metrics.bytesSent, sent),
+          Metric.incrementBy(metrics.bytesReceived, received),
+          PubSub.publish(events, { _tag: "ConnectionClosed", connection: id, bytesSent: sent, bytesReceived: received }),
+          Effect.logDebug("tunnel connection closed").pipe(
+            Effect.annotateLogs({ connection: id, bytesSent: sent, bytesReceived: received })
+          )
+        ], { discard: true })
+      })
+      return {
+        readable: Stream.mapChunks(tunnel.readable, (chunk) => {
+          let length = 0
+          for (const bytes of chunk) length += bytes.length
+          received += length
+          stats.bytesReceived += length
+          return chunk
+        }),
+        write: (bytes) => {
+          sent += bytes.length
+          stats.bytesSent += bytes.length
+          return tunnel.write(bytes)
+        },
+        close: tunnel.close
+      }
+    })
+
+    const forward = <E1, E2>(local: PortForwarding.LocalConnection<E1, E2>) =>
+      Effect.scoped(Effect.gen(function*() {
+        const tunnel = yield* openConnection
+        // smux v1 has no half-close: when either direction ends, both do (as the official client)
+        yield* Effect.raceFirst(
+          Stream.runForEach(local.incoming, tunnel.write),
+          Stream.runForEach(tunnel.readable, local.write)
+        ).pipe(Effect.catchAllCause((cause) => Effect.logDebug("tunnel connection ended by a failure", cause)))
+      }))
+
     return {
       mode,
       session,
-      openStream,
-      connect: Effect.map(openStream, Smux.toSocket),
-      connectErrors: Effect.sync(() => connectErrors)
+      connect: Effect.map(openConnection, fromDuplex),
+      openStream: Option.match(smux, {
+        onNone: () =>
+          Effect.fail(
+            new PortForwardingError({
+              reason: "Unsupported",
+              detail: `smux streams exist only in multiplexed mode, not ${mode._tag}`
+            })
+          ),
+        onSome: (smux) => Effect.mapError(smux.open, tunnelError)
+      }),
+      forward,
+      events: Stream.fromPubSub(events),
+      stats: Effect.sync(() => ({ ...stats })),
+      closed: Effect.asVoid(session.closed)
     } satisfies PortForwarding.PortForwarding
   })
 
-const encoder = new TextEncoder()
+const tunnelError = (cause: unknown) =>
+  new PortForwardingError({ reason: "Tunnel", detail: "the tunnel could not open a connection", cause })
+
+/** Multiplexed mode: each connection is an smux stream, closed (FIN) with its scope. */
+const muxTunnel = (smux: Smux.Smux): Effect.Effect<Tunnel, PortForwardingError, Scope.Scope> =>
+  Effect.map(Effect.mapError(smux.open, tunnelError), (stream) => ({
+    readable: Stream.mapError(stream.readable, tunnelError),
+    write: (bytes) => Effect.mapError(stream.write(bytes), tunnelError),
+    close: stream.close
+  }))
 
 /**
  * Basic and standard-stream modes: the session's bytes are one connection's bytes, so connections take turns;
  * in basic mode the end of each sends DisconnectToPort, and the agent dials again on the next data (10.2, 10.4).
+ * Output nobody reads stays in the session for the next connection, as with the official client: a destination
+ * that speaks first (SSH, SMTP) must not lose its greeting.
  */
-const makeSingle = (
+const singleTunnels = (
   session: Session.Session,
   mode: PortForwarding.Mode
-): Effect.Effect<PortForwarding.PortForwarding, never, Scope.Scope> =>
+): Effect.Effect<Effect.Effect<Tunnel, PortForwardingError, Scope.Scope>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const pull = yield* Stream.toPull(session.output)
     const turn = yield* Effect.makeSemaphore(1)
-    const readError = (cause: unknown) => new Socket.SocketGenericError({ reason: "Read", cause })
-
-    const connect: Effect.Effect<Socket.Socket, PortForwardingError, Scope.Scope> = Effect.gen(function*() {
+    return Effect.gen(function*() {
       yield* Effect.acquireRelease(turn.take(1), () =>
         Effect.zipRight(
           mode._tag === "Basic" ? Effect.ignore(session.sendFlag(1)) : Effect.void,
           turn.release(1)
         ))
       let closed = false
-      const runRaw = <_, E, R>(
-        handler: (data: Uint8Array) => Effect.Effect<_, E, R> | void,
-        options?: { readonly onOpen?: Effect.Effect<void> | undefined }
-      ): Effect.Effect<void, Socket.SocketError | E, R> =>
-        Effect.zipRight(
-          options?.onOpen ?? Effect.void,
-          Effect.gen(function*() {
-            while (!closed) {
-              // the session's output ending ends the connection; a session failure is a read error
-              const chunk = yield* Effect.catchAll(
-                Effect.map(pull, Option.some),
-                (error) => Option.isNone(error) ? Effect.succeed(Option.none()) : Effect.fail(readError(error.value))
-              )
-              if (Option.isNone(chunk)) return
-              for (const bytes of chunk.value) {
-                const result = handler(bytes)
-                if (Effect.isEffect(result)) yield* result
-              }
-            }
-          })
-        )
       return {
-        [Socket.TypeId]: Socket.TypeId,
-        run: runRaw,
-        runRaw,
-        writer: Effect.succeed((chunk: Uint8Array | string | Socket.CloseEvent) =>
-          Socket.isCloseEvent(chunk)
-            ? Effect.sync(() => {
-              closed = true
-            })
-            : Effect.mapError(
-              session.write(typeof chunk === "string" ? encoder.encode(chunk) : chunk),
-              (cause) => new Socket.SocketGenericError({ reason: "Write", cause })
-            ))
-      } satisfies Socket.Socket
+        readable: Stream.repeatEffectChunkOption(
+          Effect.suspend(() =>
+            closed
+              ? Effect.fail(Option.none())
+              : Effect.mapError(pull, Option.map(tunnelError))
+          )
+        ),
+        write: (bytes) => Effect.mapError(session.write(bytes), tunnelError),
+        close: Effect.sync(() => {
+          closed = true
+        })
+      } satisfies Tunnel
     })
-
-    return {
-      mode,
-      session,
-      openStream: Effect.fail(
-        new PortForwardingError({ reason: "Unsupported", detail: `smux streams exist only in multiplexed mode, not ${mode._tag}` })
-      ),
-      connect,
-      connectErrors: Effect.succeed(0)
-    } satisfies PortForwarding.PortForwarding
   })
+
+// ---------------------------------------------------------------------------------------------------------------
+// starting a session through the API
+// ---------------------------------------------------------------------------------------------------------------
+
+/** @internal */
+export const fromResponse = (
+  response: SsmApi.SessionResponse,
+  options: PortForwarding.FromResponseOptions = {}
+): Effect.Effect<
+  PortForwarding.PortForwarding,
+  PortForwardingError | Session.SessionError,
+  Scope.Scope | Socket.WebSocketConstructor
+> =>
+  Effect.gen(function*() {
+    const api = yield* Effect.serviceOption(SsmApi.SsmApi)
+    const session = yield* Session.make({ ...options.session, ...response })
+    const annotate = Effect.annotateLogs("sessionId", response.sessionId)
+    // runs before the Session's own finalizer: the TerminateSession flag where the agent honours it, and the
+    // API where it does not (agents up to 2.3.722.0) or the channel did not close in answer
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        if (yield* session.terminate) return
+        if (Option.isNone(api)) {
+          return yield* Effect.logWarning("the session may stay open until it times out: no SsmApi to terminate it")
+        }
+        yield* api.value.terminateSession(response.sessionId).pipe(
+          Effect.tap(() => Effect.logDebug("terminated through the ssm:TerminateSession API")),
+          Effect.catchAll((error) => Effect.logWarning("ssm:TerminateSession failed", error))
+        )
+      }).pipe(annotate)
+    )
+    const forwarding = yield* make(session)
+    if (
+      typeof session.properties?.["host"] === "string" && session.properties["host"] !== "" &&
+      Option.exists(session.agentVersion, (version) =>
+        Version.compareAgentStyle(version, Version.REMOTE_HOST_FROM_AGENT_VERSION) < 0)
+    ) {
+      yield* Effect.logWarning(
+        `agent ${Option.getOrElse(session.agentVersion, () => "")} predates remote hosts (3.1.1188.0): it ignores host and connects to its own localhost`
+      ).pipe(annotate)
+    }
+    yield* Effect.logInfo(`port forwarding session ready (${forwarding.mode._tag})`).pipe(
+      annotate,
+      Effect.annotateLogs("agentVersion", Option.getOrElse(session.agentVersion, () => "unknown"))
+    )
+    return forwarding
+  })
+
+/** @internal */
+export const start = (
+  options: PortForwarding.StartOptions
+): Effect.Effect<
+  PortForwarding.PortForwarding,
+  PortForwardingError | Session.SessionError | SsmApi.SsmApiError,
+  Scope.Scope | SsmApi.SsmApi | Socket.WebSocketConstructor
+> =>
+  Effect.gen(function*() {
+    if (!Number.isInteger(options.portNumber) || options.portNumber < 1 || options.portNumber > 65535) {
+      return yield* new PortForwardingError({
+        reason: "InvalidOptions",
+        detail: `portNumber must be an integer from 1 to 65535, not ${options.portNumber}`
+      })
+    }
+    const api = yield* SsmApi.SsmApi
+    const host = options.host
+    const response = yield* api.startSession({
+      target: options.target,
+      documentName: options.documentName ??
+ (host !== undefined ? "AWS-StartPortForwardingSessionToRemoteHost" : "AWS-StartPortForwardingSession"),
+      parameters: {
+        portNumber: [String(options.portNumber)],
+        ...(host !== undefined ? { host: [host] } : {}),
+        ...options.parameters
+      },
+      reason: options.reason
+    })
+    return yield* fromResponse(response, options)
+  })
+
+/** @internal */
+export const layer = (options: PortForwarding.StartOptions) => Layer.scoped(tag, start(options))

@@ -434,13 +434,15 @@ export const make = (
         onSome: (version) => Version.isGreaterThan(version, Version.TERMINATE_FLAG_AFTER)
       })
 
-    const terminate: Effect.Effect<void, SessionError> = Effect.gen(function*() {
-      if (finished) return
+    /** true when the service closed the channel, before or in answer to the TerminateSession flag */
+    const terminate: Effect.Effect<boolean> = Effect.gen(function*() {
+      if (finished) return closedByService
       if (honoursTerminateFlag) {
         yield* Effect.ignore(sendFlag(2))
         yield* Effect.ignore(Effect.timeout(Deferred.await(ended), config.terminateTimeout))
       }
       end(Exit.succeed(""))
+      return closedByService
     })
 
     yield* Effect.addFinalizer(() => Effect.ignore(terminate))

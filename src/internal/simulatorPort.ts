@@ -12,6 +12,8 @@ import * as Stream from "effect/Stream"
 import type * as AgentSimulator from "../AgentSimulator.js"
 import * as NodeSmux from "../NodeSmux.js"
 import * as Smux from "../Smux.js"
+import type * as SsmApi from "../SsmApi.js"
+import { echoPlugin } from "./agentSimulator.js"
 import * as Version from "./version.js"
 
 /**
@@ -114,3 +116,40 @@ export const portPlugin = (options: AgentSimulator.PortPluginOptions = {}): Agen
       }
     })
 })
+
+const first = (request: SsmApi.StartSessionRequest, name: string, otherwise: string) =>
+  request.parameters?.[name]?.[0] ?? otherwise
+
+/**
+ * What the service makes of a StartSession request for the port documents, as their published content says:
+ * `AWS-StartPortForwardingSession` and `...ToRemoteHost` (type LocalPortForwarding, portNumber default 80, host),
+ * `AWS-StartSSHSession` (a standard stream to portNumber, default 22). Anything else: the echo plugin.
+ * @internal
+ */
+export const documentSpec = (request: SsmApi.StartSessionRequest): AgentSimulator.SessionSpec => {
+  switch (request.documentName) {
+    case "AWS-StartPortForwardingSession":
+      return {
+        plugin: portPlugin(),
+        properties: {
+          type: "LocalPortForwarding",
+          portNumber: first(request, "portNumber", "80"),
+          localPortNumber: first(request, "localPortNumber", "0")
+        }
+      }
+    case "AWS-StartPortForwardingSessionToRemoteHost":
+      return {
+        plugin: portPlugin(),
+        properties: {
+          type: "LocalPortForwarding",
+          host: first(request, "host", ""),
+          portNumber: first(request, "portNumber", "80"),
+          localPortNumber: first(request, "localPortNumber", "0")
+        }
+      }
+    case "AWS-StartSSHSession":
+      return { plugin: portPlugin(), properties: { portNumber: first(request, "portNumber", "22") } }
+    default:
+      return { plugin: echoPlugin() }
+  }
+}

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import * as Socket from "@effect/platform/Socket"
+import type * as Socket from "@effect/platform/Socket"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -22,6 +22,7 @@ import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import type * as Smux from "../Smux.js"
 import { concat } from "./bytes.js"
+import { fromDuplex } from "./socket.js"
 import { Command, FrameDecoder, HEADER_SIZE, MAX_PAYLOAD, writeHeader } from "./smuxFrame.js"
 import type { Frame } from "./smuxFrame.js"
 
@@ -247,10 +248,12 @@ export const make = Effect.fnUntraced(function*<E>(
       if (state.localClosed) return Effect.void
       state.localClosed = true
       streams.delete(state.id)
-      return Effect.flatMap(state.mailbox.clear, () => {
+      return Effect.map(state.mailbox.clear, () => {
         release(state, state.buffered)
         state.mailbox.unsafeDone(Exit.void)
-        return failure === undefined ? Effect.ignore(sendFrame(state, Command.FIN)) : Effect.void
+        // queued behind the stream's data, not awaited: closing never waits on a peer that stopped reading (every
+        // write before it was already awaited, and closing the session flushes what is queued, briefly)
+        if (failure === undefined) enqueue(state, { header: header(Command.FIN, 0, state.id), payload: undefined, done: undefined })
       }).pipe(Effect.catchAll(() => Effect.void))
     })
 
@@ -484,36 +487,7 @@ export const make = Effect.fnUntraced(function*<E>(
 })
 
 /** @internal */
-export const toSocket = (stream: Smux.SmuxStream): Socket.Socket => {
-  const encoder = new TextEncoder()
-  const runRaw = <_, E, R>(
-    handler: (data: Uint8Array) => Effect.Effect<_, E, R> | void,
-    options?: { readonly onOpen?: Effect.Effect<void> | undefined }
-  ): Effect.Effect<void, Socket.SocketError | E, R> =>
-    Effect.zipRight(
-      options?.onOpen ?? Effect.void,
-      stream.readable.pipe(
-        Stream.mapError((cause) => new Socket.SocketGenericError({ reason: "Read", cause })),
-        Stream.runForEach((data) => {
-          const result = handler(data)
-          return Effect.isEffect(result) ? Effect.asVoid(result) : Effect.void
-        })
-      )
-    )
-  return {
-    [Socket.TypeId]: Socket.TypeId,
-    run: runRaw,
-    runRaw,
-    writer: Effect.succeed((chunk: Uint8Array | string | Socket.CloseEvent) =>
-      Socket.isCloseEvent(chunk)
-        ? stream.close
-        : Effect.mapError(
-          stream.write(typeof chunk === "string" ? encoder.encode(chunk) : chunk),
-          (cause) => new Socket.SocketGenericError({ reason: "Write", cause })
-        )
-    )
-  }
-}
+export const toSocket = (stream: Smux.SmuxStream): Socket.Socket => fromDuplex(stream)
 
 /** @internal */
 export const transportTag = Context.GenericTag<Smux.Transport>("ssm-session-manager/Smux/Transport")

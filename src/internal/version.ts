@@ -70,3 +70,5 @@ export const MUX_KEEPALIVE_DISABLED_AFTER_CLIENT_VERSION = "1.2.331.0"
 export const MUX_AFTER_AGENT_VERSION = "3.0.196.0"
 /** Client gate 10: smux keepalive off above this agent version. @internal */
 export const KEEPALIVE_DISABLED_AFTER_AGENT_VERSION = "3.1.1511.0"
+/** Remote-host documents from this agent version on (section 10.5). @internal */
+export const REMOTE_HOST_FROM_AGENT_VERSION = "3.1.1188.0"

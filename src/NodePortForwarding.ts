@@ -1,0 +1,52 @@
+/**
+ * A local listener for a tunnel on Node: TCP on 127.0.0.1 (a chosen port or an ephemeral one) or a Unix socket.
+ * Each accepted connection goes through the tunnel on its own connection (an smux stream in multiplexed mode;
+ * in basic mode they take turns). Closing the scope stops listening and closes every connection.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/nodePortForwarding.js"
+import type * as PortForwarding from "./PortForwarding.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ListenOptions =
+  | {
+    /** default 127.0.0.1 */
+    readonly host?: string | undefined
+    /** default 0: an ephemeral port, reported in the listener's address */
+    readonly port?: number | undefined
+  }
+  | { readonly path: string }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ListenerAddress =
+  | { readonly _tag: "Tcp"; readonly host: string; readonly port: number }
+  | { readonly _tag: "Unix"; readonly path: string }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Listener {
+  /** where it listens, with the real port when an ephemeral one was asked for */
+  readonly address: ListenerAddress
+}
+
+/**
+ * Listens for local connections and forwards each through the tunnel, until the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const listen: (
+  forwarding: PortForwarding.PortForwarding,
+  options?: ListenOptions
+) => Effect.Effect<Listener, PortForwarding.PortForwardingError, Scope.Scope> = internal.listen

@@ -1,0 +1,57 @@
+/**
+ * The options every command that talks to AWS shares, and the services they stand for: the SSM API from the SDK's
+ * default chains (or the embedded agent simulator with `--simulator`) and the WebSocket constructor.
+ *
+ * @since 0.1.0
+ */
+import * as Options from "@effect/cli/Options"
+import type * as Socket from "@effect/platform/Socket"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as AgentSimulator from "../AgentSimulator.js"
+import * as NodeSession from "../NodeSession.js"
+import * as SsmApi from "../SsmApi.js"
+
+/**
+ * @since 0.1.0
+ * @category options
+ */
+export const awsOptions = {
+  region: Options.text("region").pipe(Options.optional, Options.withDescription("AWS region (default: the SDK's chain)")),
+  profile: Options.text("profile").pipe(Options.optional, Options.withDescription("shared config profile")),
+  endpoint: Options.text("endpoint").pipe(Options.optional, Options.withDescription("SSM endpoint override")),
+  simulator: Options.boolean("simulator").pipe(
+    Options.withDescription("run against an embedded agent simulator: the \"instance\" is this machine")
+  )
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AwsOptions {
+  readonly region: Option.Option<string>
+  readonly profile: Option.Option<string>
+  readonly endpoint: Option.Option<string>
+  readonly simulator: boolean
+}
+
+/**
+ * The SSM API (real or simulated) and the WebSocket constructor.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerAws = (
+  options: AwsOptions
+): Layer.Layer<SsmApi.SsmApi | Socket.WebSocketConstructor, AgentSimulator.SimulatorError> =>
+  Layer.merge(
+    options.simulator
+      ? AgentSimulator.layerSsmApi().pipe(Layer.provide(AgentSimulator.layer()))
+      : SsmApi.layer({
+        region: Option.getOrUndefined(options.region),
+        profile: Option.getOrUndefined(options.profile),
+        endpoint: Option.getOrUndefined(options.endpoint)
+      }),
+    NodeSession.layerWebSocketConstructor
+  )

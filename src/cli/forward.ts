@@ -1,0 +1,208 @@
+/**
+ * `forward`: a local port (or Unix socket) forwarded to a port on, or behind, an instance; and `demo`, the same
+ * through the embedded simulator to a small HTTP server on this machine.
+ *
+ * @since 0.1.0
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Http from "node:http"
+import type * as Net from "node:net"
+import * as NodePortForwarding from "../NodePortForwarding.js"
+import * as PortForwarding from "../PortForwarding.js"
+import { awsOptions, layerAws } from "./aws.js"
+import { report } from "./status.js"
+
+/**
+ * Listens, prints what the official client prints, reports the counters, runs `whileListening`, and ends when the
+ * session ends, `whileListening` completes, or the scope is interrupted (Ctrl-C).
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const serve = (
+  forwarding: PortForwarding.PortForwarding,
+  options: NodePortForwarding.ListenOptions,
+  whileListening: (address: NodePortForwarding.ListenerAddress) => Effect.Effect<void> = () => Effect.never
+) =>
+  Effect.gen(function*() {
+    const sessionId = forwarding.session.sessionId
+    // subscribe before listening, so that no event is missed
+    const events = yield* Stream.toPull(forwarding.events)
+    const listener = yield* NodePortForwarding.listen(forwarding, options)
+    const where = listener.address._tag === "Tcp" ? `Port ${listener.address.port}` : `Unix socket ${listener.address.path}`
+    yield* Console.log(`${where} opened for sessionId ${sessionId}.`)
+    yield* Console.log("Waiting for connections...")
+    yield* report(forwarding)
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(events, (chunk) =>
+      Effect.forEach(chunk, (event) =>
+        event._tag === "ConnectionOpened"
+          ? Console.log(`Connection accepted for session [${sessionId}]`)
+          : event._tag === "ConnectToPortError"
+          ? Console.error("The agent could not connect to the destination port.")
+          : Effect.void, { discard: true }))).pipe(Effect.ignore))
+    yield* Effect.raceFirst(Effect.ignore(forwarding.closed), whileListening(listener.address))
+    yield* Console.log(`\n\nExiting session with sessionId: ${sessionId}.\n\n`)
+  })
+
+const target = Options.text("target").pipe(
+  Options.withDescription("instance id, managed node id or ECS target (not needed with --simulator)"),
+  Options.optional
+)
+const localPort = Options.integer("local-port").pipe(
+  Options.withDescription("local port (default: any free port, printed)"),
+  Options.withDefault(0)
+)
+const localHost = Options.text("local-host").pipe(
+  Options.withDescription("local address to listen on"),
+  Options.withDefault("127.0.0.1")
+)
+const unixSocket = Options.text("unix-socket").pipe(
+  Options.withDescription("listen on this Unix socket path instead of a port"),
+  Options.optional
+)
+const host = Options.text("host").pipe(
+  Options.withDescription("a remote host the instance can reach (AWS-StartPortForwardingSessionToRemoteHost)"),
+  Options.optional
+)
+const reason = Options.text("reason").pipe(Options.withDescription("reason recorded with the session"), Options.optional)
+
+const listenOptions = (options: {
+  readonly localPort: number
+  readonly localHost: string
+  readonly unixSocket: Option.Option<string>
+}): NodePortForwarding.ListenOptions =>
+  Option.match(options.unixSocket, {
+    onNone: () => ({ port: options.localPort, host: options.localHost }),
+    onSome: (path) => ({ path })
+  })
+
+const startAndServe = (
+  options: {
+    readonly target: string
+    readonly portNumber: number
+    readonly host: Option.Option<string>
+    readonly reason: Option.Option<string>
+    readonly listen: NodePortForwarding.ListenOptions
+  },
+  whileListening?: (address: NodePortForwarding.ListenerAddress) => Effect.Effect<void>
+) =>
+  Effect.gen(function*() {
+    const forwarding = yield* PortForwarding.start({
+      target: options.target,
+      portNumber: options.portNumber,
+      host: Option.getOrUndefined(options.host),
+      reason: Option.getOrUndefined(options.reason)
+    })
+    return yield* serve(forwarding, options.listen, whileListening)
+  })
+
+const requireTarget = (target: Option.Option<string>, simulator: boolean) =>
+  Option.match(target, {
+    onSome: Effect.succeed,
+    onNone: () =>
+      simulator ? Effect.succeed("i-simulated") : Effect.fail(new Error("--target is required (or use --simulator)"))
+  })
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const forward = Command.make(
+  "forward",
+  {
+    ...awsOptions,
+    target,
+    remotePort: Options.integer("remote-port").pipe(Options.withDescription("the destination port")),
+    localPort,
+    localHost,
+    unixSocket,
+    host,
+    reason
+  },
+  (options) =>
+    Effect.gen(function*() {
+      const target = yield* requireTarget(options.target, options.simulator)
+      return yield* startAndServe({
+        target,
+        portNumber: options.remotePort,
+        host: options.host,
+        reason: options.reason,
+        listen: listenOptions(options)
+      })
+    }).pipe(Effect.scoped, Effect.provide(layerAws(options)))
+).pipe(Command.withDescription("forward a local port to a port on (or behind) an instance"))
+
+/** A small HTTP server on 127.0.0.1 standing in for the instance's web server. */
+const demoServer: Effect.Effect<number, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.async<Http.Server>((resume) => {
+    const server = Http.createServer((request, response) => {
+      response.setHeader("content-type", "text/plain")
+      response.end(`Hello from the instance: ${request.method} ${request.url} came through the data channel.\n`)
+    })
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+  }),
+  (server) =>
+    Effect.sync(() => {
+      server.closeAllConnections()
+      server.close()
+    })
+).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
+
+/** One request through the tunnel, as a user's curl would make it. */
+const get = (port: number) =>
+  Effect.tryPromise(() => fetch(`http://127.0.0.1:${port}/demo`).then((response) => response.text()))
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const demo = Command.make(
+  "demo",
+  {
+    region: awsOptions.region,
+    profile: awsOptions.profile,
+    endpoint: awsOptions.endpoint,
+    target: target.pipe(Options.withDescription("forward to this instance on AWS instead of the simulator")),
+    remotePort: Options.integer("remote-port").pipe(Options.withDefault(80)),
+    localPort,
+    localHost,
+    unixSocket,
+    host,
+    reason,
+    once: Options.boolean("once").pipe(Options.withDescription("exit after the first request through the tunnel"))
+  },
+  (options) =>
+    Effect.gen(function*() {
+      const simulated = Option.isNone(options.target)
+      const portNumber = simulated ? yield* demoServer : options.remotePort
+      if (simulated) {
+        yield* Console.log(
+          `Simulated instance: an HTTP server on 127.0.0.1:${portNumber}, reached through a local agent simulator.`
+        )
+      }
+      const run = startAndServe({
+        target: Option.getOrElse(options.target, () => "i-simulated"),
+        portNumber,
+        host: options.host,
+        reason: options.reason,
+        listen: listenOptions(options)
+      }, (address) =>
+        Effect.gen(function*() {
+          if (address._tag === "Tcp") {
+            yield* Console.log(`Try: curl http://127.0.0.1:${address.port}/`)
+            if (simulated) {
+              const body = yield* Effect.orDie(get(address.port))
+              yield* Console.log(`GET /demo through the tunnel: ${body.trim()}`)
+            }
+          }
+          if (!options.once) return yield* Effect.never
+        }))
+      return yield* run
+    }).pipe(Effect.scoped, Effect.provide(layerAws({ ...options, simulator: Option.isNone(options.target) })))
+).pipe(Command.withDescription("port forwarding through the embedded simulator to a demo HTTP server, or to --target"))

@@ -1,0 +1,177 @@
+/**
+ * A drop-in for AWS's `session-manager-plugin`, as the AWS CLI invokes it (`aws ssm start-session` runs
+ * `session-manager-plugin <response> <region> StartSession <profile> <request> <endpoint>`): port sessions are
+ * forwarded from a local port (or Unix socket), and standard-stream port sessions (such as `AWS-StartSSHSession`
+ * under ssh's ProxyCommand) are carried over stdin and stdout.
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Console from "effect/Console"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as NodeSession from "../NodeSession.js"
+import * as PortForwarding from "../PortForwarding.js"
+import * as SsmApi from "../SsmApi.js"
+import { serve } from "./forward.js"
+
+/** the version we answer `--version` with: our ClientVersion, so the AWS CLI passes the response in the environment */
+const PLUGIN_VERSION = "1.2.694.0"
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export class PluginError extends Data.TaggedError("PluginError")<{
+  readonly reason: "InvalidArguments" | "UnsupportedSession"
+  readonly detail: string
+}> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+const StartSessionResponse = Schema.parseJson(Schema.Struct({
+  SessionId: Schema.String,
+  TokenValue: Schema.Redacted(Schema.String),
+  StreamUrl: Schema.String
+}))
+
+const StartSessionRequest = Schema.parseJson(Schema.Struct({
+  Target: Schema.optional(Schema.String),
+  DocumentName: Schema.optional(Schema.String),
+  Parameters: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) }))
+}))
+
+/**
+ * The invocation's arguments, read as the official plugin reads them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PluginInvocation {
+  readonly response: SsmApi.SessionResponse
+  readonly region: string
+  readonly profile: string
+  readonly parameters: Readonly<Record<string, ReadonlyArray<string>>>
+  readonly endpoint: string
+}
+
+/**
+ * Reads the arguments; the response is JSON, or the name of an environment variable starting with
+ * `AWS_SSM_START_SESSION_RESPONSE` that holds it (removed from the environment once read).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseInvocation = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined>
+): Either.Either<PluginInvocation, PluginError> => {
+  const invalid = (detail: string) => Either.left(new PluginError({ reason: "InvalidArguments", detail }))
+  if (args.length < 5) return invalid(`expected at least 5 arguments, got ${args.length}`)
+  if (args[2] !== "StartSession") return invalid(`Invalid operation: ${args[2]}`)
+  let responseText = args[0]!
+  if (responseText.startsWith("AWS_SSM_START_SESSION_RESPONSE")) {
+    const value = env[responseText]
+    if (value === undefined) return invalid(`the environment variable ${responseText} is not set`)
+    delete env[responseText]
+    responseText = value
+  }
+  const response = Schema.decodeUnknownEither(StartSessionResponse)(responseText)
+  if (Either.isLeft(response)) return invalid("the StartSession response is not valid JSON with SessionId, TokenValue and StreamUrl")
+  const request = Schema.decodeUnknownEither(StartSessionRequest)(args[4] === "" ? "{}" : args[4]!)
+  if (Either.isLeft(request)) return invalid("the StartSession request is not valid JSON")
+  return Either.right({
+    response: {
+      sessionId: response.right.SessionId,
+      streamUrl: response.right.StreamUrl,
+      tokenValue: response.right.TokenValue
+    },
+    region: args[1]!,
+    profile: args[3]!,
+    parameters: request.right.Parameters ?? {},
+    endpoint: args[5] ?? ""
+  })
+}
+
+const property = (
+  properties: Readonly<Record<string, unknown>> | null,
+  parameters: Readonly<Record<string, ReadonlyArray<string>>>,
+  name: string
+): string | undefined => {
+  const value = properties?.[name]
+  return typeof value === "string" && value !== "" ? value : parameters[name]?.[0]
+}
+
+/** stdin and stdout as the local end of a standard-stream session */
+const stdio: PortForwarding.LocalConnection<unknown, never> = {
+  incoming: NodeStream.fromReadable(() => process.stdin, (error) => error),
+  write: (bytes) =>
+    Effect.async<void>((resume) => {
+      process.stdout.write(bytes, () => resume(Effect.void))
+    })
+}
+
+/**
+ * Runs a session as the official plugin would, given its command line.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runPlugin = (args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    if (args.length === 0) {
+      return yield* Console.log(
+        "\nThe Session Manager plugin was installed successfully. Use the AWS CLI to start a session.\n\n"
+      )
+    }
+    if (args[0] === "--version") return yield* Console.log(PLUGIN_VERSION)
+    const invocation = yield* parseInvocation(args, process.env)
+    const api = SsmApi.layer({
+      region: invocation.region === "" ? undefined : invocation.region,
+      profile: invocation.profile === "" ? undefined : invocation.profile,
+      endpoint: invocation.endpoint === "" ? undefined : invocation.endpoint
+    })
+    return yield* Effect.gen(function*() {
+      const forwarding = yield* PortForwarding.fromResponse(invocation.response)
+      const { parameters } = invocation
+      const properties = forwarding.session.properties
+      if (forwarding.mode._tag === "StandardStream") {
+        return yield* Effect.raceFirst(Effect.ignore(forwarding.closed), forwarding.forward(stdio))
+      }
+      const socket = property(properties, parameters, "localConnectionType") === "unix"
+        ? Option.fromNullable(property(properties, parameters, "localUnixSocket"))
+        : Option.none()
+      const port = Number(property(properties, parameters, "localPortNumber") ?? "0")
+      return yield* serve(forwarding, Option.match(socket, {
+        onNone: () => ({ port: Number.isInteger(port) ? port : 0 }),
+        onSome: (path) => ({ path })
+      }))
+    }).pipe(
+      Effect.catchIf(
+        (error) => PortForwarding.isPortForwardingError(error) && error.reason === "NotAPortSession",
+        (error) => new PluginError({ reason: "UnsupportedSession", detail: `${error.detail}: only port sessions are supported` })
+      ),
+      Effect.scoped,
+      Effect.provide(Layer.merge(api, NodeSession.layerWebSocketConstructor))
+    )
+  })
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const plugin = Command.make(
+  "plugin",
+  { args: Args.text({ name: "argument" }).pipe(Args.repeated) },
+  ({ args }) => runPlugin(args)
+).pipe(Command.withDescription(
+  "behave as session-manager-plugin: <response JSON or env var name> <region> StartSession <profile> <request JSON> <endpoint>"
+))

@@ -1,0 +1,71 @@
+/**
+ * The local listener of a tunnel: each accepted TCP or Unix-socket connection is carried through its own tunnel
+ * connection, with read backpressure (a connection's socket is paused while the tunnel is not taking its bytes).
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import type * as Scope from "effect/Scope"
+import * as Net from "node:net"
+import type * as NodePortForwarding from "../NodePortForwarding.js"
+import type * as PortForwarding from "../PortForwarding.js"
+import * as NodeSmux from "./nodeSmux.js"
+import { PortForwardingError } from "./portForwarding.js"
+
+/** @internal */
+export const listen = (
+  forwarding: PortForwarding.PortForwarding,
+  options: NodePortForwarding.ListenOptions = {}
+): Effect.Effect<NodePortForwarding.Listener, PortForwardingError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const port = "path" in options ? undefined : options.port ?? 0
+    if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+      return yield* new PortForwardingError({
+        reason: "InvalidOptions",
+        detail: `the local port must be an integer from 0 to 65535, not ${port}`
+      })
+    }
+    const connections = yield* FiberSet.make()
+    const run = yield* FiberSet.runtime(connections)()
+    const handle = (socket: Net.Socket) =>
+      Effect.scoped(Effect.gen(function*() {
+        const local = yield* NodeSmux.fromNetSocket(socket)
+        yield* forwarding.forward(local)
+      })).pipe(
+        Effect.catchAll((error) => Effect.logWarning("a local connection could not be forwarded", error)),
+        Effect.annotateLogs("remote", `${socket.remoteAddress ?? "unix"}:${socket.remotePort ?? ""}`)
+      )
+
+    const server = yield* Effect.acquireRelease(
+      Effect.async<Net.Server, PortForwardingError>((resume) => {
+        const server = Net.createServer({ noDelay: true }, (socket) => {
+          run(handle(socket))
+        })
+        const onError = (cause: Error) =>
+          resume(Effect.fail(new PortForwardingError({ reason: "Listen", detail: cause.message, cause })))
+        server.once("error", onError)
+        const listening = () => {
+          server.off("error", onError)
+          // later errors (EMFILE on accept) are the connection's business, not the listener's end
+          server.on("error", () => {})
+          resume(Effect.succeed(server))
+        }
+        if ("path" in options) server.listen(options.path, listening)
+        else server.listen(port, options.host ?? "127.0.0.1", listening)
+        return Effect.sync(() => {
+          server.close()
+        })
+      }),
+      (server) =>
+        Effect.async<void>((resume) => {
+          server.close(() => resume(Effect.void))
+        })
+    )
+    const address = server.address()
+    return {
+      address: typeof address === "string" || address === null
+        ? { _tag: "Unix", path: "path" in options ? options.path : String(address) }
+        : { _tag: "Tcp", host: address.address, port: address.port }
+    }
+  })

@@ -1,0 +1,112 @@
+/**
+ * The command line as real processes: `forward --simulator`, `demo --once`, and the `session-manager-plugin` alias
+ * invoked exactly as the AWS CLI invokes AWS's binary.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Redacted } from "effect"
+import * as AgentSimulator from "../src/AgentSimulator.js"
+import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
+import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
+import { echoServer, roundTrip } from "./utils/tcp.js"
+
+const responseJson = (response: AgentSimulator.StartSessionResponse) =>
+  JSON.stringify({
+    SessionId: response.SessionId,
+    TokenValue: Redacted.value(response.TokenValue),
+    StreamUrl: response.StreamUrl
+  })
+
+describe("CLI", () => {
+  it.scopedLive("forward --simulator: a local port through a real data channel; Ctrl-C ends it cleanly", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const child = yield* spawnCli("main", ["forward", "--simulator", "--remote-port", String(destination)])
+      const [, port] = yield* waitForOutput(child, /Port (\d+) opened for sessionId /)
+      const data = pseudoRandomBytes(256 * 1024, 3)
+      assert.strictEqual(sha256Hex(yield* roundTrip(Number(port), data)), sha256Hex(data))
+      child.kill("SIGINT")
+      assert.strictEqual(yield* exitCode(child), 0)
+    }), 60_000)
+
+  it.scopedLive("demo --once: the simulator, a demo HTTP server and one request through the tunnel", () =>
+    Effect.gen(function*() {
+      const child = yield* spawnCli("main", ["demo", "--once"])
+      const [body] = yield* waitForOutput(child, /GET \/demo through the tunnel: .*\n/)
+      assert.include(body, "Hello from the instance")
+      assert.strictEqual(yield* exitCode(child), 0)
+    }), 60_000)
+
+  describe("session-manager-plugin, as the AWS CLI runs it", () => {
+    const request = (port: number, document = "AWS-StartPortForwardingSession") =>
+      JSON.stringify({ Target: "i-1", DocumentName: document, Parameters: { portNumber: [String(port)] } })
+
+    it.scopedLive("a port session from the response in AWS_SSM_START_SESSION_RESPONSE; Ctrl-C sends TerminateSession", () =>
+      Effect.gen(function*() {
+        const destination = yield* echoServer
+        const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
+        const response = yield* simulator.startSession(AgentSimulator.documentSpec({
+          target: "i-1",
+          documentName: "AWS-StartPortForwardingSession",
+          parameters: { portNumber: [String(destination)] }
+        }))
+        const child = yield* spawnCli("sessionManagerPlugin", [
+          "AWS_SSM_START_SESSION_RESPONSE",
+          "us-east-1",
+          "StartSession",
+          "",
+          request(destination),
+          "https://127.0.0.1:9/"
+        ], { env: { AWS_SSM_START_SESSION_RESPONSE: responseJson(response) } })
+        const [, port] = yield* waitForOutput(child, /Port (\d+) opened for sessionId /)
+        const data = pseudoRandomBytes(100 * 1024, 4)
+        assert.strictEqual(sha256Hex(yield* roundTrip(Number(port), data)), sha256Hex(data))
+        child.kill("SIGINT")
+        assert.strictEqual(yield* exitCode(child), 0)
+        const stats = yield* simulator.sessionStats(response.SessionId)
+        assert.strictEqual(stats?.terminateFlags, 1)
+      }), 60_000)
+
+    it.scopedLive("a standard-stream session (AWS-StartSSHSession) over stdin and stdout, 1 MiB intact", () =>
+      Effect.gen(function*() {
+        const destination = yield* echoServer
+        const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
+        const response = yield* simulator.startSession(AgentSimulator.documentSpec({
+          target: "i-1",
+          documentName: "AWS-StartSSHSession",
+          parameters: { portNumber: [String(destination)] }
+        }))
+        const child = yield* spawnCli("sessionManagerPlugin", [
+          responseJson(response),
+          "us-east-1",
+          "StartSession",
+          "default",
+          request(destination, "AWS-StartSSHSession"),
+          "https://127.0.0.1:9/"
+        ], { stdin: "pipe" })
+        const data = pseudoRandomBytes(1024 * 1024, 5)
+        const received: Array<Buffer> = []
+        let length = 0
+        const echoed = yield* Effect.async<Buffer>((resume) => {
+          child.stdout!.on("data", (chunk: Buffer) => {
+            received.push(chunk)
+            length += chunk.length
+            if (length >= data.length) resume(Effect.succeed(Buffer.concat(received)))
+          })
+          child.stdin!.write(data)
+        })
+        assert.strictEqual(sha256Hex(echoed), sha256Hex(data))
+      }), 60_000)
+
+    it.scopedLive("no arguments, --version, and bad arguments", () =>
+      Effect.gen(function*() {
+        const bare = yield* spawnCli("sessionManagerPlugin", [])
+        yield* waitForOutput(bare, /The Session Manager plugin was installed successfully/)
+        assert.strictEqual(yield* exitCode(bare), 0)
+        const version = yield* spawnCli("sessionManagerPlugin", ["--version"])
+        yield* waitForOutput(version, /^1\.2\.694\.0\n/)
+        assert.strictEqual(yield* exitCode(version), 0)
+        const bad = yield* spawnCli("sessionManagerPlugin", ["{}", "us-east-1", "StartSession", "", "{}", ""])
+        assert.strictEqual(yield* exitCode(bad), 1)
+      }), 60_000)
+  })
+})

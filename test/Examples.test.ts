@@ -1,0 +1,56 @@
+/**
+ * The port-forwarding examples, run against the agent simulator standing in for AWS (SsmApi and the instance).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import * as Http from "node:http"
+import type * as Net from "node:net"
+import { getThroughInstance } from "../examples/in-process.js"
+import { forwardToInstance } from "../examples/forward-port.js"
+import { forwardToDatabase } from "../examples/remote-host.js"
+import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as NodeSession from "../src/NodeSession.js"
+import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
+import { echoServer, roundTrip } from "./utils/tcp.js"
+
+const simulatedAws = AgentSimulator.layerSsmApi().pipe(
+  Layer.provide(AgentSimulator.layer({ messagesPerSecond: 0 })),
+  Layer.merge(NodeSession.layerWebSocketConstructor)
+)
+
+const httpServer = Effect.acquireRelease(
+  Effect.async<Http.Server>((resume) => {
+    const server = Http.createServer((request, response) => response.end(`you asked for ${request.url}`))
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+  }),
+  (server) => Effect.sync(() => server.close())
+).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
+
+describe("examples", () => {
+  it.scopedLive("forward-port.ts: a local port to a port of the instance", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const { listener } = yield* forwardToInstance("i-0123456789abcdef0", destination, 0)
+      assert.strictEqual(listener.address._tag, "Tcp")
+      const port = listener.address._tag === "Tcp" ? listener.address.port : 0
+      const data = pseudoRandomBytes(64 * 1024, 9)
+      assert.strictEqual(sha256Hex(yield* roundTrip(port, data)), sha256Hex(data))
+    }).pipe(Effect.provide(simulatedAws)))
+
+  it.scopedLive("remote-host.ts: a host behind the instance on an ephemeral local port", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const address = yield* forwardToDatabase("i-1", "127.0.0.1", destination)
+      const port = address._tag === "Tcp" ? address.port : 0
+      const data = pseudoRandomBytes(4096, 10)
+      assert.strictEqual(sha256Hex(yield* roundTrip(port, data)), sha256Hex(data))
+    }).pipe(Effect.provide(simulatedAws)))
+
+  it.scopedLive("in-process.ts: an HTTP request through the tunnel without any local port", () =>
+    Effect.gen(function*() {
+      const port = yield* httpServer
+      const response = yield* getThroughInstance("i-1", port, "/status")
+      assert.match(response, /^HTTP\/1\.1 200 OK\r\n/)
+      assert.include(response, "you asked for /status")
+    }).pipe(Effect.provide(simulatedAws)))
+})

@@ -1,0 +1,139 @@
+/**
+ * The local listener through the simulator: real TCP (and Unix-socket) clients, a real destination on 127.0.0.1.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Either, Stream } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as NodePortForwarding from "../src/NodePortForwarding.js"
+import * as PortForwarding from "../src/PortForwarding.js"
+import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
+import { openSession } from "./utils/session.js"
+import { closedPort, countingEchoServer, echoServer, roundTrip } from "./utils/tcp.js"
+
+const tunnel = (
+  port: number,
+  options: { readonly agentVersion?: string; readonly faults?: AgentSimulator.Faults } = {}
+) =>
+  Effect.gen(function*() {
+    const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0, agentVersion: options.agentVersion })
+    const response = yield* simulator.startSession({
+      plugin: AgentSimulator.portPlugin(),
+      properties: { portNumber: String(port), type: "LocalPortForwarding" },
+      faults: options.faults
+    })
+    const session = yield* openSession(response)
+    return yield* PortForwarding.make(session)
+  })
+
+const tcpPort = (listener: NodePortForwarding.Listener) => {
+  assert.strictEqual(listener.address._tag, "Tcp")
+  return listener.address._tag === "Tcp" ? listener.address.port : -1
+}
+
+/** `count` clients at once, each sending `size` bytes through the listener and checking the echo. */
+const manyRoundTrips = (port: number, count: number, size: number) =>
+  Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
+    Effect.gen(function*() {
+      const data = pseudoRandomBytes(size, 500 + i)
+      const echoed = yield* roundTrip(port, data)
+      assert.strictEqual(echoed.length, size)
+      assert.strictEqual(sha256Hex(echoed), sha256Hex(data))
+    }), { concurrency: "unbounded", discard: true })
+
+describe("NodePortForwarding.listen", () => {
+  it.scopedLive("an ephemeral port on 127.0.0.1; 100 concurrent connections each move 1 MiB both ways intact", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const forwarding = yield* tunnel(destination)
+      const listener = yield* NodePortForwarding.listen(forwarding)
+      assert.strictEqual(listener.address._tag === "Tcp" && listener.address.host, "127.0.0.1")
+      const port = tcpPort(listener)
+      assert.isAbove(port, 0)
+      yield* manyRoundTrips(port, 100, 1024 * 1024)
+      const stats = yield* forwarding.stats
+      assert.strictEqual(stats.connections, 100)
+      assert.strictEqual(stats.bytesSent, 100 * 1024 * 1024)
+      assert.strictEqual(stats.bytesReceived, 100 * 1024 * 1024)
+    }), 120_000)
+
+  it.scopedLive("basic mode: successive and concurrent connections, one at a time, each dialled anew", () =>
+    Effect.gen(function*() {
+      let dials = 0
+      const destination = yield* countingEchoServer(() => dials++)
+      const forwarding = yield* tunnel(destination, { agentVersion: "3.0.196.0" })
+      assert.deepStrictEqual(forwarding.mode, { _tag: "Basic" })
+      const port = tcpPort(yield* NodePortForwarding.listen(forwarding))
+      yield* manyRoundTrips(port, 1, 200 * 1024)
+      yield* manyRoundTrips(port, 1, 1000)
+      yield* manyRoundTrips(port, 3, 50 * 1024)
+      assert.strictEqual(dials, 5)
+    }), 60_000)
+
+  it.scopedLive("a Unix socket path", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const forwarding = yield* tunnel(destination)
+      const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ssm-forward-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(directory, { recursive: true, force: true })))
+      const path = Path.join(directory, "tunnel.sock")
+      const listener = yield* NodePortForwarding.listen(forwarding, { path })
+      assert.deepStrictEqual(listener.address, { _tag: "Unix", path })
+      const data = pseudoRandomBytes(64 * 1024, 7)
+      assert.strictEqual(sha256Hex(yield* roundTrip(path, data)), sha256Hex(data))
+    }))
+
+  it.scopedLive("a refused destination closes the local connection promptly and is reported", () =>
+    Effect.gen(function*() {
+      const forwarding = yield* tunnel(yield* closedPort)
+      const errors = yield* Effect.fork(
+        forwarding.events.pipe(Stream.filter((event) => event._tag === "ConnectToPortError"), Stream.take(1), Stream.runCount)
+      )
+      yield* Effect.yieldNow()
+      const port = tcpPort(yield* NodePortForwarding.listen(forwarding))
+      // the local connection is closed with nothing received
+      const echoed = yield* roundTrip(port, new Uint8Array([1, 2, 3]))
+      assert.strictEqual(echoed.length, 0)
+      assert.strictEqual(yield* errors.await.pipe(Effect.flatten), 1)
+      // and the tunnel still works for a destination that answers
+      assert.strictEqual((yield* forwarding.stats).activeConnections, 0)
+    }))
+
+  it.scopedLive("data intact under the simulator's faults (loss, duplicates, reordering, delay, garbage)", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const both = { drop: 0.01, duplicate: 0.02, reorder: 0.02, delay: 0.01, delayMillis: 20 }
+      const forwarding = yield* tunnel(destination, {
+        faults: { seed: 77, toClient: both, toAgent: both, garbage: 0.005 }
+      })
+      const port = tcpPort(yield* NodePortForwarding.listen(forwarding))
+      yield* manyRoundTrips(port, 16, 256 * 1024)
+      const stats = yield* forwarding.session.stats
+      assert.isAbove(stats.retransmissions, 0)
+    }), 120_000)
+
+  it.scopedLive("a port in use is a typed Listen error; a bad port an InvalidOptions error", () =>
+    Effect.gen(function*() {
+      const forwarding = yield* tunnel(yield* echoServer)
+      const first = yield* NodePortForwarding.listen(forwarding)
+      const taken = yield* Effect.either(NodePortForwarding.listen(forwarding, { port: tcpPort(first) }))
+      assert.isTrue(Either.isLeft(taken) && taken.left.reason === "Listen")
+      const bad = yield* Effect.either(NodePortForwarding.listen(forwarding, { port: 65536 }))
+      assert.isTrue(Either.isLeft(bad) && bad.left.reason === "InvalidOptions")
+    }))
+
+  it.scopedLive("closing the scope closes the listener and every connection", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const forwarding = yield* tunnel(destination)
+      const port = yield* Effect.scoped(Effect.gen(function*() {
+        const port = tcpPort(yield* NodePortForwarding.listen(forwarding))
+        yield* manyRoundTrips(port, 2, 1000)
+        return port
+      }))
+      const after = yield* Effect.either(roundTrip(port, new Uint8Array([1])))
+      assert.isTrue(Either.isLeft(after) && (after.left as NodeJS.ErrnoException).code === "ECONNREFUSED")
+    }))
+})
