@@ -4,7 +4,9 @@
  *
  * @since 0.1.0
  */
+import type * as Chunk from "effect/Chunk"
 import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import * as internal from "./internal/nodeSmux.js"
@@ -22,12 +24,22 @@ export interface NetTransportError {
 }
 
 /**
+ * A transport over a TCP socket, with its incoming bytes also pull-style (cheaper than running `incoming`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NetTransport extends Smux.Transport<NetTransportError> {
+  readonly pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<NetTransportError>>
+}
+
+/**
  * A transport over a connected socket; the socket is destroyed when the scope closes.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromNetSocket: (socket: Net.Socket) => Effect.Effect<Smux.Transport<NetTransportError>, never, Scope.Scope> =
+export const fromNetSocket: (socket: Net.Socket) => Effect.Effect<NetTransport, never, Scope.Scope> =
   internal.fromNetSocket
 
 /**
@@ -38,4 +50,4 @@ export const fromNetSocket: (socket: Net.Socket) => Effect.Effect<Smux.Transport
  */
 export const connect: (
   options: Net.NetConnectOpts
-) => Effect.Effect<Smux.Transport<NetTransportError>, NetTransportError, Scope.Scope> = internal.connect
+) => Effect.Effect<NetTransport, NetTransportError, Scope.Scope> = internal.connect

@@ -8,10 +8,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Mailbox from "effect/Mailbox"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as Net from "node:net"
 import type * as NodeSmux from "../NodeSmux.js"
-import type * as Smux from "../Smux.js"
+import * as Pull from "./pull.js"
 
 /** chunks (of at most 64 KiB each) held before the socket is paused */
 const HIGH_WATER = 16
@@ -19,7 +18,7 @@ const HIGH_WATER = 16
 /** @internal */
 export const fromNetSocket = (
   socket: Net.Socket
-): Effect.Effect<Smux.Transport<NodeSmux.NetTransportError>, never, Scope.Scope> =>
+): Effect.Effect<NodeSmux.NetTransport, never, Scope.Scope> =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox.make<Uint8Array, NodeSmux.NetTransportError>()
     let held = 0
@@ -34,14 +33,13 @@ export const fromNetSocket = (
     socket.on("error", fail)
     socket.setNoDelay(true)
     yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
+    const pull = Pull.fromMailbox(mailbox, (chunk) => {
+      held -= chunk.length
+      if (held < HIGH_WATER && socket.isPaused()) socket.resume()
+    })
     return {
-      incoming: Mailbox.toStream(mailbox).pipe(
-        Stream.mapChunks((chunk) => {
-          held -= chunk.length
-          if (held < HIGH_WATER && socket.isPaused()) socket.resume()
-          return chunk
-        })
-      ),
+      incoming: Pull.toStream(pull),
+      pull,
       write: (bytes: Uint8Array) =>
         Effect.async<void, NodeSmux.NetTransportError>((resume) => {
           socket.write(bytes, (error) =>
@@ -53,7 +51,7 @@ export const fromNetSocket = (
 /** @internal */
 export const connect = (
   options: Net.NetConnectOpts
-): Effect.Effect<Smux.Transport<NodeSmux.NetTransportError>, NodeSmux.NetTransportError, Scope.Scope> =>
+): Effect.Effect<NodeSmux.NetTransport, NodeSmux.NetTransportError, Scope.Scope> =>
   Effect.flatMap(
     Effect.acquireRelease(
       Effect.async<Net.Socket, NodeSmux.NetTransportError>((resume) => {

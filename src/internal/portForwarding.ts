@@ -19,7 +19,8 @@ import type * as PortForwarding from "../PortForwarding.js"
 import * as Session from "../Session.js"
 import * as Smux from "../Smux.js"
 import * as SsmApi from "../SsmApi.js"
-import { type Duplex, fromDuplex } from "./socket.js"
+import * as Pull from "./pull.js"
+import { fromDuplex } from "./socket.js"
 import * as Version from "./version.js"
 
 /** @internal */
@@ -71,8 +72,12 @@ export const chooseMode = (
   return { _tag: "Mux", keepAlive: !Version.isGreaterThan(agent, Version.KEEPALIVE_DISABLED_AFTER_AGENT_VERSION) }
 }
 
-/** One connection through the tunnel, before accounting. */
-type Tunnel = Duplex<PortForwardingError>
+/** One connection through the tunnel. */
+interface Tunnel {
+  readonly pull: Pull.Pull<Uint8Array, PortForwardingError>
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, PortForwardingError>
+  readonly close: Effect.Effect<void>
+}
 
 /** @internal */
 export const make = (
@@ -141,7 +146,7 @@ export const make = (
         ], { discard: true })
       })
       return {
-        readable: Stream.mapChunks(tunnel.readable, (chunk) => {
+        pull: Effect.map(tunnel.pull, (chunk) => {
           let length = 0
           for (const bytes of chunk) length += bytes.length
           received += length
@@ -162,15 +167,20 @@ export const make = (
         const tunnel = yield* openConnection
         // smux v1 has no half-close: when either direction ends, both do (as the official client)
         yield* Effect.raceFirst(
-          Stream.runForEach(local.incoming, tunnel.write),
-          Stream.runForEach(tunnel.readable, local.write)
+          local.pull === undefined
+            ? Stream.runForEach(local.incoming, tunnel.write)
+            : Pull.drain(local.pull, tunnel.write),
+          Pull.drain(tunnel.pull, local.write)
         ).pipe(Effect.catchAllCause((cause) => Effect.logDebug("tunnel connection ended by a failure", cause)))
       }))
 
     return {
       mode,
       session,
-      connect: Effect.map(openConnection, fromDuplex),
+      connect: Effect.map(
+        openConnection,
+        (tunnel) => fromDuplex({ readable: Pull.toStream(tunnel.pull), write: tunnel.write, close: tunnel.close })
+      ),
       openStream: Option.match(smux, {
         onNone: () =>
           Effect.fail(
@@ -194,7 +204,7 @@ const tunnelError = (cause: unknown) =>
 /** Multiplexed mode: each connection is an smux stream, closed (FIN) with its scope. */
 const muxTunnel = (smux: Smux.Smux): Effect.Effect<Tunnel, PortForwardingError, Scope.Scope> =>
   Effect.map(Effect.mapError(smux.open, tunnelError), (stream) => ({
-    readable: Stream.mapError(stream.readable, tunnelError),
+    pull: Effect.mapError(stream.pull, Option.map(tunnelError)),
     write: (bytes) => Effect.mapError(stream.write(bytes), tunnelError),
     close: stream.close
   }))
@@ -220,12 +230,10 @@ const singleTunnels = (
         ))
       let closed = false
       return {
-        readable: Stream.repeatEffectChunkOption(
-          Effect.suspend(() =>
-            closed
-              ? Effect.fail(Option.none())
-              : Effect.mapError(pull, Option.map(tunnelError))
-          )
+        pull: Effect.suspend(() =>
+          closed
+            ? Effect.fail(Option.none())
+            : Effect.mapError(pull, Option.map(tunnelError))
         ),
         write: (bytes) => Effect.mapError(session.write(bytes), tunnelError),
         close: Effect.sync(() => {

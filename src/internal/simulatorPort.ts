@@ -14,6 +14,7 @@ import * as NodeSmux from "../NodeSmux.js"
 import * as Smux from "../Smux.js"
 import type * as SsmApi from "../SsmApi.js"
 import { echoPlugin } from "./agentSimulator.js"
+import * as Pull from "./pull.js"
 import * as Version from "./version.js"
 
 /**
@@ -46,10 +47,10 @@ const dataOnly = (input: Stream.Stream<AgentSimulator.PluginInput>) =>
   Stream.filterMap(input, (item) => item._tag === "Data" ? Option.some(item.bytes) : Option.none())
 
 /** Copies both ways between a smux stream and a TCP connection until either side ends. */
-const bridge = (stream: Smux.SmuxStream, connection: Smux.Transport<NodeSmux.NetTransportError>) =>
+const bridge = (stream: Smux.SmuxStream, connection: NodeSmux.NetTransport) =>
   Effect.raceFirst(
-    Stream.runForEach(connection.incoming, (bytes) => stream.write(bytes)),
-    Stream.runForEach(stream.readable, (bytes) => connection.write(bytes))
+    Pull.drain(connection.pull, stream.write),
+    Pull.drain(stream.pull, connection.write)
   ).pipe(Effect.ignore)
 
 /** @internal */

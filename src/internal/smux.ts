@@ -22,6 +22,7 @@ import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import type * as Smux from "../Smux.js"
 import { concat } from "./bytes.js"
+import * as Pull from "./pull.js"
 import { fromDuplex } from "./socket.js"
 import { Command, FrameDecoder, HEADER_SIZE, MAX_PAYLOAD, writeHeader } from "./smuxFrame.js"
 import type { Frame } from "./smuxFrame.js"
@@ -259,16 +260,15 @@ export const make = Effect.fnUntraced(function*<E>(
 
   const makeHandle = (state: StreamState): Smux.SmuxStream => {
     const writeState = (bytes: Uint8Array) => write(state, bytes)
+    const pull = Pull.fromMailbox(state.mailbox, (chunk) => {
+      let tokens = 0
+      for (const bytes of chunk) tokens += bytes.length + FRAME_OVERHEAD
+      release(state, tokens)
+    })
     const handle: Smux.SmuxStream = {
       id: state.id,
-      readable: Mailbox.toStream(state.mailbox).pipe(
-        Stream.mapChunks((chunk) => {
-          let tokens = 0
-          for (const bytes of chunk) tokens += bytes.length + FRAME_OVERHEAD
-          if (tokens > 0) release(state, tokens)
-          return chunk
-        })
-      ),
+      readable: Pull.toStream(pull),
+      pull,
       write: writeState,
       sink: Sink.forEach(writeState),
       close: close(state)
