@@ -13,6 +13,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/agentSimulator.js"
+import * as command from "./internal/simulatorCommand.js"
 import * as port from "./internal/simulatorPort.js"
 import type * as SsmApi from "./SsmApi.js"
 
@@ -266,9 +267,11 @@ export interface DownloadPluginOptions {
 export const downloadPlugin: (bytes: Uint8Array, options?: DownloadPluginOptions) => Plugin = internal.downloadPlugin
 
 /**
- * What the service makes of a StartSession request for the port documents: `AWS-StartPortForwardingSession` and
- * `AWS-StartPortForwardingSessionToRemoteHost` (the Port plugin, LocalPortForwarding, `portNumber`, `host`), and
- * `AWS-StartSSHSession` (a standard stream to `portNumber`, default 22); the echo plugin for anything else.
+ * What the service makes of a StartSession request: `AWS-StartPortForwardingSession` and
+ * `AWS-StartPortForwardingSessionToRemoteHost` (the Port plugin, LocalPortForwarding, `portNumber`, `host`),
+ * `AWS-StartSSHSession` (a standard stream to `portNumber`, default 22), `AWS-StartNonInteractiveCommand` (the
+ * command plugin, one output stream) and `RemoteCommand.DOCUMENT_NAME` (separate streams and the exit code); the
+ * echo plugin for anything else.
  *
  * @since 0.1.0
  * @category plugins
@@ -305,3 +308,23 @@ export interface PortPluginOptions {
  * @category plugins
  */
 export const portPlugin: (options?: PortPluginOptions) => Plugin = port.portPlugin
+
+/**
+ * @since 0.1.0
+ * @category plugins
+ */
+export interface CommandPluginOptions {
+  /** default `NonInteractiveCommands` */
+  readonly sessionType?: string | undefined
+}
+
+/**
+ * The NonInteractiveCommands session as the agent runs it: the `commands` property in `sh -c` on this machine;
+ * with the `separateOutputStream` property stdout as Output, stderr as StdErr and the exit code as an ExitCode
+ * message (`EXIT_CODE: n`), otherwise both streams as Output and no exit code. Input 0x03 interrupts the
+ * command, 0x1c quits it; other input is ignored.
+ *
+ * @since 0.1.0
+ * @category plugins
+ */
+export const commandPlugin: (options?: CommandPluginOptions) => Plugin = command.commandPlugin

@@ -110,3 +110,39 @@ describe("CLI", () => {
       }), 60_000)
   })
 })
+
+describe("CLI exec and ssh-proxy", () => {
+  it.scopedLive("exec --simulator: stdout, stderr and the remote exit code become the process's", () =>
+    Effect.gen(function*() {
+      for (const code of [0, 1, 42]) {
+        const child = yield* spawnCli("main", ["exec", "--simulator", "--", "sh", "-c", `echo out; echo err >&2; exit ${code}`])
+        let stderr = ""
+        child.stderr!.on("data", (data: Buffer) => stderr += data.toString())
+        const [stdout] = yield* waitForOutput(child, /out\n/)
+        assert.strictEqual(stdout, "out\n")
+        assert.strictEqual(yield* exitCode(child), code)
+        assert.include(stderr, "err\n")
+      }
+    }), 60_000)
+
+  it.scopedLive("ssh-proxy --simulator: an SSH-style byte stream over stdin and stdout, 4 MiB intact", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const child = yield* spawnCli("main", ["ssh-proxy", "--simulator", "--port", String(destination)], { stdin: "pipe" })
+      const data = pseudoRandomBytes(4 * 1024 * 1024, 6)
+      const received: Array<Buffer> = []
+      let length = 0
+      const echoed = yield* Effect.async<Buffer>((resume) => {
+        child.stdout!.on("data", (chunk: Buffer) => {
+          received.push(chunk)
+          length += chunk.length
+          if (length >= data.length) resume(Effect.succeed(Buffer.concat(received)))
+        })
+        child.stdin!.write(data)
+      })
+      assert.strictEqual(sha256Hex(echoed), sha256Hex(data))
+      // stdin's end ends the session and the process, as ssh expects of a ProxyCommand
+      child.stdin!.end()
+      assert.strictEqual(yield* exitCode(child), 0)
+    }), 60_000)
+})

@@ -6,6 +6,7 @@
  */
 import * as Options from "@effect/cli/Options"
 import type * as Socket from "@effect/platform/Socket"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as AgentSimulator from "../AgentSimulator.js"
@@ -55,3 +56,16 @@ export const layerAws = (
       }),
     NodeSession.layerWebSocketConstructor
   )
+
+/**
+ * The `--target`, which only `--simulator` may leave out.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const requireTarget = (target: Option.Option<string>, simulator: boolean): Effect.Effect<string, Error> =>
+  Option.match(target, {
+    onSome: Effect.succeed,
+    onNone: () =>
+      simulator ? Effect.succeed("i-simulated") : Effect.fail(new Error("--target is required (or use --simulator)"))
+  })

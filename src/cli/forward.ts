@@ -15,7 +15,7 @@ import * as Http from "node:http"
 import type * as Net from "node:net"
 import * as NodePortForwarding from "../NodePortForwarding.js"
 import * as PortForwarding from "../PortForwarding.js"
-import { awsOptions, layerAws } from "./aws.js"
+import { awsOptions, layerAws, requireTarget } from "./aws.js"
 import { report } from "./status.js"
 
 /**
@@ -100,13 +100,6 @@ const startAndServe = (
       reason: Option.getOrUndefined(options.reason)
     })
     return yield* serve(forwarding, options.listen, whileListening)
-  })
-
-const requireTarget = (target: Option.Option<string>, simulator: boolean) =>
-  Option.match(target, {
-    onSome: Effect.succeed,
-    onNone: () =>
-      simulator ? Effect.succeed("i-simulated") : Effect.fail(new Error("--target is required (or use --simulator)"))
   })
 
 /**

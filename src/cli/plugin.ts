@@ -8,7 +8,6 @@
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -20,6 +19,7 @@ import * as NodeSession from "../NodeSession.js"
 import * as PortForwarding from "../PortForwarding.js"
 import * as SsmApi from "../SsmApi.js"
 import { serve } from "./forward.js"
+import { stdio } from "./stdio.js"
 
 /** the version we answer `--version` with: our ClientVersion, so the AWS CLI passes the response in the environment */
 const PLUGIN_VERSION = "1.2.694.0"
@@ -108,15 +108,6 @@ const property = (
 ): string | undefined => {
   const value = properties?.[name]
   return typeof value === "string" && value !== "" ? value : parameters[name]?.[0]
-}
-
-/** stdin and stdout as the local end of a standard-stream session */
-const stdio: PortForwarding.LocalConnection<unknown, never> = {
-  incoming: NodeStream.fromReadable(() => process.stdin, (error) => error),
-  write: (bytes) =>
-    Effect.async<void>((resume) => {
-      process.stdout.write(bytes, () => resume(Effect.void))
-    })
 }
 
 /**

@@ -14,6 +14,8 @@ import * as NodeSmux from "../NodeSmux.js"
 import * as Smux from "../Smux.js"
 import type * as SsmApi from "../SsmApi.js"
 import { echoPlugin } from "./agentSimulator.js"
+import { DOCUMENT_NAME } from "./remoteCommand.js"
+import { commandPlugin } from "./simulatorCommand.js"
 import * as Pull from "./pull.js"
 import * as Version from "./version.js"
 
@@ -124,7 +126,9 @@ const first = (request: SsmApi.StartSessionRequest, name: string, otherwise: str
 /**
  * What the service makes of a StartSession request for the port documents, as their published content says:
  * `AWS-StartPortForwardingSession` and `...ToRemoteHost` (type LocalPortForwarding, portNumber default 80, host),
- * `AWS-StartSSHSession` (a standard stream to portNumber, default 22). Anything else: the echo plugin.
+ * `AWS-StartSSHSession` (a standard stream to portNumber, default 22); the command documents
+ * `AWS-StartNonInteractiveCommand` (one output stream, no exit code) and `RemoteCommand.DOCUMENT_NAME` (separate
+ * streams and the exit code). Anything else: the echo plugin.
  * @internal
  */
 export const documentSpec = (request: SsmApi.StartSessionRequest): AgentSimulator.SessionSpec => {
@@ -150,6 +154,13 @@ export const documentSpec = (request: SsmApi.StartSessionRequest): AgentSimulato
       }
     case "AWS-StartSSHSession":
       return { plugin: portPlugin(), properties: { portNumber: first(request, "portNumber", "22") } }
+    case "AWS-StartNonInteractiveCommand":
+      return { plugin: commandPlugin(), properties: { commands: first(request, "command", ""), runAsElevated: false } }
+    case DOCUMENT_NAME:
+      return {
+        plugin: commandPlugin(),
+        properties: { commands: first(request, "command", ""), runAsElevated: false, separateOutputStream: true }
+      }
     default:
       return { plugin: echoPlugin() }
   }

@@ -1,0 +1,203 @@
+/**
+ * Commands with exit codes: run a command on an instance and get its stdout, stderr and exit code as a value, or
+ * as a stream for long output. The session's document must set `separateOutputStream` (stdout as Output,
+ * stderr as StdErr, the exit code as an ExitCode message); AWS's `AWS-StartNonInteractiveCommand` does not, so
+ * create `DOCUMENT_CONTENT` once as `DOCUMENT_NAME` (see the README). A non-zero exit is a value, not an error;
+ * a session that ends without an exit code is a `NoExitCode` error.
+ *
+ * @since 0.1.0
+ */
+import type * as Socket from "@effect/platform/Socket"
+import type * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import * as internal from "./internal/remoteCommand.js"
+import type * as Session from "./Session.js"
+import type * as SsmApi from "./SsmApi.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const ErrorTypeId: unique symbol = internal.ErrorTypeId as ErrorTypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type ErrorTypeId = typeof ErrorTypeId
+
+/**
+ * The one error of this module.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export interface RemoteCommandError {
+  readonly [ErrorTypeId]: ErrorTypeId
+  readonly _tag: "RemoteCommandError"
+  readonly reason: RemoteCommandError.Reason
+  readonly detail: string
+  readonly cause?: unknown
+  readonly message: string
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export declare namespace RemoteCommandError {
+  /**
+   * - `NotACommandSession`: the session is not of a command type.
+   * - `NoExitCode`: the session ended without an exit code (the document does not separate the streams).
+   * - `OutputTooLarge`: `run` collected more than `maxOutputBytes`.
+   * - `Session`: the session failed.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  export type Reason = "NotACommandSession" | "NoExitCode" | "OutputTooLarge" | "Session"
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export const RemoteCommandError: new(args: {
+  readonly reason: RemoteCommandError.Reason
+  readonly detail: string
+  readonly cause?: unknown
+}) => RemoteCommandError & Error = internal.RemoteCommandError
+
+/**
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isRemoteCommandError: (u: unknown) => u is RemoteCommandError = internal.isRemoteCommandError
+
+/**
+ * The document `exec` uses by default. It is not one of AWS's: create it once from `DOCUMENT_CONTENT`
+ * (`aws ssm create-document --document-type Session --name SSM-RunShellCommandWithExitCode --content …`).
+ *
+ * @since 0.1.0
+ * @category documents
+ */
+export const DOCUMENT_NAME: string = internal.DOCUMENT_NAME
+
+/**
+ * A Session document that runs `{{ command }}` with separate output streams and an exit code.
+ *
+ * @since 0.1.0
+ * @category documents
+ */
+export const DOCUMENT_CONTENT: {
+  readonly schemaVersion: string
+  readonly description: string
+  readonly sessionType: string
+  readonly parameters: { readonly command: { readonly type: string; readonly description: string } }
+  readonly properties: {
+    readonly commands: string
+    readonly runAsElevated: boolean
+    readonly separateOutputStream: boolean
+  }
+} = internal.DOCUMENT_CONTENT
+
+/**
+ * What a running command produces, in arrival order within each stream (stdout and stderr are separate streams,
+ * so their relative order is not kept); `Exit` comes last.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CommandOutput =
+  | { readonly _tag: "Stdout"; readonly bytes: Uint8Array }
+  | { readonly _tag: "Stderr"; readonly bytes: Uint8Array }
+  | { readonly _tag: "Exit"; readonly code: number }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommandResult {
+  readonly stdout: Uint8Array
+  readonly stderr: Uint8Array
+  readonly exitCode: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  /** stdout and stderr together, beyond which `run` fails with `OutputTooLarge`. Default 64 MiB */
+  readonly maxOutputBytes?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExecOptions extends RunOptions {
+  readonly target: string
+  /** run by the remote shell (`sh -c` on Linux) */
+  readonly command: string
+  /** default `DOCUMENT_NAME` */
+  readonly documentName?: string | undefined
+  readonly parameters?: Readonly<Record<string, ReadonlyArray<string>>> | undefined
+  readonly reason?: string | undefined
+  readonly session?: Omit<Session.SessionOptions, "sessionId" | "streamUrl" | "tokenValue"> | undefined
+}
+
+/**
+ * The output of a command session as it arrives, ending after `Exit`; fails with `NoExitCode` if the session
+ * ends without one.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const stream: (session: Session.Session) => Stream.Stream<CommandOutput, RemoteCommandError> = internal.stream
+
+/**
+ * Collects a command session's stdout, stderr and exit code.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run: (session: Session.Session, options?: RunOptions) => Effect.Effect<CommandResult, RemoteCommandError> =
+  internal.run
+
+/**
+ * StartSession with the command, then `run`: the whole round trip; the session is closed when it returns.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const exec: (
+  options: ExecOptions
+) => Effect.Effect<
+  CommandResult,
+  RemoteCommandError | Session.SessionError | SsmApi.SsmApiError,
+  SsmApi.SsmApi | Socket.WebSocketConstructor
+> = internal.exec
+
+/**
+ * StartSession with the command, then `stream`, for long output.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const execStream: (
+  options: ExecOptions
+) => Stream.Stream<
+  CommandOutput,
+  RemoteCommandError | Session.SessionError | SsmApi.SsmApiError,
+  SsmApi.SsmApi | Socket.WebSocketConstructor
+> = internal.execStream
+
+/**
+ * Sends the remote command an interrupt (0x03) or quit (0x1c), the bytes command agents act on.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const signal: (session: Session.Session, signal: "SIGINT" | "SIGQUIT") => Effect.Effect<void, RemoteCommandError> =
+  internal.signal

@@ -1,0 +1,96 @@
+/**
+ * `exec`: runs a command on an instance, streams its stdout and stderr to ours and exits with its exit code; and
+ * `ssh-proxy`: an SSH ProxyCommand over `AWS-StartSSHSession`, with ssh's stdin and stdout as the stream.
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as PortForwarding from "../PortForwarding.js"
+import * as RemoteCommand from "../RemoteCommand.js"
+import { awsOptions, layerAws, requireTarget } from "./aws.js"
+import { stdio } from "./stdio.js"
+
+const target = Options.text("target").pipe(
+  Options.withDescription("instance id, managed node id or ECS target (not needed with --simulator)"),
+  Options.optional
+)
+
+/**
+ * One argument is a shell command line as it is; several are words, each quoted for the remote `sh -c`.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const commandLine = (args: ReadonlyArray<string>): string =>
+  args.length === 1
+    ? args[0]!
+    : args.map((arg) => /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`).join(" ")
+
+const writeTo = (stream: NodeJS.WriteStream, bytes: Uint8Array) =>
+  Effect.async<void>((resume) => {
+    stream.write(bytes, () => resume(Effect.void))
+  })
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const exec = Command.make(
+  "exec",
+  {
+    ...awsOptions,
+    target,
+    document: Options.text("document").pipe(
+      Options.withDescription(`a NonInteractiveCommands document with separateOutputStream (default ${RemoteCommand.DOCUMENT_NAME})`),
+      Options.withDefault(RemoteCommand.DOCUMENT_NAME)
+    ),
+    command: Args.text({ name: "command" }).pipe(Args.repeated)
+  },
+  (options) =>
+    Effect.gen(function*() {
+      const target = yield* requireTarget(options.target, options.simulator)
+      let exitCode = 0
+      yield* RemoteCommand.execStream({
+        target,
+        command: commandLine(options.command),
+        documentName: options.document
+      }).pipe(Stream.runForEach((item) =>
+        item._tag === "Stdout"
+          ? writeTo(process.stdout, item.bytes)
+          : item._tag === "Stderr"
+          ? writeTo(process.stderr, item.bytes)
+          : Effect.sync(() => {
+            exitCode = item.code
+          })
+      ))
+      // runMain leaves a successful process to end by itself, with this code
+      process.exitCode = exitCode
+    }).pipe(Effect.provide(layerAws(options)))
+).pipe(Command.withDescription("run a command on an instance: its stdout, stderr and exit code become ours"))
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const sshProxy = Command.make(
+  "ssh-proxy",
+  {
+    ...awsOptions,
+    target,
+    port: Options.integer("port").pipe(Options.withDescription("the SSH port on the instance"), Options.withDefault(22))
+  },
+  (options) =>
+    Effect.gen(function*() {
+      const target = yield* requireTarget(options.target, options.simulator)
+      const forwarding = yield* PortForwarding.start({
+        target,
+        portNumber: options.port,
+        documentName: "AWS-StartSSHSession"
+      })
+      yield* Effect.raceFirst(Effect.ignore(forwarding.closed), forwarding.forward(stdio))
+    }).pipe(Effect.scoped, Effect.provide(layerAws(options)))
+).pipe(Command.withDescription("for ssh -o ProxyCommand='ssm-session-manager ssh-proxy --target %h --port %p'"))
