@@ -15,6 +15,7 @@ import type * as Stream from "effect/Stream"
 import * as internal from "./internal/agentSimulator.js"
 import * as command from "./internal/simulatorCommand.js"
 import * as port from "./internal/simulatorPort.js"
+import * as shell from "./internal/simulatorShell.js"
 import type * as SsmApi from "./SsmApi.js"
 
 /**
@@ -270,8 +271,9 @@ export const downloadPlugin: (bytes: Uint8Array, options?: DownloadPluginOptions
  * What the service makes of a StartSession request: `AWS-StartPortForwardingSession` and
  * `AWS-StartPortForwardingSessionToRemoteHost` (the Port plugin, LocalPortForwarding, `portNumber`, `host`),
  * `AWS-StartSSHSession` (a standard stream to `portNumber`, default 22), `AWS-StartNonInteractiveCommand` (the
- * command plugin, one output stream) and `RemoteCommand.DOCUMENT_NAME` (separate streams and the exit code); the
- * echo plugin for anything else.
+ * command plugin, one output stream), `RemoteCommand.DOCUMENT_NAME` (separate streams and the exit code), no
+ * document (the default shell) and `AWS-StartInteractiveCommand` (the shell plugin); the echo plugin for anything
+ * else.
  *
  * @since 0.1.0
  * @category plugins
@@ -328,3 +330,24 @@ export interface CommandPluginOptions {
  * @category plugins
  */
 export const commandPlugin: (options?: CommandPluginOptions) => Plugin = command.commandPlugin
+
+/**
+ * @since 0.1.0
+ * @category plugins
+ */
+export interface ShellPluginOptions {
+  /** default `Standard_Stream` */
+  readonly sessionType?: string | undefined
+  /** default false: shells without KMS start without a handshake, the first output making the session ready */
+  readonly requireHandshake?: boolean | undefined
+}
+
+/**
+ * A shell session as the agent runs it: `/bin/sh -i` (or the `commands` property) on this machine behind a
+ * pseudo-terminal (util-linux `script`), resized by Size messages so that programs see the change, ending when
+ * the shell exits.
+ *
+ * @since 0.1.0
+ * @category plugins
+ */
+export const shellPlugin: (options?: ShellPluginOptions) => Plugin = shell.shellPlugin

@@ -12,11 +12,12 @@ import * as Logger from "effect/Logger"
 import { exec, sshProxy } from "./exec.js"
 import { demo, forward } from "./forward.js"
 import { plugin } from "./plugin.js"
+import { shell } from "./shell.js"
 import { simulate } from "./simulate.js"
 
 const cli = Command.make("ssm-session-manager").pipe(
   Command.withDescription("AWS Session Manager from Effect, without session-manager-plugin"),
-  Command.withSubcommands([forward, exec, sshProxy, demo, plugin, simulate])
+  Command.withSubcommands([forward, shell, exec, sshProxy, demo, plugin, simulate])
 )
 
 Command.run(cli, { name: "ssm-session-manager", version: "0.1.0" })(process.argv).pipe(

@@ -16,6 +16,7 @@ import type * as SsmApi from "../SsmApi.js"
 import { echoPlugin } from "./agentSimulator.js"
 import { DOCUMENT_NAME } from "./remoteCommand.js"
 import { commandPlugin } from "./simulatorCommand.js"
+import { shellPlugin } from "./simulatorShell.js"
 import * as Pull from "./pull.js"
 import * as Version from "./version.js"
 
@@ -128,7 +129,8 @@ const first = (request: SsmApi.StartSessionRequest, name: string, otherwise: str
  * `AWS-StartPortForwardingSession` and `...ToRemoteHost` (type LocalPortForwarding, portNumber default 80, host),
  * `AWS-StartSSHSession` (a standard stream to portNumber, default 22); the command documents
  * `AWS-StartNonInteractiveCommand` (one output stream, no exit code) and `RemoteCommand.DOCUMENT_NAME` (separate
- * streams and the exit code). Anything else: the echo plugin.
+ * streams and the exit code); no document (the default shell) and `AWS-StartInteractiveCommand` start the shell
+ * plugin. Anything else: the echo plugin.
  * @internal
  */
 export const documentSpec = (request: SsmApi.StartSessionRequest): AgentSimulator.SessionSpec => {
@@ -160,6 +162,14 @@ export const documentSpec = (request: SsmApi.StartSessionRequest): AgentSimulato
       return {
         plugin: commandPlugin(),
         properties: { commands: first(request, "command", ""), runAsElevated: false, separateOutputStream: true }
+      }
+    case undefined:
+    case "SSM-SessionManagerRunShell":
+      return { plugin: shellPlugin() }
+    case "AWS-StartInteractiveCommand":
+      return {
+        plugin: shellPlugin({ sessionType: "InteractiveCommands", requireHandshake: true }),
+        properties: { commands: first(request, "command", ""), runAsElevated: false }
       }
     default:
       return { plugin: echoPlugin() }

@@ -1,0 +1,85 @@
+/**
+ * The simulator's shell plugin: a real `/bin/sh` on this machine behind a pseudo-terminal made by util-linux
+ * `script` (no native module needed), as the agent runs shells (AGENT-PROTOCOL.md section 13): Size messages
+ * resize the pty (`stty -F` on its device, so programs get SIGWINCH), input goes to the pty unchanged (its line
+ * discipline turns 0x03 into SIGINT), and the session ends when the shell exits.
+ *
+ * @internal
+ */
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import type * as AgentSimulator from "../AgentSimulator.js"
+
+/** The terminal device of `script`'s child (the shell), once it exists. */
+const ptyOf = (scriptPid: number): string | undefined => {
+  for (const entry of Fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+      if (parent === scriptPid) {
+        const device = Fs.readlinkSync(`/proc/${entry}/fd/0`)
+        if (device.startsWith("/dev/pts/")) return device
+      }
+    } catch {
+      // a process that ended while we looked
+    }
+  }
+  return undefined
+}
+
+const stty = (device: string, cols: number, rows: number) =>
+  Effect.async<void>((resume) => {
+    ChildProcess.execFile("stty", ["-F", device, "rows", String(rows), "cols", String(cols)], () => resume(Effect.void))
+  })
+
+/** @internal */
+export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): AgentSimulator.Plugin => ({
+  sessionType: options.sessionType ?? "Standard_Stream",
+  requireHandshake: options.requireHandshake ?? false,
+  run: (io) =>
+    Effect.gen(function*() {
+      const command = typeof io.properties?.["commands"] === "string" && io.properties["commands"] !== ""
+        ? io.properties["commands"]
+        : "/bin/sh -i"
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          ChildProcess.spawn("script", ["-qfec", command, "/dev/null"], {
+            stdio: ["pipe", "pipe", "pipe"],
+            env: { ...process.env, PS1: "$ ", TERM: "xterm" }
+          })
+        ),
+        (child) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
+      )
+      const device = Effect.suspend(() => {
+        const found = child.pid === undefined ? undefined : ptyOf(child.pid)
+        return found === undefined ? Effect.fail("no pty yet") : Effect.succeed(found)
+      }).pipe(Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("5 seconds"))), Effect.cached)
+      const pty = yield* device
+      yield* Effect.forkScoped(Stream.runForEach(io.input, (item) => {
+        switch (item._tag) {
+          case "Data":
+            return Effect.async<void>((resume) => {
+              child.stdin.write(item.bytes, () => resume(Effect.void))
+            })
+          case "Size":
+            return Effect.flatMap(Effect.orElseSucceed(pty, () => undefined), (path) =>
+              path === undefined ? Effect.void : stty(path, item.cols, item.rows))
+          default:
+            return Effect.void
+        }
+      }))
+      yield* Effect.all([
+        Stream.runForEach(NodeStream.fromReadable(() => child.stdout, (error) => error), io.write),
+        Stream.runForEach(NodeStream.fromReadable(() => child.stderr, (error) => error), io.write)
+      ], { concurrency: 2, discard: true }).pipe(Effect.ignore)
+      yield* Effect.async<void>((resume) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+        child.once("exit", () => resume(Effect.void))
+      })
+    })
+})

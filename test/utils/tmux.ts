@@ -1,0 +1,27 @@
+import { Effect, Schedule } from "effect"
+import * as ChildProcess from "node:child_process"
+
+/** A tmux server of its own (its own socket) with one 120x40 window for the scope; killed when the scope closes. */
+export const tmuxSession = Effect.gen(function*() {
+  const socket = `ssm-test-${process.pid}-${Math.random().toString(36).slice(2)}`
+  const run = (...args: ReadonlyArray<string>) =>
+    Effect.async<string, Error>((resume) => {
+      ChildProcess.execFile("tmux", ["-L", socket, ...args], (error, stdout) =>
+        resume(error ? Effect.fail(error) : Effect.succeed(stdout)))
+    })
+  yield* Effect.acquireRelease(
+    run("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "120", "-y", "40"),
+    () => Effect.ignore(run("kill-server"))
+  )
+  return {
+    run,
+    /** types `keys` into the window (tmux key names, e.g. `Enter`, `C-c`) */
+    sendKeys: (...keys: ReadonlyArray<string>) => run("send-keys", "-t", "t", ...keys),
+    /** the window's text, polled until `pattern` matches it (for at most 20 s) */
+    waitFor: (pattern: RegExp) =>
+      run("capture-pane", "-t", "t", "-p", "-S", "-200").pipe(
+        Effect.filterOrFail((text) => pattern.test(text), () => new Error(`the pane never showed ${pattern}`)),
+        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("20 seconds")))
+      )
+  }
+})
