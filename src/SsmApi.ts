@@ -13,7 +13,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import * as internal from "./internal/ssmApi.js"
+import type * as Session from "./Session.js"
 
 /**
  * @since 0.1.0
@@ -173,3 +175,15 @@ export const layerConfig = (
     endpoint: optionalString("SSM_ENDPOINT")
   }
 ): Layer.Layer<SsmApi, ConfigError.ConfigError> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), internal.layer))
+
+/**
+ * Ends `session` when the scope closes, as well as the service allows: the TerminateSession flag where the agent
+ * honours it, a brief wait for the channel to close, and the `ssm:TerminateSession` API (when an `SsmApi` is
+ * provided) if it did not close, as for agents up to 2.3.722.0. Call it right after `Session.make`, in the same
+ * scope.
+ *
+ * @since 0.1.0
+ * @category sessions
+ */
+export const terminateOnClose: (session: Session.Session) => Effect.Effect<void, never, Scope.Scope> =
+  internal.terminateOnClose

@@ -38,8 +38,22 @@ export * as Session from "./Session.js"
 export * as SsmApi from "./SsmApi.js"
 
 /**
- * Port forwarding over a Port session: the mode gates and in-process connections (work in progress).
+ * Port forwarding: in-process connections, local listeners (NodePortForwarding) and the whole tunnel from StartSession.
  *
  * @since 0.1.0
  */
 export * as PortForwarding from "./PortForwarding.js"
+
+/**
+ * Interactive shells: input as a Sink, output as a Stream, terminal size and signals.
+ *
+ * @since 0.1.0
+ */
+export * as Shell from "./Shell.js"
+
+/**
+ * Commands with stdout, stderr and exit codes.
+ *
+ * @since 0.1.0
+ */
+export * as RemoteCommand from "./RemoteCommand.js"

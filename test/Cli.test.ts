@@ -97,6 +97,39 @@ describe("CLI", () => {
         assert.strictEqual(sha256Hex(echoed), sha256Hex(data))
       }), 60_000)
 
+    it.scopedLive("a shell session (no document) and a command session (AWS-StartNonInteractiveCommand)", () =>
+      Effect.gen(function*() {
+        const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
+        const shell = yield* simulator.startSession(AgentSimulator.documentSpec({ target: "i-1" }))
+        const shellChild = yield* spawnCli("sessionManagerPlugin", [
+          responseJson(shell),
+          "us-east-1",
+          "StartSession",
+          "",
+          JSON.stringify({ Target: "i-1" }),
+          ""
+        ], { stdin: "pipe" })
+        shellChild.stdin!.write("echo :sh''ell-$((40 + 2))\nexit\n")
+        yield* waitForOutput(shellChild, /:shell-42/)
+        assert.strictEqual(yield* exitCode(shellChild), 0)
+
+        const command = yield* simulator.startSession(AgentSimulator.documentSpec({
+          target: "i-1",
+          documentName: "AWS-StartNonInteractiveCommand",
+          parameters: { command: ["echo from-the-command"] }
+        }))
+        const commandChild = yield* spawnCli("sessionManagerPlugin", [
+          responseJson(command),
+          "us-east-1",
+          "StartSession",
+          "",
+          JSON.stringify({ Target: "i-1", DocumentName: "AWS-StartNonInteractiveCommand" }),
+          ""
+        ])
+        yield* waitForOutput(commandChild, /from-the-command\n/)
+        assert.strictEqual(yield* exitCode(commandChild), 0)
+      }), 60_000)
+
     it.scopedLive("no arguments, --version, and bad arguments", () =>
       Effect.gen(function*() {
         const bare = yield* spawnCli("sessionManagerPlugin", [])

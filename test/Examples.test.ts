@@ -5,6 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as Http from "node:http"
 import type * as Net from "node:net"
+import { diskUsage } from "../examples/exec.js"
 import { getThroughInstance } from "../examples/in-process.js"
 import { forwardToInstance } from "../examples/forward-port.js"
 import { forwardToDatabase } from "../examples/remote-host.js"
@@ -52,5 +53,13 @@ describe("examples", () => {
       const response = yield* getThroughInstance("i-1", port, "/status")
       assert.match(response, /^HTTP\/1\.1 200 OK\r\n/)
       assert.include(response, "you asked for /status")
+    }).pipe(Effect.provide(simulatedAws)))
+
+  it.scopedLive("exec.ts: a command's output and exit code as a value", () =>
+    Effect.gen(function*() {
+      const result = yield* diskUsage("i-1")
+      assert.match(result.usage ?? "", /^\d+%$/)
+      assert.strictEqual(result.exitCode, 3)
+      assert.strictEqual(result.stderr, "")
     }).pipe(Effect.provide(simulatedAws)))
 })

@@ -92,4 +92,21 @@ describe("RemoteCommand", () => {
       }))
       assert.deepStrictEqual(result, { _tag: "Exit", code: 130 })
     }).pipe(Effect.provide(Layer.merge(AgentSimulator.layer({ messagesPerSecond: 0 }), NodeSession.layerWebSocketConstructor))), 60_000)
+
+  it.live("exact output and exit code under the simulator's faults (loss, duplicates, reordering, garbage)", () =>
+    Effect.gen(function*() {
+      const both = { drop: 0.02, duplicate: 0.02, reorder: 0.02, delay: 0.01, delayMillis: 20 }
+      const faulty = AgentSimulator.layerSsmApi((request) => ({
+        ...AgentSimulator.documentSpec(request),
+        faults: { seed: 9, toClient: both, toAgent: both, garbage: 0.005 }
+      })).pipe(
+        Layer.provide(AgentSimulator.layer({ messagesPerSecond: 0 })),
+        Layer.merge(NodeSession.layerWebSocketConstructor)
+      )
+      const result = yield* exec("seq 1 100000; seq 1 1000 >&2; exit 42").pipe(Effect.provide(faulty))
+      const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `${from + i}\n`).join("")
+      assert.strictEqual(text(result.stdout), lines(1, 100000))
+      assert.strictEqual(text(result.stderr), lines(1, 1000))
+      assert.strictEqual(result.exitCode, 42)
+    }), 60_000)
 })

@@ -1,8 +1,9 @@
 /**
  * A drop-in for AWS's `session-manager-plugin`, as the AWS CLI invokes it (`aws ssm start-session` runs
  * `session-manager-plugin <response> <region> StartSession <profile> <request> <endpoint>`): port sessions are
- * forwarded from a local port (or Unix socket), and standard-stream port sessions (such as `AWS-StartSSHSession`
- * under ssh's ProxyCommand) are carried over stdin and stdout.
+ * forwarded from a local port (or Unix socket), standard-stream port sessions (such as `AWS-StartSSHSession`
+ * under ssh's ProxyCommand) are carried over stdin and stdout, shells run in this terminal, and command sessions
+ * print their output.
  *
  * @since 0.1.0
  */
@@ -15,10 +16,15 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as NodeSession from "../NodeSession.js"
 import * as PortForwarding from "../PortForwarding.js"
+import * as RemoteCommand from "../RemoteCommand.js"
+import * as Session from "../Session.js"
+import * as Shell from "../Shell.js"
 import * as SsmApi from "../SsmApi.js"
 import { serve } from "./forward.js"
+import { runShell, terminalSize } from "./shell.js"
 import { stdio } from "./stdio.js"
 
 /** the version we answer `--version` with: our ClientVersion, so the AWS CLI passes the response in the environment */
@@ -29,7 +35,7 @@ const PLUGIN_VERSION = "1.2.694.0"
  * @category errors
  */
 export class PluginError extends Data.TaggedError("PluginError")<{
-  readonly reason: "InvalidArguments" | "UnsupportedSession"
+  readonly reason: "InvalidArguments"
   readonly detail: string
 }> {
   override get message(): string {
@@ -131,28 +137,44 @@ export const runPlugin = (args: ReadonlyArray<string>) =>
       endpoint: invocation.endpoint === "" ? undefined : invocation.endpoint
     })
     return yield* Effect.gen(function*() {
-      const forwarding = yield* PortForwarding.fromResponse(invocation.response)
-      const { parameters } = invocation
-      const properties = forwarding.session.properties
-      if (forwarding.mode._tag === "StandardStream") {
-        return yield* Effect.raceFirst(Effect.ignore(forwarding.closed), forwarding.forward(stdio))
+      const session = yield* Session.make(invocation.response)
+      yield* SsmApi.terminateOnClose(session)
+      switch (session.sessionType) {
+        case "Port":
+          return yield* forwardPort(session, invocation.parameters)
+        case "Standard_Stream":
+        case "InteractiveCommands":
+          return yield* runShell(yield* Shell.make(session, { size: terminalSize() }))
+        default:
+          // NonInteractiveCommands: the output as the official client shows it, stderr on ours
+          return yield* Stream.runForEach(RemoteCommand.stream(session), (item) =>
+            item._tag === "Exit" ? Effect.void : writeTo(item._tag === "Stdout" ? process.stdout : process.stderr, item.bytes)
+          ).pipe(Effect.catchIf((error) => error.reason === "NoExitCode", () => Effect.void))
       }
-      const socket = property(properties, parameters, "localConnectionType") === "unix"
-        ? Option.fromNullable(property(properties, parameters, "localUnixSocket"))
-        : Option.none()
-      const port = Number(property(properties, parameters, "localPortNumber") ?? "0")
-      return yield* serve(forwarding, Option.match(socket, {
-        onNone: () => ({ port: Number.isInteger(port) ? port : 0 }),
-        onSome: (path) => ({ path })
-      }))
-    }).pipe(
-      Effect.catchIf(
-        (error) => PortForwarding.isPortForwardingError(error) && error.reason === "NotAPortSession",
-        (error) => new PluginError({ reason: "UnsupportedSession", detail: `${error.detail}: only port sessions are supported` })
-      ),
-      Effect.scoped,
-      Effect.provide(Layer.merge(api, NodeSession.layerWebSocketConstructor))
-    )
+    }).pipe(Effect.scoped, Effect.provide(Layer.merge(api, NodeSession.layerWebSocketConstructor)))
+  })
+
+const writeTo = (stream: NodeJS.WriteStream, bytes: Uint8Array) =>
+  Effect.async<void>((resume) => {
+    stream.write(bytes, () => resume(Effect.void))
+  })
+
+/** A port session: a local listener, or stdin and stdout for standard-stream documents. */
+const forwardPort = (session: Session.Session, parameters: Readonly<Record<string, ReadonlyArray<string>>>) =>
+  Effect.gen(function*() {
+    const forwarding = yield* PortForwarding.make(session)
+    const properties = session.properties
+    if (forwarding.mode._tag === "StandardStream") {
+      return yield* Effect.raceFirst(Effect.ignore(forwarding.closed), forwarding.forward(stdio))
+    }
+    const socket = property(properties, parameters, "localConnectionType") === "unix"
+      ? Option.fromNullable(property(properties, parameters, "localUnixSocket"))
+      : Option.none()
+    const port = Number(property(properties, parameters, "localPortNumber") ?? "0")
+    return yield* serve(forwarding, Option.match(socket, {
+      onNone: () => ({ port: Number.isInteger(port) ? port : 0 }),
+      onSome: (path) => ({ path })
+    }))
   })
 
 /**

@@ -11,12 +11,18 @@ import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Shell from "../Shell.js"
 import { awsOptions, layerAws, requireTarget } from "./aws.js"
 
-/** The terminal's size, or the official client's fallback when there is no terminal. */
-const terminalSize = (): Shell.TerminalSize =>
+/**
+ * The terminal's size, or the official client's fallback (300x100) when there is no terminal.
+ *
+ * @since 0.1.0
+ * @category terminal
+ */
+export const terminalSize = (): Shell.TerminalSize =>
   process.stdout.isTTY === true && process.stdout.columns > 0
     ? { cols: process.stdout.columns, rows: process.stdout.rows }
     : { cols: 300, rows: 100 }
@@ -46,6 +52,38 @@ const writeOut = (bytes: Uint8Array) =>
   })
 
 /**
+ * Runs a shell in this terminal until it ends: raw mode, keyboard input, resizes, output, and the official
+ * client's closing line.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runShell = (remote: Shell.Shell): Effect.Effect<void, Shell.ShellError, Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* rawMode
+    // stdin ends with the session: release it so the process can exit
+    yield* Effect.addFinalizer(() => Effect.sync(() => process.stdin.pause()))
+    const onResize = () => Effect.runFork(Effect.ignore(remote.resize(terminalSize())))
+    yield* Effect.acquireRelease(
+      Effect.sync(() => process.stdout.on("resize", onResize)),
+      () => Effect.sync(() => process.stdout.off("resize", onResize))
+    )
+    yield* Effect.forkScoped(
+      NodeStream.fromReadable(() => process.stdin, (error) => error).pipe(
+        Stream.runForEach((bytes) => remote.write(Shell.keyboardInput(bytes))),
+        Effect.ignore
+      )
+    )
+    yield* Stream.runForEach(remote.output, writeOut)
+    const reason = yield* Effect.orElseSucceed(remote.closed, () => "")
+    yield* Console.log(
+      reason === ""
+        ? `\n\nExiting session with sessionId: ${remote.session.sessionId}.\n\n`
+        : `\n\nSessionId: ${remote.session.sessionId} : ${reason}\n\n`
+    )
+  })
+
+/**
  * @since 0.1.0
  * @category commands
  */
@@ -70,26 +108,6 @@ export const shell = Command.make(
         documentName: Option.getOrUndefined(options.document),
         size: terminalSize()
       })
-      yield* rawMode
-      // stdin ends with the session: release it so the process can exit
-      yield* Effect.addFinalizer(() => Effect.sync(() => process.stdin.pause()))
-      const onResize = () => Effect.runFork(Effect.ignore(remote.resize(terminalSize())))
-      yield* Effect.acquireRelease(
-        Effect.sync(() => process.stdout.on("resize", onResize)),
-        () => Effect.sync(() => process.stdout.off("resize", onResize))
-      )
-      yield* Effect.forkScoped(
-        NodeStream.fromReadable(() => process.stdin, (error) => error).pipe(
-          Stream.runForEach((bytes) => remote.write(Shell.keyboardInput(bytes))),
-          Effect.ignore
-        )
-      )
-      yield* Stream.runForEach(remote.output, writeOut)
-      const reason = yield* Effect.orElseSucceed(remote.closed, () => "")
-      yield* Console.log(
-        reason === ""
-          ? `\n\nExiting session with sessionId: ${remote.session.sessionId}.\n\n`
-          : `\n\nSessionId: ${remote.session.sessionId} : ${reason}\n\n`
-      )
+      yield* runShell(remote)
     }).pipe(Effect.scoped, Effect.provide(layerAws(options)))
 ).pipe(Command.withDescription("an interactive shell on an instance, in this terminal"))

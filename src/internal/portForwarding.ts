@@ -257,23 +257,9 @@ export const fromResponse = (
   Scope.Scope | Socket.WebSocketConstructor
 > =>
   Effect.gen(function*() {
-    const api = yield* Effect.serviceOption(SsmApi.SsmApi)
     const session = yield* Session.make({ ...options.session, ...response })
+    yield* SsmApi.terminateOnClose(session)
     const annotate = Effect.annotateLogs("sessionId", response.sessionId)
-    // runs before the Session's own finalizer: the TerminateSession flag where the agent honours it, and the
-    // API where it does not (agents up to 2.3.722.0) or the channel did not close in answer
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        if (yield* session.terminate) return
-        if (Option.isNone(api)) {
-          return yield* Effect.logWarning("the session may stay open until it times out: no SsmApi to terminate it")
-        }
-        yield* api.value.terminateSession(response.sessionId).pipe(
-          Effect.tap(() => Effect.logDebug("terminated through the ssm:TerminateSession API")),
-          Effect.catchAll((error) => Effect.logWarning("ssm:TerminateSession failed", error))
-        )
-      }).pipe(annotate)
-    )
     const forwarding = yield* make(session)
     if (
       typeof session.properties?.["host"] === "string" && session.properties["host"] !== "" &&

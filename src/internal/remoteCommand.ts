@@ -143,7 +143,9 @@ const startCommand = (options: RemoteCommand.ExecOptions) =>
       parameters: { command: [options.command], ...options.parameters },
       reason: options.reason
     })
-    return yield* Session.make({ ...options.session, ...response })
+    const session = yield* Session.make({ ...options.session, ...response })
+    yield* SsmApi.terminateOnClose(session)
+    return session
   })
 
 /** @internal */

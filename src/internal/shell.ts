@@ -99,5 +99,6 @@ export const start = (
       reason: options.reason
     })
     const session = yield* Session.make({ ...options.session, ...response })
+    yield* SsmApi.terminateOnClose(session)
     return yield* make(session, options)
   })

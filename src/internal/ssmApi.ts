@@ -18,6 +18,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type * as Session from "../Session.js"
 import type * as SsmApi from "../SsmApi.js"
 
 /** @internal */
@@ -141,3 +143,20 @@ export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.Ss
     )
   )
 
+
+/** @internal */
+export const terminateOnClose = (session: Session.Session): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.flatMap(Effect.serviceOption(tag), (api) =>
+    // added after the Session was made, so it runs before the Session's own finalizer
+    Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        if (yield* session.terminate) return
+        if (Option.isNone(api)) {
+          return yield* Effect.logWarning("the session may stay open until it times out: no SsmApi to terminate it")
+        }
+        yield* api.value.terminateSession(session.sessionId).pipe(
+          Effect.tap(() => Effect.logDebug("terminated through the ssm:TerminateSession API")),
+          Effect.catchAll((error) => Effect.logWarning("ssm:TerminateSession failed", error))
+        )
+      }).pipe(Effect.annotateLogs("sessionId", session.sessionId))
+    ))
