@@ -67,6 +67,23 @@ describe("Shell", () => {
       assert.match(yield* readUntil(pull, /after:\d+\r?\n/), /after:130\r?\n/)
     }).pipe(Effect.provide(simulatedAws)), 30_000)
 
+  it.scopedLive("InteractiveCommands (AWS-StartInteractiveCommand): the command runs in a pty and the session ends with it", () =>
+    Effect.gen(function*() {
+      const shell = yield* Shell.start({
+        target: "i-1",
+        documentName: "AWS-StartInteractiveCommand",
+        parameters: { command: ["test -t 0 && echo interactive-ok"] }
+      })
+      assert.strictEqual(shell.session.sessionType, "InteractiveCommands")
+      const text = yield* shell.output.pipe(
+        Stream.decodeText(),
+        Stream.runFold("", (all, piece) => all + piece)
+      )
+      // stdin is a terminal: the command ran in a pty
+      assert.match(text, /interactive-ok\r?\n/)
+      assert.strictEqual(yield* shell.closed, "")
+    }).pipe(Effect.provide(simulatedAws)), 30_000)
+
   it("keyboardInput rewrites a lone LF to CR and nothing else", () => {
     assert.deepStrictEqual(Shell.keyboardInput(new Uint8Array([0x0a])), new Uint8Array([0x0d]))
     assert.deepStrictEqual(Shell.keyboardInput(new Uint8Array([0x61, 0x0a])), new Uint8Array([0x61, 0x0a]))
