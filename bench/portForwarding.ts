@@ -230,7 +230,8 @@ export const run = (): Promise<ReadonlyArray<Row>> =>
       group: "Port forwarding",
       name: "memory per idle connection, 500 open (client, simulated agent and their sockets, one process)",
       value: `heap ${idle.heap.toFixed(1)} KiB, RSS ${idle.rss.toFixed(1)} KiB`,
-      ceiling: `raw TCP echo: heap ${rawIdle.heap.toFixed(1)} KiB, RSS ${rawIdle.rss.toFixed(1)} KiB`
+      // the raw case's RSS moves by less than its noise; its heap is the figure to compare
+      ceiling: `raw TCP echo: heap ${rawIdle.heap.toFixed(1)} KiB`
     })
 
     // the service's cap: 1000 messages/s for the agent, the client's default pacing (1000/s), a cap that closes the
