@@ -9,6 +9,7 @@
  */
 import type * as Socket from "@effect/platform/Socket"
 import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/remoteCommand.js"
 import type * as Session from "./Session.js"
@@ -164,6 +165,21 @@ export const stream: (session: Session.Session) => Stream.Stream<CommandOutput, 
  */
 export const run: (session: Session.Session, options?: RunOptions) => Effect.Effect<CommandResult, RemoteCommandError> =
   internal.run
+
+/**
+ * StartSession with the command and open its session (closed with the scope, through the API if it has not
+ * ended), for `stream`, `run` and `signal`.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const start: (
+  options: ExecOptions
+) => Effect.Effect<
+  Session.Session,
+  Session.SessionError | SsmApi.SsmApiError,
+  Scope.Scope | SsmApi.SsmApi | Socket.WebSocketConstructor
+> = internal.start
 
 /**
  * StartSession with the command, then `run`: the whole round trip; the session is closed when it returns.

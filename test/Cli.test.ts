@@ -158,6 +158,14 @@ describe("CLI exec and ssh-proxy", () => {
       }
     }), 60_000)
 
+  it.scopedLive("exec: Ctrl-C goes to the remote command, whose exit code (130) becomes ours", () =>
+    Effect.gen(function*() {
+      const child = yield* spawnCli("main", ["exec", "--simulator", "--", "echo started; exec sleep 30"])
+      yield* waitForOutput(child, /started\n/)
+      child.kill("SIGINT")
+      assert.strictEqual(yield* exitCode(child), 130)
+    }), 60_000)
+
   it.scopedLive("ssh-proxy --simulator: an SSH-style byte stream over stdin and stdout, 4 MiB intact", () =>
     Effect.gen(function*() {
       const destination = yield* echoServer

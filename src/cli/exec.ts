@@ -8,9 +8,12 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as PortForwarding from "../PortForwarding.js"
 import * as RemoteCommand from "../RemoteCommand.js"
+import type * as Session from "../Session.js"
 import { awsOptions, layerAws, requireTarget } from "./aws.js"
 import { stdio } from "./stdio.js"
 
@@ -36,6 +39,37 @@ const writeTo = (stream: NodeJS.WriteStream, bytes: Uint8Array) =>
   })
 
 /**
+ * While the scope is open, Ctrl-C and Ctrl-\\ go to the remote command (0x03, 0x1c: it decides what to do and
+ * reports its exit code); a second Ctrl-C stops waiting for it, as usual (the session is then terminated).
+ *
+ * @since 0.1.0
+ * @category signals
+ */
+export const interruptsToRemote = (session: Session.Session): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        // runMain's own handler (interrupt the program) is set aside for the first Ctrl-C and restored after it
+        const previous = process.listeners("SIGINT")
+        const restore = () => {
+          process.off("SIGINT", onInterrupt)
+          process.off("SIGQUIT", onQuit)
+          for (const listener of previous) if (!process.listeners("SIGINT").includes(listener)) process.on("SIGINT", listener)
+        }
+        const onInterrupt = () => {
+          restore()
+          Runtime.runFork(runtime)(Effect.ignore(RemoteCommand.signal(session, "SIGINT")))
+        }
+        const onQuit = () => Runtime.runFork(runtime)(Effect.ignore(RemoteCommand.signal(session, "SIGQUIT")))
+        process.removeAllListeners("SIGINT")
+        process.on("SIGINT", onInterrupt)
+        process.on("SIGQUIT", onQuit)
+        return restore
+      }),
+      (restore) => Effect.sync(restore)
+    ))
+
+/**
  * @since 0.1.0
  * @category commands
  */
@@ -53,23 +87,24 @@ export const exec = Command.make(
   (options) =>
     Effect.gen(function*() {
       const target = yield* requireTarget(options.target, options.simulator)
-      let exitCode = 0
-      yield* RemoteCommand.execStream({
+      const session = yield* RemoteCommand.start({
         target,
         command: commandLine(options.command),
         documentName: options.document
-      }).pipe(Stream.runForEach((item) =>
+      })
+      yield* interruptsToRemote(session)
+      let exitCode = 0
+      yield* Stream.runForEach(RemoteCommand.stream(session), (item) =>
         item._tag === "Stdout"
           ? writeTo(process.stdout, item.bytes)
           : item._tag === "Stderr"
           ? writeTo(process.stderr, item.bytes)
           : Effect.sync(() => {
             exitCode = item.code
-          })
-      ))
+          }))
       // runMain leaves a successful process to end by itself, with this code
       process.exitCode = exitCode
-    }).pipe(Effect.provide(layerAws(options)))
+    }).pipe(Effect.scoped, Effect.provide(layerAws(options)))
 ).pipe(Command.withDescription("run a command on an instance: its stdout, stderr and exit code become ours"))
 
 /**

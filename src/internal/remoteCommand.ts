@@ -134,7 +134,8 @@ export const run = (
     return { stdout: concat(out, outLength), stderr: concat(err, errLength), exitCode }
   })
 
-const startCommand = (options: RemoteCommand.ExecOptions) =>
+/** @internal */
+export const start = (options: RemoteCommand.ExecOptions) =>
   Effect.gen(function*() {
     const api = yield* SsmApi.SsmApi
     const response = yield* api.startSession({
@@ -155,7 +156,7 @@ export const exec = (
   RemoteCommand.CommandResult,
   RemoteCommandError | Session.SessionError | SsmApi.SsmApiError,
   SsmApi.SsmApi | Socket.WebSocketConstructor
-> => Effect.scoped(Effect.flatMap(startCommand(options), (session) => run(session, options)))
+> => Effect.scoped(Effect.flatMap(start(options), (session) => run(session, options)))
 
 /** @internal */
 export const execStream = (
@@ -164,7 +165,7 @@ export const execStream = (
   RemoteCommand.CommandOutput,
   RemoteCommandError | Session.SessionError | SsmApi.SsmApiError,
   SsmApi.SsmApi | Socket.WebSocketConstructor
-> => Stream.unwrapScoped(Effect.map(startCommand(options), stream))
+> => Stream.unwrapScoped(Effect.map(start(options), stream))
 
 /** The remote side's interrupt: NonInteractiveCommands agents look for 0x03 (SIGINT) and 0x1c (SIGQUIT). @internal */
 export const signal = (session: Session.Session, signal: "SIGINT" | "SIGQUIT"): Effect.Effect<void, RemoteCommandError> =>
