@@ -39,7 +39,7 @@ const writeTo = (stream: NodeJS.WriteStream, bytes: Uint8Array) =>
   })
 
 /**
- * While the scope is open, Ctrl-C and Ctrl-\\ go to the remote command (0x03, 0x1c: it decides what to do and
+ * While the scope is open, Ctrl-C and Ctrl-\ go to the remote command (0x03, 0x1c: it decides what to do and
  * reports its exit code); a second Ctrl-C stops waiting for it, as usual (the session is then terminated).
  *
  * @since 0.1.0
