@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type * as Socket from "@effect/platform/Socket"
-import { Context, Deferred, Effect, Either, Exit, Fiber, Layer, Option, Stream } from "effect"
+import { Context, Deferred, Effect, Either, Exit, Fiber, Layer, Metric, Option, Stream } from "effect"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as PortForwarding from "../src/PortForwarding.js"
@@ -113,6 +113,8 @@ describe("PortForwarding", () => {
     Effect.gen(function*() {
       const port = yield* echoServer
       const forwarding = yield* forward({ portNumber: String(port), type: "LocalPortForwarding" })
+      const before = yield* Metric.value(PortForwarding.metrics.bytesSent)
+      const connectionsBefore = yield* Metric.value(PortForwarding.metrics.connections)
       yield* Effect.forEach([1, 2, 3, 4], (i) =>
         Effect.scoped(Effect.gen(function*() {
           const socket = yield* forwarding.connect
@@ -139,6 +141,9 @@ describe("PortForwarding", () => {
         bytesReceived: 4 * 300 * 1024,
         connectErrors: 0
       })
+      // the same as Effect metrics
+      assert.strictEqual((yield* Metric.value(PortForwarding.metrics.bytesSent)).count - before.count, 4 * 300 * 1024)
+      assert.strictEqual((yield* Metric.value(PortForwarding.metrics.connections)).count - connectionsBefore.count, 4)
     }))
 
   it.scopedLive("a refused destination: a ConnectToPortError event, the connection ends, nothing hangs", () =>
