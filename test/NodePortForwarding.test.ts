@@ -4,6 +4,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Stream } from "effect"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as AgentSimulator from "../src/AgentSimulator.js"
@@ -135,5 +136,30 @@ describe("NodePortForwarding.listen", () => {
       }))
       const after = yield* Effect.either(roundTrip(port, new Uint8Array([1])))
       assert.isTrue(Either.isLeft(after) && (after.left as NodeJS.ErrnoException).code === "ECONNREFUSED")
+    }))
+
+  it.scopedLive("the service ending the session closes open local connections and completes `closed`", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
+      const response = yield* simulator.startSession({
+        plugin: AgentSimulator.portPlugin(),
+        properties: { portNumber: String(destination), type: "LocalPortForwarding" }
+      })
+      const forwarding = yield* PortForwarding.make(yield* openSession(response))
+      const port = tcpPort(yield* NodePortForwarding.listen(forwarding))
+      // a connection that has exchanged bytes and stays open
+      const socket = yield* Effect.async<Net.Socket>((resume) => {
+        const socket = Net.connect(port, "127.0.0.1", () => socket.write("ping"))
+        socket.once("data", () => resume(Effect.succeed(socket)))
+      })
+      const closedLocally = Effect.async<void>((resume) => {
+        if (socket.destroyed || socket.readableEnded) return resume(Effect.void)
+        socket.once("close", () => resume(Effect.void))
+      })
+      assert.isTrue(yield* simulator.terminateSession(response.SessionId))
+      yield* forwarding.closed
+      yield* closedLocally
+      assert.strictEqual((yield* forwarding.stats).activeConnections, 0)
     }))
 })
