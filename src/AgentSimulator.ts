@@ -16,6 +16,7 @@ import * as internal from "./internal/agentSimulator.js"
 import * as command from "./internal/simulatorCommand.js"
 import * as port from "./internal/simulatorPort.js"
 import * as shell from "./internal/simulatorShell.js"
+import type * as KmsApi from "./KmsApi.js"
 import type * as SsmApi from "./SsmApi.js"
 
 /**
@@ -110,8 +111,10 @@ export interface SessionSpec {
   readonly plugin: Plugin
   readonly properties?: Readonly<Record<string, unknown>> | null | undefined
   readonly agentVersion?: string | undefined
-  /** ask for KMS encryption in the handshake */
+  /** ask for KMS encryption in the handshake (the data key comes from the simulator's own KMS, `kms`) */
   readonly kmsKeyId?: string | undefined
+  /** the instance id the agent puts in the KMS encryption context. Default `i-simulated` */
+  readonly targetId?: string | undefined
   readonly faults?: Faults | undefined
   /** send `channel_closed` with the 112-byte header */
   readonly shortChannelClosed?: boolean | undefined
@@ -141,6 +144,11 @@ export interface SimulatorOptions {
    * overrunning the client's reorder buffer.)
    */
   readonly windowSize?: number | undefined
+  /**
+   * the account's KMS preference: every session but Port sessions asks for KMS encryption with this key (a
+   * session's own `kmsKeyId` wins)
+   */
+  readonly kmsKeyId?: string | undefined
   readonly faults?: Faults | undefined
 }
 
@@ -178,6 +186,10 @@ export interface SessionStats {
   readonly pauses: number
   /** WebSocket pings from the client */
   readonly pings: number
+  /** the KMS handshake succeeded: data messages are encrypted both ways */
+  readonly encrypted: boolean
+  /** client messages that did not decrypt (not acknowledged) */
+  readonly decryptionFailures: number
 }
 
 /**
@@ -203,6 +215,11 @@ export interface AgentSimulator {
   /** ends a session as the API's TerminateSession does; false for an unknown session */
   readonly terminateSession: (sessionId: string) => Effect.Effect<boolean>
   readonly sessionStats: (sessionId: string) => Effect.Effect<SessionStats | undefined>
+  /**
+   * The simulator's KMS: data keys it generates are the ones its agent accepts, for the same key id and
+   * encryption context. Provide it to clients as `layerKmsApi`.
+   */
+  readonly kms: KmsApi.KmsApi
 }
 
 /**
@@ -351,3 +368,11 @@ export interface ShellPluginOptions {
  * @category plugins
  */
 export const shellPlugin: (options?: ShellPluginOptions) => Plugin = shell.shellPlugin
+
+/**
+ * The `KmsApi` service backed by the simulator's KMS, for KMS-encrypted simulated sessions.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerKmsApi: Layer.Layer<KmsApi.KmsApi, never, AgentSimulator> = internal.layerKmsApi

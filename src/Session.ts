@@ -2,7 +2,8 @@
  * A Session Manager data channel as a scoped resource: it turns a StartSession response (StreamUrl, TokenValue,
  * SessionId) into a reliable, ordered, flow-controlled byte channel to the agent. Acks, reordering,
  * retransmission with AWS's RTO, pacing and pause/start run in fibers; closing the Scope ends the session
- * (the TerminateSession flag where the agent honours it) and closes the WebSocket.
+ * (the TerminateSession flag where the agent honours it) and closes the WebSocket. Sessions the agent encrypts
+ * with KMS use the `KmsApi` service when one is provided (and the `target` option).
  *
  * @since 0.1.0
  */
@@ -68,7 +69,8 @@ export declare namespace SessionError {
   /**
    * - `Open`: the WebSocket or the OpenDataChannel frame failed.
    * - `Handshake`: no usable handshake in time, or an unsupported session type.
-   * - `EncryptionRequired`: the agent requires KMS encryption, which this client does not implement yet.
+   * - `EncryptionRequired`: the agent requires KMS encryption and no `KmsApi` (or no `target`) was provided.
+   * - `Encryption`: KMS encryption failed: the data key, the challenge, or a message that did not decrypt.
    * - `Transport`: the WebSocket failed or closed without `channel_closed`.
    * - `GiveUp`: a message stayed unacknowledged for `giveUpAfter`.
    * - `Closed`: the session has already ended.
@@ -76,7 +78,7 @@ export declare namespace SessionError {
    * @since 0.1.0
    * @category errors
    */
-  export type Reason = "Open" | "Handshake" | "EncryptionRequired" | "Transport" | "GiveUp" | "Closed"
+  export type Reason = "Open" | "Handshake" | "EncryptionRequired" | "Encryption" | "Transport" | "GiveUp" | "Closed"
 }
 
 /**
@@ -106,6 +108,11 @@ export interface SessionOptions {
   readonly sessionId: string
   readonly streamUrl: string
   readonly tokenValue: Redacted.Redacted<string>
+  /**
+   * the StartSession target (instance id): KMS-encrypted sessions need it for the data key's encryption context,
+   * where it must equal what the agent uses (its instance id)
+   */
+  readonly target?: string | undefined
   /** default: one random id per process, as the official client */
   readonly clientId?: string | undefined
   /** default `1.2.694.0`: above 1.2.331.0, so agents pick smux with keepalive off (section 18.1) */

@@ -57,3 +57,10 @@ export * as Shell from "./Shell.js"
  * @since 0.1.0
  */
 export * as RemoteCommand from "./RemoteCommand.js"
+
+/**
+ * `kms:GenerateDataKey` for KMS-encrypted sessions, over `@aws-sdk/client-kms`.
+ *
+ * @since 0.1.0
+ */
+export * as KmsApi from "./KmsApi.js"

@@ -135,7 +135,7 @@ describe("Session against the agent simulator", () => {
         assert.strictEqual(stats?.handshakeResponses, 1)
       }))
 
-    it.scopedLive("a KMS request gives the typed EncryptionRequired error (answered as unsupported)", () =>
+    it.scopedLive("a KMS request without a KmsApi to answer it gives the typed EncryptionRequired error", () =>
       Effect.gen(function*() {
         const sim = yield* simulator()
         const response = yield* sim.startSession({

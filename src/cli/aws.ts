@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as AgentSimulator from "../AgentSimulator.js"
+import * as KmsApi from "../KmsApi.js"
 import * as NodeSession from "../NodeSession.js"
 import * as SsmApi from "../SsmApi.js"
 
@@ -38,22 +39,26 @@ export interface AwsOptions {
 }
 
 /**
- * The SSM API (real or simulated) and the WebSocket constructor.
+ * The SSM and KMS APIs (real or simulated) and the WebSocket constructor.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerAws = (
   options: AwsOptions
-): Layer.Layer<SsmApi.SsmApi | Socket.WebSocketConstructor, AgentSimulator.SimulatorError> =>
+): Layer.Layer<SsmApi.SsmApi | KmsApi.KmsApi | Socket.WebSocketConstructor, AgentSimulator.SimulatorError> =>
   Layer.merge(
     options.simulator
-      ? AgentSimulator.layerSsmApi().pipe(Layer.provide(AgentSimulator.layer()))
-      : SsmApi.layer({
-        region: Option.getOrUndefined(options.region),
-        profile: Option.getOrUndefined(options.profile),
-        endpoint: Option.getOrUndefined(options.endpoint)
-      }),
+      ? Layer.merge(AgentSimulator.layerSsmApi(), AgentSimulator.layerKmsApi).pipe(Layer.provide(AgentSimulator.layer()))
+      : Layer.merge(
+        SsmApi.layer({
+          region: Option.getOrUndefined(options.region),
+          profile: Option.getOrUndefined(options.profile),
+          endpoint: Option.getOrUndefined(options.endpoint)
+        }),
+        // KMS-encrypted sessions (shells and commands where the account's preferences name a key)
+        KmsApi.layer({ region: Option.getOrUndefined(options.region), profile: Option.getOrUndefined(options.profile) })
+      ),
     NodeSession.layerWebSocketConstructor
   )
 

@@ -17,6 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as KmsApi from "../KmsApi.js"
 import * as NodeSession from "../NodeSession.js"
 import * as PortForwarding from "../PortForwarding.js"
 import * as RemoteCommand from "../RemoteCommand.js"
@@ -63,6 +64,8 @@ const StartSessionRequest = Schema.parseJson(Schema.Struct({
  */
 export interface PluginInvocation {
   readonly response: SsmApi.SessionResponse
+  /** the request's Target: KMS-encrypted sessions need it for the data key's encryption context */
+  readonly target: string | undefined
   readonly region: string
   readonly profile: string
   readonly parameters: Readonly<Record<string, ReadonlyArray<string>>>
@@ -100,6 +103,7 @@ export const parseInvocation = (
       streamUrl: response.right.StreamUrl,
       tokenValue: response.right.TokenValue
     },
+    target: request.right.Target,
     region: args[1]!,
     profile: args[3]!,
     parameters: request.right.Parameters ?? {},
@@ -131,13 +135,14 @@ export const runPlugin = (args: ReadonlyArray<string>) =>
     }
     if (args[0] === "--version") return yield* Console.log(PLUGIN_VERSION)
     const invocation = yield* parseInvocation(args, process.env)
-    const api = SsmApi.layer({
-      region: invocation.region === "" ? undefined : invocation.region,
-      profile: invocation.profile === "" ? undefined : invocation.profile,
-      endpoint: invocation.endpoint === "" ? undefined : invocation.endpoint
-    })
+    const region = invocation.region === "" ? undefined : invocation.region
+    const profile = invocation.profile === "" ? undefined : invocation.profile
+    const api = Layer.merge(
+      SsmApi.layer({ region, profile, endpoint: invocation.endpoint === "" ? undefined : invocation.endpoint }),
+      KmsApi.layer({ region, profile })
+    )
     return yield* Effect.gen(function*() {
-      const session = yield* Session.make(invocation.response)
+      const session = yield* Session.make({ ...invocation.response, target: invocation.target })
       yield* SsmApi.terminateOnClose(session)
       switch (session.sessionType) {
         case "Port":

@@ -10,6 +10,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
@@ -23,10 +24,13 @@ import * as WS from "ws"
 import type * as AgentMessage from "../AgentMessage.js"
 import * as AgentPayload from "../AgentPayload.js"
 import type * as AgentSimulator from "../AgentSimulator.js"
+import type * as KmsApi from "../KmsApi.js"
 import type * as SsmApi from "../SsmApi.js"
+import * as kmsApi from "./kmsApi.js"
 import * as ssmApi from "./ssmApi.js"
 import * as internalMessage from "./agentMessage.js"
 import * as DataChannel from "./dataChannel.js"
+import * as SessionCipher from "./sessionCipher.js"
 import { corkSocket } from "./session.js"
 import * as Version from "./version.js"
 
@@ -34,6 +38,8 @@ const textEncoder = new TextEncoder()
 const simulatorMetrics = DataChannel.makeMetrics("ssm_simulator")
 const decodeOpen = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))
 const decodeResponse = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeResponse))
+const decodeChallenge = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge))
+const encodeChallenge = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge))
 
 /** A small seeded PRNG (mulberry32), so fault patterns replay. @internal */
 export const prng = (seed: number) => {
@@ -110,6 +116,8 @@ interface SessionRecord {
     rateCapClosed: boolean
     pauses: number
     pings: number
+    encrypted: boolean
+    decryptionFailures: number
   }
   /** the agent's channel of the current connection */
   channel: DataChannel.Channel | undefined
@@ -123,6 +131,28 @@ export const make = (
 ): Effect.Effect<AgentSimulator.AgentSimulator, AgentSimulator.SimulatorError, Scope.Scope> =>
   Effect.gen(function*() {
     const sessions = new Map<string, SessionRecord>()
+    // the simulator's KMS: a ciphertext blob names the data key it wraps, with the key id and context it was made for
+    const dataKeys = new Map<string, { readonly keyId: string; readonly context: string; readonly plaintext: Uint8Array }>()
+    const contextKey = (context: Readonly<Record<string, string>>) =>
+      JSON.stringify(Object.keys(context).sort().map((key) => [key, context[key]]))
+    const kms: KmsApi.KmsApi = {
+      generateDataKey: (request) =>
+        Effect.sync(() => {
+          const plaintext = globalThis.crypto.getRandomValues(new Uint8Array(request.numberOfBytes))
+          const blob = textEncoder.encode(`simulated-kms:${globalThis.crypto.randomUUID()}`)
+          dataKeys.set(new TextDecoder().decode(blob), {
+            keyId: request.keyId,
+            context: contextKey(request.encryptionContext),
+            plaintext
+          })
+          return { plaintext: Redacted.make(plaintext), ciphertextBlob: blob }
+        })
+    }
+    /** kms:Decrypt as the agent calls it: the same key id and encryption context, or nothing */
+    const kmsDecrypt = (blob: Uint8Array, keyId: string, context: Readonly<Record<string, string>>) => {
+      const key = dataKeys.get(new TextDecoder().decode(blob))
+      return key !== undefined && key.keyId === keyId && key.context === contextKey(context) ? key.plaintext : undefined
+    }
     const connections = yield* FiberSet.make()
     const runFork = yield* FiberSet.runtime(connections)<never>()
 
@@ -215,8 +245,13 @@ export const make = (
         const input = yield* Mailbox.make<AgentSimulator.PluginInput>()
         let inputBuffered = 0
         const handshake = yield* Deferred.make<AgentPayload.HandshakeResponse, string>()
-        let handshakeDone = !(spec.plugin.requireHandshake || spec.kmsKeyId !== undefined)
+        // the account's KMS preference applies to every session type but Port (section 8.5)
+        const kmsKeyId = spec.kmsKeyId ?? (spec.plugin.sessionType === "Port" ? undefined : options.kmsKeyId)
+        let handshakeDone = !(spec.plugin.requireHandshake || kmsKeyId !== undefined)
         const terminated = yield* Deferred.make<void>()
+        const challengeResponse = yield* Deferred.make<Uint8Array, string>()
+        /** the agent's side of a KMS session's encryption, once the handshake set it up */
+        let cipher: SessionCipher.SessionCipher | undefined
         const agentVersion = spec.agentVersion ?? options.agentVersion ?? "3.3.1142.0"
         // agents up to 2.3.722.0 ignore the TerminateSession flag (the client calls the API instead)
         const honoursTerminateFlag = Version.isGreaterThan(agentVersion, Version.TERMINATE_FLAG_AFTER)
@@ -231,14 +266,26 @@ export const make = (
                 Either.isRight(response) ? Exit.succeed(response.right) : Exit.fail(response.left.detail)
               )
             }
+            if (message.payloadType === 9) {
+              const response = decodeChallenge(message.payload)
+              Deferred.unsafeDone(
+                challengeResponse,
+                Either.isRight(response) ? Exit.succeed(response.right.Challenge) : Exit.fail(response.left.detail)
+              )
+            }
             // anything else during the handshake is acknowledged and discarded, as the agent does
             return true
           }
           switch (message.payloadType) {
             case 1: {
               if (!force && inputBuffered >= (spec.inputBufferSize ?? 1024 * 1024)) return false
-              inputBuffered += message.payload.length
-              input.unsafeOffer({ _tag: "Data", bytes: message.payload.slice() })
+              const bytes = cipher === undefined ? message.payload.slice() : cipher.decrypt(message.payload)
+              if (bytes === undefined) {
+                record.stats.decryptionFailures++
+                return false
+              }
+              inputBuffered += bytes.length
+              input.unsafeOffer({ _tag: "Data", bytes })
               return true
             }
             case 3: {
@@ -289,6 +336,8 @@ export const make = (
           role: "agent",
           send,
           cork: () => corkSocket(socket),
+          outgoingPayload: (payloadType, payload) =>
+            cipher !== undefined && SessionCipher.isEncrypted(payloadType, "agent") ? cipher.encrypt(payload) : payload,
           deliver,
           onChannelClosed: () => {},
           windowSize: spec.windowSize ?? options.windowSize ?? 1024,
@@ -342,8 +391,9 @@ export const make = (
             ActionType: "SessionType",
             ActionParameters: { SessionType: spec.plugin.sessionType, Properties: spec.properties ?? null }
           }]
-          if (spec.kmsKeyId !== undefined) {
-            actions.push({ ActionType: "KMSEncryption", ActionParameters: { KMSKeyId: spec.kmsKeyId, Challenge: "AAECAwQFBgcICQoLDA0ODw==" } })
+          const randomChallenge = Encoding.encodeBase64(globalThis.crypto.getRandomValues(new Uint8Array(16)))
+          if (kmsKeyId !== undefined) {
+            actions.push({ ActionType: "KMSEncryption", ActionParameters: { KMSKeyId: kmsKeyId, Challenge: randomChallenge } })
           }
           yield* Effect.ignore(channel.send(5, textEncoder.encode(JSON.stringify({
             AgentVersion: agentVersion,
@@ -358,9 +408,36 @@ export const make = (
             record.stats.closed = true
             return
           }
+          if (kmsKeyId !== undefined) {
+            // as the agent: kms:Decrypt the client's data key with its own context, then the challenge (8.1, 8.3)
+            const result = response.right.ProcessedClientActions.find((action) => action.ActionType === "KMSEncryption")
+              ?.ActionResult
+            const plaintext = result == null ? undefined : kmsDecrypt(result.KMSCipherTextKey, kmsKeyId, {
+              "aws:ssm:SessionId": sessionId,
+              "aws:ssm:TargetId": spec.targetId ?? "i-simulated",
+              ...(result.ChallengeAcknowledgement === true ? { "aws:ssm:RandomChallenge": randomChallenge } : {})
+            })
+            const agreed = plaintext !== undefined && (yield* Effect.gen(function*() {
+              cipher = SessionCipher.make(plaintext, "agent")
+              const challenge = globalThis.crypto.getRandomValues(new Uint8Array(64))
+              const request = encodeChallenge(new AgentPayload.EncryptionChallenge({ Challenge: cipher.encrypt(challenge) }))
+              if (Either.isLeft(request)) return false
+              yield* Effect.ignore(channel.send(8, request.right))
+              const answer = yield* Deferred.await(challengeResponse).pipe(Effect.timeout("15 seconds"), Effect.option)
+              const decrypted = Option.isSome(answer) ? cipher.decrypt(answer.value) : undefined
+              return decrypted !== undefined && decrypted.every((byte, i) => byte === challenge[i])
+            }))
+            if (!agreed) {
+              cipher = undefined
+              yield* closeChannel(send, sessionId, "Handshake failed: KMS encryption", spec.shortChannelClosed ?? false)
+              record.stats.closed = true
+              return
+            }
+            record.stats.encrypted = true
+          }
           yield* Effect.ignore(channel.send(7, textEncoder.encode(JSON.stringify({
             HandshakeTimeToComplete: (Date.now() - started) * 1_000_000,
-            CustomerMessage: ""
+            CustomerMessage: kmsKeyId === undefined ? "" : "This session is encrypted using AWS KMS."
           }))))
           handshakeDone = true
         }
@@ -450,7 +527,9 @@ export const make = (
             dataMessagesReceived: 0,
             rateCapClosed: false,
             pauses: 0,
-            pings: 0
+            pings: 0,
+            encrypted: false,
+            decryptionFailures: 0
           },
           channel: undefined,
           terminate: Deferred.unsafeMake<void>(FiberId.none)
@@ -474,6 +553,7 @@ export const make = (
     return {
       host,
       port,
+      kms,
       startSession,
       terminateSession,
       sessionStats: (sessionId) => Effect.sync(() => {
@@ -519,7 +599,7 @@ export const layerSsmApi = (
     ssmApi.tag,
     Effect.map(simulatorTag, (simulator): SsmApi.SsmApi => ({
       startSession: (request) =>
-        Effect.map(simulator.startSession(spec(request)), (response) => ({
+        Effect.map(simulator.startSession({ targetId: request.target, ...spec(request) }), (response) => ({
           sessionId: response.SessionId,
           streamUrl: response.StreamUrl,
           tokenValue: response.TokenValue
@@ -540,3 +620,9 @@ export const layerSsmApi = (
 
 /** @internal */
 export const simulatorTag = Context.GenericTag<AgentSimulator.AgentSimulator>("ssm-session-manager/AgentSimulator")
+
+/** @internal */
+export const layerKmsApi: Layer.Layer<KmsApi.KmsApi, never, AgentSimulator.AgentSimulator> = Layer.effect(
+  kmsApi.tag,
+  Effect.map(simulatorTag, (simulator) => simulator.kms)
+)

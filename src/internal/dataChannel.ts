@@ -48,6 +48,11 @@ export interface ChannelOptions {
    * leaves in few system calls (a Node socket's cork/uncork)
    */
   readonly cork?: (() => () => void) | undefined
+  /**
+   * optional: the payload each data message goes out with, given its plaintext chunk (KMS sessions encrypt here,
+   * after chunking to 1024 bytes and before the digest, as section 8.2 says)
+   */
+  readonly outgoingPayload?: ((payloadType: AgentMessage.PayloadType, payload: Uint8Array) => Uint8Array) | undefined
   /** called for frames that fail to decode or validate (they are dropped unacknowledged) */
   readonly onInvalid?: ((error: internalMessage.AgentMessageError) => void) | undefined
   readonly windowSize: number
@@ -386,6 +391,9 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     /** Encodes, records and writes the next queued message: synchronous, no Effect per message. */
     const sendNext = (now: number) => {
       const request = outgoing[outgoingHead++]!
+      const payload = options.outgoingPayload === undefined
+        ? request.payload
+        : options.outgoingPayload(request.payloadType, request.payload)
       const frame = internalMessage.unsafeEncode({
         messageType: sendType,
         schemaVersion: 1,
@@ -395,15 +403,15 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         flags: options.role === "agent" && nextSequence === 0 ? 1 : 0,
         messageId: globalThis.crypto.randomUUID(),
         payloadType: request.payloadType,
-        payload: request.payload
+        payload
       })
       inFlight.set(nextSequence, { frame, firstSent: now, lastSent: now, retransmitted: false })
       acked.unsafeClose()
       nextSequence++
       stats.messagesSent++
-      stats.bytesSent += request.payload.length
+      stats.bytesSent += payload.length
       metrics.messagesSent.unsafeUpdate(1, [])
-      metrics.bytesSent.unsafeUpdate(request.payload.length, [])
+      metrics.bytesSent.unsafeUpdate(payload.length, [])
       write(frame)
       if (request.done !== undefined) Deferred.unsafeDone(request.done, Exit.void)
     }

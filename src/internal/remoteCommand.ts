@@ -144,7 +144,7 @@ export const start = (options: RemoteCommand.ExecOptions) =>
       parameters: { command: [options.command], ...options.parameters },
       reason: options.reason
     })
-    const session = yield* Session.make({ ...options.session, ...response })
+    const session = yield* Session.make({ ...options.session, ...response, target: options.target })
     yield* SsmApi.terminateOnClose(session)
     return session
   })

@@ -17,12 +17,15 @@ import * as FiberSet from "effect/FiberSet"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as AgentMessage from "../AgentMessage.js"
 import * as AgentPayload from "../AgentPayload.js"
 import type * as Session from "../Session.js"
 import * as DataChannel from "./dataChannel.js"
+import * as KmsApi from "./kmsApi.js"
+import * as SessionCipher from "./sessionCipher.js"
 import * as Version from "./version.js"
 
 /** @internal */
@@ -78,6 +81,8 @@ const decodeHandshakeRequest = AgentPayload.decodePayload(AgentPayload.jsonPaylo
 const decodeHandshakeComplete = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeComplete))
 const decodeChannelClosed = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.ChannelClosed))
 const encodeHandshakeResponse = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeResponse))
+const decodeChallenge = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge))
+const encodeChallenge = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge))
 const encodeOpen = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))
 
 const supportedSessionTypes = new Set<string>(Object.values(AgentPayload.SessionType))
@@ -187,6 +192,63 @@ export const make = (
     const sendJson = (payloadType: AgentMessage.PayloadType, payload: Uint8Array) =>
       channel === undefined ? Effect.void : Effect.ignore(channel.send(payloadType, payload))
 
+    const kms = yield* Effect.serviceOption(KmsApi.tag)
+    /** set once the data key is known (KMS sessions); Output is then encrypted both ways */
+    let cipher: SessionCipher.SessionCipher | undefined
+
+    /** kms:GenerateDataKey with the context the agent will decrypt with (section 8.1, 8.3) */
+    const processKms = (
+      action: AgentPayload.KmsEncryptionAction
+    ): Effect.Effect<AgentPayload.ProcessedClientAction, SessionError> => {
+      const failed = (error: string) =>
+        new AgentPayload.ProcessedClientAction({
+          ActionType: "KMSEncryption",
+          ActionStatus: AgentPayload.ActionStatus.Failed,
+          ActionResult: null,
+          Error: `Failed to process action KMSEncryption: ${error}`
+        })
+      if (Option.isNone(kms) || options.target === undefined) {
+        return Effect.fail(
+          new SessionError({
+            reason: "EncryptionRequired",
+            detail: `the agent requires KMS encryption (key ${action.ActionParameters.KMSKeyId}): provide a KmsApi` +
+              (options.target === undefined ? " and the session's target" : "")
+          })
+        )
+      }
+      const challenge = action.ActionParameters.Challenge ?? ""
+      return kms.value.generateDataKey({
+        keyId: action.ActionParameters.KMSKeyId,
+        numberOfBytes: 64,
+        encryptionContext: {
+          "aws:ssm:SessionId": options.sessionId,
+          "aws:ssm:TargetId": options.target,
+          ...(challenge === "" ? {} : { "aws:ssm:RandomChallenge": challenge })
+        }
+      }).pipe(
+        Effect.map((key) => {
+          cipher = SessionCipher.make(Redacted.value(key.plaintext), "client")
+          return new AgentPayload.ProcessedClientAction({
+            ActionType: "KMSEncryption",
+            ActionStatus: AgentPayload.ActionStatus.Success,
+            ActionResult: new AgentPayload.KmsEncryptionResult({
+              KMSCipherTextKey: key.ciphertextBlob,
+              KMSCipherTextHash: null,
+              ...(challenge === "" ? {} : { ChallengeAcknowledgement: true })
+            }),
+            Error: ""
+          })
+        }),
+        // the agent is told (it then cancels the session), and so is the user
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.sync(() => failWith("Encryption", `kms:GenerateDataKey failed: ${error.message}`, error)),
+            Effect.succeed(failed(error.message))
+          )
+        )
+      )
+    }
+
     const handleHandshakeRequest = (message: AgentMessage.AgentMessage) => {
       handshakeSeen = true
       const request = decodeHandshakeRequest(message.payload)
@@ -196,74 +258,87 @@ export const make = (
       }
       let sessionType: string | undefined
       let properties: Readonly<Record<string, unknown>> | null = null
-      let encryption: string | undefined
       const errors: Array<string> = []
-      const processed = request.right.RequestedClientActions.map((action) => {
+      const process = (action: AgentPayload.HandshakeRequest["RequestedClientActions"][number]) => {
         if (action instanceof AgentPayload.SessionTypeAction) {
           const type = action.ActionParameters.SessionType
           if (supportedSessionTypes.has(type)) {
             sessionType = type
             properties = action.ActionParameters.Properties
-            return new AgentPayload.ProcessedClientAction({
-              ActionType: "SessionType",
-              ActionStatus: AgentPayload.ActionStatus.Success,
-              ActionResult: null,
-              Error: ""
-            })
+            return Effect.succeed(
+              new AgentPayload.ProcessedClientAction({
+                ActionType: "SessionType",
+                ActionStatus: AgentPayload.ActionStatus.Success,
+                ActionResult: null,
+                Error: ""
+              })
+            )
           }
           const error = `Unknown session type ${type}`
           errors.push(error)
-          return new AgentPayload.ProcessedClientAction({
-            ActionType: "SessionType",
-            ActionStatus: AgentPayload.ActionStatus.Failed,
-            ActionResult: null,
-            Error: error
-          })
+          return Effect.succeed(
+            new AgentPayload.ProcessedClientAction({
+              ActionType: "SessionType",
+              ActionStatus: AgentPayload.ActionStatus.Failed,
+              ActionResult: null,
+              Error: error
+            })
+          )
         }
         if (action instanceof AgentPayload.KmsEncryptionAction) {
-          encryption = action.ActionParameters.KMSKeyId
-          const error = "Failed to process action KMSEncryption: KMS encryption is not supported by this client yet"
-          errors.push(error)
-          return new AgentPayload.ProcessedClientAction({
-            ActionType: "KMSEncryption",
-            ActionStatus: AgentPayload.ActionStatus.Unsupported,
-            ActionResult: null,
-            Error: error
+          return Effect.tap(processKms(action), (processed) => {
+            if (processed.Error !== "") errors.push(processed.Error)
           })
         }
         const error = `Unsupported action ${action.ActionType}`
         errors.push(error)
-        return new AgentPayload.ProcessedClientAction({
-          ActionType: action.ActionType,
-          ActionStatus: AgentPayload.ActionStatus.Unsupported,
-          ActionResult: null,
-          Error: error
-        })
-      })
-      const response = encodeHandshakeResponse(new AgentPayload.HandshakeResponse({
-        ClientVersion: config.clientVersion,
-        ProcessedClientActions: processed,
-        Errors: errors.length === 0 ? null : errors
-      }))
-      if (Either.isRight(response)) {
-        runFork(sendJson(6, response.right))
+        return Effect.succeed(
+          new AgentPayload.ProcessedClientAction({
+            ActionType: action.ActionType,
+            ActionStatus: AgentPayload.ActionStatus.Unsupported,
+            ActionResult: null,
+            Error: error
+          })
+        )
       }
       pendingReady = {
-        sessionType: sessionType ?? "",
+        sessionType: "",
         agentVersion: Option.some(request.right.AgentVersion),
-        properties,
+        properties: null,
         customerMessage: "",
         handshakeDuration: Option.none()
       }
-      if (encryption !== undefined) {
-        failWith(
-          "EncryptionRequired",
-          `the agent requires KMS encryption (key ${encryption}), which this client does not implement yet`
+      runFork(
+        Effect.forEach(request.right.RequestedClientActions, process).pipe(
+          Effect.flatMap((processed) => {
+            pendingReady = { ...pendingReady!, sessionType: sessionType ?? "", properties }
+            const response = encodeHandshakeResponse(new AgentPayload.HandshakeResponse({
+              ClientVersion: config.clientVersion,
+              ProcessedClientActions: processed,
+              Errors: errors.length === 0 ? null : errors
+            }))
+            if (sessionType === undefined) {
+              failWith("Handshake", `the agent asked for no supported session type: ${errors.join("; ")}`)
+            }
+            return Either.isRight(response) ? sendJson(6, response.right) : Effect.void
+          }),
+          Effect.catchAll((error) => Effect.sync(() => end(Exit.fail(error))))
         )
-      } else if (sessionType === undefined) {
-        failWith("Handshake", `the agent asked for no supported session type: ${errors.join("; ")}`)
-      }
+      )
     }
+
+    /** EncChallengeRequest: decrypt with the agent's half, encrypt again with ours (section 8.3) */
+    const handleChallenge = (message: AgentMessage.AgentMessage) => {
+      const request = decodeChallenge(message.payload)
+      const plain = cipher === undefined || Either.isLeft(request) ? undefined : cipher.decrypt(request.right.Challenge)
+      if (plain === undefined) {
+        failWith("Encryption", "the agent's encryption challenge did not decrypt with the data key")
+        return
+      }
+      const response = encodeChallenge(new AgentPayload.EncryptionChallenge({ Challenge: cipher!.encrypt(plain) }))
+      if (Either.isRight(response)) runFork(sendJson(9, response.right))
+    }
+
     let pendingReady: Ready | undefined
 
     const handleHandshakeComplete = (message: AgentMessage.AgentMessage) => {
@@ -303,18 +378,22 @@ export const make = (
       }
     }
 
-    const deliver = (message: AgentMessage.AgentMessage, force: boolean): boolean => {
+    /** Output, StdErr and ExitCode: decrypted in KMS sessions (a payload that does not is fatal, section 8.4) */
+    const deliverData = (message: AgentMessage.AgentMessage, force: boolean): boolean => {
+      let payload = message.payload
+      if (cipher !== undefined) {
+        const plain = cipher.decrypt(payload)
+        if (plain === undefined) {
+          failWith("Encryption", `a message (sequence ${message.sequenceNumber}) did not decrypt with the data key`)
+          return false
+        }
+        payload = plain
+      } else {
+        // the payload is a view into the transport's buffer, which we do not own: copy
+        payload = payload.slice()
+      }
       switch (message.payloadType) {
-        case 5:
-          handleHandshakeRequest(message)
-          return true
-        case 7:
-          handleHandshakeComplete(message)
-          return true
-        case 8:
-          failWith("EncryptionRequired", "the agent sent an encryption challenge; KMS is not implemented yet")
-          return true
-        case 1: {
+        case 1:
           if (!handshakeSeen) {
             // no handshake: a shell session without KMS (section 7.6)
             Deferred.unsafeDone(ready, Exit.succeed<Ready>({
@@ -326,13 +405,29 @@ export const make = (
             }))
           }
           handshakeSeen = true
-          // the payload is a view into the transport's buffer, which we do not own: copy
-          return offer(output, message.payload.slice(), message.payload.length, force)
-        }
+          return offer(output, payload, payload.length, force)
         case 11:
-          return offer(events, { _tag: "StdErr", bytes: message.payload.slice() }, message.payload.length, force)
+          return offer(events, { _tag: "StdErr", bytes: payload }, payload.length, force)
+        default:
+          return offer(events, { _tag: "ExitCode", code: exitCodeOf(payload) }, 16, force)
+      }
+    }
+
+    const deliver = (message: AgentMessage.AgentMessage, force: boolean): boolean => {
+      switch (message.payloadType) {
+        case 5:
+          handleHandshakeRequest(message)
+          return true
+        case 7:
+          handleHandshakeComplete(message)
+          return true
+        case 8:
+          handleChallenge(message)
+          return true
+        case 1:
+        case 11:
         case 12:
-          return offer(events, { _tag: "ExitCode", code: exitCodeOf(message.payload) }, 16, force)
+          return deliverData(message, force)
         case 10: {
           const view = message.payload
           const flag = view.length === 4 ? ((view[0]! << 24) | (view[1]! << 16) | (view[2]! << 8) | view[3]!) >>> 0 : -1
@@ -355,6 +450,8 @@ export const make = (
       role: "client",
       send: (frame) => writer(frame),
       cork: () => corkSocket(webSocket),
+      outgoingPayload: (payloadType, payload) =>
+        cipher !== undefined && SessionCipher.isEncrypted(payloadType, "client") ? cipher.encrypt(payload) : payload,
       deliver,
       onChannelClosed,
       windowSize: config.windowSize,

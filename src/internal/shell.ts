@@ -98,7 +98,7 @@ export const start = (
       parameters: options.parameters,
       reason: options.reason
     })
-    const session = yield* Session.make({ ...options.session, ...response })
+    const session = yield* Session.make({ ...options.session, ...response, target: options.target })
     yield* SsmApi.terminateOnClose(session)
     return yield* make(session, options)
   })

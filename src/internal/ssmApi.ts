@@ -19,6 +19,7 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import { layerFromClient, messageOf, reasonByName } from "./awsClient.js"
 import type * as Session from "../Session.js"
 import type * as SsmApi from "../SsmApi.js"
 
@@ -62,11 +63,7 @@ const reasons: ReadonlyArray<readonly [ReadonlyArray<string>, SsmApi.SsmApiError
 ]
 
 /** Maps an SDK exception (by its `name`) to a reason. @internal */
-export const reasonOf = (error: unknown): SsmApi.SsmApiError.Reason => {
-  const name = Predicate.hasProperty(error, "name") && typeof error.name === "string" ? error.name : ""
-  for (const [names, reason] of reasons) if (names.includes(name)) return reason
-  return "Other"
-}
+export const reasonOf = reasonByName(reasons, "Other")
 
 const call = <A>(operation: SsmApiError["operation"], run: (signal: AbortSignal) => Promise<A>) =>
   Effect.tryPromise({
@@ -75,7 +72,7 @@ const call = <A>(operation: SsmApiError["operation"], run: (signal: AbortSignal)
       new SsmApiError({
         reason: reasonOf(cause),
         operation,
-        detail: Predicate.hasProperty(cause, "message") ? String(cause.message) : String(cause),
+        detail: messageOf(cause),
         cause
       })
   })
@@ -123,26 +120,16 @@ export const fromClient = (client: SSMClient): SsmApi.SsmApi => ({
 
 /** @internal */
 export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.SsmApi> =>
-  Layer.scoped(
-    tag,
-    Effect.map(
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          const config: SSMClientConfig = {
-            ...(options.region === undefined ? {} : { region: options.region }),
-            ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-            ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-            ...(options.profile === undefined ? {} : { profile: options.profile }),
-            ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts })
-          }
-          return new SSMClient(config)
-        }),
-        (client) => Effect.sync(() => client.destroy())
-      ),
-      fromClient
-    )
-  )
-
+  layerFromClient(tag, () => {
+    const config: SSMClientConfig = {
+      ...(options.region === undefined ? {} : { region: options.region }),
+      ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+      ...(options.profile === undefined ? {} : { profile: options.profile }),
+      ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts })
+    }
+    return new SSMClient(config)
+  }, fromClient)
 
 /** @internal */
 export const terminateOnClose = (session: Session.Session): Effect.Effect<void, never, Scope.Scope> =>

@@ -1,0 +1,36 @@
+/**
+ * What the SDK-backed services share: a client made for a layer and destroyed with it, and SDK exceptions
+ * mapped by name to a module's reasons.
+ *
+ * @internal
+ */
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Predicate from "effect/Predicate"
+
+/** A layer of `fromClient(client)` over a client made by `make`, destroyed with the layer. @internal */
+export const layerFromClient = <I, S, C extends { readonly destroy: () => void }>(
+  tag: Context.Tag<I, S>,
+  make: () => C,
+  fromClient: (client: C) => S
+): Layer.Layer<I> =>
+  Layer.scoped(
+    tag,
+    Effect.map(Effect.acquireRelease(Effect.sync(make), (client) => Effect.sync(() => client.destroy())), fromClient)
+  )
+
+/** The reason listed for an SDK exception's `name`, or `otherwise`. @internal */
+export const reasonByName = <R extends string>(
+  table: ReadonlyArray<readonly [ReadonlyArray<string>, R]>,
+  otherwise: R
+) =>
+(error: unknown): R => {
+  const name = Predicate.hasProperty(error, "name") && typeof error.name === "string" ? error.name : ""
+  for (const [names, reason] of table) if (names.includes(name)) return reason
+  return otherwise
+}
+
+/** An SDK exception's message. @internal */
+export const messageOf = (cause: unknown): string =>
+  Predicate.hasProperty(cause, "message") ? String(cause.message) : String(cause)
