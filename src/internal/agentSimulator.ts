@@ -31,6 +31,7 @@ import * as ssmApi from "./ssmApi.js"
 import * as internalMessage from "./agentMessage.js"
 import * as DataChannel from "./dataChannel.js"
 import * as SessionCipher from "./sessionCipher.js"
+import * as SimulatorKms from "./simulatorKms.js"
 import { corkSocket } from "./session.js"
 import * as Version from "./version.js"
 
@@ -39,7 +40,6 @@ const simulatorMetrics = DataChannel.makeMetrics("ssm_simulator")
 const decodeOpen = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))
 const decodeResponse = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeResponse))
 const decodeChallenge = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge))
-const encodeChallenge = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge))
 
 /** A small seeded PRNG (mulberry32), so fault patterns replay. @internal */
 export const prng = (seed: number) => {
@@ -131,28 +131,8 @@ export const make = (
 ): Effect.Effect<AgentSimulator.AgentSimulator, AgentSimulator.SimulatorError, Scope.Scope> =>
   Effect.gen(function*() {
     const sessions = new Map<string, SessionRecord>()
-    // the simulator's KMS: a ciphertext blob names the data key it wraps, with the key id and context it was made for
-    const dataKeys = new Map<string, { readonly keyId: string; readonly context: string; readonly plaintext: Uint8Array }>()
-    const contextKey = (context: Readonly<Record<string, string>>) =>
-      JSON.stringify(Object.keys(context).sort().map((key) => [key, context[key]]))
-    const kms: KmsApi.KmsApi = {
-      generateDataKey: (request) =>
-        Effect.sync(() => {
-          const plaintext = globalThis.crypto.getRandomValues(new Uint8Array(request.numberOfBytes))
-          const blob = textEncoder.encode(`simulated-kms:${globalThis.crypto.randomUUID()}`)
-          dataKeys.set(new TextDecoder().decode(blob), {
-            keyId: request.keyId,
-            context: contextKey(request.encryptionContext),
-            plaintext
-          })
-          return { plaintext: Redacted.make(plaintext), ciphertextBlob: blob }
-        })
-    }
-    /** kms:Decrypt as the agent calls it: the same key id and encryption context, or nothing */
-    const kmsDecrypt = (blob: Uint8Array, keyId: string, context: Readonly<Record<string, string>>) => {
-      const key = dataKeys.get(new TextDecoder().decode(blob))
-      return key !== undefined && key.keyId === keyId && key.context === contextKey(context) ? key.plaintext : undefined
-    }
+    // the simulator's KMS: the data keys clients make are the ones its agent can decrypt
+    const simulatedKms = SimulatorKms.make()
     const connections = yield* FiberSet.make()
     const runFork = yield* FiberSet.runtime(connections)<never>()
 
@@ -410,23 +390,17 @@ export const make = (
           }
           if (kmsKeyId !== undefined) {
             // as the agent: kms:Decrypt the client's data key with its own context, then the challenge (8.1, 8.3)
-            const result = response.right.ProcessedClientActions.find((action) => action.ActionType === "KMSEncryption")
-              ?.ActionResult
-            const plaintext = result == null ? undefined : kmsDecrypt(result.KMSCipherTextKey, kmsKeyId, {
-              "aws:ssm:SessionId": sessionId,
-              "aws:ssm:TargetId": spec.targetId ?? "i-simulated",
-              ...(result.ChallengeAcknowledgement === true ? { "aws:ssm:RandomChallenge": randomChallenge } : {})
+            cipher = yield* SimulatorKms.agentHandshake({
+              kms: simulatedKms,
+              response: response.right,
+              keyId: kmsKeyId,
+              sessionId,
+              targetId: spec.targetId ?? "i-simulated",
+              randomChallenge,
+              sendChallenge: (payload) => Effect.ignore(channel.send(8, payload)),
+              answer: Deferred.await(challengeResponse).pipe(Effect.timeout("15 seconds"), Effect.option)
             })
-            const agreed = plaintext !== undefined && (yield* Effect.gen(function*() {
-              cipher = SessionCipher.make(plaintext, "agent")
-              const challenge = globalThis.crypto.getRandomValues(new Uint8Array(64))
-              const request = encodeChallenge(new AgentPayload.EncryptionChallenge({ Challenge: cipher.encrypt(challenge) }))
-              if (Either.isLeft(request)) return false
-              yield* Effect.ignore(channel.send(8, request.right))
-              const answer = yield* Deferred.await(challengeResponse).pipe(Effect.timeout("15 seconds"), Effect.option)
-              const decrypted = Option.isSome(answer) ? cipher.decrypt(answer.value) : undefined
-              return decrypted !== undefined && decrypted.every((byte, i) => byte === challenge[i])
-            }))
+            const agreed = cipher !== undefined
             if (!agreed) {
               cipher = undefined
               yield* closeChannel(send, sessionId, "Handshake failed: KMS encryption", spec.shortChannelClosed ?? false)
@@ -553,7 +527,7 @@ export const make = (
     return {
       host,
       port,
-      kms,
+      kms: simulatedKms.kms,
       startSession,
       terminateSession,
       sessionStats: (sessionId) => Effect.sync(() => {

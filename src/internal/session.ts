@@ -17,13 +17,13 @@ import * as FiberSet from "effect/FiberSet"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as AgentMessage from "../AgentMessage.js"
 import * as AgentPayload from "../AgentPayload.js"
 import type * as Session from "../Session.js"
 import * as DataChannel from "./dataChannel.js"
+import * as Handshake from "./handshake.js"
 import * as KmsApi from "./kmsApi.js"
 import * as SessionCipher from "./sessionCipher.js"
 import * as Version from "./version.js"
@@ -84,8 +84,6 @@ const encodeHandshakeResponse = AgentPayload.encodePayload(AgentPayload.jsonPayl
 const decodeChallenge = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge))
 const encodeChallenge = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge))
 const encodeOpen = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))
-
-const supportedSessionTypes = new Set<string>(Object.values(AgentPayload.SessionType))
 
 /**
  * Corks the TCP socket under a `ws` WebSocket for a batch of frames, when there is one: one frame per WebSocket
@@ -196,59 +194,6 @@ export const make = (
     /** set once the data key is known (KMS sessions); Output is then encrypted both ways */
     let cipher: SessionCipher.SessionCipher | undefined
 
-    /** kms:GenerateDataKey with the context the agent will decrypt with (section 8.1, 8.3) */
-    const processKms = (
-      action: AgentPayload.KmsEncryptionAction
-    ): Effect.Effect<AgentPayload.ProcessedClientAction, SessionError> => {
-      const failed = (error: string) =>
-        new AgentPayload.ProcessedClientAction({
-          ActionType: "KMSEncryption",
-          ActionStatus: AgentPayload.ActionStatus.Failed,
-          ActionResult: null,
-          Error: `Failed to process action KMSEncryption: ${error}`
-        })
-      if (Option.isNone(kms) || options.target === undefined) {
-        return Effect.fail(
-          new SessionError({
-            reason: "EncryptionRequired",
-            detail: `the agent requires KMS encryption (key ${action.ActionParameters.KMSKeyId}): provide a KmsApi` +
-              (options.target === undefined ? " and the session's target" : "")
-          })
-        )
-      }
-      const challenge = action.ActionParameters.Challenge ?? ""
-      return kms.value.generateDataKey({
-        keyId: action.ActionParameters.KMSKeyId,
-        numberOfBytes: 64,
-        encryptionContext: {
-          "aws:ssm:SessionId": options.sessionId,
-          "aws:ssm:TargetId": options.target,
-          ...(challenge === "" ? {} : { "aws:ssm:RandomChallenge": challenge })
-        }
-      }).pipe(
-        Effect.map((key) => {
-          cipher = SessionCipher.make(Redacted.value(key.plaintext), "client")
-          return new AgentPayload.ProcessedClientAction({
-            ActionType: "KMSEncryption",
-            ActionStatus: AgentPayload.ActionStatus.Success,
-            ActionResult: new AgentPayload.KmsEncryptionResult({
-              KMSCipherTextKey: key.ciphertextBlob,
-              KMSCipherTextHash: null,
-              ...(challenge === "" ? {} : { ChallengeAcknowledgement: true })
-            }),
-            Error: ""
-          })
-        }),
-        // the agent is told (it then cancels the session), and so is the user
-        Effect.catchAll((error) =>
-          Effect.zipRight(
-            Effect.sync(() => failWith("Encryption", `kms:GenerateDataKey failed: ${error.message}`, error)),
-            Effect.succeed(failed(error.message))
-          )
-        )
-      )
-    }
-
     const handleHandshakeRequest = (message: AgentMessage.AgentMessage) => {
       handshakeSeen = true
       const request = decodeHandshakeRequest(message.payload)
@@ -256,75 +201,30 @@ export const make = (
         failWith("Handshake", `the HandshakeRequest could not be read: ${request.left.detail}`, request.left)
         return
       }
-      let sessionType: string | undefined
-      let properties: Readonly<Record<string, unknown>> | null = null
-      const errors: Array<string> = []
-      const process = (action: AgentPayload.HandshakeRequest["RequestedClientActions"][number]) => {
-        if (action instanceof AgentPayload.SessionTypeAction) {
-          const type = action.ActionParameters.SessionType
-          if (supportedSessionTypes.has(type)) {
-            sessionType = type
-            properties = action.ActionParameters.Properties
-            return Effect.succeed(
-              new AgentPayload.ProcessedClientAction({
-                ActionType: "SessionType",
-                ActionStatus: AgentPayload.ActionStatus.Success,
-                ActionResult: null,
-                Error: ""
-              })
-            )
-          }
-          const error = `Unknown session type ${type}`
-          errors.push(error)
-          return Effect.succeed(
-            new AgentPayload.ProcessedClientAction({
-              ActionType: "SessionType",
-              ActionStatus: AgentPayload.ActionStatus.Failed,
-              ActionResult: null,
-              Error: error
-            })
-          )
+      const context = { sessionId: options.sessionId, target: options.target, clientVersion: config.clientVersion, kms }
+      runFork(Effect.flatMap(Handshake.answer(request.right, context), (answer) => {
+        cipher = answer.cipher
+        pendingReady = {
+          sessionType: answer.sessionType ?? "",
+          agentVersion: Option.some(request.right.AgentVersion),
+          properties: answer.properties,
+          customerMessage: "",
+          handshakeDuration: Option.none()
         }
-        if (action instanceof AgentPayload.KmsEncryptionAction) {
-          return Effect.tap(processKms(action), (processed) => {
-            if (processed.Error !== "") errors.push(processed.Error)
-          })
+        if (Option.isSome(answer.kmsUnavailable)) {
+          // a client that cannot encrypt ends the session itself rather than leave the agent waiting
+          failWith("EncryptionRequired", answer.kmsUnavailable.value)
+          return Effect.void
         }
-        const error = `Unsupported action ${action.ActionType}`
-        errors.push(error)
-        return Effect.succeed(
-          new AgentPayload.ProcessedClientAction({
-            ActionType: action.ActionType,
-            ActionStatus: AgentPayload.ActionStatus.Unsupported,
-            ActionResult: null,
-            Error: error
-          })
-        )
-      }
-      pendingReady = {
-        sessionType: "",
-        agentVersion: Option.some(request.right.AgentVersion),
-        properties: null,
-        customerMessage: "",
-        handshakeDuration: Option.none()
-      }
-      runFork(
-        Effect.forEach(request.right.RequestedClientActions, process).pipe(
-          Effect.flatMap((processed) => {
-            pendingReady = { ...pendingReady!, sessionType: sessionType ?? "", properties }
-            const response = encodeHandshakeResponse(new AgentPayload.HandshakeResponse({
-              ClientVersion: config.clientVersion,
-              ProcessedClientActions: processed,
-              Errors: errors.length === 0 ? null : errors
-            }))
-            if (sessionType === undefined) {
-              failWith("Handshake", `the agent asked for no supported session type: ${errors.join("; ")}`)
-            }
-            return Either.isRight(response) ? sendJson(6, response.right) : Effect.void
-          }),
-          Effect.catchAll((error) => Effect.sync(() => end(Exit.fail(error))))
-        )
-      )
+        if (answer.kmsFailure !== undefined) {
+          failWith("Encryption", `kms:GenerateDataKey failed: ${answer.kmsFailure.message}`, answer.kmsFailure)
+        } else if (answer.sessionType === undefined) {
+          failWith("Handshake", `the agent asked for no supported session type: ${answer.response.Errors?.join("; ")}`)
+        }
+        // sent even when failing, so the agent learns why (after `end`, sending is a no-op)
+        const response = encodeHandshakeResponse(answer.response)
+        return Either.isRight(response) ? sendJson(6, response.right) : Effect.void
+      }))
     }
 
     /** EncChallengeRequest: decrypt with the agent's half, encrypt again with ours (section 8.3) */
