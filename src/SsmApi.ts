@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import type { SSMClient, SSMClientConfig } from "@aws-sdk/client-ssm"
+import type * as Socket from "@effect/platform/Socket"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
@@ -187,3 +188,27 @@ export const layerConfig = (
  */
 export const terminateOnClose: (session: Session.Session) => Effect.Effect<void, never, Scope.Scope> =
   internal.terminateOnClose
+
+/**
+ * Session tunables for `openSession`: everything but what the StartSession response gives.
+ *
+ * @since 0.1.0
+ * @category sessions
+ */
+export type OpenSessionOptions = Omit<Session.SessionOptions, "sessionId" | "streamUrl" | "tokenValue" | "target">
+
+/**
+ * StartSession, then the Session over its response (with the request's target, for KMS-encrypted sessions),
+ * ended as `terminateOnClose` says when the scope closes: what every high-level constructor does first.
+ *
+ * @since 0.1.0
+ * @category sessions
+ */
+export const openSession: (
+  request: StartSessionRequest,
+  options?: OpenSessionOptions
+) => Effect.Effect<
+  Session.Session,
+  SsmApiError | Session.SessionError,
+  Scope.Scope | SsmApi | Socket.WebSocketConstructor
+> = internal.openSession

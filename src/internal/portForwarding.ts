@@ -247,19 +247,10 @@ const singleTunnels = (
 // starting a session through the API
 // ---------------------------------------------------------------------------------------------------------------
 
-/** @internal */
-export const fromResponse = (
-  response: SsmApi.SessionResponse,
-  options: PortForwarding.FromResponseOptions = {}
-): Effect.Effect<
-  PortForwarding.PortForwarding,
-  PortForwardingError | Session.SessionError,
-  Scope.Scope | Socket.WebSocketConstructor
-> =>
+/** The tunnel over a session opened for it, with the warnings and the log line a user wants to see. */
+const forwardOver = (session: Session.Session) =>
   Effect.gen(function*() {
-    const session = yield* Session.make({ ...options.session, ...response })
-    yield* SsmApi.terminateOnClose(session)
-    const annotate = Effect.annotateLogs("sessionId", response.sessionId)
+    const annotate = Effect.annotateLogs("sessionId", session.sessionId)
     const forwarding = yield* make(session)
     if (
       typeof session.properties?.["host"] === "string" && session.properties["host"] !== "" &&
@@ -278,6 +269,21 @@ export const fromResponse = (
   })
 
 /** @internal */
+export const fromResponse = (
+  response: SsmApi.SessionResponse,
+  options: PortForwarding.FromResponseOptions = {}
+): Effect.Effect<
+  PortForwarding.PortForwarding,
+  PortForwardingError | Session.SessionError,
+  Scope.Scope | Socket.WebSocketConstructor
+> =>
+  Effect.gen(function*() {
+    const session = yield* Session.make({ ...options.session, ...response })
+    yield* SsmApi.terminateOnClose(session)
+    return yield* forwardOver(session)
+  })
+
+/** @internal */
 export const start = (
   options: PortForwarding.StartOptions
 ): Effect.Effect<
@@ -292,20 +298,19 @@ export const start = (
         detail: `portNumber must be an integer from 1 to 65535, not ${options.portNumber}`
       })
     }
-    const api = yield* SsmApi.SsmApi
     const host = options.host
-    const response = yield* api.startSession({
+    const session = yield* SsmApi.openSession({
       target: options.target,
       documentName: options.documentName ??
- (host !== undefined ? "AWS-StartPortForwardingSessionToRemoteHost" : "AWS-StartPortForwardingSession"),
+        (host !== undefined ? "AWS-StartPortForwardingSessionToRemoteHost" : "AWS-StartPortForwardingSession"),
       parameters: {
         portNumber: [String(options.portNumber)],
         ...(host !== undefined ? { host: [host] } : {}),
         ...options.parameters
       },
       reason: options.reason
-    })
-    return yield* fromResponse(response, options)
+    }, options.session)
+    return yield* forwardOver(session)
   })
 
 /** @internal */

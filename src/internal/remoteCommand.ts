@@ -136,18 +136,12 @@ export const run = (
 
 /** @internal */
 export const start = (options: RemoteCommand.ExecOptions) =>
-  Effect.gen(function*() {
-    const api = yield* SsmApi.SsmApi
-    const response = yield* api.startSession({
-      target: options.target,
-      documentName: options.documentName ?? DOCUMENT_NAME,
-      parameters: { command: [options.command], ...options.parameters },
-      reason: options.reason
-    })
-    const session = yield* Session.make({ ...options.session, ...response, target: options.target })
-    yield* SsmApi.terminateOnClose(session)
-    return session
-  })
+  SsmApi.openSession({
+    target: options.target,
+    documentName: options.documentName ?? DOCUMENT_NAME,
+    parameters: { command: [options.command], ...options.parameters },
+    reason: options.reason
+  }, options.session)
 
 /** @internal */
 export const exec = (

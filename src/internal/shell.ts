@@ -91,14 +91,11 @@ export const start = (
   Scope.Scope | SsmApi.SsmApi | Socket.WebSocketConstructor
 > =>
   Effect.gen(function*() {
-    const api = yield* SsmApi.SsmApi
-    const response = yield* api.startSession({
+    const session = yield* SsmApi.openSession({
       target: options.target,
       documentName: options.documentName,
       parameters: options.parameters,
       reason: options.reason
-    })
-    const session = yield* Session.make({ ...options.session, ...response, target: options.target })
-    yield* SsmApi.terminateOnClose(session)
+    }, options.session)
     return yield* make(session, options)
   })

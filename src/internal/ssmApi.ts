@@ -18,8 +18,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
+import type * as Socket from "@effect/platform/Socket"
 import type * as Scope from "effect/Scope"
 import { layerFromClient, messageOf, reasonByName } from "./awsClient.js"
+import * as internalSession from "./session.js"
 import type * as Session from "../Session.js"
 import type * as SsmApi from "../SsmApi.js"
 
@@ -147,3 +149,21 @@ export const terminateOnClose = (session: Session.Session): Effect.Effect<void, 
         )
       }).pipe(Effect.annotateLogs("sessionId", session.sessionId))
     ))
+
+/** @internal */
+export const openSession = (
+  request: SsmApi.StartSessionRequest,
+  options: SsmApi.OpenSessionOptions = {}
+): Effect.Effect<
+  Session.Session,
+  SsmApi.SsmApiError | Session.SessionError,
+  Scope.Scope | SsmApi.SsmApi | Socket.WebSocketConstructor
+> =>
+  Effect.gen(function*() {
+    const api = yield* tag
+    const response = yield* api.startSession(request)
+    // the target feeds the KMS encryption context of encrypted sessions
+    const session = yield* internalSession.make({ ...options, ...response, target: request.target })
+    yield* terminateOnClose(session)
+    return session
+  })
