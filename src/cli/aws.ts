@@ -28,6 +28,17 @@ export const awsOptions = {
 }
 
 /**
+ * `--target`, optional because `--simulator` needs none (see `requireTarget`).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const target = Options.text("target").pipe(
+  Options.withDescription("instance id, managed node id or ECS target (not needed with --simulator)"),
+  Options.optional
+)
+
+/**
  * @since 0.1.0
  * @category models
  */

@@ -14,13 +14,8 @@ import * as Stream from "effect/Stream"
 import * as PortForwarding from "../PortForwarding.js"
 import * as RemoteCommand from "../RemoteCommand.js"
 import type * as Session from "../Session.js"
-import { awsOptions, layerAws, requireTarget } from "./aws.js"
-import { stdio } from "./stdio.js"
-
-const target = Options.text("target").pipe(
-  Options.withDescription("instance id, managed node id or ECS target (not needed with --simulator)"),
-  Options.optional
-)
+import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
+import { stdio, writeTo } from "./stdio.js"
 
 /**
  * One argument is a shell command line as it is; several are words, each quoted for the remote `sh -c`.
@@ -32,11 +27,6 @@ export const commandLine = (args: ReadonlyArray<string>): string =>
   args.length === 1
     ? args[0]!
     : args.map((arg) => /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`).join(" ")
-
-const writeTo = (stream: NodeJS.WriteStream, bytes: Uint8Array) =>
-  Effect.async<void>((resume) => {
-    stream.write(bytes, () => resume(Effect.void))
-  })
 
 /**
  * While the scope is open, Ctrl-C and Ctrl-\ go to the remote command (0x03, 0x1c: it decides what to do and

@@ -15,7 +15,7 @@ import * as Http from "node:http"
 import type * as Net from "node:net"
 import * as NodePortForwarding from "../NodePortForwarding.js"
 import * as PortForwarding from "../PortForwarding.js"
-import { awsOptions, layerAws, requireTarget } from "./aws.js"
+import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
 import { report } from "./status.js"
 
 /**
@@ -50,10 +50,6 @@ export const serve = (
     yield* Console.log(`\n\nExiting session with sessionId: ${sessionId}.\n\n`)
   })
 
-const target = Options.text("target").pipe(
-  Options.withDescription("instance id, managed node id or ECS target (not needed with --simulator)"),
-  Options.optional
-)
 const localPort = Options.integer("local-port").pipe(
   Options.withDescription("local port (default: any free port, printed)"),
   Options.withDefault(0)

@@ -23,13 +23,14 @@ import * as PortForwarding from "../PortForwarding.js"
 import * as RemoteCommand from "../RemoteCommand.js"
 import * as Session from "../Session.js"
 import * as Shell from "../Shell.js"
+import { CLIENT_VERSION } from "../internal/session.js"
 import * as SsmApi from "../SsmApi.js"
 import { serve } from "./forward.js"
 import { runShell, terminalSize } from "./shell.js"
-import { stdio } from "./stdio.js"
+import { stdio, writeTo } from "./stdio.js"
 
-/** the version we answer `--version` with: our ClientVersion, so the AWS CLI passes the response in the environment */
-const PLUGIN_VERSION = "1.2.694.0"
+/** `--version` answers with our ClientVersion, so the AWS CLI passes the response in the environment */
+const PLUGIN_VERSION = CLIENT_VERSION
 
 /**
  * @since 0.1.0
@@ -157,11 +158,6 @@ export const runPlugin = (args: ReadonlyArray<string>) =>
           ).pipe(Effect.catchIf((error) => error.reason === "NoExitCode", () => Effect.void))
       }
     }).pipe(Effect.scoped, Effect.provide(Layer.merge(api, NodeSession.layerWebSocketConstructor)))
-  })
-
-const writeTo = (stream: NodeJS.WriteStream, bytes: Uint8Array) =>
-  Effect.async<void>((resume) => {
-    stream.write(bytes, () => resume(Effect.void))
   })
 
 /** A port session: a local listener, or stdin and stdout for standard-stream documents. */

@@ -14,7 +14,8 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Shell from "../Shell.js"
-import { awsOptions, layerAws, requireTarget } from "./aws.js"
+import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
+import { writeTo } from "./stdio.js"
 
 /**
  * The terminal's size, or the official client's fallback (300x100) when there is no terminal.
@@ -46,11 +47,6 @@ const rawMode = Effect.acquireRelease(
     })
 )
 
-const writeOut = (bytes: Uint8Array) =>
-  Effect.async<void>((resume) => {
-    process.stdout.write(bytes, () => resume(Effect.void))
-  })
-
 /**
  * Runs a shell in this terminal until it ends: raw mode, keyboard input, resizes, output, and the official
  * client's closing line.
@@ -74,7 +70,7 @@ export const runShell = (remote: Shell.Shell): Effect.Effect<void, Shell.ShellEr
         Effect.ignore
       )
     )
-    yield* Stream.runForEach(remote.output, writeOut)
+    yield* Stream.runForEach(remote.output, (bytes) => writeTo(process.stdout, bytes))
     const reason = yield* Effect.orElseSucceed(remote.closed, () => "")
     yield* Console.log(
       reason === ""
@@ -91,10 +87,7 @@ export const shell = Command.make(
   "shell",
   {
     ...awsOptions,
-    target: Options.text("target").pipe(
-      Options.withDescription("instance id, managed node id or ECS target (not needed with --simulator)"),
-      Options.optional
-    ),
+    target,
     document: Options.text("document").pipe(
       Options.withDescription("a Standard_Stream or InteractiveCommands document (default: the account's shell)"),
       Options.optional

@@ -1,5 +1,6 @@
 /**
- * This process's stdin and stdout as the local end of a standard-stream session (ssh's ProxyCommand).
+ * This process's stdin and stdout as the local end of a standard-stream session (ssh's ProxyCommand), and
+ * writing to stdout or stderr.
  *
  * @since 0.1.0
  */
@@ -8,13 +9,21 @@ import * as Effect from "effect/Effect"
 import type * as PortForwarding from "../PortForwarding.js"
 
 /**
+ * Writes `bytes` to `stream` (stdout or stderr), completing once they are handed over.
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const writeTo = (stream: NodeJS.WriteStream, bytes: Uint8Array): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    stream.write(bytes, () => resume(Effect.void))
+  })
+
+/**
  * @since 0.1.0
  * @category local connections
  */
 export const stdio: PortForwarding.LocalConnection<unknown, never> = {
   incoming: NodeStream.fromReadable(() => process.stdin, (error) => error),
-  write: (bytes) =>
-    Effect.async<void>((resume) => {
-      process.stdout.write(bytes, () => resume(Effect.void))
-    })
+  write: (bytes) => writeTo(process.stdout, bytes)
 }
