@@ -6,13 +6,13 @@
  *
  * @internal
  */
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import type * as AgentSimulator from "../AgentSimulator.js"
+import * as SimulatorProcess from "./simulatorProcess.js"
 
 /** The terminal device of `script`'s child (the shell), once it exists. */
 const ptyOf = (scriptPid: number): string | undefined => {
@@ -46,15 +46,10 @@ export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): Ag
       const command = typeof io.properties?.["commands"] === "string" && io.properties["commands"] !== ""
         ? io.properties["commands"]
         : "/bin/sh -i"
-      const child = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          ChildProcess.spawn("script", ["-qfec", command, "/dev/null"], {
-            stdio: ["pipe", "pipe", "pipe"],
-            env: { ...process.env, PS1: "$ ", TERM: "xterm" }
-          })
-        ),
-        (child) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
-      )
+      const child = yield* SimulatorProcess.spawn("script", ["-qfec", command, "/dev/null"], {
+        stdin: true,
+        env: { ...process.env, PS1: "$ ", TERM: "xterm" }
+      })
       const device = Effect.suspend(() => {
         const found = child.pid === undefined ? undefined : ptyOf(child.pid)
         return found === undefined ? Effect.fail("no pty yet") : Effect.succeed(found)
@@ -64,7 +59,7 @@ export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): Ag
         switch (item._tag) {
           case "Data":
             return Effect.async<void>((resume) => {
-              child.stdin.write(item.bytes, () => resume(Effect.void))
+              child.stdin!.write(item.bytes, () => resume(Effect.void))
             })
           case "Size":
             return Effect.flatMap(Effect.orElseSucceed(pty, () => undefined), (path) =>
@@ -73,13 +68,7 @@ export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): Ag
             return Effect.void
         }
       }))
-      yield* Effect.all([
-        Stream.runForEach(NodeStream.fromReadable(() => child.stdout, (error) => error), io.write),
-        Stream.runForEach(NodeStream.fromReadable(() => child.stderr, (error) => error), io.write)
-      ], { concurrency: 2, discard: true }).pipe(Effect.ignore)
-      yield* Effect.async<void>((resume) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-        child.once("exit", () => resume(Effect.void))
-      })
+      yield* SimulatorProcess.pipeOutput(child, io.write, io.write)
+      yield* SimulatorProcess.exitCode(child)
     })
 })

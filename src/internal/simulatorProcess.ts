@@ -1,0 +1,51 @@
+/**
+ * Child processes for the simulator's shell and command plugins: spawned for a scope (killed when it closes),
+ * their stdout and stderr copied out with backpressure, and their exit code as a shell reports it.
+ *
+ * @internal
+ */
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as ChildProcess from "node:child_process"
+import * as Os from "node:os"
+
+/** `command` with piped stdout and stderr (stdin piped when asked), killed when the scope closes. @internal */
+export const spawn = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { readonly stdin: boolean; readonly env?: NodeJS.ProcessEnv | undefined }
+): Effect.Effect<ChildProcess.ChildProcess, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() =>
+      ChildProcess.spawn(command, args, {
+        stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+        ...(options.env === undefined ? {} : { env: options.env })
+      })
+    ),
+    (child) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
+  )
+
+/** Copies stdout and stderr (both piped by `spawn`) to their writers until both end. @internal */
+export const pipeOutput = (
+  child: ChildProcess.ChildProcess,
+  stdout: (bytes: Uint8Array) => Effect.Effect<void>,
+  stderr: (bytes: Uint8Array) => Effect.Effect<void>
+): Effect.Effect<void> =>
+  Effect.all([
+    Stream.runForEach(NodeStream.fromReadable(() => child.stdout!, (error) => error), stdout),
+    Stream.runForEach(NodeStream.fromReadable(() => child.stderr!, (error) => error), stderr)
+  ], { concurrency: 2, discard: true }).pipe(Effect.ignore)
+
+const codeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
+  code ?? (signal !== null ? 128 + (Os.constants.signals[signal] ?? 0) : 1)
+
+/** The exit code once the process ends; 128 + n when signal n ended it, as a shell reports it. @internal */
+export const exitCode = (child: ChildProcess.ChildProcess): Effect.Effect<number> =>
+  Effect.async<number>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      return resume(Effect.succeed(codeOf(child.exitCode, child.signalCode)))
+    }
+    child.once("exit", (code, signal) => resume(Effect.succeed(codeOf(code, signal))))
+  })
