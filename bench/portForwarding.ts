@@ -30,20 +30,22 @@ const server = (serve: (socket: Net.Socket) => void) =>
 
 const block = new Uint8Array(64 * 1024).fill(7)
 
-/** Sends `size` bytes to each connection, then ends it. */
-const source = (size: number) =>
-  server((socket) => {
-    let left = size
-    const pump = () => {
-      while (left > 0) {
-        const chunk = block.subarray(0, Math.min(block.length, left))
-        left -= chunk.length
-        if (!socket.write(chunk)) return void socket.once("drain", pump)
-      }
-      socket.end()
+/** Writes `size` bytes in 64 KiB blocks, waiting for `drain` when the socket asks, then calls `done`. */
+const writeAll = (socket: Net.Socket, size: number, done: () => void = () => {}) => {
+  let left = size
+  const pump = () => {
+    while (left > 0) {
+      const chunk = block.subarray(0, Math.min(block.length, left))
+      left -= chunk.length
+      if (!socket.write(chunk)) return void socket.once("drain", pump)
     }
-    pump()
-  })
+    done()
+  }
+  pump()
+}
+
+/** Sends `size` bytes to each connection, then ends it. */
+const source = (size: number) => server((socket) => writeAll(socket, size, () => socket.end()))
 
 /** Counts what each connection sends; answers one byte once `size` bytes arrived. */
 const sink = (size: number) =>
@@ -87,15 +89,7 @@ const upload = (port: number, size: number) =>
         socket.destroy()
         resume(Effect.succeed((now() - start) / 1000))
       })
-      let left = size
-      const pump = () => {
-        while (left > 0) {
-          const chunk = block.subarray(0, Math.min(block.length, left))
-          left -= chunk.length
-          if (!socket.write(chunk)) return void socket.once("drain", pump)
-        }
-      }
-      pump()
+      writeAll(socket, size)
     }))
 
 /** Round-trip times (ms, sorted) of 1-byte messages on one connection to an echo server. */

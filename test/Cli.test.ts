@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
+import type * as ChildProcess from "node:child_process"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
@@ -14,6 +15,19 @@ const responseJson = (response: AgentSimulator.StartSessionResponse) =>
     SessionId: response.SessionId,
     TokenValue: Redacted.value(response.TokenValue),
     StreamUrl: response.StreamUrl
+  })
+
+/** Writes `data` to a child's stdin and collects as many bytes from its stdout: an echo through the process. */
+const echoThroughStdio = (child: ChildProcess.ChildProcess, data: Uint8Array) =>
+  Effect.async<Buffer>((resume) => {
+    const received: Array<Buffer> = []
+    let length = 0
+    child.stdout!.on("data", (chunk: Buffer) => {
+      received.push(chunk)
+      length += chunk.length
+      if (length >= data.length) resume(Effect.succeed(Buffer.concat(received)))
+    })
+    child.stdin!.write(data)
   })
 
 describe("CLI", () => {
@@ -84,17 +98,7 @@ describe("CLI", () => {
           "https://127.0.0.1:9/"
         ], { stdin: "pipe" })
         const data = pseudoRandomBytes(1024 * 1024, 5)
-        const received: Array<Buffer> = []
-        let length = 0
-        const echoed = yield* Effect.async<Buffer>((resume) => {
-          child.stdout!.on("data", (chunk: Buffer) => {
-            received.push(chunk)
-            length += chunk.length
-            if (length >= data.length) resume(Effect.succeed(Buffer.concat(received)))
-          })
-          child.stdin!.write(data)
-        })
-        assert.strictEqual(sha256Hex(echoed), sha256Hex(data))
+        assert.strictEqual(sha256Hex(yield* echoThroughStdio(child, data)), sha256Hex(data))
       }), 60_000)
 
     it.scopedLive("a shell session (no document) and a command session (AWS-StartNonInteractiveCommand)", () =>
@@ -171,17 +175,7 @@ describe("CLI exec and ssh-proxy", () => {
       const destination = yield* echoServer
       const child = yield* spawnCli("main", ["ssh-proxy", "--simulator", "--port", String(destination)], { stdin: "pipe" })
       const data = pseudoRandomBytes(4 * 1024 * 1024, 6)
-      const received: Array<Buffer> = []
-      let length = 0
-      const echoed = yield* Effect.async<Buffer>((resume) => {
-        child.stdout!.on("data", (chunk: Buffer) => {
-          received.push(chunk)
-          length += chunk.length
-          if (length >= data.length) resume(Effect.succeed(Buffer.concat(received)))
-        })
-        child.stdin!.write(data)
-      })
-      assert.strictEqual(sha256Hex(echoed), sha256Hex(data))
+      assert.strictEqual(sha256Hex(yield* echoThroughStdio(child, data)), sha256Hex(data))
       // stdin's end ends the session and the process, as ssh expects of a ProxyCommand
       child.stdin!.end()
       assert.strictEqual(yield* exitCode(child), 0)

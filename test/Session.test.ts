@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Config, ConfigProvider, Context, Effect, Either, Exit, Fiber, Layer, Metric, Option, Redacted, Schedule, Scope, Stream } from "effect"
+import { Chunk, Config, ConfigProvider, Context, Effect, Either, Exit, Fiber, Layer, Metric, Option, Redacted, Scope, Stream } from "effect"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as Session from "../src/Session.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
+import { pollUntil } from "./utils/poll.js"
 import { openSession } from "./utils/session.js"
 
 const open = openSession
@@ -309,10 +310,8 @@ describe("Session against the agent simulator", () => {
   })
 })
 
-/** Polls `self` until `predicate` holds (at most ~5 s). */
+/** Polls `self` until `predicate` holds (at most ~5 s); then the last value, for the assertion to show. */
 const waitFor = <A, E>(self: Effect.Effect<A, E>, predicate: (a: A) => boolean) =>
-  self.pipe(
-    Effect.flatMap((a) => predicate(a) ? Effect.succeed(a) : Effect.fail("not yet" as const)),
-    Effect.retry({ times: 100, schedule: Schedule.spaced("50 millis") }),
+  pollUntil(self, predicate, { every: "50 millis", times: 100, what: "the expected state" }).pipe(
     Effect.catchAll(() => self)
   )

@@ -1,4 +1,5 @@
-import { Effect, Schedule } from "effect"
+import { Effect } from "effect"
+import { pollUntil } from "./poll.js"
 import * as ChildProcess from "node:child_process"
 
 /** A tmux server of its own (its own socket) with one 120x40 window for the scope; killed when the scope closes. */
@@ -17,11 +18,12 @@ export const tmuxSession = Effect.gen(function*() {
     run,
     /** types `keys` into the window (tmux key names, e.g. `Enter`, `C-c`) */
     sendKeys: (...keys: ReadonlyArray<string>) => run("send-keys", "-t", "t", ...keys),
-    /** the window's text, polled until `pattern` matches it (for at most 20 s) */
+    /** the window's text, polled until `pattern` matches it (for about 20 s at most) */
     waitFor: (pattern: RegExp) =>
-      run("capture-pane", "-t", "t", "-p", "-S", "-200").pipe(
-        Effect.filterOrFail((text) => pattern.test(text), () => new Error(`the pane never showed ${pattern}`)),
-        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("20 seconds")))
-      )
+      pollUntil(run("capture-pane", "-t", "t", "-p", "-S", "-200"), (text) => pattern.test(text), {
+        every: "50 millis",
+        times: 400,
+        what: `${pattern} in the pane`
+      })
   }
 })
