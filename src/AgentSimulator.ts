@@ -88,6 +88,11 @@ export interface PluginIO {
   readonly writeStdErr: (bytes: Uint8Array) => Effect.Effect<void>
   readonly writeExitCode: (code: number) => Effect.Effect<void>
   readonly sendFlag: (flag: number) => Effect.Effect<void>
+  /**
+   * for plugins with `signalsReady`: the plugin can take input from now on (the agent's port plugin once its
+   * connection exists, its shell once the pty runs)
+   */
+  readonly ready: Effect.Effect<void>
 }
 
 /**
@@ -100,6 +105,12 @@ export interface PluginIO {
 export interface Plugin {
   readonly sessionType: string
   readonly requireHandshake: boolean
+  /**
+   * until the plugin calls `io.ready`, client data is answered "handler not ready": not acknowledged, so the
+   * client resends it (the agent's `ErrHandlerNotReady`, `plugins/port/port.go` and `shell/shell_unix.go`
+   * InputStreamMessageHandler). Default false: ready when the handshake ends
+   */
+  readonly signalsReady?: boolean | undefined
   readonly run: (io: PluginIO) => Effect.Effect<void, unknown, Scope.Scope>
 }
 
@@ -121,7 +132,12 @@ export interface SessionSpec {
   /** the `Output` text of `channel_closed` */
   readonly closeOutput?: string | undefined
   readonly messagesPerSecond?: number | undefined
+  /** see `SimulatorOptions.sender` */
+  readonly sender?: "agent" | "library" | undefined
+  /** see `SimulatorOptions.windowSize` */
   readonly windowSize?: number | undefined
+  /** see `SimulatorOptions.ackBeforeRecord` */
+  readonly ackBeforeRecord?: number | undefined
   /** client input bytes buffered before the agent stops acknowledging. Default 1 MiB */
   readonly inputBufferSize?: number | undefined
 }
@@ -139,11 +155,21 @@ export interface SimulatorOptions {
   /** pacing of the agent's data messages; 0 for none. Default 1000 per second */
   readonly messagesPerSecond?: number | undefined
   /**
-   * unacknowledged messages the agent keeps in flight. Default 1024. (The real agent has no window, only a
-   * 100000-message buffer, and relies on its 1000 messages/s pace; unpaced, a window keeps the simulator from
-   * overrunning the client's reorder buffer.)
+   * the agent's sending side. `agent` (default) is the SSM Agent's: no window, only its 100000-message buffer;
+   * every 100 ms the oldest unacknowledged message alone is resent when older than the RTO, with no attempt
+   * limit; a message is recorded after it is written (`ackBeforeRecord`). `library` runs this library's own
+   * sender instead (a window of `windowSize`, fast resends of probable losses, give-up after 5 minutes): kinder
+   * than any real agent, for tests and benchmarks that ask for it. See `src/internal/simulator/AGENT-BEHAVIOUR.md`
    */
+  readonly sender?: "agent" | "library" | undefined
+  /** with `sender: "library"`: unacknowledged messages kept in flight. Default 1024 */
   readonly windowSize?: number | undefined
+  /**
+   * with the agent's sender: the share of messages whose first acknowledgement overtakes the agent's recording of
+   * the message and is lost, so the message stays until resent and acknowledged again (the agent writes, then
+   * records: ~1.8% of messages on a loaded machine). Default 0.02; 0 for none
+   */
+  readonly ackBeforeRecord?: number | undefined
   /**
    * the account's KMS preference: every session but Port sessions asks for KMS encryption with this key (a
    * session's own `kmsKeyId` wins)

@@ -123,8 +123,23 @@ export interface SessionOptions {
   readonly handshakeTimeout?: Duration.DurationInput | undefined
   /** unacknowledged messages in flight before `write` suspends. Default 1024 */
   readonly windowSize?: number | undefined
-  /** out-of-order messages held. Default 1024 */
+  /**
+   * out-of-order messages held (acknowledged at once), and how far ahead of the next expected one they may be.
+   * Default 100000, the agent's own buffer: the agent has no send window and resends only its oldest
+   * unacknowledged message, one per 100 ms, so every message dropped here would wait its turn there
+   */
   readonly reorderBufferSize?: number | undefined
+  /**
+   * bytes the reorder buffer holds at most, counting 256 bytes per message beside its payload. Default 64 MiB.
+   * It is also where acknowledged output waits while the reader is slow and the socket cannot pause
+   */
+  readonly reorderBufferBytes?: number | undefined
+  /**
+   * every accepted message is acknowledged once more this long after the first time (0: never). An ack the
+   * agent lost, or one that overtook the agent's recording of the message, would otherwise cost one of the
+   * agent's resend slots (one per 100 ms). Default 50 ms
+   */
+  readonly repeatAckAfter?: Duration.DurationInput | undefined
   /** bytes of output and events delivered but not yet read before new messages go unacknowledged. Default 1 MiB */
   readonly receiveBufferSize?: number | undefined
   /** pacing of data messages, retransmissions included; 0 for none. Default 1000 */

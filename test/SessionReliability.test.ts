@@ -20,18 +20,21 @@ const harness = (options: Partial<DataChannel.ChannelOptions> = {}) =>
   Effect.gen(function*() {
     const sent: Array<Uint8Array> = []
     const delivered: Array<AgentMessage.AgentMessage> = []
-    let accepting = true
+    /** how many more messages the receiver takes */
+    let accepting = Number.POSITIVE_INFINITY
     const channel = yield* DataChannel.make({
       role: "client",
       send: (frame) => Effect.sync(() => sent.push(frame)),
-      deliver: (message, force) => {
-        if (!accepting && !force) return false
+      deliver: (message) => {
+        if (accepting <= 0) return false
+        accepting--
         delivered.push({ ...message, payload: message.payload.slice() })
         return true
       },
       onChannelClosed: () => {},
       windowSize: 1024,
       reorderBufferSize: 8,
+      reorderBufferBytes: Number.POSITIVE_INFINITY,
       messagesPerSecond: 0,
       giveUpAfter: Duration.minutes(5),
       metrics: DataChannel.makeMetrics("test"),
@@ -49,7 +52,7 @@ const harness = (options: Partial<DataChannel.ChannelOptions> = {}) =>
       }))
     const output = (sequenceNumber: number, text = `m${sequenceNumber}`) =>
       channel.receive(agentFrame({
-        messageType: "output_stream_data",
+        messageType: options.role === "agent" ? "input_stream_data" : "output_stream_data",
         sequenceNumber,
         payloadType: 1,
         payload: new TextEncoder().encode(text)
@@ -65,8 +68,12 @@ const harness = (options: Partial<DataChannel.ChannelOptions> = {}) =>
       output,
       settle,
       agentFrame,
-      setAccepting: (value: boolean) => (accepting = value),
-      dataSent: () => decodeAll(sent).filter((m) => m.messageType === "input_stream_data"),
+      setAccepting: (value: boolean | number) =>
+        (accepting = value === true ? Number.POSITIVE_INFINITY : value === false ? 0 : value),
+      dataSent: () =>
+        decodeAll(sent).filter((m) =>
+          m.messageType === (options.role === "agent" ? "output_stream_data" : "input_stream_data")
+        ),
       acksSent: () => decodeAll(sent).filter((m) => m.messageType === "acknowledge")
     }
   })
@@ -265,5 +272,153 @@ describe("data channel engine", () => {
       yield* h.settle
       assert.deepStrictEqual(invalid, ["DigestMismatch", "TooShort"])
       assert.strictEqual(h.acksSent().length, 0)
+    }))
+})
+
+describe("receiving as the agent needs it", () => {
+  it.scoped("acknowledges every accepted message once more after repeatAckAfter, with the same bytes", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ repeatAckAfter: 50 })
+      h.output(0)
+      h.output(2)
+      yield* h.settle
+      assert.strictEqual(h.acksSent().length, 2)
+      yield* TestClock.adjust("49 millis")
+      yield* h.settle
+      assert.strictEqual(h.acksSent().length, 2)
+      yield* TestClock.adjust("1 millis")
+      yield* h.settle
+      const acks = h.acksSent()
+      assert.deepStrictEqual(acks.map((ack) => new TextDecoder().decode(ack.payload).match(/Number":(\d+)/)![1]), [
+        "0",
+        "2",
+        "0",
+        "2"
+      ])
+      assert.strictEqual(acks[2]!.messageId, acks[0]!.messageId)
+      yield* TestClock.adjust("1 second")
+      yield* h.settle
+      assert.strictEqual(h.acksSent().length, 4)
+    }))
+
+  it.scoped("the reorder buffer is bounded in bytes too, counting an overhead per message", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({
+        reorderBufferSize: 1000,
+        reorderBufferBytes: 3 * (100 + DataChannel.REORDER_ENTRY_OVERHEAD)
+      })
+      for (let seq = 1; seq <= 5; seq++) h.output(seq, "x".repeat(100))
+      yield* h.settle
+      assert.strictEqual(h.channel.stats().reorderDepth, 3)
+      assert.strictEqual(h.channel.stats().droppedUnacknowledged, 2)
+      h.output(0)
+      yield* h.settle
+      assert.strictEqual(h.delivered.length, 4)
+      // delivered messages free their room
+      h.output(4, "x".repeat(100))
+      h.output(6, "x".repeat(100))
+      yield* h.settle
+      assert.strictEqual(h.channel.stats().reorderDepth, 1)
+      assert.strictEqual(h.delivered.length, 5)
+    }))
+
+  it.scoped("acknowledged messages wait in the reorder buffer while the receiver is full, and go on resumeDelivery", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      for (let seq = 1; seq <= 4; seq++) h.output(seq)
+      h.output(0)
+      yield* h.settle
+      assert.strictEqual(h.delivered.length, 5)
+      for (let seq = 6; seq <= 8; seq++) h.output(seq)
+      h.setAccepting(1)
+      h.output(5)
+      yield* h.settle
+      // 5 was taken; 6..8 are acknowledged and held, not dropped and not forced on the receiver
+      assert.strictEqual(h.delivered.length, 6)
+      assert.strictEqual(h.channel.stats().reorderDepth, 3)
+      assert.strictEqual(h.acksSent().length, 9)
+      h.channel.resumeDelivery()
+      assert.strictEqual(h.delivered.length, 6)
+      h.setAccepting(true)
+      h.channel.resumeDelivery()
+      assert.deepStrictEqual(h.delivered.map((m) => new TextDecoder().decode(m.payload)).slice(5), ["m5", "m6", "m7", "m8"])
+      assert.strictEqual(h.channel.stats().expected, 9)
+    }))
+})
+
+describe("the agent's sender (datachannel.go)", () => {
+  const agent = (options: Partial<DataChannel.ChannelOptions> = {}) =>
+    harness({ role: "agent", sender: "agent", windowSize: 2, reorderBufferSize: 100_000, ...options })
+
+  it.scoped("has no window: everything goes out at once", () =>
+    Effect.gen(function*() {
+      const h = yield* agent()
+      yield* h.channel.send(1, new Uint8Array(10 * 1024))
+      yield* h.settle
+      assert.strictEqual(h.dataSent().length, 10)
+      assert.deepStrictEqual(h.dataSent().map((m) => m.flags), [1, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    }))
+
+  it.scoped("resends only the oldest unacknowledged message, one per 100 ms tick, with no attempt limit", () =>
+    Effect.gen(function*() {
+      const h = yield* agent({ giveUpAfter: Duration.seconds(1) })
+      yield* h.channel.send(1, new Uint8Array(3 * 1024))
+      yield* h.settle
+      const tick = Effect.zipRight(TestClock.adjust("100 millis"), h.settle)
+      yield* tick
+      assert.strictEqual(h.dataSent().length, 3) // 100 ms is not more than the initial 200 ms RTO
+      yield* tick
+      assert.strictEqual(h.dataSent().length, 3) // 200 ms: not more than 200 ms
+      yield* tick
+      assert.deepStrictEqual(h.dataSent().slice(3).map((m) => m.sequenceNumber), [0]) // 300 ms
+      yield* tick
+      yield* tick
+      assert.strictEqual(h.dataSent().length, 4)
+      yield* tick
+      assert.deepStrictEqual(h.dataSent().slice(3).map((m) => m.sequenceNumber), [0, 0]) // once per RTO, no back-off
+      // 1 and 2 were acknowledged, 0 never is: it goes again every RTO, for longer than any give-up
+      h.ack(1)
+      h.ack(2)
+      // (the late acks' samples raised the RTO towards 1 s)
+      for (let i = 0; i < 100; i++) yield* tick
+      assert.isAtLeast(h.dataSent().length, 3 + 2 + 8)
+      assert.deepStrictEqual(new Set(h.dataSent().slice(3).map((m) => m.sequenceNumber)), new Set([0]))
+      assert.isNull(yield* Effect.fork(h.channel.failed).pipe(Effect.map((fiber) => fiber.unsafePoll())))
+      h.ack(0)
+      assert.strictEqual(h.channel.unacknowledged(), 0)
+    }))
+
+  it.scoped("its RTO follows AWS's formula with no floor", () =>
+    Effect.gen(function*() {
+      const h = yield* agent()
+      for (let i = 0; i < 40; i++) {
+        yield* h.channel.send(1, new Uint8Array([i]))
+        yield* h.settle
+        h.ack(i)
+      }
+      // zero-time round trips: RTT decays towards 0 and the RTO to the 10 ms clock granularity
+      assert.isBelow(h.channel.stats().rto, 20)
+    }))
+
+  it.scoped("an acknowledgement that overtakes the recording is lost: the message stays until acknowledged again", () =>
+    Effect.gen(function*() {
+      const h = yield* agent({ ackBeforeRecord: () => true })
+      yield* h.channel.send(1, new Uint8Array([1]))
+      yield* h.settle
+      h.ack(0)
+      assert.strictEqual(h.channel.unacknowledged(), 1)
+      yield* TestClock.adjust("300 millis")
+      yield* h.settle
+      assert.strictEqual(h.dataSent().length, 2)
+      h.ack(0)
+      assert.strictEqual(h.channel.unacknowledged(), 0)
+    }))
+
+  it.scoped("drops empty payloads, as the agent does", () =>
+    Effect.gen(function*() {
+      const h = yield* agent()
+      yield* h.channel.send(1, new Uint8Array(0))
+      yield* h.settle
+      assert.strictEqual(h.dataSent().length, 0)
     }))
 })

@@ -3,12 +3,22 @@
  * (sends `input_stream_data`, receives `output_stream_data`) or the agent (the reverse). Used by the Session and
  * by the agent simulator, so both ends run the same code.
  *
- * Sending: one sender fiber assigns sequence numbers in the order messages are first written, waits for room
- * in a bounded in-flight window (backpressure, never eviction) and for the pacing slot, and holds new data while
- * the service says `pause_publication`. A retransmit fiber resends each unacknowledged message at most once per
- * RTO and gives up after `giveUpAfter`. Receiving: acks every accepted message at once, re-acks duplicates, holds
- * out-of-order messages in a bounded reorder buffer, and delivers in order; a message that does not fit is
- * dropped unacknowledged, so the peer resends it later.
+ * Sending, with one of two senders:
+ * - `library` (the Session's): one sender fiber assigns sequence numbers in the order messages are first written,
+ *   waits for room in a bounded in-flight window (backpressure, never eviction) and for the pacing slot, and holds
+ *   new data while the service says `pause_publication`. A retransmit fiber resends probable losses and the
+ *   oldest unacknowledged message at most once per RTO, and gives up after `giveUpAfter`.
+ * - `agent` (the simulator's default, as the SSM Agent's `datachannel.go`): no window, only a 100000-message
+ *   buffer (a message sent when it is full is never resent); a message is recorded after it is written, so an
+ *   acknowledgement that overtakes the recording finds nothing (`ackBeforeRecord`); every 100 ms only the oldest
+ *   unacknowledged message is looked at and resent when older than the RTO (AWS's formula, no floor, no Karn), with
+ *   no attempt limit. See `src/internal/simulator/AGENT-BEHAVIOUR.md`.
+ *
+ * Receiving: acks every accepted message at once (and, with `repeatAckAfter`, once more a little later: the agent
+ * resends only its oldest unacknowledged message, one per 100 ms, so every lost or overtaken ack would otherwise
+ * cost a slot), re-acks duplicates, holds out-of-order messages in a reorder buffer bounded in count and bytes, and
+ * delivers in order. A message that does not fit is dropped unacknowledged, so the peer resends it later; an
+ * acknowledged message that cannot be delivered yet waits in the reorder buffer until `resumeDelivery`.
  *
  * @internal
  */
@@ -37,10 +47,11 @@ export interface ChannelOptions {
   readonly send: (frame: Uint8Array) => Effect.Effect<void, unknown>
   /**
    * called, in order and exactly once per sequence number, for each data message. Return false when the
-   * message cannot be taken now: it is then not acknowledged and the peer resends it. With `force` the message
-   * was already acknowledged (it waited in the reorder buffer) and must be taken: the return value is ignored.
+   * message cannot be taken now: a message received in order is then not acknowledged and the peer resends it;
+   * one that waited in the reorder buffer (already acknowledged) stays there until `resumeDelivery`. With `owned`
+   * the payload is the engine's own copy; otherwise it is a view into the transport's buffer, to be copied if kept.
    */
-  readonly deliver: (message: AgentMessage.AgentMessage, force: boolean) => boolean
+  readonly deliver: (message: AgentMessage.AgentMessage, owned: boolean) => boolean
   /** called for `channel_closed` */
   readonly onChannelClosed: (message: AgentMessage.AgentMessage) => void
   /**
@@ -55,12 +66,28 @@ export interface ChannelOptions {
   readonly outgoingPayload?: ((payloadType: AgentMessage.PayloadType, payload: Uint8Array) => Uint8Array) | undefined
   /** called for frames that fail to decode or validate (they are dropped unacknowledged) */
   readonly onInvalid?: ((error: internalMessage.AgentMessageError) => void) | undefined
+  /** `library` (window, fast resends, give-up) or `agent` (as the SSM Agent). Default `library` */
+  readonly sender?: Sender | undefined
+  /** with the `library` sender: sequence numbers in flight from the oldest unacknowledged one */
   readonly windowSize: number
+  /**
+   * with the `agent` sender: drawn once per message sent; true when the acknowledgement overtakes the agent's
+   * recording of the message and is lost (the agent records a message after writing it)
+   */
+  readonly ackBeforeRecord?: (() => boolean) | undefined
+  /** out-of-order messages held, and how far ahead of the expected one they may be */
   readonly reorderBufferSize: number
+  /** bytes the reorder buffer holds at most: payloads plus `REORDER_ENTRY_OVERHEAD` per message */
+  readonly reorderBufferBytes: number
+  /** acknowledge every accepted message once more this many ms later; 0 for never */
+  readonly repeatAckAfter?: number | undefined
   readonly messagesPerSecond: number
   readonly giveUpAfter: Duration.Duration
   readonly metrics: ChannelMetrics
 }
+
+/** @internal */
+export type Sender = "library" | "agent"
 
 /** @internal */
 export type ChannelMetrics = Session.SessionMetrics
@@ -104,6 +131,8 @@ export interface Channel {
   readonly failed: Effect.Effect<ChannelFailure>
   /** ends the channel: sending stops and every pending or later `send` fails with `Closed` */
   readonly close: (detail: string) => void
+  /** delivers what waits in the reorder buffer in order, while `deliver` takes it */
+  readonly resumeDelivery: () => void
   /** the number of sent messages not yet acknowledged */
   readonly unacknowledged: () => number
   /** waits until every sent message is acknowledged */
@@ -123,6 +152,18 @@ interface InFlight {
   readonly firstSent: number
   lastSent: number
   retransmitted: boolean
+  /** agent sender: the first acknowledgement will find nothing (it overtook the recording) */
+  unrecorded: boolean
+}
+
+interface Reordered {
+  readonly message: AgentMessage.AgentMessage
+  readonly size: number
+}
+
+interface RepeatAck {
+  readonly frame: Uint8Array
+  readonly due: number
 }
 
 interface OutgoingRequest {
@@ -138,6 +179,23 @@ export const CHUNK_SIZE = 1024
 /** resends per 100 ms tick at most */
 const MAX_RESEND_BURST = 256
 
+/**
+ * What one held message costs beside its payload (the message object, its id string, the map entry), counted
+ * against `reorderBufferBytes` so that many small messages are bounded too.
+ * @internal
+ */
+export const REORDER_ENTRY_OVERHEAD = 256
+
+/**
+ * The agent's sending buffer: past it, messages are written but never recorded, so never resent
+ * (`agent/session/config/config.go` OutgoingMessageBufferCapacity, `datachannel.go` AddDataToOutgoingMessageBuffer).
+ * @internal
+ */
+export const AGENT_BUFFER_CAPACITY = 100_000
+
+/** the agent's resend scheduler tick (`config.go` ResendSleepInterval) */
+const AGENT_RESEND_TICK = 100
+
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder()
 
@@ -147,6 +205,8 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     const sendType: AgentMessage.MessageType = options.role === "client" ? "input_stream_data" : "output_stream_data"
     const receiveType: AgentMessage.MessageType = options.role === "client" ? "output_stream_data" : "input_stream_data"
     const metrics = options.metrics
+    const agentSender = options.sender === "agent"
+    const repeatAckAfter = options.repeatAckAfter ?? 0
     // ------------------------------------------------------------------------------------------------------------
     // state
     // ------------------------------------------------------------------------------------------------------------
@@ -155,7 +215,11 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     const inFlight = new Map<number, InFlight>()
     let rto = Rto.initialRto
     let expected = 0
-    const reorder = new Map<number, AgentMessage.AgentMessage>()
+    const reorder = new Map<number, Reordered>()
+    let reorderBytes = 0
+    /** acknowledgements to write once more, in the order they were first written */
+    const repeatAcks: Array<RepeatAck> = []
+    let repeatAcksHead = 0
     let paused = false
     /** the latest send time of any acknowledged message */
     let latestAckedSendTime = 0
@@ -183,6 +247,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     const outgoing: Array<OutgoingRequest> = []
     let outgoingHead = 0
     const outgoingReady = yield* Effect.makeLatch(false)
+    const repeatAcksDue = yield* Effect.makeLatch(false)
     const writes = yield* Mailbox.make<Uint8Array>()
 
     const fail = (reason: ChannelFailure["reason"], detail: string, cause?: unknown) => {
@@ -206,7 +271,8 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
      * acknowledgements of later messages must not let the sender run past that.
      */
     const windowFull = (): boolean => {
-      if (inFlight.size === 0) return false
+      // the agent has no window: it sends what its source gives it
+      if (agentSender || inFlight.size === 0) return false
       const oldest = inFlight.keys().next().value as number
       return nextSequence - oldest >= options.windowSize
     }
@@ -256,7 +322,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         `{"AcknowledgedMessageType":"${message.messageType}","AcknowledgedMessageId":"${message.messageId}",` +
           `"AcknowledgedMessageSequenceNumber":${message.sequenceNumber},"IsSequentialMessage":true}`
       )
-      write(internalMessage.unsafeEncode({
+      const frame = internalMessage.unsafeEncode({
         messageType: "acknowledge",
         schemaVersion: 1,
         createdDate: Math.max(1, now),
@@ -265,7 +331,13 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         messageId: globalThis.crypto.randomUUID(),
         payloadType: 0,
         payload
-      }))
+      })
+      write(frame)
+      // the same bytes again later: the agent matches acknowledgements by sequence number only
+      if (repeatAckAfter > 0) {
+        if (repeatAcks.length === 0) repeatAcksDue.unsafeOpen()
+        repeatAcks.push({ frame, due: now + repeatAckAfter })
+      }
     }
 
     const onAck = (message: AgentMessage.AgentMessage, now: number) => {
@@ -274,6 +346,11 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       const sequence = Number(match[1])
       const entry = inFlight.get(sequence)
       if (entry === undefined) return
+      if (entry.unrecorded) {
+        // the agent's race: this acknowledgement arrived before the message was recorded, and found nothing
+        entry.unrecorded = false
+        return
+      }
       inFlight.delete(sequence)
       // an acknowledged resend may answer the first transmission: only an unambiguous send time proves that
       // messages sent before it were lost
@@ -281,8 +358,13 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       if (sendTime > latestAckedSendTime) latestAckedSendTime = sendTime
       if (!entry.retransmitted && sequence > highestCleanAck) highestCleanAck = sequence
       timeoutBackoff = 1
-      // Karn: only first transmissions give a clean sample
-      if (!entry.retransmitted) {
+      if (agentSender) {
+        // the agent samples from the latest transmission, resends included, and has no floor
+        rto = Rto.update(rto, Math.max(0, now - entry.lastSent), 0)
+        metrics.rtt.unsafeUpdate(rto.rtt, [])
+        metrics.rto.unsafeUpdate(rto.rto, [])
+      } else if (!entry.retransmitted) {
+        // Karn: only first transmissions give a clean sample
         rto = Rto.update(rto, Math.max(0, now - entry.firstSent))
         metrics.rtt.unsafeUpdate(rto.rtt, [])
         metrics.rto.unsafeUpdate(rto.rto, [])
@@ -302,9 +384,21 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       metrics.bytesReceived.unsafeUpdate(message.payload.length, [])
     }
 
+    /** Delivers held messages from `expected` on, while the receiver takes them. */
+    const drainReorder = () => {
+      for (let next = reorder.get(expected); next !== undefined; next = reorder.get(expected)) {
+        if (!options.deliver(next.message, true)) break
+        reorder.delete(expected)
+        reorderBytes -= next.size
+        accept(next.message)
+        expected++
+      }
+      metrics.reorderDepth.unsafeUpdate(reorder.size, [])
+    }
+
     const onData = (message: AgentMessage.AgentMessage, now: number) => {
       const sequence = message.sequenceNumber
-      if (sequence < expected) {
+      if (sequence < expected || reorder.has(sequence)) {
         // a duplicate: our ack was lost, say it again (the official client does not, section 5.5)
         stats.duplicatesReceived++
         sendAck(message, now)
@@ -318,26 +412,22 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         accept(message)
         sendAck(message, now)
         expected++
-        // already acknowledged messages waiting in order are delivered whatever the delivery buffer holds
-        for (let next = reorder.get(expected); next !== undefined; next = reorder.get(expected)) {
-          reorder.delete(expected)
-          options.deliver(next, true)
-          accept(next)
-          expected++
-        }
-        metrics.reorderDepth.unsafeUpdate(reorder.size, [])
+        if (reorder.size > 0) drainReorder()
         return
       }
-      if (reorder.has(sequence)) {
-        sendAck(message, now)
-        return
-      }
-      if (reorder.size >= options.reorderBufferSize || sequence >= expected + options.reorderBufferSize) {
+      const size = message.payload.length + REORDER_ENTRY_OVERHEAD
+      if (
+        reorder.size >= options.reorderBufferSize ||
+        reorderBytes + size > options.reorderBufferBytes ||
+        // the agent bounds only the count (datachannel.go handleStreamDataMessage)
+        (!agentSender && sequence >= expected + options.reorderBufferSize)
+      ) {
         stats.droppedUnacknowledged++
         return
       }
       // keep a copy: the frame's buffer belongs to the transport
-      reorder.set(sequence, { ...message, payload: message.payload.slice() })
+      reorder.set(sequence, { message: { ...message, payload: message.payload.slice() }, size })
+      reorderBytes += size
       metrics.reorderDepth.unsafeUpdate(reorder.size, [])
       sendAck(message, now)
     }
@@ -405,8 +495,12 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         payloadType: request.payloadType,
         payload
       })
-      inFlight.set(nextSequence, { frame, firstSent: now, lastSent: now, retransmitted: false })
-      acked.unsafeClose()
+      // the agent records what it sent while its buffer has room; past that a message is never resent
+      if (!agentSender || inFlight.size < AGENT_BUFFER_CAPACITY) {
+        const unrecorded = agentSender && options.ackBeforeRecord !== undefined && options.ackBeforeRecord()
+        inFlight.set(nextSequence, { frame, firstSent: now, lastSent: now, retransmitted: false, unrecorded })
+        acked.unsafeClose()
+      }
       nextSequence++
       stats.messagesSent++
       stats.bytesSent += payload.length
@@ -485,14 +579,55 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       }
     }))
 
+    /**
+     * The agent's resend scheduler (datachannel.go ResendStreamDataMessageScheduler): every 100 ms, while not
+     * paused, the oldest unacknowledged message goes again if its latest transmission is older than the RTO. One
+     * message per tick at most, unpaced, and no attempt limit.
+     */
+    const agentResendLoop = Effect.forever(Effect.gen(function*() {
+      yield* Effect.sleep(Duration.millis(AGENT_RESEND_TICK))
+      if (failure !== undefined || paused || inFlight.size === 0) return
+      const entry = inFlight.values().next().value as InFlight
+      const now = clock.unsafeCurrentTimeMillis()
+      if (now - entry.lastSent <= rto.rto) return
+      entry.lastSent = now
+      entry.retransmitted = true
+      stats.retransmissions++
+      metrics.retransmissions.unsafeUpdate(1, [])
+      write(entry.frame)
+    }))
+
+    /** Writes each acknowledgement once more when its time comes, a batch at a time. */
+    const repeatAckLoop = Effect.forever(Effect.gen(function*() {
+      if (repeatAcksHead === repeatAcks.length) {
+        repeatAcks.length = 0
+        repeatAcksHead = 0
+        repeatAcksDue.unsafeClose()
+        yield* repeatAcksDue.await
+      }
+      const wait = repeatAcks[repeatAcksHead]!.due - clock.unsafeCurrentTimeMillis()
+      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+      const now = clock.unsafeCurrentTimeMillis()
+      while (repeatAcksHead < repeatAcks.length && repeatAcks[repeatAcksHead]!.due <= now) {
+        write(repeatAcks[repeatAcksHead++]!.frame)
+      }
+      if (repeatAcksHead > 4096 && repeatAcksHead * 2 > repeatAcks.length) {
+        repeatAcks.splice(0, repeatAcksHead)
+        repeatAcksHead = 0
+      }
+    }))
+
     yield* FiberSet.run(fibers, writerLoop)
     yield* FiberSet.run(fibers, senderLoop)
-    yield* FiberSet.run(fibers, retransmitLoop)
+    yield* FiberSet.run(fibers, agentSender ? agentResendLoop : retransmitLoop)
+    if (repeatAckAfter > 0) yield* FiberSet.run(fibers, repeatAckLoop)
 
     return {
       send: (payloadType, bytes) =>
         Effect.suspend(() => {
           if (failure !== undefined) return Effect.fail(failure)
+          // the agent drops empty payloads (datachannel.go SendStreamDataMessage)
+          if (agentSender && bytes.length === 0) return Effect.void
           const done = Deferred.unsafeMake<void, ChannelFailure>(FiberId.none)
           if (bytes.length <= CHUNK_SIZE) {
             outgoing.push({ payloadType, payload: bytes, done })
@@ -506,6 +641,9 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
           return Deferred.await(done)
         }),
       receive,
+      resumeDelivery: () => {
+        if (failure === undefined && reorder.size > 0) drainReorder()
+      },
       close: (detail) => fail("Closed", detail),
       failed: Deferred.await(failed),
       unacknowledged: () => inFlight.size,

@@ -30,12 +30,13 @@ export const MAX_RTO = 1000
 export const MIN_RTO = 200
 
 /**
- * Folds one round-trip sample (ms) into the state, in AWS's order: the variation uses the old RTT.
+ * Folds one round-trip sample (ms) into the state, in AWS's order: the variation uses the old RTT. `floor` is
+ * `MIN_RTO` for this library; the agent has none (0).
  * @internal
  */
-export const update = (state: RtoState, sample: number): RtoState => {
+export const update = (state: RtoState, sample: number, floor: number = MIN_RTO): RtoState => {
   const rttVar = 0.75 * state.rttVar + 0.25 * Math.abs(state.rtt - sample)
   const rtt = 0.875 * state.rtt + 0.125 * sample
-  const rto = Math.min(Math.max(rtt + Math.max(CLOCK_GRANULARITY, 4 * rttVar), MIN_RTO), MAX_RTO)
+  const rto = Math.min(Math.max(rtt + Math.max(CLOCK_GRANULARITY, 4 * rttVar), floor), MAX_RTO)
   return { rtt, rttVar, rto }
 }

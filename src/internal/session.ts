@@ -69,7 +69,9 @@ export const defaults = {
   clientVersion: CLIENT_VERSION,
   handshakeTimeout: Duration.seconds(30),
   windowSize: 1024,
-  reorderBufferSize: 1024,
+  reorderBufferSize: 100_000,
+  reorderBufferBytes: 64 * 1024 * 1024,
+  repeatAckAfter: Duration.millis(50),
   receiveBufferSize: 1024 * 1024,
   messagesPerSecond: 1000,
   giveUpAfter: Duration.minutes(5),
@@ -127,6 +129,8 @@ export const make = (
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? defaults.handshakeTimeout),
       windowSize: options.windowSize ?? defaults.windowSize,
       reorderBufferSize: options.reorderBufferSize ?? defaults.reorderBufferSize,
+      reorderBufferBytes: options.reorderBufferBytes ?? defaults.reorderBufferBytes,
+      repeatAckAfter: Duration.toMillis(Duration.decode(options.repeatAckAfter ?? defaults.repeatAckAfter)),
       receiveBufferSize: options.receiveBufferSize ?? defaults.receiveBufferSize,
       messagesPerSecond: options.messagesPerSecond ?? defaults.messagesPerSecond,
       giveUpAfter: Duration.decode(options.giveUpAfter ?? defaults.giveUpAfter),
@@ -257,10 +261,10 @@ export const make = (
     let readingPaused = false
     let peakBuffered = 0
     const canPause = () => typeof webSocket?.pause === "function" && typeof webSocket.resume === "function"
-    const offer = <A>(mailbox: Mailbox.Mailbox<A, SessionError>, value: A, size: number, force: boolean): boolean => {
-      // the hard limit: past it a message goes unacknowledged and the agent resends it later (unless it was
-      // already acknowledged from the reorder buffer: then it is taken, the overshoot bounded by that buffer)
-      if (!force && buffered >= config.receiveBufferSize * (canPause() ? 2 : 1)) return false
+    const offer = <A>(mailbox: Mailbox.Mailbox<A, SessionError>, value: A, size: number): boolean => {
+      // the hard limit: past it a message goes unacknowledged and the agent resends it later (or, when it was
+      // already acknowledged, it waits in the reorder buffer until reading makes room)
+      if (buffered >= config.receiveBufferSize * (canPause() ? 2 : 1)) return false
       buffered += size
       if (buffered > peakBuffered) peakBuffered = buffered
       mailbox.unsafeOffer(value)
@@ -272,6 +276,7 @@ export const make = (
     }
     const released = (size: number) => {
       buffered -= size
+      if (buffered < config.receiveBufferSize) channel?.resumeDelivery()
       if (readingPaused && buffered < config.receiveBufferSize / 2) {
         readingPaused = false
         webSocket?.resume?.()
@@ -279,7 +284,7 @@ export const make = (
     }
 
     /** Output, StdErr and ExitCode: decrypted in KMS sessions (a payload that does not is fatal, section 8.4) */
-    const deliverData = (message: AgentMessage.AgentMessage, force: boolean): boolean => {
+    const deliverData = (message: AgentMessage.AgentMessage, owned: boolean): boolean => {
       let payload = message.payload
       if (cipher !== undefined) {
         const plain = cipher.decrypt(payload)
@@ -288,7 +293,7 @@ export const make = (
           return false
         }
         payload = plain
-      } else {
+      } else if (!owned) {
         // the payload is a view into the transport's buffer, which we do not own: copy
         payload = payload.slice()
       }
@@ -305,15 +310,15 @@ export const make = (
             }))
           }
           handshakeSeen = true
-          return offer(output, payload, payload.length, force)
+          return offer(output, payload, payload.length)
         case 11:
-          return offer(events, { _tag: "StdErr", bytes: payload }, payload.length, force)
+          return offer(events, { _tag: "StdErr", bytes: payload }, payload.length)
         default:
-          return offer(events, { _tag: "ExitCode", code: exitCodeOf(payload) }, 16, force)
+          return offer(events, { _tag: "ExitCode", code: exitCodeOf(payload) }, 16)
       }
     }
 
-    const deliver = (message: AgentMessage.AgentMessage, force: boolean): boolean => {
+    const deliver = (message: AgentMessage.AgentMessage, owned: boolean): boolean => {
       switch (message.payloadType) {
         case 5:
           handleHandshakeRequest(message)
@@ -327,11 +332,11 @@ export const make = (
         case 1:
         case 11:
         case 12:
-          return deliverData(message, force)
+          return deliverData(message, owned)
         case 10: {
           const view = message.payload
           const flag = view.length === 4 ? ((view[0]! << 24) | (view[1]! << 16) | (view[2]! << 8) | view[3]!) >>> 0 : -1
-          return offer(events, { _tag: "Flag", flag }, 16, force)
+          return offer(events, { _tag: "Flag", flag }, 16)
         }
         default:
           return true
@@ -356,6 +361,8 @@ export const make = (
       onChannelClosed,
       windowSize: config.windowSize,
       reorderBufferSize: config.reorderBufferSize,
+      reorderBufferBytes: config.reorderBufferBytes,
+      repeatAckAfter: config.repeatAckAfter,
       messagesPerSecond: config.messagesPerSecond,
       giveUpAfter: config.giveUpAfter,
       metrics

@@ -14,8 +14,8 @@ import * as NodeSmux from "../NodeSmux.js"
 import * as Smux from "../Smux.js"
 import type * as SsmApi from "../SsmApi.js"
 import { echoPlugin } from "./agentSimulator.js"
-import { DOCUMENT_NAME } from "./remoteCommand.js"
-import { commandPlugin } from "./simulatorCommand.js"
+import { DOCUMENT_CONTENT, DOCUMENT_NAME } from "./remoteCommand.js"
+import { commandPlugin, plan } from "./simulatorCommand.js"
 import { shellPlugin } from "./simulatorShell.js"
 import * as Pull from "./pull.js"
 import * as Version from "./version.js"
@@ -60,6 +60,7 @@ const bridge = (stream: Smux.SmuxStream, connection: NodeSmux.NetTransport) =>
 export const portPlugin = (options: AgentSimulator.PortPluginOptions = {}): AgentSimulator.Plugin => ({
   sessionType: "Port",
   requireHandshake: true,
+  signalsReady: true,
   run: (io) =>
     Effect.gen(function*() {
       const mode = portMode(io.properties, io.clientVersion, io.agentVersion)
@@ -70,6 +71,7 @@ export const portPlugin = (options: AgentSimulator.PortPluginOptions = {}): Agen
           role: "server",
           keepAlive: mode.keepAlive
         })
+        yield* io.ready
         return yield* smux.serve((stream) =>
           Effect.scoped(Effect.matchEffect(NodeSmux.connect(target), {
             // as the agent: tell the client, and close the stream
@@ -96,6 +98,7 @@ export const portPlugin = (options: AgentSimulator.PortPluginOptions = {}): Agen
         const ended = yield* Effect.scoped(Effect.gen(function*() {
           const connection = yield* Effect.orElse(NodeSmux.connect(target), () => Effect.succeed(undefined))
           if (connection === undefined) return true
+          yield* io.ready
           const toClient = yield* Effect.forkScoped(Stream.runForEach(connection.incoming, io.write))
           if (pending !== undefined) {
             yield* Effect.ignore(connection.write(pending))
@@ -125,12 +128,115 @@ const first = (request: SsmApi.StartSessionRequest, name: string, otherwise: str
   request.parameters?.[name]?.[0] ?? otherwise
 
 /**
+ * A Session document's content, as `aws ssm create-document --document-type Session` takes it: the parts the
+ * agent reads.
+ * @internal
+ */
+export interface SessionDocumentContent {
+  readonly sessionType: string
+  readonly parameters?: Readonly<Record<string, { readonly type: string; readonly default?: unknown }>> | undefined
+  readonly properties?: Readonly<Record<string, unknown>> | undefined
+}
+
+/** AWS's AWS-StartNonInteractiveCommand and AWS-StartInteractiveCommand: `{{command}}` under each OS's key */
+const awsCommandDocument = (sessionType: string): SessionDocumentContent => ({
+  sessionType,
+  parameters: { command: { type: "String" } },
+  properties: Object.fromEntries(
+    ["windows", "linux", "macos"].map((os) => [os, { commands: "{{command}}", runAsElevated: false }])
+  )
+})
+
+/**
+ * The document's parameters from the StartSession request (`framework/docparser/docparser.go` ParseParameters:
+ * a String is its first value, a StringList all of them; a missing one takes its `default`). The service
+ * refuses a StartSession that misses a parameter without a default; here it is empty.
+ */
+const documentParameters = (content: SessionDocumentContent, request: SsmApi.StartSessionRequest) =>
+  Object.fromEntries(Object.entries(content.parameters ?? {}).map(([name, definition]): [string, unknown] => {
+    const given = request.parameters?.[name]
+    return [
+      name,
+      given === undefined ? definition.default ?? "" : definition.type === "StringList" ? [...given] : given[0] ?? ""
+    ]
+  }))
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/**
+ * `framework/docparser/parameters/parameters.go` ReplaceParameters, which the agent applies to the document's
+ * properties (`framework/docparser/docparser.go` replaceValidatedSessionParameters): a string that is exactly
+ * `{{ name }}` becomes the value itself; elsewhere each `{{ name }}` becomes the value as text (JSON when not a
+ * string) with `$$` read as `$` (ReplaceParameter).
+ */
+const replaceParameters = (input: unknown, values: Readonly<Record<string, unknown>>): unknown => {
+  if (typeof input === "string") {
+    for (const [name, value] of Object.entries(values)) {
+      if (new RegExp(`^\\{\\{\\s*${escapeRegExp(name)}\\s*\\}\\}$`).test(input)) return value
+    }
+    let output = input
+    for (const [name, value] of Object.entries(values)) {
+      const text = (typeof value === "string" ? value : JSON.stringify(value)).replaceAll("$$", "$")
+      output = output.replace(new RegExp(`\\{\\{\\s*${escapeRegExp(name)}\\s*\\}\\}`, "g"), () => text)
+    }
+    return output
+  }
+  if (Array.isArray(input)) return input.map((item) => replaceParameters(item, values))
+  if (typeof input === "object" && input !== null) {
+    return Object.fromEntries(Object.entries(input).map(([key, value]) => [key, replaceParameters(value, values)]))
+  }
+  return input
+}
+
+/**
+ * What the service and the agent make of a Session document's `content` for a StartSession `request`: the
+ * properties with the request's parameters in place, read as the agent reads them (simulatorCommand.ts `plan`):
+ * NonInteractiveCommands by the command plugin, InteractiveCommands and Standard_Stream by the shell plugin,
+ * Port by the Port plugin. A document the agent refuses ends the session the agent's way: properties it cannot
+ * read as NonInteractiveCommands end it before the handshake (`session/plugins/sessionplugin/sessionplugin.go`
+ * Execute); empty `commands` for this machine's OS (a flat document, whose properties are not under `linux`,
+ * `macos` or `windows`) or an invalid separator prefix end it at once, nothing sent, with the agent's text as
+ * `channel_closed` Output (`Commands cannot be empty for session type NonInteractiveCommands`,
+ * `session/plugins/singlecommand/singlecommand_unix.go` validateProperties).
+ * @internal
+ */
+export const documentContentSpec = (
+  content: SessionDocumentContent,
+  request: SsmApi.StartSessionRequest
+): AgentSimulator.SessionSpec => {
+  const properties = replaceParameters(content.properties ?? null, documentParameters(content, request)) as
+    | Readonly<Record<string, unknown>>
+    | null
+  switch (content.sessionType) {
+    case "NonInteractiveCommands":
+    case "InteractiveCommands": {
+      const plugin = content.sessionType === "NonInteractiveCommands"
+        ? commandPlugin()
+        // the agent's InteractiveCommands asks for no handshake without KMS (session/plugins/singlecommand/
+        // singlecommand.go RequireHandshake); the simulator holds one, so the client learns the session type
+        : shellPlugin({ sessionType: "InteractiveCommands", requireHandshake: true })
+      const next = plan(content.sessionType, properties)
+      return next._tag === "FailBeforeHandshake"
+        ? { plugin: { ...plugin, requireHandshake: false }, properties }
+        : next._tag === "Refuse"
+        ? { plugin, properties, closeOutput: next.output }
+        : { plugin, properties }
+    }
+    case "Port":
+      return { plugin: portPlugin(), properties }
+    default:
+      return { plugin: shellPlugin(), properties }
+  }
+}
+
+/**
  * What the service makes of a StartSession request for the port documents, as their published content says:
  * `AWS-StartPortForwardingSession` and `...ToRemoteHost` (type LocalPortForwarding, portNumber default 80, host),
- * `AWS-StartSSHSession` (a standard stream to portNumber, default 22); the command documents
- * `AWS-StartNonInteractiveCommand` (one output stream, no exit code) and `RemoteCommand.DOCUMENT_NAME` (separate
- * streams and the exit code); no document (the default shell) and `AWS-StartInteractiveCommand` start the shell
- * plugin. Anything else: the echo plugin.
+ * `AWS-StartSSHSession` (a standard stream to portNumber, default 22); the command documents through
+ * `documentContentSpec`, read as the agent reads them: `AWS-StartNonInteractiveCommand` (one output stream, no
+ * exit code), `RemoteCommand.DOCUMENT_NAME` as `RemoteCommand.DOCUMENT_CONTENT` (separate streams and the exit
+ * code) and `AWS-StartInteractiveCommand` (the shell plugin running the command); no document (the default
+ * shell) starts the shell plugin. Anything else: the echo plugin.
  * @internal
  */
 export const documentSpec = (request: SsmApi.StartSessionRequest): AgentSimulator.SessionSpec => {
@@ -157,20 +263,14 @@ export const documentSpec = (request: SsmApi.StartSessionRequest): AgentSimulato
     case "AWS-StartSSHSession":
       return { plugin: portPlugin(), properties: { portNumber: first(request, "portNumber", "22") } }
     case "AWS-StartNonInteractiveCommand":
-      return { plugin: commandPlugin(), properties: { commands: first(request, "command", ""), runAsElevated: false } }
+      return documentContentSpec(awsCommandDocument("NonInteractiveCommands"), request)
+    case "AWS-StartInteractiveCommand":
+      return documentContentSpec(awsCommandDocument("InteractiveCommands"), request)
     case DOCUMENT_NAME:
-      return {
-        plugin: commandPlugin(),
-        properties: { commands: first(request, "command", ""), runAsElevated: false, separateOutputStream: true }
-      }
+      return documentContentSpec(DOCUMENT_CONTENT, request)
     case undefined:
     case "SSM-SessionManagerRunShell":
       return { plugin: shellPlugin() }
-    case "AWS-StartInteractiveCommand":
-      return {
-        plugin: shellPlugin({ sessionType: "InteractiveCommands", requireHandshake: true }),
-        properties: { commands: first(request, "command", ""), runAsElevated: false }
-      }
     default:
       return { plugin: echoPlugin() }
   }
