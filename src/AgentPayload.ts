@@ -1,7 +1,13 @@
 /**
  * The payloads carried inside agent messages: JSON bodies with AWS's exact field names (acknowledgement,
  * handshake, encryption challenge, channel closed, terminal size), the OpenDataChannel text frame, and the 4-byte
- * flag. Unknown extra JSON fields are ignored; missing required ones are errors.
+ * flag.
+ *
+ * JSON bodies are read the way Go's `encoding/json` reads them into the agent's and the plugin's structs, in
+ * both roles: a missing field (or one that is `null`) holds its Go zero value (`""`, `0`, `false`, `null` for
+ * pointers and nullable slices, `[]` for other slices, a zero struct), keys match field names exactly or else
+ * case-insensitively, and unknown fields are ignored. A value of the wrong type is still an `InvalidPayload`
+ * error, as it is an error in Go. What this module writes is exactly what the Go types marshal.
  *
  * @since 0.1.0
  */
@@ -10,6 +16,7 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AgentMessage from "./AgentMessage.js"
+import * as GoJson from "./internal/goJson.js"
 
 const Int64 = Schema.Int.pipe(Schema.between(0, Number.MAX_SAFE_INTEGER))
 const Uint32 = Schema.Int.pipe(Schema.between(0, 0xffff_ffff))
@@ -293,13 +300,15 @@ export const Utf8FromBytes: Schema.Schema<string, Uint8Array> = Schema.transform
 )
 
 /**
- * A JSON payload: UTF-8 bytes <-> the value of `schema`.
+ * A JSON payload: UTF-8 bytes <-> the value of `schema`. Decoding reads the JSON as Go's `encoding/json` does
+ * (missing or `null` fields at their zero values, case-insensitive keys, unknown keys ignored) before `schema`
+ * decodes it; the reading is planned once here, from `schema`'s fields. Encoding is `schema`'s own JSON.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const jsonPayload = <A, I>(schema: Schema.Schema<A, I>): Schema.Schema<A, Uint8Array> =>
-  Schema.compose(Utf8FromBytes, Schema.parseJson(schema))
+  Schema.compose(Utf8FromBytes, Schema.parseJson(GoJson.lenient(schema)))
 
 /**
  * Decodes a payload with a payload schema (such as `jsonPayload(Acknowledge)` or `Flag`); a failure is an

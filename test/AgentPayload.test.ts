@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Either, Redacted } from "effect"
+import { Arbitrary, Duration, Either, FastCheck as fc, Redacted, Schema } from "effect"
 import * as AgentMessage from "../src/AgentMessage.js"
 import * as AgentPayload from "../src/AgentPayload.js"
 import { fromHex, vectors } from "./utils/vectors.js"
@@ -7,13 +7,22 @@ import { fromHex, vectors } from "./utils/vectors.js"
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (payload: Uint8Array) => new TextDecoder().decode(payload)
 
-const decodeRight = <A>(schema: import("effect").Schema.Schema<A, Uint8Array>, json: string): A => {
+const expectInvalid = <A>(schema: Schema.Schema<A, Uint8Array>, json: string) => {
+  const result = AgentPayload.decodePayload(schema)(bytes(json))
+  assert.isTrue(Either.isLeft(result), `${json} should not decode`)
+  if (Either.isLeft(result)) {
+    assert.instanceOf(result.left, AgentMessage.AgentMessageError)
+    assert.strictEqual(result.left.reason, "InvalidPayload")
+  }
+}
+
+const decodeRight = <A>(schema: Schema.Schema<A, Uint8Array>, json: string): A => {
   const result = AgentPayload.decodePayload(schema)(bytes(json))
   if (Either.isLeft(result)) assert.fail(result.left.message)
   return result.right
 }
 
-const encodeText = <A>(schema: import("effect").Schema.Schema<A, Uint8Array>, value: A): string => {
+const encodeText = <A>(schema: Schema.Schema<A, Uint8Array>, value: A): string => {
   const result = AgentPayload.encodePayload(schema)(value)
   if (Either.isLeft(result)) assert.fail(result.left.message)
   return text(result.right)
@@ -57,9 +66,9 @@ describe("AgentPayload", () => {
       assert.instanceOf(request.RequestedClientActions[1], AgentPayload.UnknownAction)
     })
 
-    it("HandshakeRequest: a missing required field is an InvalidPayload error", () => {
+    it("HandshakeRequest: a field of the wrong type is an InvalidPayload error", () => {
       const result = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeRequest))(
-        bytes(`{"RequestedClientActions":[]}`)
+        bytes(`{"AgentVersion":3,"RequestedClientActions":[]}`)
       )
       assert.isTrue(Either.isLeft(result) && result.left.reason === "InvalidPayload")
     })
@@ -163,5 +172,276 @@ describe("AgentPayload", () => {
       const result = AgentPayload.decodePayload(schema)(payload)
       assert.isTrue(Either.isLeft(result) && result.left.reason === "InvalidPayload")
     }
+  })
+
+  describe("reading JSON as Go's encoding/json does", () => {
+    const ack = AgentPayload.jsonPayload(AgentPayload.Acknowledge)
+    const request = AgentPayload.jsonPayload(AgentPayload.HandshakeRequest)
+    const response = AgentPayload.jsonPayload(AgentPayload.HandshakeResponse)
+
+    it("a minimal HandshakeResponse decodes with ActionResult, Error and Errors at their zero values", () => {
+      const decoded = decodeRight(
+        response,
+        `{"ClientVersion":"1.2.0.0","ProcessedClientActions":[{"ActionType":"SessionType","ActionStatus":1}]}`
+      )
+      assert.strictEqual(decoded.ClientVersion, "1.2.0.0")
+      assert.strictEqual(decoded.Errors, null)
+      const [action] = decoded.ProcessedClientActions
+      assert.instanceOf(action, AgentPayload.ProcessedClientAction)
+      assert.strictEqual(action!.ActionType, "SessionType")
+      assert.strictEqual(action!.ActionStatus, AgentPayload.ActionStatus.Success)
+      assert.strictEqual(action!.ActionResult, null)
+      assert.strictEqual(action!.Error, "")
+    })
+
+    it("keys match field names case-insensitively, at every depth", () => {
+      const exact = decodeRight(
+        response,
+        `{"ClientVersion":"1.2.0.0","ProcessedClientActions":[{"ActionType":"SessionType","ActionStatus":1}]}`
+      )
+      const lower = decodeRight(
+        response,
+        `{"clientversion":"1.2.0.0","processedclientactions":[{"actiontype":"SessionType","actionstatus":1}]}`
+      )
+      const odd = decodeRight(
+        response,
+        `{"CLIENTversion":"1.2.0.0","pRoCeSsEdClIeNtAcTiOnS":[{"ACTIONTYPE":"SessionType","actionStatus":1}]}`
+      )
+      assert.deepStrictEqual(lower, exact)
+      assert.deepStrictEqual(odd, exact)
+      assert.strictEqual(encodeText(response, odd), encodeText(response, exact))
+    })
+
+    it("folds as Go does: KELVIN SIGN and LONG S match k and s, dotted and dotless i match nothing", () => {
+      const decoded = decodeRight(
+        ack,
+        `{"ac\u212Anowledgedme\u017F\u017FageSequenceNumber":9,"\u0131sSequentialMessage":true,` +
+          `"\u0130sSequentialMessage":true}`
+      )
+      assert.strictEqual(decoded.AcknowledgedMessageSequenceNumber, 9)
+      assert.strictEqual(decoded.IsSequentialMessage, false)
+    })
+
+    it("unknown fields are ignored, at every depth", () => {
+      const decoded = decodeRight(
+        response,
+        `{"ClientVersion":"1.2.0.0","Extra":{"ClientVersion":"no"},"ProcessedClientActions":[` +
+          `{"ActionType":"KMSEncryption","ActionStatus":1,"Unknown":[1,2],` +
+          `"ActionResult":{"KMSCipherTextKey":"AQID","Later":true},"Error":""}],"Errors":null}`
+      )
+      assert.strictEqual(decoded.ClientVersion, "1.2.0.0")
+      assert.deepStrictEqual(Array.from(decoded.ProcessedClientActions[0]!.ActionResult!.KMSCipherTextKey), [1, 2, 3])
+      assert.strictEqual(
+        encodeText(response, decoded),
+        `{"ClientVersion":"1.2.0.0","ProcessedClientActions":[{"ActionType":"KMSEncryption","ActionStatus":1,` +
+          `"ActionResult":{"KMSCipherTextKey":"AQID","KMSCipherTextHash":null},"Error":""}],"Errors":null}`
+      )
+    })
+
+    it("an exact key takes its own field; a folded key the first field declared; the last key wins", () => {
+      const schema = AgentPayload.jsonPayload(Schema.Struct({ Id: Schema.String, ID: Schema.String }))
+      assert.deepStrictEqual(decodeRight(schema, `{"ID":"a","Id":"b","id":"c"}`), { Id: "c", ID: "a" })
+      assert.strictEqual(decodeRight(request, `{"agentversion":"1","AgentVersion":"2"}`).AgentVersion, "2")
+      assert.strictEqual(decodeRight(request, `{"AgentVersion":"1","AGENTVERSION":"2"}`).AgentVersion, "2")
+    })
+
+    it("a HandshakeRequest without RequestedClientActions (or null) has none; without AgentVersion it is \"\"", () => {
+      assert.deepStrictEqual(decodeRight(request, `{"AgentVersion":"3.3.1142.0"}`).RequestedClientActions, [])
+      assert.deepStrictEqual(
+        decodeRight(request, `{"AgentVersion":"3.3.1142.0","RequestedClientActions":null}`).RequestedClientActions,
+        []
+      )
+      assert.strictEqual(decodeRight(request, `{"RequestedClientActions":[]}`).AgentVersion, "")
+      assert.strictEqual(decodeRight(request, `{}`).AgentVersion, "")
+    })
+
+    it("requested actions: lenient keys inside, missing parameters a zero struct, a missing type unknown", () => {
+      const decoded = decodeRight(
+        request,
+        `{"agentVersion":"3.3.1142.0","requestedClientActions":[{"actiontype":"SessionType"},` +
+          `{"ACTIONTYPE":"KMSEncryption","actionparameters":{"kmskeyid":"key","CHALLENGE":null}},` +
+          `{"ActionType":"SessionType","ActionParameters":{"sessiontype":"Port","properties":{"portnumber":"22"}}},` +
+          `{},null]}`
+      )
+      const [sessionType, kms, port, empty, nulled] = decoded.RequestedClientActions
+      assert.instanceOf(sessionType, AgentPayload.SessionTypeAction)
+      if (sessionType instanceof AgentPayload.SessionTypeAction) {
+        assert.deepStrictEqual(sessionType.ActionParameters, { SessionType: "", Properties: null })
+      }
+      assert.instanceOf(kms, AgentPayload.KmsEncryptionAction)
+      if (kms instanceof AgentPayload.KmsEncryptionAction) {
+        assert.deepStrictEqual(kms.ActionParameters, { KMSKeyId: "key" })
+      }
+      assert.instanceOf(port, AgentPayload.SessionTypeAction)
+      if (port instanceof AgentPayload.SessionTypeAction) {
+        // Properties is a Go map (interface{}): its keys are data, kept as sent
+        assert.deepStrictEqual(port.ActionParameters, { SessionType: "Port", Properties: { portnumber: "22" } })
+      }
+      for (const action of [empty, nulled]) {
+        assert.instanceOf(action, AgentPayload.UnknownAction)
+        assert.strictEqual(action!.ActionType, "")
+        assert.isUndefined(action!.ActionParameters)
+      }
+    })
+
+    it("an Acknowledge with only the sequence number decodes, the rest at zero", () => {
+      const decoded = decodeRight(ack, `{"AcknowledgedMessageSequenceNumber":12}`)
+      assert.deepStrictEqual(
+        decoded,
+        new AgentPayload.Acknowledge({
+          AcknowledgedMessageType: "",
+          AcknowledgedMessageId: "",
+          AcknowledgedMessageSequenceNumber: 12,
+          IsSequentialMessage: false
+        })
+      )
+    })
+
+    it("null leaves a field at its zero value", () => {
+      assert.deepStrictEqual(
+        decodeRight(
+          ack,
+          `{"AcknowledgedMessageType":null,"AcknowledgedMessageId":null,"AcknowledgedMessageSequenceNumber":null,` +
+            `"IsSequentialMessage":null}`
+        ),
+        decodeRight(ack, `{}`)
+      )
+      const decoded = decodeRight(response, `{"ClientVersion":null,"ProcessedClientActions":null,"Errors":null}`)
+      assert.strictEqual(decoded.ClientVersion, "")
+      assert.deepStrictEqual(decoded.ProcessedClientActions, [])
+      assert.strictEqual(decoded.Errors, null)
+      const action = decodeRight(
+        response,
+        `{"ProcessedClientActions":[{"ActionType":null,"ActionStatus":1,"ActionResult":null,"Error":null}]}`
+      ).ProcessedClientActions[0]
+      assert.deepStrictEqual(
+        action,
+        new AgentPayload.ProcessedClientAction({ ActionType: "", ActionStatus: 1, ActionResult: null, Error: "" })
+      )
+      // a zero ProcessedClientAction has ActionStatus 0, which is no ActionStatus: refused, as the agent refuses it
+      expectInvalid(response, `{"ProcessedClientActions":[{"ActionType":"SessionType"}]}`)
+    })
+
+    it("fields behind transformations read their zero before the schema decodes them", () => {
+      const complete = decodeRight(AgentPayload.jsonPayload(AgentPayload.HandshakeComplete), `{"customermessage":"hi"}`)
+      assert.isTrue(Duration.equals(complete.HandshakeTimeToComplete, Duration.zero))
+      assert.strictEqual(complete.CustomerMessage, "hi")
+      const challenge = decodeRight(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge), `{"challenge":"AAEC"}`)
+      assert.deepStrictEqual(Array.from(challenge.Challenge), [0, 1, 2])
+      const empty = decodeRight(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge), `{}`)
+      assert.strictEqual(empty.Challenge.length, 0)
+      const open = decodeRight(
+        AgentPayload.jsonPayload(AgentPayload.OpenDataChannel),
+        `{"messageschemaversion":"1.0","requestid":"r","tokenvalue":"secret"}`
+      )
+      assert.strictEqual(Redacted.value(open.TokenValue), "secret")
+      assert.strictEqual(open.ClientId, "")
+      const result = decodeRight(AgentPayload.jsonPayload(AgentPayload.KmsEncryptionResult), `{}`)
+      assert.strictEqual(result.KMSCipherTextKey.length, 0)
+      assert.strictEqual(result.KMSCipherTextHash, null)
+      assert.isUndefined(result.ChallengeAcknowledgement)
+    })
+
+    it("ChannelClosed and TerminalSize with fields missing", () => {
+      const closed = decodeRight(
+        AgentPayload.jsonPayload(AgentPayload.ChannelClosed),
+        `{"MessageType":"channel_closed","SessionId":"s-1","SchemaVersion":1}`
+      )
+      assert.strictEqual(closed.Output, "")
+      assert.strictEqual(closed.SessionId, "s-1")
+      const size = decodeRight(AgentPayload.jsonPayload(AgentPayload.TerminalSize), `{"COLS":80}`)
+      assert.deepStrictEqual(size, new AgentPayload.TerminalSize({ cols: 80, rows: 0 }))
+    })
+
+    it("values of the wrong type are still typed InvalidPayload errors", () => {
+      expectInvalid(ack, `{"AcknowledgedMessageSequenceNumber":"7"}`)
+      expectInvalid(ack, `{"issequentialmessage":1}`)
+      expectInvalid(ack, `{"AcknowledgedMessageId":{}}`)
+      expectInvalid(ack, `[]`)
+      expectInvalid(ack, `"ack"`)
+      expectInvalid(ack, `null`)
+      expectInvalid(response, `{"ClientVersion":1}`)
+      expectInvalid(response, `{"ProcessedClientActions":{}}`)
+      expectInvalid(response, `{"ProcessedClientActions":[{"ActionStatus":1,"ActionResult":"x"}]}`)
+      expectInvalid(request, `{"RequestedClientActions":[1]}`)
+      expectInvalid(request, `{"RequestedClientActions":[{"ActionType":"SessionType","ActionParameters":"x"}]}`)
+      expectInvalid(AgentPayload.jsonPayload(AgentPayload.TerminalSize), `{"cols":"80","rows":24}`)
+      expectInvalid(AgentPayload.jsonPayload(AgentPayload.HandshakeComplete), `{"HandshakeTimeToComplete":"1s"}`)
+      expectInvalid(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge), `{"Challenge":5}`)
+    })
+  })
+
+  describe("properties", () => {
+    /** a small deterministic generator, so that one fast-check seed scrambles one way */
+    const random = (seed: number) => {
+      let state = seed >>> 0
+      return () => {
+        state = (state + 0x6d2b79f5) >>> 0
+        let t = state
+        t = Math.imul(t ^ (t >>> 15), t | 1)
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+      }
+    }
+
+    const scrambleKey = (key: string, next: () => number) =>
+      Array.from(key, (char) => {
+        const roll = next()
+        if (/[kK]/.test(char) && roll < 0.2) return "\u212A"
+        if (/[sS]/.test(char) && roll < 0.2) return "\u017F"
+        return roll < 0.5 ? char.toLowerCase() : char.toUpperCase()
+      }).join("")
+
+    /** fields whose Go zero value the schema spells as absence: dropping them would change the value */
+    const optionalFields = new Set(["ChallengeAcknowledgement"])
+    /** fields that admit null (Go pointers and nullable slices): null is their zero, not "" or [] */
+    const nullableFields = new Set(["ActionResult", "KMSCipherTextHash", "Errors"])
+    const isZero = (key: string, json: unknown) =>
+      nullableFields.has(key)
+        ? json === null
+        : json === "" || json === 0 || json === false || (Array.isArray(json) && json.length === 0)
+
+    /** what a Go peer might send for the same struct: keys in any case, zero fields left out or null, extra keys */
+    const scramble = (json: unknown, next: () => number): unknown => {
+      if (Array.isArray(json)) return json.map((item) => scramble(item, next))
+      if (typeof json !== "object" || json === null) return json
+      const out: Record<string, unknown> = {}
+      for (const [key, value] of Object.entries(json)) {
+        const roll = next()
+        if (isZero(key, value) && !optionalFields.has(key) && roll < 0.5) {
+          if (roll < 0.25) out[scrambleKey(key, next)] = null
+          continue
+        }
+        out[scrambleKey(key, next)] = scramble(value, next)
+        if (roll > 0.8) out[`Unknown${Math.floor(roll * 1000)}`] = { [key]: "not this one" }
+      }
+      return out
+    }
+
+    const encodable = <A>(schema: Schema.Schema<A, Uint8Array>) => (value: A) =>
+      Either.isRight(AgentPayload.encodePayload(schema)(value))
+
+    const property = <A, I>(name: string, payloadSchema: Schema.Schema<A, I>) => {
+      const schema = AgentPayload.jsonPayload(payloadSchema)
+      it.prop(`${name}: encode, decode, encode is byte-exact; a scrambled encoding decodes to the same value`, [
+        Arbitrary.make(payloadSchema).filter(encodable(schema)),
+        fc.integer()
+      ], ([value, seed]) => {
+        const json = encodeText(schema, value)
+        // compared as decoded, not with the value: an optional field present as undefined has no JSON form
+        const decoded = decodeRight(schema, json)
+        assert.strictEqual(encodeText(schema, decoded), json)
+        const scrambled = JSON.stringify(scramble(JSON.parse(json), random(seed)))
+        assert.deepStrictEqual(decodeRight(schema, scrambled), decoded, scrambled)
+      }, { fastCheck: { numRuns: 300 } })
+    }
+
+    property("Acknowledge", AgentPayload.Acknowledge)
+    property("HandshakeResponse", AgentPayload.HandshakeResponse)
+    property("HandshakeComplete", AgentPayload.HandshakeComplete)
+    property("EncryptionChallenge", AgentPayload.EncryptionChallenge)
+    property("ChannelClosed", AgentPayload.ChannelClosed)
+    property("TerminalSize", AgentPayload.TerminalSize)
+    property("OpenDataChannel", AgentPayload.OpenDataChannel)
   })
 })

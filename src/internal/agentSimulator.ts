@@ -40,6 +40,7 @@ const simulatorMetrics = DataChannel.makeMetrics("ssm_simulator")
 const decodeOpen = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))
 const decodeResponse = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeResponse))
 const decodeChallenge = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge))
+const decodeSize = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.TerminalSize))
 
 /** A small seeded PRNG (mulberry32), so fault patterns replay. @internal */
 export const prng = (seed: number) => {
@@ -275,8 +276,9 @@ export const make = (
               return true
             }
             case 3: {
-              const size = /"cols"\s*:\s*(\d+).*"rows"\s*:\s*(\d+)/.exec(new TextDecoder().decode(message.payload))
-              if (size !== null) input.unsafeOffer({ _tag: "Size", cols: Number(size[1]), rows: Number(size[2]) })
+              // read as the agent's Go decoder reads its SizeData (shell.go): lenient keys, missing fields 0
+              const size = decodeSize(message.payload)
+              if (Either.isRight(size)) input.unsafeOffer({ _tag: "Size", cols: size.right.cols, rows: size.right.rows })
               return true
             }
             case 10: {

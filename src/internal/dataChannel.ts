@@ -341,7 +341,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     }
 
     const onAck = (message: AgentMessage.AgentMessage, now: number) => {
-      const match = /"AcknowledgedMessageSequenceNumber"\s*:\s*(\d+)/.exec(textDecoder.decode(message.payload))
+      const match = /"AcknowledgedMessageSequenceNumber"\s*:\s*(\d+)/i.exec(textDecoder.decode(message.payload))
       if (match === null) return
       const sequence = Number(match[1])
       const entry = inFlight.get(sequence)
