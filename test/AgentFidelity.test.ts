@@ -1,0 +1,149 @@
+/**
+ * The client against the agent-faithful simulator (its default): no send window, one resend slot per 100 ms for
+ * the oldest unacknowledged message, acknowledgements that overtake the agent's recording lost. Under loss the
+ * session finishes only if the client acknowledges everything it receives and buffers far enough ahead.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Deferred, Duration, Effect, Mailbox, Option, Stream } from "effect"
+import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as NodePortForwarding from "../src/NodePortForwarding.js"
+import * as PortForwarding from "../src/PortForwarding.js"
+import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
+import { download, downloadServer } from "./utils/download.js"
+import { ackedSequence, rawClient } from "./utils/rawClient.js"
+import { openSession } from "./utils/session.js"
+
+const MiB = 1024 * 1024
+
+/**
+ * How long the agent needs to resend what a loss rate costs it: each lost message (and each lost resend) waits for
+ * one of its resend slots, one per 100 ms; acks we repeat after 50 ms cover a lost or overtaken first ack except
+ * when the repeat is lost too. Twice that, plus time for the transfer itself.
+ */
+const deadlineFor = (bytes: number, loss: number, ackBeforeRecord: number) => {
+  const messages = Math.ceil(bytes / 1024)
+  const slots = messages * (loss * (1 + loss) + (loss + ackBeforeRecord) * loss)
+  return Duration.millis(2 * slots * 100 + 30_000)
+}
+
+describe("against the agent-faithful simulator", () => {
+  const connections = 8
+  const size = 4 * MiB
+  const loss = 0.02
+  const deadline = deadlineFor(connections * size, loss, 0.02)
+
+  it.scopedLive(
+    `8 x 4 MiB downloads through the Port plugin with 2% of frames dropped each way, intact within ${
+      Duration.format(deadline)
+    }`,
+    () =>
+      Effect.gen(function*() {
+        const destination = yield* downloadServer(size)
+        // pacing is the one knob turned down; the agent's sender, resends and acknowledgements stay its own
+        const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
+        const response = yield* simulator.startSession({
+          plugin: AgentSimulator.portPlugin(),
+          properties: { portNumber: String(destination), type: "LocalPortForwarding" },
+          faults: { seed: 10, toClient: { drop: loss }, toAgent: { drop: loss } }
+        })
+        const session = yield* openSession(response)
+        const forwarding = yield* PortForwarding.make(session)
+        const port = (yield* NodePortForwarding.listen(forwarding)).address
+        assert.strictEqual(port._tag, "Tcp")
+        const started = yield* Clock.currentTimeMillis
+        const received = yield* Effect.forEach(
+          Array.from({ length: connections }, (_, i) => i),
+          (i) => download(port._tag === "Tcp" ? port.port : 0, i, size),
+          { concurrency: "unbounded" }
+        ).pipe(Effect.timeoutFail({ duration: deadline, onTimeout: () => new Error("the downloads stalled") }))
+        const elapsed = (yield* Clock.currentTimeMillis) - started
+        received.forEach((bytes, i) => assert.strictEqual(sha256Hex(bytes), sha256Hex(pseudoRandomBytes(size, 1000 + i))))
+
+        const client = yield* session.stats
+        const agent = (yield* simulator.sessionStats(response.SessionId))!
+        // everything the client received was acknowledged: what the agent resends is what the network lost
+        assert.strictEqual(client.droppedUnacknowledged, 0)
+        assert.isAbove(agent.retransmissions, 0)
+        // and the agent resent through its one slot: at most one message per 100 ms tick
+        assert.isAtMost(agent.retransmissions, elapsed / 100 + 10)
+      }),
+    Duration.toMillis(deadline) + 30_000
+  )
+})
+
+describe("the simulated agent reads and answers as the agent does", () => {
+  const isType = (payloadType: number) => (message: { readonly messageType: string; readonly payloadType: number }) =>
+    message.messageType === "output_stream_data" && message.payloadType === payloadType
+  const text = (message: Option.Option<{ readonly payload: Uint8Array }>) =>
+    Option.match(message, { onNone: () => "", onSome: (m) => new TextDecoder().decode(m.payload) })
+
+  for (
+    const [name, response] of [
+      ["a minimal one", `{"ClientVersion":"1.0.0","ProcessedClientActions":[{"ActionType":"SessionType","ActionStatus":1}]}`],
+      ["keys in any case, unknown fields", `{"clientversion":"1.0.0","Extra":[1],"processedClientActions":[{"actionType":"SessionType","ACTIONSTATUS":1,"More":{}}]}`]
+    ] as const
+  ) {
+    it.scopedLive(`a third-party client's HandshakeResponse, ${name}, completes the handshake (Go's lenient JSON)`, () =>
+      Effect.gen(function*() {
+        const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
+        const started = yield* simulator.startSession({ plugin: AgentSimulator.echoPlugin() })
+        const client = yield* rawClient(started)
+        const request = yield* client.next(isType(5))
+        assert.isTrue(Option.isSome(request))
+        yield* client.ack(Option.getOrThrow(request))
+        yield* client.sendData(6, response)
+        const complete = yield* client.next(isType(7))
+        assert.include(text(complete), "HandshakeTimeToComplete")
+        yield* client.sendData(1, "hello")
+        assert.strictEqual(text(yield* client.next(isType(1))), "hello")
+        assert.strictEqual((yield* simulator.sessionStats(started.SessionId))?.closed, false)
+      }))
+  }
+
+  it.scopedLive("a failed client action ends the session, as the agent cancels it", () =>
+    Effect.gen(function*() {
+      const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
+      const started = yield* simulator.startSession({ plugin: AgentSimulator.echoPlugin() })
+      const client = yield* rawClient(started)
+      yield* client.next(isType(5))
+      yield* client.sendData(6, `{"ProcessedClientActions":[{"ActionType":"SessionType","ActionStatus":2,"Error":"no"}]}`)
+      const closed = yield* client.next((message) => message.messageType === "channel_closed")
+      assert.include(text(closed), "Handshake failed")
+    }))
+
+  it.scopedLive("input before the plugin is ready is not acknowledged (ErrHandlerNotReady); resent later, it is taken in order", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const taken = yield* Mailbox.make<string>()
+      const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
+      const started = yield* simulator.startSession({
+        plugin: {
+          sessionType: "Port",
+          requireHandshake: true,
+          signalsReady: true,
+          run: (io) =>
+            Effect.gen(function*() {
+              yield* Deferred.await(gate)
+              yield* io.ready
+              yield* Stream.runForEach(io.input, (item) =>
+                item._tag === "Data" ? taken.offer(new TextDecoder().decode(item.bytes)) : Effect.void)
+            })
+        }
+      })
+      const client = yield* rawClient(started)
+      yield* client.next(isType(5))
+      yield* client.sendData(6, `{"ProcessedClientActions":[{"ActionType":"SessionType","ActionStatus":1}]}`)
+      yield* client.next(isType(7))
+      const isAck = (message: { readonly messageType: string }) => message.messageType === "acknowledge"
+      // (the HandshakeResponse, 0, was acknowledged before HandshakeComplete came) 1 is refused while 2, ahead of
+      // it, is kept and acknowledged
+      yield* client.sendData(1, "first")
+      yield* client.sendData(1, "second")
+      assert.strictEqual(ackedSequence(Option.getOrThrow(yield* client.next(isAck))), 2)
+      yield* Deferred.succeed(gate, undefined)
+      // ready now: the client's resend of 1 is taken, and 2 after it
+      yield* client.sendData(1, "first", 1)
+      assert.strictEqual(ackedSequence(Option.getOrThrow(yield* client.next(isAck))), 1)
+      assert.deepStrictEqual([yield* taken.take, yield* taken.take], ["first", "second"])
+    }))
+})
