@@ -1,9 +1,10 @@
 /**
  * Commands with exit codes: run a command on an instance and get its stdout, stderr and exit code as a value, or
- * as a stream for long output. The session's document must set `separateOutputStream` (stdout as Output,
- * stderr as StdErr, the exit code as an ExitCode message); AWS's `AWS-StartNonInteractiveCommand` does not, so
- * create `DOCUMENT_CONTENT` once as `DOCUMENT_NAME` (see the README). A non-zero exit is a value, not an error;
- * a session that ends without an exit code is a `NoExitCode` error.
+ * as a stream for long output. The session's document must set `separateOutputStream` under the instance's OS key
+ * (stdout as Output, stderr as StdErr, the exit code as an ExitCode message); AWS's
+ * `AWS-StartNonInteractiveCommand` does not, so create `DOCUMENT_CONTENT` once as `DOCUMENT_NAME` (see the
+ * README). A non-zero exit is a value, not an error; a session that ends without an exit code is a `NoExitCode`
+ * error naming what to check.
  *
  * @since 0.1.0
  */
@@ -49,7 +50,10 @@ export interface RemoteCommandError {
 export declare namespace RemoteCommandError {
   /**
    * - `NotACommandSession`: the session is not of a command type.
-   * - `NoExitCode`: the session ended without an exit code (the document does not separate the streams).
+   * - `NoExitCode`: the session ended without an exit code: a flat document (properties not under `linux`,
+   *   `macos` or `windows`, so the agent finds no command), one without `separateOutputStream: true`, a plain
+   *   shell document such as `AWS-StartNonInteractiveCommand`, or properties the agent cannot read; the detail
+   *   names these and quotes what the agent said (`channel_closed`'s text, its last StdErr).
    * - `OutputTooLarge`: `run` collected more than `maxOutputBytes`.
    * - `Session`: the session failed.
    *
@@ -85,7 +89,30 @@ export const isRemoteCommandError: (u: unknown) => u is RemoteCommandError = int
 export const DOCUMENT_NAME: string = internal.DOCUMENT_NAME
 
 /**
- * A Session document that runs `{{ command }}` with separate output streams and an exit code.
+ * What `DOCUMENT_CONTENT` sets for one OS.
+ *
+ * @since 0.1.0
+ * @category documents
+ */
+export interface DocumentCommandProperties {
+  readonly commands: string
+  readonly runAsElevated: boolean
+  readonly separateOutputStream: boolean
+}
+
+/**
+ * A Session document that runs `{{ command }}` with separate output streams and an exit code, on Linux and
+ * macOS instances. The agent reads a command document's properties under its own OS's key only (`linux`,
+ * `macos`, `windows`; amazon-ssm-agent `agent/session/shell/constants/constants_unix.go` and its siblings): with
+ * flat properties it finds no command and ends the session with "Commands cannot be empty for session type
+ * NonInteractiveCommands".
+ *
+ * On Linux and macOS the agent splits the command into words (quotes and backslashes as a shell reads them, but
+ * no `;`, pipes, redirections or variables) and runs them without a shell; `exec` therefore sends
+ * `sh -c '<command>'` (see `ExecOptions.shell`). There is no `windows` key: on Windows the agent hands those words
+ * to `powershell.exe` (`agent/session/shell/shell_windows.go`), so neither a shell command line nor its `sh -c`
+ * form means the same there; Windows instances need a document with a `windows` key and PowerShell commands,
+ * run with `shell: false`.
  *
  * @since 0.1.0
  * @category documents
@@ -96,11 +123,19 @@ export const DOCUMENT_CONTENT: {
   readonly sessionType: string
   readonly parameters: { readonly command: { readonly type: string; readonly description: string } }
   readonly properties: {
-    readonly commands: string
-    readonly runAsElevated: boolean
-    readonly separateOutputStream: boolean
+    readonly linux: DocumentCommandProperties
+    readonly macos: DocumentCommandProperties
   }
 } = internal.DOCUMENT_CONTENT
+
+/**
+ * The `command` parameter `exec` sends for a shell command line: `sh -c '<command>'`, quoted for the agent's
+ * splitting into words, which gives `sh` the command line unchanged.
+ *
+ * @since 0.1.0
+ * @category documents
+ */
+export const shellCommand: (command: string) => string = internal.shellCommand
 
 /**
  * What a running command produces, in arrival order within each stream (stdout and stderr are separate streams,
@@ -139,8 +174,14 @@ export interface RunOptions {
  */
 export interface ExecOptions extends RunOptions {
   readonly target: string
-  /** run by the remote shell (`sh -c` on Linux) */
+  /** run by the remote shell: `sh -c` on Linux and macOS (see `shell`) */
   readonly command: string
+  /**
+   * `true` (default): send `shellCommand(command)`, so that `sh -c` runs it. `false`: send `command` as it is, for
+   * documents that do not put `{{ command }}` alone in `commands`, or Windows (PowerShell) documents; a Linux or
+   * macOS agent then splits it into words and runs the first with the others as arguments, without a shell
+   */
+  readonly shell?: boolean | undefined
   /** default `DOCUMENT_NAME` */
   readonly documentName?: string | undefined
   readonly parameters?: Readonly<Record<string, ReadonlyArray<string>>> | undefined
@@ -168,7 +209,8 @@ export const run: (session: Session.Session, options?: RunOptions) => Effect.Eff
 
 /**
  * StartSession with the command and open its session (closed with the scope, through the API if it has not
- * ended), for `stream`, `run` and `signal`.
+ * ended), for `stream`, `run` and `signal`. A session the agent closes before its handshake (it could not read
+ * the document's properties) is a `NoExitCode` error.
  *
  * @since 0.1.0
  * @category running
@@ -177,7 +219,7 @@ export const start: (
   options: ExecOptions
 ) => Effect.Effect<
   Session.Session,
-  Session.SessionError | SsmApi.SsmApiError,
+  RemoteCommandError | Session.SessionError | SsmApi.SsmApiError,
   Scope.Scope | SsmApi.SsmApi | Socket.WebSocketConstructor
 > = internal.start
 

@@ -3,9 +3,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Layer, Stream } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as Url from "node:url"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
+import * as SimulatorPort from "../src/internal/simulatorPort.js"
 import * as Session from "../src/Session.js"
 import { sha256Hex } from "./utils/bytes.js"
 
@@ -17,6 +21,46 @@ const simulatedAws = AgentSimulator.layerSsmApi().pipe(
 const text = (bytes: Uint8Array) => new TextDecoder("utf-8", { fatal: true }).decode(bytes)
 const exec = (command: string, options: Partial<RemoteCommand.ExecOptions> = {}) =>
   RemoteCommand.exec({ target: "i-1", command, ...options })
+
+/** the simulated account also has `documents` (name: content), as `aws ssm create-document` would make them */
+const withDocuments = (documents: Record<string, SimulatorPort.SessionDocumentContent>) =>
+  AgentSimulator.layerSsmApi((request) => {
+    const content = request.documentName === undefined ? undefined : documents[request.documentName]
+    return content === undefined
+      ? AgentSimulator.documentSpec(request)
+      : SimulatorPort.documentContentSpec(content, request)
+  }).pipe(
+    Layer.provide(AgentSimulator.layer({ messagesPerSecond: 0 })),
+    Layer.merge(NodeSession.layerWebSocketConstructor)
+  )
+
+/** DOCUMENT_CONTENT as the README had it: the same properties, flat */
+const flatDocument: SimulatorPort.SessionDocumentContent = {
+  ...RemoteCommand.DOCUMENT_CONTENT,
+  properties: { commands: "{{ command }}", runAsElevated: false, separateOutputStream: true }
+}
+
+const commandDocument = (properties: Record<string, unknown>): SimulatorPort.SessionDocumentContent => ({
+  ...RemoteCommand.DOCUMENT_CONTENT,
+  properties
+})
+
+const failure = <A, E>(result: Either.Either<A, E>) => {
+  assert.isTrue(Either.isLeft(result), "expected a failure")
+  return (result as Either.Left<E, A>).left
+}
+
+/** what NoExitCode must tell the user to check */
+const assertNamesTheCauses = (error: RemoteCommand.RemoteCommandError) => {
+  assert.strictEqual(error.reason, "NoExitCode")
+  const causes = [
+    "`linux`, `macos` or `windows`",
+    "not flat",
+    "`separateOutputStream: true`",
+    "AWS-StartNonInteractiveCommand"
+  ]
+  for (const cause of causes) assert.include(error.detail, cause)
+}
 
 describe("RemoteCommand", () => {
   it.live("stdout, stderr and exit codes 0, 1 and 42 come back exactly", () =>
@@ -53,12 +97,94 @@ describe("RemoteCommand", () => {
       assert.deepStrictEqual([stdout, stderr], ["a\n", "b\n"])
     }).pipe(Effect.provide(simulatedAws)), 60_000)
 
-  it.live("a document without separate streams (AWS-StartNonInteractiveCommand) is a NoExitCode error", () =>
+  it.live("the document keys its properties by OS: exec returns stdout, stderr and exit code 42 exactly", () =>
     Effect.gen(function*() {
-      const result = yield* Effect.either(exec("echo hi", { documentName: "AWS-StartNonInteractiveCommand" }))
-      assert.isTrue(Either.isLeft(result) && RemoteCommand.isRemoteCommandError(result.left) &&
-        result.left.reason === "NoExitCode")
+      const properties: Record<string, unknown> = RemoteCommand.DOCUMENT_CONTENT.properties
+      assert.deepStrictEqual(Object.keys(properties).sort(), ["linux", "macos"])
+      for (const os of ["linux", "macos"]) {
+        assert.deepStrictEqual(properties[os], {
+          commands: "{{ command }}",
+          runAsElevated: false,
+          separateOutputStream: true
+        })
+      }
+      // what the simulated agent receives: the command in sh -c, under the OS key it reads
+      const spec = AgentSimulator.documentSpec({
+        target: "i-1",
+        documentName: RemoteCommand.DOCUMENT_NAME,
+        parameters: { command: [RemoteCommand.shellCommand("echo it's")] }
+      })
+      assert.strictEqual((spec.properties?.["linux"] as { commands: string }).commands, "sh -c 'echo it'\\''s'")
+      const result = yield* exec("printf 'out\\n'; printf \"it's err\\n\" >&2; exit 42")
+      assert.deepStrictEqual([text(result.stdout), text(result.stderr), result.exitCode], ["out\n", "it's err\n", 42])
     }).pipe(Effect.provide(simulatedAws)), 60_000)
+
+  it("the README shows DOCUMENT_CONTENT as it is", () => {
+    const root = Path.join(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
+    const readme = Fs.readFileSync(Path.join(root, "README.md"), "utf8")
+    const shown = /which writes and creates:\n\n```json\n([\s\S]*?)```/.exec(readme)?.[1]
+    assert.deepStrictEqual(JSON.parse(shown ?? "null"), RemoteCommand.DOCUMENT_CONTENT)
+  })
+
+  it.live("a flat document fails as the agent fails: no command, NoExitCode quoting the agent", () =>
+    Effect.gen(function*() {
+      const items: Array<RemoteCommand.CommandOutput> = []
+      const result = yield* RemoteCommand.execStream({ target: "i-1", command: "exit 42", documentName: "Flat" }).pipe(
+        Stream.runForEach((item) => Effect.sync(() => items.push(item))),
+        Effect.either
+      )
+      const error = failure(result)
+      assert.isTrue(RemoteCommand.isRemoteCommandError(error))
+      assertNamesTheCauses(error as RemoteCommand.RemoteCommandError)
+      // the agent ran nothing and sent nothing; its text came as channel_closed's
+      assert.deepStrictEqual(items, [])
+      assert.include(
+        (error as RemoteCommand.RemoteCommandError).detail,
+        "The agent's closing text: \"Commands cannot be empty for session type NonInteractiveCommands\""
+      )
+    }).pipe(Effect.provide(withDocuments({ Flat: flatDocument }))), 60_000)
+
+  it.live("a document without separate streams (AWS-StartNonInteractiveCommand): NoExitCode naming the causes", () =>
+    Effect.gen(function*() {
+      const error = failure(yield* Effect.either(exec("echo hi", { documentName: "AWS-StartNonInteractiveCommand" })))
+      assert.isTrue(RemoteCommand.isRemoteCommandError(error))
+      assertNamesTheCauses(error as RemoteCommand.RemoteCommandError)
+    }).pipe(Effect.provide(simulatedAws)), 60_000)
+
+  it.live("the agent's reading of the command: words without a shell, and Go's JSON for the properties", () =>
+    Effect.gen(function*() {
+      // shell: false hands the agent the command as it is: words, quotes resolved, no shell (`;` and `exit` are
+      // printf's arguments, its format used twice)
+      const words = yield* exec("printf %s-%s 'a b' \"c\\\"d\"; exit 7", { shell: false })
+      assert.deepStrictEqual([text(words.stdout), words.exitCode], ["a b-c\"d;exit-7", 0])
+      // keys match case-insensitively and `separateOutputStream` may be a boolean's string (its Go type is interface{})
+      const lenient = yield* exec("exit 3", { documentName: "Lenient" })
+      assert.strictEqual(lenient.exitCode, 3)
+      // a program that does not exist: EXIT_CODE 1, then Go's error on StdErr
+      const missing = yield* exec("no-such-program-here", { shell: false })
+      assert.deepStrictEqual(
+        [missing.exitCode, text(missing.stderr)],
+        [1, "exec: \"no-such-program-here\": executable file not found in $PATH"]
+      )
+      // separator prefixes: before the first piece of each stream (then after pieces ending in a newline); one
+      // outside the agent's pattern ends the session at once with its text
+      const prefixed = yield* exec("printf x; printf y >&2", { documentName: "Prefixed" })
+      assert.deepStrictEqual([text(prefixed.stdout), text(prefixed.stderr)], ["OUT:x", "ERR:y"])
+      const badPrefix = failure(yield* Effect.either(exec("exit 0", { documentName: "BadPrefix" })))
+      assert.include((badPrefix as RemoteCommand.RemoteCommandError).detail, "\"invalid stdoutSeparatorPrefix >\"")
+      // a value the agent cannot convert: it closes the session before its handshake
+      const error = failure(yield* Effect.either(exec("exit 0", { documentName: "Unreadable" })))
+      assert.isTrue(RemoteCommand.isRemoteCommandError(error))
+      assertNamesTheCauses(error as RemoteCommand.RemoteCommandError)
+      assert.include((error as RemoteCommand.RemoteCommandError).detail, "before its handshake")
+    }).pipe(Effect.provide(withDocuments({
+      Lenient: commandDocument({ Linux: { Commands: "{{ command }}", SeparateOutputStream: "true" } }),
+      Unreadable: commandDocument({ linux: { commands: "{{ command }}", separateOutputStream: "yes" } }),
+      Prefixed: commandDocument({
+        linux: { ...RemoteCommand.DOCUMENT_CONTENT.properties.linux, stdOutSeparatorPrefix: "OUT:", stdErrSeparatorPrefix: "ERR:" }
+      }),
+      BadPrefix: commandDocument({ linux: { ...RemoteCommand.DOCUMENT_CONTENT.properties.linux, stdOutSeparatorPrefix: ">" } })
+    }))), 60_000)
 
   it.live("output beyond maxOutputBytes is an OutputTooLarge error, not unbounded memory", () =>
     Effect.gen(function*() {
@@ -73,7 +199,7 @@ describe("RemoteCommand", () => {
       const response = yield* simulator.startSession(AgentSimulator.documentSpec({
         target: "i-1",
         documentName: RemoteCommand.DOCUMENT_NAME,
-        parameters: { command: ["echo started; exec sleep 60"] }
+        parameters: { command: [RemoteCommand.shellCommand("echo started; exec sleep 60")] }
       }))
       const result = yield* Effect.scoped(Effect.gen(function*() {
         const session = yield* Session.make({

@@ -84,6 +84,18 @@ describe("Shell", () => {
       assert.strictEqual(yield* shell.closed, "")
     }).pipe(Effect.provide(simulatedAws)), 30_000)
 
+  it.scopedLive("InteractiveCommands with an empty command ends at once with the agent's text", () =>
+    Effect.gen(function*() {
+      const shell = yield* Shell.start({
+        target: "i-1",
+        documentName: "AWS-StartInteractiveCommand",
+        parameters: { command: ["  "] }
+      })
+      const text = yield* shell.output.pipe(Stream.decodeText(), Stream.runFold("", (all, piece) => all + piece))
+      assert.strictEqual(text, "")
+      assert.strictEqual(yield* shell.closed, "Commands cannot be empty for session type InteractiveCommands")
+    }).pipe(Effect.provide(simulatedAws)), 30_000)
+
   it("keyboardInput rewrites a lone LF to CR and nothing else", () => {
     assert.deepStrictEqual(Shell.keyboardInput(new Uint8Array([0x0a])), new Uint8Array([0x0d]))
     assert.deepStrictEqual(Shell.keyboardInput(new Uint8Array([0x61, 0x0a])), new Uint8Array([0x61, 0x0a]))

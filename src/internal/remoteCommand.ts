@@ -2,6 +2,13 @@
  * Commands with exit codes over NonInteractiveCommands sessions whose document sets `separateOutputStream`
  * (AGENT-PROTOCOL.md section 13): stdout as Output, stderr as StdErr, and `EXIT_CODE: n` as ExitCode.
  *
+ * What the agent does with such a document (`aws/amazon-ssm-agent`, under `agent/`): it reads the properties
+ * under its own OS's key only (`session/shell/constants/constants_unix.go`, `_darwin.go`, `_windows.go`), so flat
+ * properties leave the command empty and the session ends at once with "Commands cannot be empty for session type
+ * NonInteractiveCommands" (`session/plugins/singlecommand/singlecommand_unix.go` validateProperties); on Linux
+ * and macOS it splits the command into words as google/shlex does and runs them without a shell
+ * (`session/shell/shell_unix.go` StartCommandExecutor), which is why `start` hands it `sh -c '<command>'`.
+ *
  * @internal
  */
 import type * as Socket from "@effect/platform/Socket"
@@ -9,6 +16,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as RemoteCommand from "../RemoteCommand.js"
 import * as Session from "../Session.js"
@@ -38,14 +46,61 @@ export const isRemoteCommandError = (u: unknown): u is RemoteCommandError => Pre
 /** @internal */
 export const DOCUMENT_NAME = "SSM-RunShellCommandWithExitCode"
 
+/** what each OS key of `DOCUMENT_CONTENT` holds */
+const commandProperties = { commands: "{{ command }}", runAsElevated: false, separateOutputStream: true } as const
+
 /** @internal */
 export const DOCUMENT_CONTENT = {
   schemaVersion: "1.0",
   description: "Runs one command and reports stdout, stderr and the exit code separately (ssm-session-manager exec)",
   sessionType: "NonInteractiveCommands",
   parameters: { command: { type: "String", description: "the command to run" } },
-  properties: { commands: "{{ command }}", runAsElevated: false, separateOutputStream: true }
+  // the agent reads only the key of its OS (session/shell/constants/constants_unix.go, constants_darwin.go)
+  properties: { linux: commandProperties, macos: commandProperties }
 } as const
+
+/**
+ * The `command` parameter that runs `command` in `sh -c` on an agent that splits it into words (google/shlex,
+ * `session/shell/shell_unix.go` StartCommandExecutor): one single-quoted word, each `'` written `'\''`. The
+ * document's `commands` is exactly `{{ command }}`, which the agent replaces by the value unchanged
+ * (`framework/docparser/parameters/parameters.go` ReplaceParameters).
+ *
+ * @internal
+ */
+export const shellCommand = (command: string): string => `sh -c '${command.replaceAll("'", "'\\''")}'`
+
+/** the start of what the agent sent last on StdErr, kept for a NoExitCode error */
+const STDERR_TAIL = 512
+
+/**
+ * Why a command session ends without an exit code, for the user: the document's shape first (what the agent
+ * does with flat properties), then what the agent said, if anything.
+ *
+ * @internal
+ */
+export const noExitCode = (said: {
+  readonly closing?: string | undefined
+  readonly stderr?: string | undefined
+  /** the agent closed the session before its handshake: it could not read the properties */
+  readonly beforeHandshake?: { readonly cause: unknown } | undefined
+}): RemoteCommandError => {
+  const closing = said.closing?.trim() ?? ""
+  const stderr = said.stderr?.trim() ?? ""
+  return new RemoteCommandError({
+    reason: "NoExitCode",
+    detail: "the session ended without an exit code" +
+      (said.beforeHandshake === undefined ? "" : ", closed by the agent before its handshake, as it does when the " +
+        "document's properties do not read as the agent's types (`commands` and the separator prefixes strings, " +
+        "`runAsElevated` a boolean, `separateOutputStream` a boolean or \"true\"/\"false\")") +
+      ". Check the session document: its properties must be under the instance's OS key (`linux`, `macos` or " +
+      "`windows`), not flat (the agent reads only its OS's key, so a flat document has no command); that key must " +
+      "set `separateOutputStream: true`; and a plain shell document such as AWS-StartNonInteractiveCommand does " +
+      `not report exit codes (create RemoteCommand.DOCUMENT_CONTENT as ${DOCUMENT_NAME})` +
+      (closing === "" ? "" : `. The agent's closing text: ${JSON.stringify(closing)}`) +
+      (stderr === "" ? "" : `. Its last StdErr: ${JSON.stringify(stderr)}`),
+    ...(said.beforeHandshake === undefined ? {} : { cause: said.beforeHandshake.cause })
+  })
+}
 
 const sessionError = (cause: Session.SessionError) =>
   new RemoteCommandError({ reason: "Session", detail: cause.message, cause })
@@ -71,29 +126,34 @@ export const stream = (session: Session.Session): Stream.Stream<RemoteCommand.Co
   const stdout = stripper(session.properties?.["stdOutSeparatorPrefix"])
   const stderr = stripper(session.properties?.["stdErrSeparatorPrefix"])
   let exited = false
+  // what the agent said, for a NoExitCode error: channel_closed's Output, and the end of the StdErr stream (where
+  // the agent sends its own errors, shell.go sendErrorToDataChannel)
+  let closing = ""
+  let stderrTail = new Uint8Array(0)
   const output = session.output.pipe(
     Stream.map((bytes): RemoteCommand.CommandOutput => ({ _tag: "Stdout", bytes: stdout(bytes) }))
   )
   const events = session.events.pipe(
     Stream.filterMap((event): Option.Option<RemoteCommand.CommandOutput> => {
-      if (event._tag === "StdErr") return Option.some({ _tag: "Stderr", bytes: stderr(event.bytes) })
+      if (event._tag === "StdErr") {
+        const bytes = stderr(event.bytes)
+        if (!exited) stderrTail = concat([stderrTail, bytes], stderrTail.length + bytes.length).slice(-STDERR_TAIL)
+        return Option.some({ _tag: "Stderr", bytes })
+      }
       if (event._tag === "ExitCode" && !Number.isNaN(event.code)) {
         exited = true
         return Option.some({ _tag: "Exit", code: event.code })
       }
+      if (event._tag === "ChannelClosed") closing = event.output
       return Option.none()
     })
   )
   return Stream.merge(output, events).pipe(
     Stream.mapError(sessionError),
     Stream.concat(Stream.suspend(() =>
-      exited ? Stream.empty : Stream.fail(
-        new RemoteCommandError({
-          reason: "NoExitCode",
-          detail: "the session ended without an exit code: its document must set separateOutputStream " +
-            `(${DOCUMENT_NAME} does)`
-        })
-      )
+      exited
+        ? Stream.empty
+        : Stream.fail(noExitCode({ closing, stderr: new TextDecoder().decode(stderrTail) }))
     ))
   )
 }
@@ -134,14 +194,32 @@ export const run = (
     return { stdout: concat(out, outLength), stderr: concat(err, errLength), exitCode }
   })
 
+/** Session.make's error for a channel that closed before the handshake (or a first Output) */
+const closedBeforeReady = (error: Session.SessionError | SsmApi.SsmApiError): error is Session.SessionError =>
+  Session.isSessionError(error) && error.reason === "Handshake" &&
+  /closed before the session was ready/.test(error.detail)
+
 /** @internal */
-export const start = (options: RemoteCommand.ExecOptions) =>
+export const start = (
+  options: RemoteCommand.ExecOptions
+): Effect.Effect<
+  Session.Session,
+  RemoteCommandError | Session.SessionError | SsmApi.SsmApiError,
+  Scope.Scope | SsmApi.SsmApi | Socket.WebSocketConstructor
+> =>
   SsmApi.openSession({
     target: options.target,
     documentName: options.documentName ?? DOCUMENT_NAME,
-    parameters: { command: [options.command], ...options.parameters },
+    parameters: {
+      command: [options.shell === false ? options.command : shellCommand(options.command)],
+      ...options.parameters
+    },
     reason: options.reason
-  }, options.session)
+  }, options.session).pipe(
+    // the agent ends a NonInteractiveCommands session before its handshake when it cannot read the document's
+    // properties (session/plugins/sessionplugin/sessionplugin.go Execute): a command that never ran
+    Effect.catchIf(closedBeforeReady, (error) => Effect.fail(noExitCode({ beforeHandshake: { cause: error } })))
+  )
 
 /** @internal */
 export const exec = (

@@ -1,35 +1,399 @@
 /**
  * The simulator's command plugin, behaving as the agent's NonInteractiveCommands session (AGENT-PROTOCOL.md
- * section 13): the `commands` property runs in `sh -c` on this machine; with `separateOutputStream` stdout goes
- * as Output, stderr as StdErr and the exit code as `EXIT_CODE: n`, otherwise both streams as Output and no exit
- * code. Input bytes 0x03 and 0x1c interrupt and quit the command; all other input is ignored.
+ * section 13), and the agent's reading of shell session properties, which the shell plugin and `documentSpec`
+ * share. As the agent on Linux: only the `linux` key of the properties counts (`commands`, `runAsElevated`,
+ * `separateOutputStream`, `stdOutSeparatorPrefix`, `stdErrSeparatorPrefix`), read as Go's `encoding/json`
+ * reads them; the command is split into words as google/shlex splits them and run without a shell
+ * (`sh -c '…'` in the command for shell syntax); with `separateOutputStream` stdout goes as Output (after the
+ * separator prefix, if any), stderr as StdErr and the exit code as `EXIT_CODE: n`, otherwise both streams as
+ * Output and no exit code. Input bytes 0x03 and 0x1c interrupt and
+ * quit the command; all other input is ignored.
+ *
+ * Each behaviour names the agent file and function it comes from (`aws/amazon-ssm-agent`, under `agent/`).
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as Os from "node:os"
 import type * as AgentSimulator from "../AgentSimulator.js"
 import * as SimulatorProcess from "./simulatorProcess.js"
 
+// ---------------------------------------------------------------------------------------------------------------
+// the session properties, as the agent reads them
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The key of the properties the simulated agent reads: it runs on Linux (`session/shell/constants/
+ * constants_unix.go` GetShellCommand, GetRunAsElevated, GetSeparateOutputStream and the prefix getters all read
+ * `shellProps.Linux`; `constants_darwin.go` reads `MacOS`, `constants_windows.go` `Windows`).
+ *
+ * @internal
+ */
+export const OS_KEY = "linux"
+
+/** `session/contracts/model.go` ShellConfig (`separateOutputStream` is an `interface{}`, the others typed) @internal */
+export interface ShellConfig {
+  readonly commands: string
+  readonly runAsElevated: boolean
+  readonly separateOutputStream: unknown
+  readonly stdOutSeparatorPrefix: string
+  readonly stdErrSeparatorPrefix: string
+}
+
+/** `session/contracts/model.go` ShellProperties: one ShellConfig per OS, nothing at the top level */
+interface ShellProperties {
+  readonly windows: ShellConfig
+  readonly linux: ShellConfig
+  readonly macos: ShellConfig
+}
+
+const zeroConfig: ShellConfig = {
+  commands: "",
+  runAsElevated: false,
+  separateOutputStream: null,
+  stdOutSeparatorPrefix: "",
+  stdErrSeparatorPrefix: ""
+}
+
+/** the fields with Go's names for their types (undefined: `interface{}`, any JSON value) */
+const configFields: ReadonlyArray<readonly [keyof ShellConfig, "string" | "bool" | undefined]> = [
+  ["commands", "string"],
+  ["runAsElevated", "bool"],
+  ["separateOutputStream", undefined],
+  ["stdErrSeparatorPrefix", "string"],
+  ["stdOutSeparatorPrefix", "string"]
+]
+
+const goKind = (json: unknown): string =>
+  typeof json === "string"
+    ? "string"
+    : typeof json === "number"
+    ? "number"
+    : typeof json === "boolean"
+    ? "bool"
+    : Array.isArray(json)
+    ? "array"
+    : "object"
+
+const isObject = (json: unknown): json is Readonly<Record<string, unknown>> =>
+  typeof json === "object" && json !== null && !Array.isArray(json)
+
+/**
+ * Go's `encoding/json` into a struct with these field names: keys in the order Go meets them (a Go map
+ * marshals with sorted keys), each matching a field exactly or else case-insensitively (ASCII), later keys
+ * overwriting earlier ones; unknown keys ignored; `null` leaves a field as it is. Returns the fields' JSON values
+ * (undefined where none) or nothing when `json` is not an object.
+ */
+const goFields = (json: unknown, names: ReadonlyArray<string>): Map<string, unknown> | undefined => {
+  if (!isObject(json)) return undefined
+  const values = new Map<string, unknown>()
+  for (const key of Object.keys(json).sort()) {
+    const name = names.find((candidate) => candidate === key) ??
+      names.find((candidate) => candidate.toUpperCase() === key.toUpperCase())
+    if (name !== undefined && json[key] !== null) values.set(name, json[key])
+  }
+  return values
+}
+
+/**
+ * `jsonutil.Remarshal(config.Properties, &shellProps)` (`session/plugins/sessionplugin/sessionplugin.go`
+ * Execute, `session/plugins/singlecommand/singlecommand.go` Execute): the properties through Go's
+ * `encoding/json` into ShellProperties. Keys match exactly or case-insensitively, unknown keys (flat
+ * `commands`, `separateOutputStream`, ...) are dropped, missing and `null` fields are zero; a value of the wrong
+ * type (`runAsElevated: "true"`, a number for `commands`, a string for `linux`) is Go's UnmarshalTypeError,
+ * whose text this returns (the first in Go's order).
+ *
+ * @internal
+ */
+export const readShellProperties = (
+  properties: Readonly<Record<string, unknown>> | null
+): Either.Either<ShellProperties, string> => {
+  const oses = goFields(properties, ["windows", "linux", "macos"]) ?? new Map<string, unknown>()
+  const read: Record<string, ShellConfig> = {}
+  for (const os of ["linux", "macos", "windows"] as const) {
+    const json = oses.get(os)
+    const fields = json === undefined ? new Map<string, unknown>() : goFields(json, configFields.map(([name]) => name))
+    if (fields === undefined) {
+      return Either.left(
+        `json: cannot unmarshal ${goKind(json)} into Go struct field ShellProperties.${os} ` +
+          "of type contracts.ShellConfig"
+      )
+    }
+    for (const [field, type] of configFields) {
+      const value = fields.get(field)
+      if (value !== undefined && type !== undefined && goKind(value) !== type) {
+        return Either.left(
+          `json: cannot unmarshal ${goKind(value)} into Go struct field ShellConfig.${os}.${field} of type ${type}`
+        )
+      }
+    }
+    read[os] = { ...zeroConfig, ...Object.fromEntries(fields) }
+  }
+  return Either.right(read as unknown as ShellProperties)
+}
+
+/**
+ * `parameters.ConvertToBool` (`framework/docparser/parameters/parameters.go`), how the agent reads the
+ * `interface{}` `separateOutputStream`: absent or `null` is false, a boolean is itself, a string is
+ * `strconv.ParseBool`'s (`""` false; `1 t T TRUE true True`, `0 f F FALSE false False`), anything else an error.
+ *
+ * @internal
+ */
+export const convertToBool = (input: unknown): Either.Either<boolean, string> => {
+  if (input === null || input === undefined) return Either.right(false)
+  if (typeof input === "boolean") return Either.right(input)
+  if (typeof input !== "string") return Either.left("invalid parameter type")
+  if (input === "") return Either.right(false)
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(input)) return Either.right(true)
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(input)) return Either.right(false)
+  return Either.left(`invalid input strconv.ParseBool: parsing ${JSON.stringify(input)}: invalid syntax`)
+}
+
+/** Go's `%v` of the properties (a `map[string]interface{}`), for the agent's "Invalid format" text */
+const goPrint = (value: unknown): string => {
+  if (value === null || value === undefined) return "<nil>"
+  if (Array.isArray(value)) return `[${value.map(goPrint).join(" ")}]`
+  if (typeof value === "object") {
+    const record = value as Record<string, unknown>
+    return `map[${Object.keys(record).sort().map((key) => `${key}:${goPrint(record[key])}`).join(" ")}]`
+  }
+  return String(value)
+}
+
+/** `session/shell/shell.go` separateOutputStreamPrefixRegex */
+const validPrefix = (prefix: string) => /^[0-9a-zA-Z\r\n_:-]{0,30}$/.test(prefix)
+
+/**
+ * What the agent does with a session's properties before it runs anything, the same for `documentSpec` (which
+ * plays the service: the handshake and `channel_closed`) and the plugins (which play the agent's process):
+ * - `FailBeforeHandshake`: NonInteractiveCommands whose properties do not read (Remarshal) or whose
+ *   `separateOutputStream` does not convert: the agent marks the session failed before its handshake
+ *   (`session/plugins/sessionplugin/sessionplugin.go` Execute). Its reason goes to the agent's log and the
+ *   plugin's stderr, not to the session's result Output, so the client sees no handshake and a
+ *   `channel_closed` with empty Output.
+ * - `Refuse`: the plugin ends at once with `output` as its result Output and sends nothing on the data channel;
+ *   the service then closes the channel with that text as `channel_closed` Output (inference: the agent puts it
+ *   in AgentTaskComplete's Output, `messageservice/interactor/mgsinteractor/replytypes/sessioncompletereplytype.go`
+ *   formatAgentTaskCompletePayload, and the text reaches users as the channel's closing text).
+ * - `Run`: the command runs with `config`, the `linux` key.
+ *
+ * @internal
+ */
+export type Plan =
+  | { readonly _tag: "FailBeforeHandshake"; readonly reason: string }
+  | { readonly _tag: "Refuse"; readonly output: string }
+  | { readonly _tag: "Run"; readonly config: ShellConfig; readonly separate: boolean }
+
 /** @internal */
-export const commandPlugin = (options: AgentSimulator.CommandPluginOptions = {}): AgentSimulator.Plugin => ({
-  sessionType: options.sessionType ?? "NonInteractiveCommands",
-  requireHandshake: true,
-  run: (io) =>
-    Effect.gen(function*() {
-      const commands = typeof io.properties?.["commands"] === "string" ? io.properties["commands"] : ""
-      const separate = io.properties?.["separateOutputStream"] === true ||
-        io.properties?.["separateOutputStream"] === "true"
-      const child = yield* SimulatorProcess.spawn("/bin/sh", ["-c", commands], { stdin: false })
-      // the agent acts on two control bytes and ignores all other input
-      yield* Effect.forkScoped(Stream.runForEach(io.input, (item) =>
-        Effect.sync(() => {
-          if (item._tag !== "Data") return
-          if (item.bytes.includes(0x03)) child.kill("SIGINT")
-          if (item.bytes.includes(0x1c)) child.kill("SIGQUIT")
-        })))
-      yield* SimulatorProcess.pipeOutput(child, io.write, separate ? io.writeStdErr : io.write)
-      const code = yield* SimulatorProcess.exitCode(child)
-      if (separate) yield* io.writeExitCode(code)
-    })
-})
+export const plan = (sessionType: string, properties: Readonly<Record<string, unknown>> | null): Plan => {
+  // Standard_Stream hands the shell empty ShellProperties, whatever the document says
+  // (session/plugins/standardstream/standardstream.go Execute)
+  if (sessionType === "Standard_Stream") return { _tag: "Run", config: zeroConfig, separate: false }
+  const nonInteractive = sessionType === "NonInteractiveCommands"
+  const read = readShellProperties(properties)
+  if (Either.isLeft(read)) {
+    return nonInteractive
+      // sessionplugin.go Execute, before the handshake
+      ? { _tag: "FailBeforeHandshake", reason: `Fail to remarshal shell properties: ${read.left}` }
+      // singlecommand.go Execute
+      : { _tag: "Refuse", output: `Invalid format in session properties ${goPrint(properties)};\nerror ${read.left}` }
+  }
+  const config = read.right[OS_KEY]
+  let separate = false
+  if (nonInteractive) {
+    // sessionplugin.go Execute, before the handshake: constants.GetSeparateOutputStream
+    const converted = convertToBool(config.separateOutputStream)
+    if (Either.isLeft(converted)) {
+      return {
+        _tag: "FailBeforeHandshake",
+        reason: `Fail to get separateOutPutStream property: unable to convert separateOutPutStream: ${converted.left}`
+      }
+    }
+    separate = converted.right
+  }
+  // singlecommand_unix.go validateProperties, called by singlecommand.go Execute: a flat document lands here,
+  // its `commands` never read
+  if (config.commands.trim() === "") {
+    return { _tag: "Refuse", output: `Commands cannot be empty for session type ${sessionType}` }
+  }
+  // shell.go setSeparateOutputStreamProperties (NonInteractiveCommands with separate streams only)
+  if (separate && !validPrefix(config.stdOutSeparatorPrefix)) {
+    return { _tag: "Refuse", output: `invalid stdoutSeparatorPrefix ${config.stdOutSeparatorPrefix}` }
+  }
+  if (separate && !validPrefix(config.stdErrSeparatorPrefix)) {
+    return { _tag: "Refuse", output: `invalid stderrSeparatorPrefix ${config.stdErrSeparatorPrefix}` }
+  }
+  return { _tag: "Run", config, separate }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// running the command
+// ---------------------------------------------------------------------------------------------------------------
+
+const isSpace = (char: string) => char === " " || char === "\t" || char === "\r" || char === "\n"
+
+/**
+ * google/shlex `Split`, as `session/shell/shell_unix.go` StartCommandExecutor splits a NonInteractiveCommands
+ * command: words separated by blanks; `'…'` literal; `"…"` in which `\` takes the next character literally, as
+ * a bare `\` does; `#` at the start of a word comments out the rest of the line. No `;`, pipes, redirections or variables: the
+ * first word is the program. An unclosed quote or a trailing `\` is an error.
+ *
+ * @internal
+ */
+export const shlexSplit = (input: string): Either.Either<Array<string>, string> => {
+  const words: Array<string> = []
+  let i = 0
+  while (true) {
+    while (i < input.length && isSpace(input[i]!)) i++
+    if (i >= input.length) return Either.right(words)
+    if (input[i] === "#") {
+      while (i < input.length && input[i] !== "\n") i++
+      continue
+    }
+    let word = ""
+    while (i < input.length && !isSpace(input[i]!)) {
+      const char = input[i++]!
+      if (char === "'") {
+        const end = input.indexOf("'", i)
+        if (end < 0) return Either.left("EOF found when expecting closing quote")
+        word += input.slice(i, end)
+        i = end + 1
+      } else if (char === "\"") {
+        while (true) {
+          if (i >= input.length) return Either.left("EOF found when expecting closing quote")
+          const next = input[i++]!
+          if (next === "\"") break
+          if (next === "\\") {
+            if (i >= input.length) return Either.left("EOF found after escape character")
+            word += input[i++]
+          } else {
+            word += next
+          }
+        }
+      } else if (char === "\\") {
+        if (i >= input.length) return Either.left("EOF found after escape character")
+        word += input[i++]
+      } else {
+        word += char
+      }
+    }
+    words.push(word)
+  }
+}
+
+/**
+ * The environment `session/shell/shell_unix.go` StartCommandExecutor gives the command: ours with
+ * `TERM=xterm-256color`, `LANG=C.UTF-8` when LANG is unset, and HOME `/root` with `runAsElevated`, otherwise
+ * `/home/<session user>` (ssm-user when the agent runs as root, else the agent's own user). The simulator does
+ * not switch users.
+ */
+const commandEnv = (config: ShellConfig): NodeJS.ProcessEnv => {
+  const sessionUser = process.getuid?.() === 0 ? "ssm-user" : Os.userInfo().username
+  return {
+    ...process.env,
+    TERM: "xterm-256color",
+    ...(process.env["LANG"] ? {} : { LANG: "C.UTF-8" }),
+    HOME: config.runAsElevated ? "/root" : `/home/${sessionUser}`
+  }
+}
+
+/** Go's `exec.Cmd.Start` error text for a program that could not start */
+const startError = (program: string, error: NodeJS.ErrnoException | undefined): string => {
+  // exec.Command looks a name without a slash up on the PATH (exec.LookPath) and keeps only executables
+  if (!program.includes("/")) return `exec: ${JSON.stringify(program)}: executable file not found in $PATH`
+  const reason = error?.code === "ENOENT"
+    ? "no such file or directory"
+    : error?.code === "EACCES"
+    ? "permission denied"
+    : error?.code === "ENOEXEC"
+    ? "exec format error"
+    : error?.message ?? "invalid argument"
+  return `fork/exec ${program}: ${reason}`
+}
+
+const textEncoder = new TextEncoder()
+const NEWLINE = 0x0a
+
+/**
+ * `session/shell/shell.go` setupRoutineToWriteCmdPipelineOutput: the pipe read in pieces of at most
+ * 1024 − prefix bytes, the separator prefix put before the first non-empty piece and before every piece that
+ * follows one ending in a newline.
+ */
+const withPrefix = (prefix: string, write: (bytes: Uint8Array) => Effect.Effect<void>) => {
+  if (prefix === "") return write
+  const marker = textEncoder.encode(prefix)
+  const piece = 1024 - marker.length
+  let needPrefix = true
+  return (bytes: Uint8Array) =>
+    Effect.forEach(Array.from({ length: Math.ceil(bytes.length / piece) }, (_, n) => n * piece), (start) => {
+      const read = bytes.subarray(start, start + piece)
+      const out = needPrefix ? new Uint8Array(marker.length + read.length) : read
+      if (needPrefix) {
+        out.set(marker)
+        out.set(read, marker.length)
+      }
+      needPrefix = read[read.length - 1] === NEWLINE
+      return write(out)
+    }, { discard: true })
+}
+
+/** @internal */
+export const commandPlugin = (options: AgentSimulator.CommandPluginOptions = {}): AgentSimulator.Plugin => {
+  const sessionType = options.sessionType ?? "NonInteractiveCommands"
+  return {
+    sessionType,
+    requireHandshake: true,
+    run: (io) =>
+      Effect.gen(function*() {
+        const next = plan("NonInteractiveCommands", io.properties)
+        // the other plans send nothing on the data channel (documentSpec gives the agent's text to channel_closed)
+        if (next._tag === "FailBeforeHandshake") return
+        if (next._tag === "Refuse") return
+        const { config, separate } = next
+        const words = shlexSplit(config.commands)
+        if (Either.isLeft(words)) {
+          // shell.go execute: getCommandExecutor failed; after 2 s, and sendErrorToDataChannel's 1 s, the error
+          // goes as StdErr, and the session ends without an exit code
+          yield* Effect.sleep("3 seconds")
+          return yield* io.writeStdErr(
+            textEncoder.encode(`Unable to start command: Failed to parse commands input: ${words.left}\n\n`)
+          )
+        }
+        // a command of comments only: the agent indexes an empty word list, panics, and its session worker exits
+        if (words.right.length === 0) return
+        const [program, ...args] = words.right as [string, ...Array<string>]
+        // Node refuses these before trying (Go's exec fails on them too)
+        const startable = program !== "" && !words.right.some((word) => word.includes("\u0000"))
+        const child = startable
+          ? yield* SimulatorProcess.spawn(program, args, { stdin: false, env: commandEnv(config) })
+          : undefined
+        const failed = child === undefined ? Option.some(undefined) : yield* SimulatorProcess.started(child)
+        if (child === undefined || Option.isSome(failed)) {
+          // shell.go processCommandsWithOutputStreamSeparate: Start failed, EXIT_CODE: 1 at once; then
+          // executeCommandsWithExec's sendErrorToDataChannel (1 s) sends Start's error as StdErr
+          // (processCommandsWithExec, without separate streams: the StdErr text only)
+          if (separate) yield* io.writeExitCode(1)
+          yield* Effect.sleep("1 second")
+          return yield* io.writeStdErr(textEncoder.encode(startError(program, Option.getOrUndefined(failed))))
+        }
+        // shell_unix.go InputStreamMessageHandler: the agent acts on two control bytes and ignores all other input
+        yield* Effect.forkScoped(Stream.runForEach(io.input, (item) =>
+          Effect.sync(() => {
+            if (item._tag !== "Data") return
+            if (item.bytes.includes(0x03)) child.kill("SIGINT")
+            if (item.bytes.includes(0x1c)) child.kill("SIGQUIT")
+          })))
+        yield* SimulatorProcess.pipeOutput(
+          child,
+          separate ? withPrefix(config.stdOutSeparatorPrefix, io.write) : io.write,
+          separate ? withPrefix(config.stdErrSeparatorPrefix, io.writeStdErr) : io.write
+        )
+        const code = yield* SimulatorProcess.exitCode(child)
+        // shell.go sendExitCode, after both pipes end and the command is waited for
+        if (separate) yield* io.writeExitCode(code)
+      })
+  }
+}

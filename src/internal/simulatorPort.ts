@@ -174,12 +174,14 @@ const replaceParameters = (input: unknown, values: Readonly<Record<string, unkno
     for (const [name, value] of Object.entries(values)) {
       if (new RegExp(`^\\{\\{\\s*${escapeRegExp(name)}\\s*\\}\\}$`).test(input)) return value
     }
-    let output = input
-    for (const [name, value] of Object.entries(values)) {
-      const text = (typeof value === "string" ? value : JSON.stringify(value)).replaceAll("$$", "$")
-      output = output.replace(new RegExp(`\\{\\{\\s*${escapeRegExp(name)}\\s*\\}\\}`, "g"), () => text)
-    }
-    return output
+    const names = Object.keys(values)
+    if (names.length === 0) return input
+    // in one pass: a value holding `{{ other }}` is not replaced again
+    const tokens = new RegExp(`\\{\\{\\s*(${names.map(escapeRegExp).join("|")})\\s*\\}\\}`, "g")
+    return input.replace(tokens, (_, name: string) => {
+      const value = values[name]
+      return (typeof value === "string" ? value : JSON.stringify(value)).replaceAll("$$", "$")
+    })
   }
   if (Array.isArray(input)) return input.map((item) => replaceParameters(item, values))
   if (typeof input === "object" && input !== null) {

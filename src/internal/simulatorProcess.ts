@@ -6,26 +6,49 @@
  */
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
 import * as Os from "node:os"
 
-/** `command` with piped stdout and stderr (stdin piped when asked), killed when the scope closes. @internal */
+/** why a child could not start (Node reports it as an `error` event on the next tick) */
+const spawnErrors = new WeakMap<ChildProcess.ChildProcess, NodeJS.ErrnoException>()
+
+/**
+ * `command` with piped stdout and stderr (stdin piped when asked), killed when the scope closes. The program is
+ * looked up on the PATH and run directly, without a shell; `started` tells whether it could be.
+ *
+ * @internal
+ */
 export const spawn = (
   command: string,
   args: ReadonlyArray<string>,
   options: { readonly stdin: boolean; readonly env?: NodeJS.ProcessEnv | undefined }
 ): Effect.Effect<ChildProcess.ChildProcess, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.sync(() =>
-      ChildProcess.spawn(command, args, {
+    Effect.sync(() => {
+      const child = ChildProcess.spawn(command, args, {
         stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
         ...(options.env === undefined ? {} : { env: options.env })
       })
-    ),
-    (child) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
+      // listened to at once, so a program that cannot start is a value for `started`, not an uncaught error
+      child.on("error", (error: NodeJS.ErrnoException) => {
+        if (child.pid === undefined) spawnErrors.set(child, error)
+      })
+      return child
+    }),
+    (child) => Effect.sync(() => child.pid !== undefined && child.exitCode === null && child.kill("SIGKILL"))
   )
+
+/** None once the process runs; why its program could not start (not found, not executable). @internal */
+export const started = (child: ChildProcess.ChildProcess): Effect.Effect<Option.Option<NodeJS.ErrnoException>> =>
+  Effect.async<Option.Option<NodeJS.ErrnoException>>((resume) => {
+    if (child.pid !== undefined) return resume(Effect.succeedNone)
+    const known = spawnErrors.get(child)
+    if (known !== undefined) return resume(Effect.succeedSome(known))
+    child.once("error", (error: NodeJS.ErrnoException) => resume(Effect.succeedSome(error)))
+  })
 
 /** Copies stdout and stderr (both piped by `spawn`) to their writers until both end. @internal */
 export const pipeOutput = (

@@ -2,7 +2,8 @@
  * The simulator's shell plugin: a real `/bin/sh` on this machine behind a pseudo-terminal made by util-linux
  * `script` (no native module needed), as the agent runs shells (AGENT-PROTOCOL.md section 13): Size messages
  * resize the pty (`stty -F` on its device, so programs get SIGWINCH), input goes to the pty unchanged (its line
- * discipline turns 0x03 into SIGINT), and the session ends when the shell exits.
+ * discipline turns 0x03 into SIGINT), and the session ends when the shell exits. Standard_Stream runs a shell
+ * whatever the properties say; InteractiveCommands runs the `commands` of the properties' `linux` key.
  *
  * @internal
  */
@@ -12,6 +13,7 @@ import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import type * as AgentSimulator from "../AgentSimulator.js"
+import * as SimulatorCommand from "./simulatorCommand.js"
 import * as SimulatorProcess from "./simulatorProcess.js"
 
 /** The terminal device of `script`'s child (the shell), once it exists. */
@@ -43,9 +45,12 @@ export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): Ag
   requireHandshake: options.requireHandshake ?? false,
   run: (io) =>
     Effect.gen(function*() {
-      const command = typeof io.properties?.["commands"] === "string" && io.properties["commands"] !== ""
-        ? io.properties["commands"]
-        : "/bin/sh -i"
+      // as the agent (simulatorCommand.ts `plan`): Standard_Stream ignores the properties and runs a shell;
+      // InteractiveCommands runs the `linux` key's `commands` in `sh -c` (shell_unix.go StartCommandExecutor) and
+      // ends at once, sending nothing, when they are empty or do not read (singlecommand.go Execute)
+      const next = SimulatorCommand.plan(options.sessionType ?? "Standard_Stream", io.properties)
+      if (next._tag !== "Run") return
+      const command = next.config.commands.trim() === "" ? "/bin/sh -i" : next.config.commands
       const child = yield* SimulatorProcess.spawn("script", ["-qfec", command, "/dev/null"], {
         stdin: true,
         env: { ...process.env, PS1: "$ ", TERM: "xterm" }
