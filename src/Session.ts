@@ -73,12 +73,21 @@ export declare namespace SessionError {
    * - `Encryption`: KMS encryption failed: the data key, the challenge, or a message that did not decrypt.
    * - `Transport`: the WebSocket failed or closed without `channel_closed`.
    * - `GiveUp`: a message stayed unacknowledged for `giveUpAfter`.
+   * - `Protocol`: the agent sent what no agent sends (a data message over the size limit).
    * - `Closed`: the session has already ended.
    *
    * @since 0.1.0
    * @category errors
    */
-  export type Reason = "Open" | "Handshake" | "EncryptionRequired" | "Encryption" | "Transport" | "GiveUp" | "Closed"
+  export type Reason =
+    | "Open"
+    | "Handshake"
+    | "EncryptionRequired"
+    | "Encryption"
+    | "Transport"
+    | "GiveUp"
+    | "Protocol"
+    | "Closed"
 }
 
 /**

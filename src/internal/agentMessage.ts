@@ -253,10 +253,15 @@ const digestMatches = (frame: Uint8Array, payload: Uint8Array): boolean => {
 }
 
 /**
- * Parses one frame. The payload is a view into `frame` (no copy).
+ * Parses one frame. The payload is a view into `frame` (no copy). With `anyPayloadType`, a PayloadType beyond
+ * the known ones is kept as it is (AWS's client does not check it, section 3.5), for a receiver that skips what it
+ * does not know instead of refusing the frame.
  * @internal
  */
-export const decode = (frame: Uint8Array): Either.Either<AgentMessage.AgentMessage, AgentMessageError> => {
+export const decode = (
+  frame: Uint8Array,
+  anyPayloadType = false
+): Either.Either<AgentMessage.AgentMessage, AgentMessageError> => {
   if (frame.length < SHORT_HEADER_LENGTH + 4) {
     return fail("TooShort", `a frame needs at least 116 bytes, got ${frame.length}`)
   }
@@ -279,8 +284,8 @@ export const decode = (frame: Uint8Array): Either.Either<AgentMessage.AgentMessa
   let payloadType = headerLength >= HEADER_LENGTH ? readUint32(frame, PAYLOAD_TYPE_OFFSET) : 0
   if (payloadType > 12) {
     // start/pause_publication are reported to carry garbage beyond the type; nothing reads their payload
-    if (!publication) return fail("UnknownPayloadType", `PayloadType ${payloadType}`)
-    payloadType = 0
+    if (publication) payloadType = 0
+    else if (!anyPayloadType) return fail("UnknownPayloadType", `PayloadType ${payloadType}`)
   }
   const payload = frame.subarray(headerLength + 4)
   if (!publication && payload.length > 0 && !digestMatches(frame, payload)) {

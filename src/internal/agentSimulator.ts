@@ -395,11 +395,21 @@ export const make = (
             RequestedClientActions: actions
           }))))
           const response = yield* Deferred.await(handshake).pipe(Effect.timeout("15 seconds"), Effect.either)
-          if (
-            Either.isLeft(response) ||
-            response.right.ProcessedClientActions.some((action) => action.ActionStatus !== AgentPayload.ActionStatus.Success)
-          ) {
-            yield* closeChannel(send, sessionId, "Handshake failed", spec.shortChannelClosed ?? false)
+          // the agent's words (datachannel.go PerformHandshake, handleHandshakeResponse; sessionplugin.go Execute)
+          const failed = Either.isLeft(response)
+            ? "Handshake timed out. Please ensure that you have the latest version of the session manager plugin."
+            : response.right.ProcessedClientActions.filter((action) =>
+              action.ActionStatus !== AgentPayload.ActionStatus.Success
+            ).map((action) =>
+              `${action.ActionType} failed on client with status ${action.ActionStatus} error: ${action.Error}`
+            ).join("; ")
+          if (failed !== "" || Either.isLeft(response)) {
+            yield* closeChannel(
+              send,
+              sessionId,
+              `Handshake failed: Encountered error while initiating handshake. ${failed}`,
+              spec.shortChannelClosed ?? false
+            )
             record.stats.closed = true
             return
           }

@@ -79,6 +79,8 @@ export interface ChannelOptions {
   readonly reorderBufferSize: number
   /** bytes the reorder buffer holds at most: payloads plus `REORDER_ENTRY_OVERHEAD` per message */
   readonly reorderBufferBytes: number
+  /** data messages with a larger payload end the channel (`Protocol`). Default `MAX_PAYLOAD_BYTES` */
+  readonly maxPayloadBytes?: number | undefined
   /** acknowledge every accepted message once more this many ms later; 0 for never */
   readonly repeatAckAfter?: number | undefined
   readonly messagesPerSecond: number
@@ -113,7 +115,7 @@ export const makeMetrics = (prefix: string): ChannelMetrics => {
 
 /** @internal */
 export interface ChannelFailure {
-  readonly reason: "GiveUp" | "Transport" | "Closed"
+  readonly reason: "GiveUp" | "Transport" | "Closed" | "Protocol"
   readonly detail: string
   readonly cause?: unknown
 }
@@ -193,6 +195,13 @@ export const REORDER_ENTRY_OVERHEAD = 256
  */
 export const AGENT_BUFFER_CAPACITY = 100_000
 
+/**
+ * The largest data message payload taken: far above what any agent sends (1024 bytes, 1052 with KMS; a handshake
+ * request with its document properties is a few KiB), far below what could hurt.
+ * @internal
+ */
+export const MAX_PAYLOAD_BYTES = 64 * 1024
+
 /** the agent's resend scheduler tick (`config.go` ResendSleepInterval) */
 const AGENT_RESEND_TICK = 100
 
@@ -207,6 +216,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     const metrics = options.metrics
     const agentSender = options.sender === "agent"
     const repeatAckAfter = options.repeatAckAfter ?? 0
+    const maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES
     // ------------------------------------------------------------------------------------------------------------
     // state
     // ------------------------------------------------------------------------------------------------------------
@@ -434,7 +444,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
 
     const receive = (frame: Uint8Array) => {
       if (failure !== undefined) return
-      const decoded = internalMessage.decode(frame)
+      const decoded = internalMessage.decode(frame, true)
       if (Either.isLeft(decoded)) {
         options.onInvalid?.(decoded.left)
         return
@@ -443,6 +453,12 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       const now = clock.unsafeCurrentTimeMillis()
       switch (message.messageType) {
         case receiveType:
+          if (message.payload.length > maxPayloadBytes) {
+            // no agent sends more than 1024 bytes (plus 28 for KMS) a message; holding such a message is how a
+            // hostile peer would fill memory
+            fail("Protocol", `a data message of ${message.payload.length} bytes is over the ${maxPayloadBytes}-byte limit`)
+            return
+          }
           if (paused) setPaused(false)
           return onData(message, now)
         case "acknowledge":

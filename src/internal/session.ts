@@ -6,6 +6,7 @@
  * @internal
  */
 import * as Socket from "@effect/platform/Socket"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
@@ -113,6 +114,20 @@ interface Ready {
   readonly handshakeDuration: Option.Option<Duration.Duration>
 }
 
+/** What a WebSocket failure says: ws's error events carry the Error (ECONNREFUSED, "Unexpected server response: 403"). */
+const describeSocketError = (error: unknown): string => {
+  if (Socket.isSocketError(error)) {
+    if (error.reason === "OpenTimeout") return "no answer in time"
+    if (error.reason === "Close") {
+      return `closed with code ${error.code}${error.closeReason ? ` (${error.closeReason})` : ""}`
+    }
+    const cause = error.cause as { readonly error?: { readonly message?: unknown }; readonly message?: unknown } | undefined
+    const message = cause?.error?.message ?? cause?.message
+    return typeof message === "string" && message !== "" ? message : error.reason
+  }
+  return String(error)
+}
+
 const exitCodeOf = (payload: Uint8Array): number => {
   const match = /EXIT_CODE:\s*(-?\d+)/.exec(new TextDecoder().decode(payload))
   return match === null ? Number.NaN : Number(match[1])
@@ -146,6 +161,8 @@ export const make = (
     let handshakeSeen = false
     let closedByService = false
 
+    /** the OpenDataChannel frame was written: failures from now on are the transport's */
+    let opened = false
     let finished = false
     const end = (exit: Exit.Exit<string, SessionError>) => {
       if (finished) return
@@ -198,7 +215,12 @@ export const make = (
     /** set once the data key is known (KMS sessions); Output is then encrypted both ways */
     let cipher: SessionCipher.SessionCipher | undefined
 
+    let handshakeAnswered = false
+    let handshakeFailure: readonly [Session.SessionError.Reason, string, unknown] | undefined
     const handleHandshakeRequest = (message: AgentMessage.AgentMessage) => {
+      // answered once: a repeat is acknowledged and ignored (a second data key would swap the cipher mid-session)
+      if (handshakeAnswered) return
+      handshakeAnswered = true
       handshakeSeen = true
       const request = decodeHandshakeRequest(message.payload)
       if (Either.isLeft(request)) {
@@ -206,7 +228,8 @@ export const make = (
         return
       }
       const context = { sessionId: options.sessionId, target: options.target, clientVersion: config.clientVersion, kms }
-      runFork(Effect.flatMap(Handshake.answer(request.right, context), (answer) => {
+      runFork(Effect.gen(function*() {
+        const answer = yield* Handshake.answer(request.right, context)
         cipher = answer.cipher
         pendingReady = {
           sessionType: answer.sessionType ?? "",
@@ -215,19 +238,24 @@ export const make = (
           customerMessage: "",
           handshakeDuration: Option.none()
         }
-        if (Option.isSome(answer.kmsUnavailable)) {
-          // a client that cannot encrypt ends the session itself rather than leave the agent waiting
-          failWith("EncryptionRequired", answer.kmsUnavailable.value)
-          return Effect.void
-        }
-        if (answer.kmsFailure !== undefined) {
-          failWith("Encryption", `kms:GenerateDataKey failed: ${answer.kmsFailure.message}`, answer.kmsFailure)
-        } else if (answer.sessionType === undefined) {
-          failWith("Handshake", `the agent asked for no supported session type: ${answer.response.Errors?.join("; ")}`)
-        }
-        // sent even when failing, so the agent learns why (after `end`, sending is a no-op)
+        const failure: readonly [Session.SessionError.Reason, string, unknown] | undefined =
+          Option.isSome(answer.kmsUnavailable)
+            ? ["EncryptionRequired", answer.kmsUnavailable.value, undefined]
+            : answer.kmsFailure !== undefined
+            ? ["Encryption", `kms:GenerateDataKey failed: ${answer.kmsFailure.message}`, answer.kmsFailure]
+            : answer.sessionType === undefined
+            ? ["Handshake", `the agent asked for no supported session type: ${answer.response.Errors?.join("; ")}`, undefined]
+            : undefined
+        // the agent answers a failed response by closing the channel: that is this failure, not a plain close
+        if (failure !== undefined) handshakeFailure = failure
         const response = encodeHandshakeResponse(answer.response)
-        return Either.isRight(response) ? sendJson(6, response.right) : Effect.void
+        if (Either.isRight(response)) yield* sendJson(6, response.right)
+        if (failure === undefined) return
+        // say why before leaving, as AWS's client does: the agent then ends at once with the reason, instead of
+        // waiting 15 s for a response ("Handshake timed out"). Bounded: an agent that never acknowledges it
+        // cannot keep the failure from being reported.
+        yield* Effect.ignore(Effect.timeout(engine.drained, config.terminateTimeout))
+        failWith(failure[0], failure[1], failure[2])
       }))
     }
 
@@ -318,6 +346,7 @@ export const make = (
       }
     }
 
+    let unknownPayloadTypeLogged = false
     const deliver = (message: AgentMessage.AgentMessage, owned: boolean): boolean => {
       switch (message.payloadType) {
         case 5:
@@ -339,11 +368,19 @@ export const make = (
           return offer(events, { _tag: "Flag", flag }, 16)
         }
         default:
+          // acknowledged and skipped, so the sequence moves on, as AWS's client does (it does not check the type)
+          if (message.payloadType > 12 && !unknownPayloadTypeLogged) {
+            unknownPayloadTypeLogged = true
+            runFork(Effect.logWarning(
+              `skipping a data message of unknown PayloadType ${message.payloadType} (further ones are skipped silently)`
+            ))
+          }
           return true
       }
     }
 
     const onChannelClosed = (message: AgentMessage.AgentMessage) => {
+      if (handshakeFailure !== undefined) return failWith(handshakeFailure[0], handshakeFailure[1], handshakeFailure[2])
       closedByService = true
       const closed = decodeChannelClosed(message.payload)
       const text = Either.isRight(closed) ? closed.right.Output : ""
@@ -379,7 +416,14 @@ export const make = (
         // the platform Socket builds its WebSocket when it runs, from the context of the run
         Effect.provideService(Socket.WebSocketConstructor, keepSocket),
         Effect.matchCause({
-          onFailure: (cause) => failWith("Transport", "the WebSocket failed", cause),
+          onFailure: (cause) => {
+            const error = Cause.squash(cause)
+            if (!opened) {
+              failWith("Open", `the WebSocket could not open: ${describeSocketError(error)}`, error)
+            } else {
+              failWith("Transport", `the WebSocket failed: ${describeSocketError(error)}`, error)
+            }
+          },
           onSuccess: () => {
             if (!closedByService) failWith("Transport", "the WebSocket closed")
           }
@@ -387,7 +431,7 @@ export const make = (
       )
     )
     yield* Effect.forkScoped(Effect.flatMap(engine.failed, (failure) =>
-      Effect.sync(() => failWith(failure.reason === "GiveUp" ? "GiveUp" : "Transport", failure.detail, failure.cause))))
+      Effect.sync(() => failWith(failure.reason === "Closed" ? "Transport" : failure.reason, failure.detail, failure.cause))))
 
     // the OpenDataChannel text frame: the token leaves Redacted only here
     const open = encodeOpen(new AgentPayload.OpenDataChannel({
@@ -398,10 +442,13 @@ export const make = (
       ClientVersion: config.clientVersion
     }))
     if (Either.isLeft(open)) return yield* new SessionError({ reason: "Open", detail: open.left.detail })
+    // the platform Socket's write waits for the WebSocket to open, for ever if it never does: the session's end
+    // (the socket failing, or its open timeout) ends the wait
     yield* Effect.mapError(
       writer(new TextDecoder().decode(open.right)),
       (cause) => new SessionError({ reason: "Open", detail: "the OpenDataChannel frame could not be sent", cause })
-    )
+    ).pipe(Effect.raceFirst(Effect.zipRight(Deferred.await(ready), Effect.never)))
+    opened = true
 
     const facts = yield* Deferred.await(ready).pipe(
       Effect.timeoutFail({
@@ -415,7 +462,7 @@ export const make = (
     // ------------------------------------------------------------------------------------------------------------
     const toSessionError = (failure: DataChannel.ChannelFailure) =>
       new SessionError({
-        reason: failure.reason === "GiveUp" ? "GiveUp" : failure.reason === "Closed" ? "Closed" : "Transport",
+        reason: failure.reason,
         detail: failure.detail
       })
 
@@ -442,8 +489,13 @@ export const make = (
     const terminate: Effect.Effect<boolean> = Effect.gen(function*() {
       if (finished) return closedByService
       if (honoursTerminateFlag) {
-        yield* Effect.ignore(sendFlag(2))
-        yield* Effect.ignore(Effect.timeout(Deferred.await(ended), config.terminateTimeout))
+        // finalizers are uninterruptible: the wait (for the window, the pace, and the channel to close) must be
+        // interruptible itself, or its deadline could never end it
+        yield* Effect.zipRight(Effect.ignore(sendFlag(2)), Effect.ignore(Deferred.await(ended))).pipe(
+          Effect.interruptible,
+          Effect.timeout(config.terminateTimeout),
+          Effect.ignore
+        )
       }
       end(Exit.succeed(""))
       return closedByService
