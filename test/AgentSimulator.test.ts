@@ -56,7 +56,7 @@ describe("AgentSimulator", () => {
 
   it.scopedLive("the `simulate` command prints a StartSession response that a client can use", () =>
     Effect.gen(function*() {
-      const child = yield* spawnCli("main", ["simulate", "--messages-per-second", "0"])
+      const child = yield* spawnCli("main", ["simulate", "--echo", "--messages-per-second", "0"])
       const [line] = yield* waitForOutput(child, /^.*\n/)
       const printed = JSON.parse(line) as { SessionId: string; TokenValue: string; StreamUrl: string }
       const session = yield* connect({ ...printed, TokenValue: Redacted.make(printed.TokenValue) })

@@ -384,7 +384,12 @@ export const make = (
           const started = Date.now()
           const actions: Array<unknown> = [{
             ActionType: "SessionType",
-            ActionParameters: { SessionType: spec.plugin.sessionType, Properties: spec.properties ?? null }
+            // only the port plugin hands its parameters to the handshake; shells and commands send null
+            // (GetPluginParameters in plugins/port/port.go, standardstream, singlecommand)
+            ActionParameters: {
+              SessionType: spec.plugin.sessionType,
+              Properties: spec.plugin.sessionType === "Port" ? spec.properties ?? null : null
+            }
           }]
           const randomChallenge = Encoding.encodeBase64(globalThis.crypto.getRandomValues(new Uint8Array(16)))
           if (kmsKeyId !== undefined) {

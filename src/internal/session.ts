@@ -176,7 +176,10 @@ export const make = (
       Deferred.unsafeDone(
         ready,
         Exit.isFailure(exit) ? Exit.failCause(exit.cause) : Exit.fail(
-          new SessionError({ reason: "Handshake", detail: "the channel closed before the session was ready" })
+          new SessionError({
+            reason: "Handshake",
+            detail: `the channel closed before the session was ready${exit.value === "" ? "" : `: ${exit.value}`}`
+          })
         )
       )
     }

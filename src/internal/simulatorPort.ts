@@ -215,8 +215,8 @@ export const documentContentSpec = (
       const plugin = content.sessionType === "NonInteractiveCommands"
         ? commandPlugin()
         // the agent's InteractiveCommands asks for no handshake without KMS (session/plugins/singlecommand/
-        // singlecommand.go RequireHandshake); the simulator holds one, so the client learns the session type
-        : shellPlugin({ sessionType: "InteractiveCommands", requireHandshake: true })
+        // singlecommand.go RequireHandshake), so a client sees what a shell's client sees
+        : shellPlugin({ sessionType: "InteractiveCommands", requireHandshake: false })
       const next = plan(content.sessionType, properties)
       return next._tag === "FailBeforeHandshake"
         ? { plugin: { ...plugin, requireHandshake: false }, properties }

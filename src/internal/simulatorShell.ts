@@ -43,6 +43,8 @@ const stty = (device: string, cols: number, rows: number) =>
 export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): AgentSimulator.Plugin => ({
   sessionType: options.sessionType ?? "Standard_Stream",
   requireHandshake: options.requireHandshake ?? false,
+  // input is "not ready" until the pty runs (shell_unix.go InputStreamMessageHandler)
+  signalsReady: true,
   run: (io) =>
     Effect.gen(function*() {
       // as the agent (simulatorCommand.ts `plan`): Standard_Stream ignores the properties and runs a shell;
@@ -60,6 +62,7 @@ export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): Ag
         return found === undefined ? Effect.fail("no pty yet") : Effect.succeed(found)
       }).pipe(Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("5 seconds"))), Effect.cached)
       const pty = yield* device
+      yield* io.ready
       yield* Effect.forkScoped(Stream.runForEach(io.input, (item) => {
         switch (item._tag) {
           case "Data":
