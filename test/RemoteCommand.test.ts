@@ -226,7 +226,10 @@ describe("RemoteCommand", () => {
         ...AgentSimulator.documentSpec(request),
         faults: { seed: 9, toClient: both, toAgent: both, garbage: 0.005 }
       })).pipe(
-        Layer.provide(AgentSimulator.layer({ messagesPerSecond: 0 })),
+        // at the agent's own pace: its single resend slot (one per 100 ms) works while the output streams, and the
+        // 2 s it waits for acknowledgements at the end covers what is left (unpaced, every loss would be left for
+        // those 2 s, and past them the agent closes the channel without it, as the real one does)
+        Layer.provide(AgentSimulator.layer({ messagesPerSecond: 1000 })),
         Layer.merge(NodeSession.layerWebSocketConstructor)
       )
       const result = yield* exec("seq 1 100000; seq 1 1000 >&2; exit 42").pipe(Effect.provide(faulty))
