@@ -38,6 +38,11 @@ export type ListenerAddress =
 export interface Listener {
   /** where it listens, with the real port when an ephemeral one was asked for */
   readonly address: ListenerAddress
+  /**
+   * completes when the listener stops taking connections because the tunnel ended (normally, or broken: then
+   * its open connections were reset)
+   */
+  readonly closed: Effect.Effect<void>
 }
 
 /**

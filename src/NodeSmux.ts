@@ -31,6 +31,8 @@ export interface NetTransportError {
  */
 export interface NetTransport extends Smux.Transport<NetTransportError> {
   readonly pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<NetTransportError>>
+  /** aborts the connection with a TCP RST, so the program at the other end sees an error, not an end */
+  readonly reset: Effect.Effect<void>
 }
 
 /**

@@ -58,14 +58,23 @@ export declare namespace PortForwardingError {
   /**
    * - `NotAPortSession`: the session's type is not `Port`.
    * - `Unsupported`: smux streams asked of a tunnel that is not multiplexed.
-   * - `Tunnel`: the tunnel could not open or carry a connection (the session ended, or stream ids ran out).
+   * - `Tunnel`: the tunnel could not open or carry a connection (an smux protocol error, stream ids ran out).
+   * - `Session`: the session under the tunnel failed (the transport was lost, give-up, a protocol error).
+   * - `ChannelClosed`: the service closed the channel while connections were open.
    * - `InvalidOptions`: a port number out of range, and the like.
    * - `Listen`: the local listener could not listen (address in use, no permission).
    *
    * @since 0.1.0
    * @category errors
    */
-  export type Reason = "NotAPortSession" | "Unsupported" | "Tunnel" | "InvalidOptions" | "Listen"
+  export type Reason =
+    | "NotAPortSession"
+    | "Unsupported"
+    | "Tunnel"
+    | "Session"
+    | "ChannelClosed"
+    | "InvalidOptions"
+    | "Listen"
 }
 
 /**
@@ -121,12 +130,24 @@ export type PortForwardingEvent =
     readonly connection: number
     readonly bytesSent: number
     readonly bytesReceived: number
+    readonly outcome: ConnectionOutcome
   }
   /**
    * The agent could not connect to the destination. In multiplexed mode it also closes the connection's stream,
    * so the affected connection ends (the flag itself does not say which connection it was).
    */
   | { readonly _tag: "ConnectToPortError" }
+
+/**
+ * How a forwarded connection ended: `Ended` when either side closed it (or its scope closed), `Cut` when the
+ * tunnel broke under it, which is never passed off as a normal end: the local side is reset.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectionOutcome =
+  | { readonly _tag: "Ended" }
+  | { readonly _tag: "Cut"; readonly error: PortForwardingError }
 
 /**
  * Counters of a tunnel since it started.
@@ -159,6 +180,11 @@ export interface LocalConnection<E1, E2> {
    * instead of running `incoming` because it costs less per connection (`NodeSmux` transports have it).
    */
   readonly pull?: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<E1>> | undefined
+  /**
+   * Optional: aborts the local side so that its program sees an error rather than an end (a TCP RST), for a
+   * connection the tunnel's failure cut (`NodeSmux` transports have it)
+   */
+  readonly reset?: Effect.Effect<void> | undefined
 }
 
 /**
@@ -178,17 +204,29 @@ export interface PortForwarding {
   readonly connect: Effect.Effect<Socket.Socket, PortForwardingError, Scope.Scope>
   /**
    * Carries a local byte stream through a new connection until either side ends (smux v1 has no half-close, so
-   * the end of one direction ends both, as with the official client). Fails only when the tunnel cannot open a
+   * the end of one direction ends both, as with the official client), and says how it ended. When the tunnel
+   * breaks under it (`Cut`), the local side is reset (`reset`). Fails only when the tunnel cannot open a
    * connection; the local side is the caller's to close afterwards.
    */
-  readonly forward: <E1, E2>(local: LocalConnection<E1, E2>) => Effect.Effect<void, PortForwardingError>
+  readonly forward: <E1, E2>(
+    local: LocalConnection<E1, E2>
+  ) => Effect.Effect<ConnectionOutcome, PortForwardingError>
   /** A new connection as a raw smux stream, closed (FIN) with its scope; multiplexed mode only, not counted. */
   readonly openStream: Effect.Effect<Smux.SmuxStream, PortForwardingError, Scope.Scope>
-  /** Events from the moment of subscribing (a bounded buffer: a slow subscriber loses the oldest). */
+  /**
+   * Events from the moment the stream starts running (a bounded buffer: a slow subscriber loses the oldest). To
+   * miss nothing from a known point on, use `subscribe`.
+   */
   readonly events: Stream.Stream<PortForwardingEvent>
+  /** Subscribes now, for the scope: the stream has every event from this moment on (bounded as `events`). */
+  readonly subscribe: Effect.Effect<Stream.Stream<PortForwardingEvent>, never, Scope.Scope>
   readonly stats: Effect.Effect<PortForwardingStats>
-  /** Completes when the session ends. */
-  readonly closed: Effect.Effect<void, Session.SessionError>
+  /**
+   * Completes when the session ends normally (the service closed an idle tunnel, or the scope closed); fails with
+   * what broke the tunnel: the session failing (`Session`), an smux error (`Tunnel`), or the service closing the
+   * channel while connections were open (`ChannelClosed`).
+   */
+  readonly closed: Effect.Effect<void, PortForwardingError>
 }
 
 /**

@@ -33,7 +33,7 @@ export const serve = (
   Effect.gen(function*() {
     const sessionId = forwarding.session.sessionId
     // subscribe before listening, so that no event is missed
-    const events = yield* Stream.toPull(forwarding.events)
+    const events = yield* Stream.toPull(yield* forwarding.subscribe)
     const listener = yield* NodePortForwarding.listen(forwarding, options)
     const where = listener.address._tag === "Tcp" ? `Port ${listener.address.port}` : `Unix socket ${listener.address.path}`
     yield* Console.log(`${where} opened for sessionId ${sessionId}.`)

@@ -4,9 +4,11 @@
  *
  * @internal
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
 import type * as NodePortForwarding from "../NodePortForwarding.js"
 import type * as PortForwarding from "../PortForwarding.js"
@@ -26,6 +28,7 @@ export const listen = (
         detail: `the local port must be an integer from 0 to 65535, not ${port}`
       })
     }
+    if ("path" in options) yield* removeStaleSocket(options.path)
     const connections = yield* FiberSet.make()
     const run = yield* FiberSet.runtime(connections)()
     const handle = (socket: Net.Socket) =>
@@ -47,6 +50,8 @@ export const listen = (
         server.once("error", onError)
         const listening = () => {
           server.off("error", onError)
+          // owner only, whatever the umask: anyone who can connect can use the tunnel
+          if ("path" in options) Fs.chmodSync(options.path, 0o600)
           // later errors (EMFILE on accept) are the connection's business, not the listener's end
           server.on("error", () => {})
           resume(Effect.succeed(server))
@@ -62,10 +67,42 @@ export const listen = (
           server.close(() => resume(Effect.void))
         })
     )
+    // a tunnel that ended, or broke, takes no more connections (those open were ended or reset by `forward`)
+    const stopped = yield* Deferred.make<void>()
+    yield* Effect.forkScoped(Effect.ignore(forwarding.closed).pipe(
+      Effect.andThen(Effect.sync(() => server.close())),
+      Effect.andThen(Deferred.succeed(stopped, undefined))
+    ))
     const address = server.address()
     return {
       address: typeof address === "string" || address === null
         ? { _tag: "Unix", path: "path" in options ? options.path : String(address) }
-        : { _tag: "Tcp", host: address.address, port: address.port }
+        : { _tag: "Tcp", host: address.address, port: address.port },
+      closed: Deferred.await(stopped)
     }
+  })
+
+/**
+ * A socket file left by a process that was killed: removed when nothing answers on it, so the next start can
+ * listen; a socket something still listens on is left alone (listening then fails with "address in use").
+ */
+const removeStaleSocket = (path: string) =>
+  Effect.async<void>((resume) => {
+    let stat: Fs.Stats
+    try {
+      stat = Fs.lstatSync(path)
+    } catch {
+      return resume(Effect.void)
+    }
+    if (!stat.isSocket()) return resume(Effect.void)
+    const probe = Net.connect(path)
+    probe.once("connect", () => {
+      probe.destroy()
+      resume(Effect.void)
+    })
+    probe.once("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "ECONNREFUSED") Fs.rmSync(path, { force: true })
+      resume(Effect.void)
+    })
+    return Effect.sync(() => probe.destroy())
   })

@@ -40,6 +40,14 @@ export const fromNetSocket = (
     return {
       incoming: Pull.toStream(pull),
       pull,
+      reset: Effect.sync(() => {
+        // a TCP RST; a Unix socket has none (Node throws for it): there the close is all a peer can get
+        try {
+          socket.resetAndDestroy()
+        } catch {
+          socket.destroy()
+        }
+      }),
       write: (bytes: Uint8Array) =>
         Effect.async<void, NodeSmux.NetTransportError>((resume) => {
           socket.write(bytes, (error) =>

@@ -7,6 +7,7 @@
 import type * as Socket from "@effect/platform/Socket"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -73,8 +74,7 @@ export const chooseMode = (
 }
 
 /** One connection through the tunnel. */
-interface Tunnel {
-  readonly pull: Pull.Pull<Uint8Array, PortForwardingError>
+interface Tunnel {  readonly pull: Pull.Pull<Uint8Array, PortForwardingError>
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, PortForwardingError>
   readonly close: Effect.Effect<void>
 }
@@ -97,6 +97,21 @@ export const make = (
     )
     const stats = { connections: 0, activeConnections: 0, bytesSent: 0, bytesReceived: 0, connectErrors: 0 }
 
+    // what broke the tunnel, once something has: the session failing, smux failing, or the service closing the
+    // channel while connections were open. Connections cut by it are reset, never ended as if all went well.
+    const broken = yield* Deferred.make<PortForwardingError>()
+    const breakWith = (reason: PortForwarding.PortForwardingError.Reason, detail: string, cause?: unknown) =>
+      Deferred.succeed(broken, new PortForwardingError(cause === undefined ? { reason, detail } : { reason, detail, cause }))
+    yield* Effect.forkScoped(Effect.matchEffect(session.closed, {
+      onFailure: (error) => breakWith("Session", error.message, error),
+      onSuccess: (output) =>
+        stats.activeConnections === 0 ? Effect.void : breakWith(
+          "ChannelClosed",
+          `the service closed the channel with ${stats.activeConnections} connection(s) open` +
+            (output === "" ? "" : `: ${output}`)
+        )
+    }))
+
     // the session's events must be read (they share its receive buffer); the agent reports a failed dial with a
     // ConnectToPortError flag and, in multiplexed mode, closes that connection's stream
     yield* Effect.forkScoped(Stream.runForEach(session.events, (event) => {
@@ -115,13 +130,20 @@ export const make = (
         keepAlive: mode.keepAlive
       }))
       : Option.none()
+    if (Option.isSome(smux)) {
+      const mux = smux.value
+      yield* Effect.forkScoped(Effect.catchAll(mux.await, (error) =>
+        error.reason === "SessionClosed" ? Effect.void : breakWith("Tunnel", error.message, error)))
+      // the agent never opens streams: refuse any at once (FIN), so that they cannot fill the accept queue
+      yield* Effect.forkScoped(Effect.ignore(mux.serve(() => Effect.void)))
+    }
     const openTunnel = Option.match(smux, {
       onNone: () => singleTunnels(session, mode),
       onSome: (smux) => Effect.succeed(muxTunnel(smux))
     })
     const open = yield* openTunnel
 
-    const openConnection: Effect.Effect<Tunnel, PortForwardingError, Scope.Scope> = Effect.gen(function*() {
+    const openConnection: Effect.Effect<Connection, PortForwardingError, Scope.Scope> = Effect.gen(function*() {
       const tunnel = yield* open
       const id = ++stats.connections
       stats.activeConnections++
@@ -133,34 +155,48 @@ export const make = (
         PubSub.publish(events, { _tag: "ConnectionOpened", connection: id }),
         Effect.logDebug("tunnel connection opened").pipe(Effect.annotateLogs("connection", id))
       ], { discard: true })
+      /** set when the connection ends because the tunnel failed under it */
+      let cut: PortForwardingError | undefined
       yield* Effect.addFinalizer(() => {
         stats.activeConnections--
+        const outcome: PortForwarding.ConnectionOutcome = cut === undefined ? { _tag: "Ended" } : { _tag: "Cut", error: cut }
         return Effect.all([
           Metric.incrementBy(metrics.activeConnections, -1),
           Metric.incrementBy(metrics.bytesSent, sent),
           Metric.incrementBy(metrics.bytesReceived, received),
-          PubSub.publish(events, { _tag: "ConnectionClosed", connection: id, bytesSent: sent, bytesReceived: received }),
-          Effect.logDebug("tunnel connection closed").pipe(
-            Effect.annotateLogs({ connection: id, bytesSent: sent, bytesReceived: received })
-          )
+          PubSub.publish(events, { _tag: "ConnectionClosed", connection: id, bytesSent: sent, bytesReceived: received, outcome }),
+          (cut === undefined ? Effect.logDebug("tunnel connection closed") : Effect.logWarning(
+            `tunnel connection cut: ${cut.message}`
+          )).pipe(Effect.annotateLogs({ connection: id, bytesSent: sent, bytesReceived: received }))
         ], { discard: true })
       })
+      const cutBy = (error: PortForwardingError) => {
+        cut ??= error
+      }
       return {
+        outcome: () => cut === undefined ? { _tag: "Ended" } : { _tag: "Cut", error: cut },
         pull: Effect.map(tunnel.pull, (chunk) => {
           let length = 0
           for (const bytes of chunk) length += bytes.length
           received += length
           stats.bytesReceived += length
           return chunk
-        }),
+        }).pipe(Effect.tapError(Option.match({ onNone: () => Effect.void, onSome: (error) => Effect.sync(() => cutBy(error)) }))),
         write: (bytes) => {
           sent += bytes.length
           stats.bytesSent += bytes.length
-          return tunnel.write(bytes)
+          return Effect.tapError(tunnel.write(bytes), (error) => Effect.sync(() => cutBy(error)))
         },
         close: tunnel.close
-      }
+      } satisfies Connection
     })
+
+    /** The tunnel's failure, when it broke: more telling than what a connection saw (a stream closed under it). */
+    const rootCause = (error: PortForwarding.PortForwardingError) =>
+      Effect.flatMap(
+        Deferred.isDone(broken),
+        (done): Effect.Effect<PortForwarding.PortForwardingError> => done ? Deferred.await(broken) : Effect.succeed(error)
+      )
 
     const forward = <E1, E2>(local: PortForwarding.LocalConnection<E1, E2>) =>
       Effect.scoped(Effect.gen(function*() {
@@ -171,7 +207,16 @@ export const make = (
             ? Stream.runForEach(local.incoming, tunnel.write)
             : Pull.drain(local.pull, tunnel.write),
           Pull.drain(tunnel.pull, local.write)
-        ).pipe(Effect.catchAllCause((cause) => Effect.logDebug("tunnel connection ended by a failure", cause)))
+        ).pipe(
+          // ended by the tunnel's failure too (its Deferred, not only what this connection saw)
+          Effect.raceFirst(Effect.flatMap(Deferred.await(broken), (error) => Effect.fail(error))),
+          Effect.catchAllCause((cause) => Effect.logDebug("tunnel connection ended by a failure", cause))
+        )
+        const outcome = tunnel.outcome()
+        if (outcome._tag === "Ended" && !(yield* Deferred.isDone(broken))) return outcome
+        const error = yield* rootCause(outcome._tag === "Cut" ? outcome.error : yield* Deferred.await(broken))
+        if (local.reset !== undefined) yield* local.reset
+        return { _tag: "Cut", error } as const
       }))
 
     return {
@@ -193,10 +238,26 @@ export const make = (
       }),
       forward,
       events: Stream.fromPubSub(events),
+      subscribe: Effect.map(PubSub.subscribe(events), Stream.fromQueue),
       stats: Effect.sync(() => ({ ...stats })),
-      closed: Effect.asVoid(session.closed)
+      closed: Effect.raceFirst(
+        Effect.flatMap(Deferred.await(broken), Effect.fail),
+        Effect.flatMap(Effect.either(session.closed), (result) =>
+          result._tag === "Right"
+            // a clean close may still have cut open connections: let that verdict land first
+            ? Effect.flatMap(Effect.yieldNow(), () =>
+              Effect.flatMap(Deferred.isDone(broken), (done) =>
+                done ? Effect.flatMap(Deferred.await(broken), Effect.fail) : Effect.void))
+            : Effect.never)
+      )
     } satisfies PortForwarding.PortForwarding
   })
+
+/** A counted connection: a tunnel that knows how it ended. */
+interface Connection extends Tunnel {
+  /** how the connection ended, once it has; `Cut` when the tunnel broke under it */
+  readonly outcome: () => PortForwarding.ConnectionOutcome
+}
 
 const tunnelError = (cause: unknown) =>
   new PortForwardingError({ reason: "Tunnel", detail: "the tunnel could not open a connection", cause })
@@ -233,7 +294,14 @@ const singleTunnels = (
         pull: Effect.suspend(() =>
           closed
             ? Effect.fail(Option.none())
-            : Effect.mapError(pull, Option.map(tunnelError))
+            : Effect.mapError(pull, (error) =>
+              Option.isSome(error)
+                ? Option.some(tunnelError(error.value))
+                // the session's output ended: the channel closed. A standard stream ends so when its destination
+                // closes (10.4); a basic-mode connection is cut by it (the agent keeps those sessions open)
+                : mode._tag === "Basic"
+                ? Option.some(new PortForwardingError({ reason: "ChannelClosed", detail: "the channel closed" }))
+                : Option.none())
         ),
         write: (bytes) => Effect.mapError(session.write(bytes), tunnelError),
         close: Effect.sync(() => {
