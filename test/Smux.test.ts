@@ -378,3 +378,25 @@ describe("Smux sessions over an in-memory pair", () => {
       assert.strictEqual((yield* Effect.flip(write("late"))).reason, "Write")
     }))
 })
+
+describe("Smux: closing is bounded", () => {
+  it.scopedLive("closing a session whose transport stopped taking writes returns within the 1 s flush deadline", () =>
+    Effect.gen(function*() {
+      let writes = 0
+      const stalled = yield* Deferred.make<void>()
+      // takes the SYN, then never completes another write: a peer that stopped reading
+      const transport: Smux.Transport<never> = {
+        incoming: Stream.never,
+        write: () => Effect.suspend(() => ++writes <= 1 ? Effect.void : Effect.zipRight(Deferred.succeed(stalled, undefined), Effect.never))
+      }
+      const scope = yield* Scope.make()
+      const smux = yield* Scope.extend(Smux.make(transport, { role: "client" }), scope)
+      // the stream outlives the session's scope: closing the session flushes its FIN, which cannot be written
+      const stream = yield* smux.open
+      yield* Effect.fork(stream.write(new Uint8Array(10)))
+      yield* Deferred.await(stalled)
+      const start = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      assert.isBelow(Date.now() - start, 3_000)
+    }))
+})

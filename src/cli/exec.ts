@@ -15,7 +15,7 @@ import * as PortForwarding from "../PortForwarding.js"
 import * as RemoteCommand from "../RemoteCommand.js"
 import type * as Session from "../Session.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
-import { stdio, writeTo } from "./stdio.js"
+import { carry, writeTo } from "./stdio.js"
 
 /**
  * One argument is a shell command line as it is; several are words, each quoted for the remote `sh -c`.
@@ -116,6 +116,6 @@ export const sshProxy = Command.make(
         portNumber: options.port,
         documentName: "AWS-StartSSHSession"
       })
-      yield* Effect.raceFirst(Effect.ignore(forwarding.closed), forwarding.forward(stdio))
+      yield* carry(forwarding)
     }).pipe(Effect.scoped, Effect.provide(layerAws(options)))
 ).pipe(Command.withDescription("for ssh -o ProxyCommand='ssm-session-manager ssh-proxy --target %h --port %p'"))

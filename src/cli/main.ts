@@ -6,12 +6,11 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
-import * as Logger from "effect/Logger"
 import { exec, sshProxy } from "./exec.js"
 import { demo, forward } from "./forward.js"
 import { plugin } from "./plugin.js"
+import { runCli } from "./run.js"
 import { shell } from "./shell.js"
 import { simulate } from "./simulate.js"
 
@@ -20,9 +19,7 @@ const cli = Command.make("ssm-session-manager").pipe(
   Command.withSubcommands([forward, shell, exec, sshProxy, demo, plugin, simulate])
 )
 
-Command.run(cli, { name: "ssm-session-manager", version: "0.1.0" })(process.argv).pipe(
-  Effect.provide(NodeContext.layer),
-  // stdout carries what the official client prints (and a standard-stream session's bytes): logs go to stderr
-  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))),
-  NodeRuntime.runMain({ disablePrettyLogger: true })
+runCli(
+  "ssm-session-manager",
+  Command.run(cli, { name: "ssm-session-manager", version: "0.1.0" })(process.argv).pipe(Effect.provide(NodeContext.layer))
 )

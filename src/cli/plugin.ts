@@ -27,7 +27,7 @@ import { CLIENT_VERSION } from "../internal/session.js"
 import * as SsmApi from "../SsmApi.js"
 import { serve } from "./forward.js"
 import { runShell, terminalSize } from "./shell.js"
-import { stdio, writeTo } from "./stdio.js"
+import { carry, writeTo } from "./stdio.js"
 
 /** `--version` answers with our ClientVersion, so the AWS CLI passes the response in the environment */
 const PLUGIN_VERSION = CLIENT_VERSION
@@ -166,7 +166,7 @@ const forwardPort = (session: Session.Session, parameters: Readonly<Record<strin
     const forwarding = yield* PortForwarding.make(session)
     const properties = session.properties
     if (forwarding.mode._tag === "StandardStream") {
-      return yield* Effect.raceFirst(Effect.ignore(forwarding.closed), forwarding.forward(stdio))
+      return yield* carry(forwarding)
     }
     const socket = property(properties, parameters, "localConnectionType") === "unix"
       ? Option.fromNullable(property(properties, parameters, "localUnixSocket"))

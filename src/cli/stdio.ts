@@ -27,3 +27,19 @@ export const stdio: PortForwarding.LocalConnection<unknown, never> = {
   incoming: NodeStream.fromReadable(() => process.stdin, (error) => error),
   write: (bytes) => writeTo(process.stdout, bytes)
 }
+
+/**
+ * Carries stdin and stdout through one tunnel connection until either ends. A tunnel that breaks under it is this
+ * program's failure (ssh then sees the proxy fail, not a clean end of its connection).
+ *
+ * @since 0.1.0
+ * @category local connections
+ */
+export const carry = (
+  forwarding: PortForwarding.PortForwarding
+): Effect.Effect<void, PortForwarding.PortForwardingError> =>
+  Effect.raceFirst(
+    Effect.zipRight(forwarding.closed, Effect.never),
+    Effect.flatMap(forwarding.forward(stdio), (outcome) =>
+      outcome._tag === "Cut" ? Effect.fail(outcome.error) : Effect.void)
+  )

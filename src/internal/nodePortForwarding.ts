@@ -62,10 +62,9 @@ export const listen = (
           server.close()
         })
       }),
-      (server) =>
-        Effect.async<void>((resume) => {
-          server.close(() => resume(Effect.void))
-        })
+      // stop accepting; not waiting for close's callback, which comes only once every connection has ended (the
+      // connections' fibers are interrupted by their own finalizer, after this one)
+      (server) => Effect.sync(() => server.close())
     )
     // a tunnel that ended, or broke, takes no more connections (those open were ended or reset by `forward`)
     const stopped = yield* Deferred.make<void>()

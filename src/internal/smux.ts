@@ -412,7 +412,10 @@ export const make = Effect.fnUntraced(function*<E>(
           streams.delete(state.id)
         }
         const fins = open.map((state) => Effect.ignore(sendFrame(state, Command.FIN)))
-        yield* Effect.timeout(Effect.all(fins, { concurrency: "unbounded", discard: true }), "1 second").pipe(
+        // interruptible, or the deadline could not end a flush that a stalled transport holds (finalizers are not)
+        yield* Effect.all(fins, { concurrency: "unbounded", discard: true }).pipe(
+          Effect.interruptible,
+          Effect.timeout("1 second"),
           Effect.ignore
         )
         for (const state of open) terminateStream(state)

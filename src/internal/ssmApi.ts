@@ -13,6 +13,7 @@ import {
 } from "@aws-sdk/client-ssm"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -133,6 +134,9 @@ export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.Ss
     return new SSMClient(config)
   }, fromClient)
 
+/** how long closing waits for the TerminateSession API */
+const TERMINATE_DEADLINE = Duration.seconds(10)
+
 /** @internal */
 export const terminateOnClose = (session: Session.Session): Effect.Effect<void, never, Scope.Scope> =>
   Effect.flatMap(Effect.serviceOption(tag), (api) =>
@@ -143,9 +147,16 @@ export const terminateOnClose = (session: Session.Session): Effect.Effect<void, 
         if (Option.isNone(api)) {
           return yield* Effect.logWarning("the session may stay open until it times out: no SsmApi to terminate it")
         }
+        // a finalizer is uninterruptible: the call must be interruptible itself for its deadline to end it (the
+        // SDK's request is aborted then)
         yield* api.value.terminateSession(session.sessionId).pipe(
+          Effect.interruptible,
+          Effect.timeoutFail({
+            duration: TERMINATE_DEADLINE,
+            onTimeout: () => `no answer within ${Duration.format(TERMINATE_DEADLINE)}`
+          }),
           Effect.tap(() => Effect.logDebug("terminated through the ssm:TerminateSession API")),
-          Effect.catchAll((error) => Effect.logWarning("ssm:TerminateSession failed", error))
+          Effect.catchAll((error) => Effect.logWarning(`ssm:TerminateSession failed: ${typeof error === "string" ? error : error.message}`))
         )
       }).pipe(Effect.annotateLogs("sessionId", session.sessionId))
     ))
