@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import type * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
@@ -176,6 +177,8 @@ export interface SimulatorOptions {
    */
   readonly kmsKeyId?: string | undefined
   readonly faults?: Faults | undefined
+  /** how long a new connection may take to send its OpenDataChannel frame before it is closed. Default 5 seconds */
+  readonly openFrameTimeout?: Duration.DurationInput | undefined
 }
 
 /**

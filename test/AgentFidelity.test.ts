@@ -13,6 +13,7 @@ import { download, downloadServer } from "./utils/download.js"
 import { ackedSequence, rawClient } from "./utils/rawClient.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
+import * as WS from "ws"
 import { openSession } from "./utils/session.js"
 
 const MiB = 1024 * 1024
@@ -167,5 +168,18 @@ describe("the simulated agent reads and answers as the agent does", () => {
       yield* client.sendData(1, "first", 1)
       assert.strictEqual(ackedSequence(Option.getOrThrow(yield* client.next(isAck))), 1)
       assert.deepStrictEqual([yield* taken.take, yield* taken.take], ["first", "second"])
+    }))
+})
+
+describe("the simulator's hardening", () => {
+  it.scopedLive("a connection that never sends its OpenDataChannel frame is closed after openFrameTimeout", () =>
+    Effect.gen(function*() {
+      const simulator = yield* AgentSimulator.make({ openFrameTimeout: "200 millis" })
+      const started = yield* simulator.startSession({ plugin: AgentSimulator.echoPlugin() })
+      const code = yield* Effect.async<number>((resume) => {
+        const socket = new WS.WebSocket(started.StreamUrl)
+        socket.once("close", (closeCode) => resume(Effect.succeed(closeCode)))
+      }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("still open") }))
+      assert.strictEqual(code, 4001)
     }))
 })

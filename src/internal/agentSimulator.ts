@@ -197,7 +197,10 @@ export const make = (
         yield* Effect.addFinalizer(() => Effect.sync(() => socket.close()))
 
         // 1. the OpenDataChannel text frame with the right token
-        const first = yield* Effect.either(frames.take)
+        // within a few seconds: a connection that says nothing must not hold a socket for ever
+        const first = yield* Effect.either(
+          Effect.timeoutFail(frames.take, { duration: options.openFrameTimeout ?? "5 seconds", onTimeout: () => undefined })
+        )
         if (Either.isLeft(first) || typeof first.right !== "string") return socket.close(4001, "expected OpenDataChannel")
         const open = decodeOpen(textEncoder.encode(first.right))
         if (Either.isLeft(open) || Redacted.value(open.right.TokenValue) !== record.token) {
