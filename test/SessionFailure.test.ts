@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Deferred, Duration, Effect, Exit, Option, Redacted, Scope, Stream } from "effect"
 import * as Session from "../src/Session.js"
+import * as SsmApi from "../src/SsmApi.js"
 import { hostileAgent, type Peer, silentServer, statusServer } from "./utils/hostileAgent.js"
 import { openSession } from "./utils/session.js"
 import { closedPort } from "./utils/tcp.js"
@@ -78,6 +79,28 @@ describe("Session: closing is bounded (finding 2)", () => {
       const [, elapsed] = yield* timed(Scope.close(scope, Exit.void))
       assert.isBelow(elapsed, 3_000)
     }))
+})
+
+describe("SsmApi.terminateOnClose: the API fallback is bounded too (finding 2)", () => {
+  it.scopedLive("an agent that ignores the flag and an API endpoint that never answers: closing takes the flag's and the API's deadlines", () =>
+    Effect.gen(function*() {
+      const blackHole = yield* silentServer
+      const scope = yield* Scope.make()
+      yield* Effect.gen(function*() {
+        const session = yield* hostileSession(() => Effect.never, { terminateTimeout: "500 millis" })
+        yield* SsmApi.terminateOnClose(session)
+      }).pipe(
+        Effect.provide(SsmApi.layer({
+          region: "us-east-1",
+          endpoint: `http://127.0.0.1:${blackHole}`,
+          credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "not-a-secret" }
+        })),
+        Scope.extend(scope)
+      )
+      const [, elapsed] = yield* timed(Scope.close(scope, Exit.void))
+      assert.isBelow(elapsed, 500 + 10_000 + 3_000)
+      assert.isAtLeast(elapsed, 10_000)
+    }), 30_000)
 })
 
 describe("Session: what a hostile agent sends is bounded", () => {
