@@ -91,6 +91,25 @@ export const makeFaultyPipe = (
   return { push, flush }
 }
 
+/** bytes queued on a WebSocket before its writer waits, as a blocking write would */
+const SEND_BUFFER_LIMIT = 1024 * 1024
+
+/** Completes once the WebSocket's connection has taken what was queued on it (or closed). */
+const drained = (socket: WS.WebSocket): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const raw = (socket as unknown as { readonly _socket?: import("node:net").Socket })._socket
+    if (raw === undefined || raw.destroyed || raw.writableLength === 0) return resume(Effect.void)
+    // a batch may have corked the connection: nothing would leave it while we wait
+    while (raw.writableCorked > 0) raw.uncork()
+    const done = () => resume(Effect.void)
+    raw.once("drain", done)
+    raw.once("close", done)
+    return Effect.sync(() => {
+      raw.off("drain", done)
+      raw.off("close", done)
+    })
+  })
+
 /** The 112-byte header variant the service uses for channel_closed (section 3.6). @internal */
 export const toShortHeader = (frame: Uint8Array): Uint8Array => {
   const short = new Uint8Array(frame.length - 4)
@@ -213,16 +232,19 @@ export const make = (
           if (socket.readyState === WS.WebSocket.OPEN) socket.send(frame)
         })
         const send = (frame: Uint8Array) =>
-          Effect.sync(() => {
+          Effect.suspend(() => {
             sent++
             if (faults.closeAfterMessages !== undefined && sent > faults.closeAfterMessages) {
               socket.terminate()
-              return
+              return Effect.void
             }
             if (faults.garbage !== undefined && random() < faults.garbage) {
               outgoing.push(new Uint8Array(Array.from({ length: 64 + Math.floor(random() * 200) }, () => Math.floor(random() * 256))))
             }
             outgoing.push(frame)
+            // the agent's WebSocket write blocks while the connection is full (its sender, pumps and resends all
+            // wait on it: communicator/websocketchannel.go SendMessage): so does this one, past a megabyte
+            return socket.bufferedAmount > SEND_BUFFER_LIMIT ? drained(socket) : Effect.void
           })
 
         // 2. the agent's data channel

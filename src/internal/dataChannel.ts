@@ -202,6 +202,9 @@ export const AGENT_BUFFER_CAPACITY = 100_000
  */
 export const MAX_PAYLOAD_BYTES = 64 * 1024
 
+/** frames waiting for the transport before new messages wait too */
+const MAX_PENDING_WRITES = 256
+
 /** the agent's resend scheduler tick (`config.go` ResendSleepInterval) */
 const AGENT_RESEND_TICK = 100
 
@@ -259,6 +262,9 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     const outgoingReady = yield* Effect.makeLatch(false)
     const repeatAcksDue = yield* Effect.makeLatch(false)
     const writes = yield* Mailbox.make<Uint8Array>()
+    /** frames handed to the writer and not yet taken by the transport */
+    let pendingWrites = 0
+    const writerCaughtUp = yield* Effect.makeLatch(true)
 
     const fail = (reason: ChannelFailure["reason"], detail: string, cause?: unknown) => {
       if (failure !== undefined) return
@@ -273,6 +279,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       windowOpen.unsafeOpen()
       publishing.unsafeOpen()
       outgoingReady.unsafeOpen()
+      writerCaughtUp.unsafeOpen()
     }
 
     /**
@@ -289,6 +296,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
 
     /** Every frame goes through one writer fiber so frames never interleave and order is kept. */
     const write = (frame: Uint8Array) => {
+      pendingWrites++
       writes.unsafeOffer(frame)
     }
 
@@ -490,7 +498,11 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       const uncork = frames.length > 1 ? options.cork?.() : undefined
       return Effect.ensuring(
         Effect.forEach(frames, (frame) => options.send(frame), { discard: true }),
-        Effect.sync(() => uncork?.())
+        Effect.sync(() => {
+          uncork?.()
+          pendingWrites -= frames.length
+          if (pendingWrites < MAX_PENDING_WRITES / 2) writerCaughtUp.unsafeOpen()
+        })
       )
     })).pipe(Effect.catchAll((cause) => Effect.sync(() => fail("Transport", "writing to the transport failed", cause))))
 
@@ -538,6 +550,10 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         } else if (windowFull()) {
           windowOpen.unsafeClose()
           yield* windowOpen.await
+        } else if (pendingWrites >= MAX_PENDING_WRITES) {
+          // a transport whose writes wait (a full connection) holds new messages back, as a blocking write does
+          writerCaughtUp.unsafeClose()
+          yield* writerCaughtUp.await
         } else if (paused) {
           yield* publishing.await
         } else {
