@@ -58,12 +58,17 @@ describe("session-manager-plugin under failure", () => {
       const stderr = stderrLines(child)
       const [, port] = yield* waitForOutput(child, /Port (\d+) opened for sessionId /)
       const local = yield* Effect.either(download(Number(port), 1, 8 * MiB))
-      assert.isTrue(Either.isLeft(local) && (local.left as NodeJS.ErrnoException).code === "ECONNRESET")
+      // the plugin resets the connection (RST); a loaded client may read that as the end of a short transfer
+      // rather than ECONNRESET (the library test asserts the RST itself): never a complete download
+      assert.isTrue(Either.isLeft(local))
+      const seen = Either.isLeft(local) ? ((local.left as NodeJS.ErrnoException).code ?? local.left.message) : ""
+      assert.match(seen, /^(ECONNRESET|closed after \d+ of 8388608 bytes)$/)
       const [code] = yield* timedExit(child)
       assert.strictEqual(code, 1)
       const errors = stderr().filter((line) => line.startsWith("session-manager-plugin:"))
       assert.strictEqual(errors.length, 1)
       assert.include(errors[0], "WebSocket")
+      assert.isTrue(stderr().some((line) => line.includes("tunnel connection cut")))
     }), 60_000)
 
   it.scopedLive("a StreamUrl that cannot open: one line on stderr, exit 1, at once", () =>

@@ -46,7 +46,8 @@ export const serve = (
           : event._tag === "ConnectToPortError"
           ? Console.error("The agent could not connect to the destination port.")
           : Effect.void, { discard: true }))).pipe(Effect.ignore))
-    yield* Effect.raceFirst(Effect.ignore(forwarding.closed), whileListening(listener.address))
+    // a broken tunnel fails here (its connections were reset): the error is the program's, and it exits 1
+    yield* Effect.raceFirst(forwarding.closed, whileListening(listener.address))
     yield* Console.log(`\n\nExiting session with sessionId: ${sessionId}.\n\n`)
   })
 

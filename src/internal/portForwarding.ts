@@ -100,14 +100,31 @@ export const make = (
     // what broke the tunnel, once something has: the session failing, smux failing, or the service closing the
     // channel while connections were open. Connections cut by it are reset, never ended as if all went well.
     const broken = yield* Deferred.make<PortForwardingError>()
+    /** how the tunnel ended: decided once, after any cut connections were reset */
+    const verdict = yield* Deferred.make<void, PortForwardingError>()
+    /** connections the tunnel's failure ended */
+    let cutConnections = 0
+    /** the local sides of the connections being forwarded, to reset when the tunnel breaks */
+    const resets = new Set<Effect.Effect<void>>()
+    // resets first, then the verdict: whoever waits on `closed` (and then closes the scope) comes after the RSTs
     const breakWith = (reason: PortForwarding.PortForwardingError.Reason, detail: string, cause?: unknown) =>
-      Deferred.succeed(broken, new PortForwardingError(cause === undefined ? { reason, detail } : { reason, detail, cause }))
+      Effect.suspend(() => {
+        const pending = [...resets]
+        resets.clear()
+        const error = new PortForwardingError(cause === undefined ? { reason, detail } : { reason, detail, cause })
+        return Effect.all([
+          Effect.all(pending, { discard: true }),
+          Deferred.succeed(broken, error),
+          Deferred.fail(verdict, error)
+        ], { discard: true })
+      })
     yield* Effect.forkScoped(Effect.matchEffect(session.closed, {
       onFailure: (error) => breakWith("Session", error.message, error),
+      // connections the closing already cut count as open: they were, when it came
       onSuccess: (output) =>
-        stats.activeConnections === 0 ? Effect.void : breakWith(
+        stats.activeConnections === 0 && cutConnections === 0 ? Deferred.succeed(verdict, undefined) : breakWith(
           "ChannelClosed",
-          `the service closed the channel with ${stats.activeConnections} connection(s) open` +
+          `the service closed the channel with ${stats.activeConnections + cutConnections} connection(s) open` +
             (output === "" ? "" : `: ${output}`)
         )
     }))
@@ -159,6 +176,7 @@ export const make = (
       let cut: PortForwardingError | undefined
       yield* Effect.addFinalizer(() => {
         stats.activeConnections--
+        if (cut !== undefined) cutConnections++
         const outcome: PortForwarding.ConnectionOutcome = cut === undefined ? { _tag: "Ended" } : { _tag: "Cut", error: cut }
         return Effect.all([
           Metric.incrementBy(metrics.activeConnections, -1),
@@ -201,6 +219,14 @@ export const make = (
     const forward = <E1, E2>(local: PortForwarding.LocalConnection<E1, E2>) =>
       Effect.scoped(Effect.gen(function*() {
         const tunnel = yield* openConnection
+        let reset = false
+        const resetOnce = Effect.suspend(() => {
+          if (reset || local.reset === undefined) return Effect.void
+          reset = true
+          return local.reset
+        })
+        resets.add(resetOnce)
+        yield* Effect.addFinalizer(() => Effect.sync(() => resets.delete(resetOnce)))
         // smux v1 has no half-close: when either direction ends, both do (as the official client)
         yield* Effect.raceFirst(
           local.pull === undefined
@@ -215,7 +241,7 @@ export const make = (
         const outcome = tunnel.outcome()
         if (outcome._tag === "Ended" && !(yield* Deferred.isDone(broken))) return outcome
         const error = yield* rootCause(outcome._tag === "Cut" ? outcome.error : yield* Deferred.await(broken))
-        if (local.reset !== undefined) yield* local.reset
+        yield* resetOnce
         return { _tag: "Cut", error } as const
       }))
 
@@ -240,16 +266,7 @@ export const make = (
       events: Stream.fromPubSub(events),
       subscribe: Effect.map(PubSub.subscribe(events), Stream.fromQueue),
       stats: Effect.sync(() => ({ ...stats })),
-      closed: Effect.raceFirst(
-        Effect.flatMap(Deferred.await(broken), Effect.fail),
-        Effect.flatMap(Effect.either(session.closed), (result) =>
-          result._tag === "Right"
-            // a clean close may still have cut open connections: let that verdict land first
-            ? Effect.flatMap(Effect.yieldNow(), () =>
-              Effect.flatMap(Deferred.isDone(broken), (done) =>
-                done ? Effect.flatMap(Deferred.await(broken), Effect.fail) : Effect.void))
-            : Effect.never)
-      )
+      closed: Deferred.await(verdict)
     } satisfies PortForwarding.PortForwarding
   })
 
@@ -260,7 +277,13 @@ interface Connection extends Tunnel {
 }
 
 const tunnelError = (cause: unknown) =>
-  new PortForwardingError({ reason: "Tunnel", detail: "the tunnel could not open a connection", cause })
+  new PortForwardingError({
+    reason: "Tunnel",
+    detail: `the tunnel failed${
+      Predicate.hasProperty(cause, "message") && typeof cause.message === "string" ? `: ${cause.message}` : ""
+    }`,
+    cause
+  })
 
 /** Multiplexed mode: each connection is an smux stream, closed (FIN) with its scope. */
 const muxTunnel = (smux: Smux.Smux): Effect.Effect<Tunnel, PortForwardingError, Scope.Scope> =>
