@@ -74,7 +74,8 @@ export const chooseMode = (
 }
 
 /** One connection through the tunnel. */
-interface Tunnel {  readonly pull: Pull.Pull<Uint8Array, PortForwardingError>
+interface Tunnel {
+  readonly pull: Pull.Pull<Uint8Array, PortForwardingError>
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, PortForwardingError>
   readonly close: Effect.Effect<void>
 }
