@@ -9,7 +9,7 @@ import * as Url from "node:url"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
-import * as SimulatorPort from "../src/internal/simulatorPort.js"
+import * as SimulatorPort from "../src/internal/simulator/port.js"
 import * as Session from "../src/Session.js"
 import { sha256Hex } from "./utils/bytes.js"
 

@@ -9,16 +9,16 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type * as AgentSimulator from "../AgentSimulator.js"
-import * as NodeSmux from "../NodeSmux.js"
-import * as Smux from "../Smux.js"
-import type * as SsmApi from "../SsmApi.js"
-import { echoPlugin } from "./agentSimulator.js"
-import { DOCUMENT_CONTENT, DOCUMENT_NAME } from "./remoteCommand.js"
-import { commandPlugin, plan } from "./simulatorCommand.js"
-import { shellPlugin } from "./simulatorShell.js"
-import * as Pull from "./pull.js"
-import * as Version from "./version.js"
+import type * as AgentSimulator from "../../AgentSimulator.js"
+import * as NodeSmux from "../../NodeSmux.js"
+import * as Smux from "../../Smux.js"
+import type * as SsmApi from "../../SsmApi.js"
+import { echoPlugin } from "./agent.js"
+import { DOCUMENT_CONTENT, DOCUMENT_NAME } from "../remoteCommand.js"
+import { commandPlugin, plan } from "./command.js"
+import { shellPlugin } from "./shell.js"
+import * as Pull from "../pull.js"
+import * as Version from "../version.js"
 
 /**
  * What the agent decides (gates 1 and 2, and its own history): mux for LocalPortForwarding when the client is
@@ -192,7 +192,7 @@ const replaceParameters = (input: unknown, values: Readonly<Record<string, unkno
 
 /**
  * What the service and the agent make of a Session document's `content` for a StartSession `request`: the
- * properties with the request's parameters in place, read as the agent reads them (simulatorCommand.ts `plan`):
+ * properties with the request's parameters in place, read as the agent reads them (command.ts `plan`):
  * NonInteractiveCommands by the command plugin, InteractiveCommands and Standard_Stream by the shell plugin,
  * Port by the Port plugin. A document the agent refuses ends the session the agent's way: properties it cannot
  * read as NonInteractiveCommands end it before the handshake (`session/plugins/sessionplugin/sessionplugin.go`

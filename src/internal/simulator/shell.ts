@@ -12,9 +12,9 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import type * as AgentSimulator from "../AgentSimulator.js"
-import * as SimulatorCommand from "./simulatorCommand.js"
-import * as SimulatorProcess from "./simulatorProcess.js"
+import type * as AgentSimulator from "../../AgentSimulator.js"
+import * as SimulatorCommand from "./command.js"
+import * as SimulatorProcess from "./process.js"
 
 /** The terminal device of `script`'s child (the shell), once it exists. */
 const ptyOf = (scriptPid: number): string | undefined => {
@@ -47,7 +47,7 @@ export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): Ag
   signalsReady: true,
   run: (io) =>
     Effect.gen(function*() {
-      // as the agent (simulatorCommand.ts `plan`): Standard_Stream ignores the properties and runs a shell;
+      // as the agent (command.ts `plan`): Standard_Stream ignores the properties and runs a shell;
       // InteractiveCommands runs the `linux` key's `commands` in `sh -c` (shell_unix.go StartCommandExecutor) and
       // ends at once, sending nothing, when they are empty or do not read (singlecommand.go Execute)
       const next = SimulatorCommand.plan(options.sessionType ?? "Standard_Stream", io.properties)

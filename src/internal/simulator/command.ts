@@ -18,8 +18,8 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Os from "node:os"
-import type * as AgentSimulator from "../AgentSimulator.js"
-import * as SimulatorProcess from "./simulatorProcess.js"
+import type * as AgentSimulator from "../../AgentSimulator.js"
+import * as SimulatorProcess from "./process.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // the session properties, as the agent reads them
