@@ -29,7 +29,7 @@ import type * as SsmApi from "./SsmApi.js"
 export interface DirectionFaults {
   readonly drop?: number | undefined
   readonly duplicate?: number | undefined
-  /** hold a frame and send it after the next one */
+  /** hold a frame and send it after the next one (or `delayMillis` later, when no next one comes by then) */
   readonly reorder?: number | undefined
   /** send a frame `delayMillis` later */
   readonly delay?: number | undefined

@@ -78,6 +78,8 @@ export const makeFaultyPipe = (
     for (let i = 0; i < copies; i++) {
       if (held === undefined && random() < (faults.reorder ?? 0)) {
         held = frame
+        // a network reorders frames, it does not keep one for ever: it goes after the next frame, or soon
+        setTimeout(() => held === frame && flush(), faults.delayMillis ?? 20)
         continue
       }
       if (random() < (faults.delay ?? 0)) {
