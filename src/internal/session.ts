@@ -219,7 +219,7 @@ export const make = (
     let cipher: SessionCipher.SessionCipher | undefined
 
     let handshakeAnswered = false
-    let handshakeFailure: readonly [Session.SessionError.Reason, string, unknown] | undefined
+    let handshakeFailure: SessionError | undefined
     const handleHandshakeRequest = (message: AgentMessage.AgentMessage) => {
       // answered once: a repeat is acknowledged and ignored (a second data key would swap the cipher mid-session)
       if (handshakeAnswered) return
@@ -241,14 +241,20 @@ export const make = (
           customerMessage: "",
           handshakeDuration: Option.none()
         }
-        const failure: readonly [Session.SessionError.Reason, string, unknown] | undefined =
-          Option.isSome(answer.kmsUnavailable)
-            ? ["EncryptionRequired", answer.kmsUnavailable.value, undefined]
-            : answer.kmsFailure !== undefined
-            ? ["Encryption", `kms:GenerateDataKey failed: ${answer.kmsFailure.message}`, answer.kmsFailure]
-            : answer.sessionType === undefined
-            ? ["Handshake", `the agent asked for no supported session type: ${answer.response.Errors?.join("; ")}`, undefined]
-            : undefined
+        const failure = Option.isSome(answer.kmsUnavailable)
+          ? new SessionError({ reason: "EncryptionRequired", detail: answer.kmsUnavailable.value })
+          : answer.kmsFailure !== undefined
+          ? new SessionError({
+            reason: "Encryption",
+            detail: `kms:GenerateDataKey failed: ${answer.kmsFailure.message}`,
+            cause: answer.kmsFailure
+          })
+          : answer.sessionType === undefined
+          ? new SessionError({
+            reason: "Handshake",
+            detail: `the agent asked for no supported session type: ${answer.response.Errors?.join("; ")}`
+          })
+          : undefined
         // the agent answers a failed response by closing the channel: that is this failure, not a plain close
         if (failure !== undefined) handshakeFailure = failure
         const response = encodeHandshakeResponse(answer.response)
@@ -258,7 +264,7 @@ export const make = (
         // waiting 15 s for a response ("Handshake timed out"). Bounded: an agent that never acknowledges it
         // cannot keep the failure from being reported.
         yield* Effect.ignore(Effect.timeout(engine.drained, config.terminateTimeout))
-        failWith(failure[0], failure[1], failure[2])
+        end(Exit.fail(failure))
       }))
     }
 
@@ -383,7 +389,7 @@ export const make = (
     }
 
     const onChannelClosed = (message: AgentMessage.AgentMessage) => {
-      if (handshakeFailure !== undefined) return failWith(handshakeFailure[0], handshakeFailure[1], handshakeFailure[2])
+      if (handshakeFailure !== undefined) return end(Exit.fail(handshakeFailure))
       closedByService = true
       const closed = decodeChannelClosed(message.payload)
       const text = Either.isRight(closed) ? closed.right.Output : ""
