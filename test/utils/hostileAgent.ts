@@ -3,12 +3,13 @@
  * the protocol notes, with none of the simulator's good manners: it acks what it likes, sends what it likes, and
  * may never answer at all.
  */
-import { Effect, Either, Exit, FiberSet, Mailbox, Option, Redacted } from "effect"
+import { Effect, FiberSet, Option, Redacted } from "effect"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import * as WS from "ws"
-import * as AgentMessage from "../../src/AgentMessage.js"
+import type * as AgentMessage from "../../src/AgentMessage.js"
 import type * as AgentSimulator from "../../src/AgentSimulator.js"
+import { framePeer } from "./framePeer.js"
 
 export interface Peer {
   /** the next message from the client that satisfies `predicate`; none once the socket closed */
@@ -33,8 +34,6 @@ export interface Peer {
 }
 
 const textEncoder = new TextEncoder()
-const encode = (message: Partial<AgentMessage.AgentMessage> & Pick<AgentMessage.AgentMessage, "messageType">) =>
-  AgentMessage.unsafeEncode(AgentMessage.make({ createdDate: Date.now(), ...message }))
 
 /** Serves one session with `script` for each connection; a StartSession-like response for it. */
 export const hostileAgent = (
@@ -57,56 +56,24 @@ export const hostileAgent = (
         })
     )
     server.on("connection", (socket) => {
-      const received = Effect.runSync(Mailbox.make<AgentMessage.AgentMessage>())
-      socket.on("message", (data: Buffer, isBinary: boolean) => {
-        if (!isBinary) return
-        const message = AgentMessage.decode(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
-        if (Either.isRight(message)) received.unsafeOffer({ ...message.right, payload: message.right.payload.slice() })
-      })
+      const frames = framePeer(socket)
       const closed = Effect.async<void>((resume) => {
         if (socket.readyState === WS.WebSocket.CLOSED) return resume(Effect.void)
         socket.once("close", () => resume(Effect.void))
       })
-      socket.on("close", () => received.unsafeDone(Exit.void))
-      const send = (frame: Uint8Array) =>
-        Effect.sync(() => {
-          if (socket.readyState === WS.WebSocket.OPEN) socket.send(frame)
-        })
-      const next: Peer["next"] = (predicate = () => true) =>
-        Effect.gen(function*() {
-          while (true) {
-            const message = yield* Effect.option(received.take)
-            if (Option.isNone(message) || predicate(message.value)) return message
-          }
-        }).pipe(Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("no such message in time") }))
+      const { ack, next, send } = frames
       const data: Peer["data"] = (sequenceNumber, payloadType, payload) =>
-        send(encode({
-          messageType: "output_stream_data",
-          sequenceNumber,
-          payloadType: payloadType as AgentMessage.PayloadType,
-          payload: typeof payload === "string" ? textEncoder.encode(payload) : payload
-        }))
-      const ack: Peer["ack"] = (message) =>
-        send(encode({
-          messageType: "acknowledge",
-          flags: 3,
-          payload: textEncoder.encode(JSON.stringify({
-            AcknowledgedMessageType: message.messageType,
-            AcknowledgedMessageId: message.messageId,
-            AcknowledgedMessageSequenceNumber: message.sequenceNumber,
-            IsSequentialMessage: true
-          }))
-        }))
+        frames.data("output_stream_data", sequenceNumber, payloadType, payload)
       const peer: Peer = {
         next,
         data,
         ack,
-        sendRaw: send,
+        sendRaw: frames.sendRaw,
         channelClosed: (output) =>
-          send(encode({
+          send({
             messageType: "channel_closed",
             payload: textEncoder.encode(JSON.stringify({ MessageType: "channel_closed", SessionId: "hostile", Output: output }))
-          })),
+          }),
         handshake: (options = {}) =>
           Effect.gen(function*() {
             const actions: Array<unknown> = [{
