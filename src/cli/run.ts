@@ -11,6 +11,7 @@ import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 
 /**
@@ -46,7 +47,7 @@ export const runCli = <A, E>(name: string, program: Effect.Effect<A, E>): void =
     Effect.tapErrorCause((cause) =>
       Cause.isInterruptedOnly(cause) ||
         // @effect/cli has printed its own message for bad arguments
-        Cause.failureOption(cause).pipe((failure) => failure._tag === "Some" && ValidationError.isValidationError(failure.value))
+        Option.exists(Cause.failureOption(cause), ValidationError.isValidationError)
         ? Effect.void
         : Console.error(`${name}: ${describe(cause)}`)
     ),

@@ -385,17 +385,8 @@ export const simulate = Command.make(
     sessions,
     target
   },
-  (options) =>
-    run(options).pipe(
-      // a clear line and a failing exit code, rather than a logged cause
-      Effect.catchTag("SimulateError", (error) =>
-        Effect.zipRight(
-          Console.error(`simulate: ${error.message}`),
-          Effect.sync(() => {
-            process.exitCode = 1
-          })
-        ))
-    )
+  // a bad value fails with SimulateError: runCli makes it one line on stderr and exit code 1
+  run
 ).pipe(Command.withDescription(
   "run a local agent simulator serving the session a StartSession request would start (--document-name, " +
     "--parameter; a shell by default; port sessions dial their real destination), print its StartSession response " +
