@@ -210,13 +210,6 @@ export const make = (
       } satisfies Connection
     })
 
-    /** The tunnel's failure, when it broke: more telling than what a connection saw (a stream closed under it). */
-    const rootCause = (error: PortForwarding.PortForwardingError) =>
-      Effect.flatMap(
-        Deferred.isDone(broken),
-        (done): Effect.Effect<PortForwarding.PortForwardingError> => done ? Deferred.await(broken) : Effect.succeed(error)
-      )
-
     const forward = <E1, E2>(local: PortForwarding.LocalConnection<E1, E2>) =>
       Effect.scoped(Effect.gen(function*() {
         const tunnel = yield* openConnection
@@ -240,8 +233,10 @@ export const make = (
           Effect.catchAllCause((cause) => Effect.logDebug("tunnel connection ended by a failure", cause))
         )
         const outcome = tunnel.outcome()
-        if (outcome._tag === "Ended" && !(yield* Deferred.isDone(broken))) return outcome
-        const error = yield* rootCause(outcome._tag === "Cut" ? outcome.error : yield* Deferred.await(broken))
+        const tunnelBroke = yield* Deferred.isDone(broken)
+        if (outcome._tag === "Ended" && !tunnelBroke) return outcome
+        // the tunnel's failure, when known, says more than what this connection saw (a stream closed under it)
+        const error = outcome._tag === "Ended" || tunnelBroke ? yield* Deferred.await(broken) : outcome.error
         yield* resetOnce
         return { _tag: "Cut", error } as const
       }))
