@@ -38,3 +38,18 @@ export const download = (port: number, seed: number, size: number) =>
     socket.write(new Uint8Array([seed]))
     return Effect.sync(() => socket.destroy())
   })
+
+/**
+ * How a download ended, as the local program sees a tunnel that broke under it: "cut" for a reset (ECONNRESET),
+ * and also for a close before every byte came. The library resets the connection (a TCP RST, which Node's debug
+ * log shows it sending); on a loaded machine the receiving end now and then reports that RST as the end of a
+ * short transfer instead of ECONNRESET. Either way the transfer is visibly incomplete; "complete" means it was not cut.
+ */
+export const howItEnded = (effect: Effect.Effect<Uint8Array, Error>) =>
+  Effect.map(Effect.either(effect), (result) => {
+    if (result._tag === "Right") return "complete"
+    const error = result.left as NodeJS.ErrnoException
+    return error.code === "ECONNRESET" || /^closed after \d+ of \d+ bytes$/.test(error.message)
+      ? "cut"
+      : error.code ?? error.message
+  })
