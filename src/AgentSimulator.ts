@@ -9,11 +9,13 @@
 import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/simulator/agent.js"
+import * as service from "./internal/simulator/service.js"
 import * as command from "./internal/simulator/command.js"
 import * as port from "./internal/simulator/port.js"
 import * as shell from "./internal/simulator/shell.js"
@@ -50,8 +52,17 @@ export interface Faults {
   readonly toAgent?: DirectionFaults | undefined
   /** probability of a garbage frame before each frame sent to the client */
   readonly garbage?: number | undefined
-  /** close the WebSocket abruptly after this many frames to the client */
+  /**
+   * the service loses the session after this many frames to the client: the WebSocket closes abruptly and the
+   * session cannot be resumed (ResumeSession returns no token)
+   */
   readonly closeAfterMessages?: number | undefined
+  /** drop the client's WebSocket on the way, and let the client resume the session */
+  readonly dropConnection?: DropConnection | undefined
+  /** the first so many ResumeSession calls of a session fail (InternalServerError, which a client retries) */
+  readonly refuseResumes?: number | undefined
+  /** the next so many ResumeSession calls fail as with expired credentials (ExpiredTokenException) */
+  readonly expiredCredentialsResumes?: number | undefined
   /** send `pause_publication` every `everyMillis`, and `start_publication` `forMillis` later */
   readonly pausePublication?: { readonly everyMillis: number; readonly forMillis: number } | undefined
   /**
@@ -59,6 +70,29 @@ export interface Faults {
    * (default 2000) closes the channel
    */
   readonly rateCap?: { readonly messagesPerSecond: number; readonly sustainedMillis?: number | undefined } | undefined
+}
+
+/**
+ * Dropping the client's WebSocket: every `everyMessages` frames the agent sends, or `everyMillis` after each
+ * WebSocket carries the session, up to `times` drops. The ways to drop one:
+ * - `abrupt` (default): the connection ends without a WebSocket close frame (1006), once what it took before the
+ *   drop has gone; the `lostFrames` newest frames (sent within the last 2 ms) are in flight and lost;
+ * - `reset`: a TCP reset, which also loses whatever the connection's buffers held (as many frames as they took);
+ * - `recycle`: a close with code 1000, as the service does about once an hour;
+ * - `silent`: the connection stays open and goes quiet (nothing read, so no pong; nothing sent), as a dead
+ *   network path does.
+ * The agent side is paused while no WebSocket carries the session; what it sent before the pause reached it is
+ * delivered on the next one.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface DropConnection {
+  readonly everyMessages?: number | undefined
+  readonly everyMillis?: number | undefined
+  readonly times?: number | undefined
+  readonly close?: "abrupt" | "reset" | "recycle" | "silent" | undefined
+  readonly lostFrames?: number | undefined
 }
 
 /**
@@ -179,6 +213,13 @@ export interface SimulatorOptions {
   readonly faults?: Faults | undefined
   /** how long a new connection may take to send its OpenDataChannel frame before it is closed. Default 5 seconds */
   readonly openFrameTimeout?: Duration.DurationInput | undefined
+  /**
+   * how long the service keeps a session whose client WebSocket is gone, waiting for a new one (the agent is
+   * paused meanwhile); after it, ResumeSession returns no token. Default 2 minutes
+   */
+  readonly resumeGrace?: Duration.DurationInput | undefined
+  /** what StartSession over the HTTP API (`endpoint`) runs; without it, that API starts no sessions */
+  readonly sessionSpec?: ((request: SsmApi.StartSessionRequest) => SessionSpec) | undefined
 }
 
 /**
@@ -219,6 +260,10 @@ export interface SessionStats {
   readonly encrypted: boolean
   /** client messages that did not decrypt (not acknowledged) */
   readonly decryptionFailures: number
+  /** successful ResumeSession calls */
+  readonly resumes: number
+  /** WebSockets dropped by faults or `dropConnection` */
+  readonly drops: number
 }
 
 /**
@@ -240,7 +285,17 @@ export interface SimulatorError {
 export interface AgentSimulator {
   readonly host: string
   readonly port: number
+  /** the SSM JSON API over HTTP (ResumeSession, TerminateSession, StartSession with `sessionSpec`), for SDKs */
+  readonly endpoint: string
   readonly startSession: (spec: SessionSpec) => Effect.Effect<StartSessionResponse>
+  /** a fresh single-use token for a session whose WebSocket is gone; none when it timed out */
+  readonly resumeSession: (sessionId: string) => Effect.Effect<Option.Option<StartSessionResponse>, SsmApi.SsmApiError>
+  /**
+   * drops the session's WebSocket now (see `DropConnection` for the ways); false when none carries it
+   */
+  readonly dropConnection: (sessionId: string, close?: DropConnection["close"]) => Effect.Effect<boolean>
+  /** HTTP API calls signed with this access key id fail from now on (ExpiredTokenException) */
+  readonly expireCredentials: (accessKeyId: string) => Effect.Effect<void>
   /** ends a session as the API's TerminateSession does; false for an unknown session */
   readonly terminateSession: (sessionId: string) => Effect.Effect<boolean>
   readonly sessionStats: (sessionId: string) => Effect.Effect<SessionStats | undefined>
@@ -255,7 +310,7 @@ export interface AgentSimulator {
  * @since 0.1.0
  * @category tags
  */
-export const AgentSimulator: Context.Tag<AgentSimulator, AgentSimulator> = internal.simulatorTag
+export const AgentSimulator: Context.Tag<AgentSimulator, AgentSimulator> = service.simulatorTag
 
 /**
  * Starts the simulator; it stops with the scope.
@@ -264,14 +319,14 @@ export const AgentSimulator: Context.Tag<AgentSimulator, AgentSimulator> = inter
  * @category constructors
  */
 export const make: (options?: SimulatorOptions) => Effect.Effect<AgentSimulator, SimulatorError, Scope.Scope> =
-  internal.make
+  service.make
 
 /**
  * @since 0.1.0
  * @category layers
  */
 export const layer = (options?: SimulatorOptions): Layer.Layer<AgentSimulator, SimulatorError> =>
-  Layer.scoped(AgentSimulator, internal.make(options))
+  Layer.scoped(AgentSimulator, service.make(options))
 
 /**
  * @since 0.1.0
@@ -336,7 +391,7 @@ export const documentSpec: (request: SsmApi.StartSessionRequest) => SessionSpec 
  */
 export const layerSsmApi = (
   spec: (request: SsmApi.StartSessionRequest) => SessionSpec = port.documentSpec
-): Layer.Layer<SsmApi.SsmApi, never, AgentSimulator> => internal.layerSsmApi(spec)
+): Layer.Layer<SsmApi.SsmApi, never, AgentSimulator> => service.layerSsmApi(spec)
 
 /**
  * @since 0.1.0
@@ -404,4 +459,4 @@ export const shellPlugin: (options?: ShellPluginOptions) => Plugin = shell.shell
  * @since 0.1.0
  * @category layers
  */
-export const layerKmsApi: Layer.Layer<KmsApi.KmsApi, never, AgentSimulator> = internal.layerKmsApi
+export const layerKmsApi: Layer.Layer<KmsApi.KmsApi, never, AgentSimulator> = service.layerKmsApi

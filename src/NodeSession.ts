@@ -1,6 +1,6 @@
 /**
- * The Node WebSocket for sessions: `ws` with `binaryType = "arraybuffer"` and a WebSocket ping every 5 minutes,
- * as AWS's client does.
+ * The Node WebSocket for sessions: `ws` with `binaryType = "arraybuffer"`. The Session itself pings through it
+ * (`pingInterval`, 30 seconds by default) and checks the pongs.
  *
  * @since 0.1.0
  */
@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import * as WS from "ws"
 
 /**
- * The ping interval of AWS's client.
+ * The ping interval of AWS's client (5 minutes). The Session pings more often by default (`pingInterval`).
  *
  * @since 0.1.0
  * @category constants
@@ -18,7 +18,7 @@ export const pingInterval = 5 * 60 * 1000
 
 /**
  * A `WebSocketConstructor` on `ws` (on every Node version: undici's global WebSocket hands binary frames over as
- * Blobs, 5-8x slower), pinging every 5 minutes while open.
+ * Blobs, 5-8x slower), which can ping and pause reading.
  *
  * @since 0.1.0
  * @category layers
@@ -28,12 +28,6 @@ export const layerWebSocketConstructor: Layer.Layer<Socket.WebSocketConstructor>
   (url, protocols) => {
     const socket = new WS.WebSocket(url, protocols)
     socket.binaryType = "arraybuffer"
-    const timer = setInterval(() => {
-      if (socket.readyState === WS.WebSocket.OPEN) socket.ping("keepalive")
-    }, pingInterval)
-    timer.unref?.()
-    socket.on("open", () => socket.ping("keepalive"))
-    socket.on("close", () => clearInterval(timer))
     return socket as unknown as globalThis.WebSocket
   }
 )

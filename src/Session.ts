@@ -71,7 +71,12 @@ export declare namespace SessionError {
    * - `Handshake`: no usable handshake in time, or an unsupported session type.
    * - `EncryptionRequired`: the agent requires KMS encryption and no `KmsApi` (or no `target`) was provided.
    * - `Encryption`: KMS encryption failed: the data key, the challenge, or a message that did not decrypt.
-   * - `Transport`: the WebSocket failed or closed without `channel_closed`.
+   * - `Transport`: the WebSocket failed or closed without `channel_closed`, and the session could not be resumed
+   *   (resume off, no `SsmApi`, or no new WebSocket within the resume deadline).
+   * - `TimedOut`: the service no longer resumes the session (ResumeSession returned no token).
+   * - `Terminated`: the session was terminated while its WebSocket was away (ResumeSession: no such session).
+   * - `Credentials`: ResumeSession kept refusing the credentials (expired or invalid) until the resume deadline.
+   * - `AccessDenied`: ResumeSession was denied (the caller may not call `ssm:ResumeSession`).
    * - `GiveUp`: a message stayed unacknowledged for `giveUpAfter`.
    * - `Protocol`: the agent sent what no agent sends (a data message over the size limit).
    * - `Closed`: the session has already ended.
@@ -85,6 +90,10 @@ export declare namespace SessionError {
     | "EncryptionRequired"
     | "Encryption"
     | "Transport"
+    | "TimedOut"
+    | "Terminated"
+    | "Credentials"
+    | "AccessDenied"
     | "GiveUp"
     | "Protocol"
     | "Closed"
@@ -126,8 +135,21 @@ export interface SessionOptions {
   readonly clientId?: string | undefined
   /** default `1.2.694.0`: above 1.2.331.0, so agents pick smux with keepalive off (section 18.1) */
   readonly clientVersion?: string | undefined
-  /** default 10 seconds */
+  /** how long a WebSocket may take to open, the first and every new one. Default 10 seconds */
   readonly openTimeout?: Duration.DurationInput | undefined
+  /**
+   * WebSocket pings (where the platform has them: `ws` on Node) go out this often, and a WebSocket that hears no
+   * pong and no frame for two intervals counts as dead, and the session is resumed on a new one. Where there are
+   * no pings (browsers), the same silence while messages wait for their acknowledgement counts. 0: no checks.
+   * Default 30 seconds
+   */
+  readonly pingInterval?: Duration.DurationInput | undefined
+  /**
+   * what to do when the WebSocket is lost without `channel_closed`: resume the session on a new one (the
+   * default, through the `SsmApi` service when one is provided, or `resumeSession` here), keeping every
+   * sequence number, buffer and key; or `false` to end the session with `Transport`
+   */
+  readonly resume?: false | ResumePolicy | undefined
   /** default 30 seconds */
   readonly handshakeTimeout?: Duration.DurationInput | undefined
   /** unacknowledged messages in flight before `write` suspends. Default 1024 */
@@ -160,6 +182,45 @@ export interface SessionOptions {
 }
 
 /**
+ * How the session resumes after losing its WebSocket: attempts (ResumeSession, then a new WebSocket) with
+ * jittered exponential backoff from `initialDelay` up to `maxDelay` between attempts, until `deadline` has passed
+ * since the loss.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ResumePolicy {
+  /** how long after the loss attempts stop, and the session fails. Default 5 minutes */
+  readonly deadline?: Duration.DurationInput | undefined
+  /** the wait before the second attempt (the first is at once), doubling after. Default 100 ms */
+  readonly initialDelay?: Duration.DurationInput | undefined
+  /** the longest wait between attempts. Default 5 seconds */
+  readonly maxDelay?: Duration.DurationInput | undefined
+  /** how long one ResumeSession call may take. Default 20 seconds */
+  readonly callTimeout?: Duration.DurationInput | undefined
+  /**
+   * where the fresh token comes from, in place of the `SsmApi` service (a browser page asks its own server,
+   * for instance): none when the session timed out on the service's side
+   */
+  readonly resumeSession?:
+    | ((sessionId: string) => Effect.Effect<Option.Option<{ readonly tokenValue: Redacted.Redacted<string> }>, unknown>)
+    | undefined
+}
+
+/**
+ * The session losing and regaining its WebSocket.
+ * - `Reconnecting`: an attempt to resume is starting (`attempt` from 1); `cause` says what ended the previous
+ *   WebSocket or the previous attempt.
+ * - `Reconnected`: a new WebSocket carries the session, `after` the loss, in `attempts` attempts.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ConnectionEvent =
+  | { readonly _tag: "Reconnecting"; readonly attempt: number; readonly cause: string }
+  | { readonly _tag: "Reconnected"; readonly after: Duration.Duration; readonly attempts: number }
+
+/**
  * What arrives beside the output bytes.
  *
  * @since 0.1.0
@@ -170,6 +231,7 @@ export type SessionEvent =
   | { readonly _tag: "ExitCode"; readonly code: number }
   | { readonly _tag: "Flag"; readonly flag: number }
   | { readonly _tag: "ChannelClosed"; readonly output: string }
+  | ConnectionEvent
 
 /**
  * Counters of the data channel.
@@ -197,6 +259,12 @@ export interface SessionStats {
   /** bytes of output and events delivered and not yet read */
   readonly bufferedBytes: number
   readonly peakBufferedBytes: number
+  /** a WebSocket carries the session now (false while it is being resumed) */
+  readonly connected: boolean
+  /** times the session was resumed on a new WebSocket */
+  readonly reconnects: number
+  /** time spent without a WebSocket, the current outage included */
+  readonly disconnectedMillis: number
 }
 
 /**
@@ -233,6 +301,11 @@ export interface Session {
   readonly terminate: Effect.Effect<boolean>
   /** Completes with the `Output` text of `channel_closed` (empty when we ended it), or fails. */
   readonly closed: Effect.Effect<string, SessionError>
+  /**
+   * Subscribes to the connection events (also on `events`) from now on, for as long as the scope: any number of
+   * subscribers, so a status line or a log reads them without taking `events` from the session's user.
+   */
+  readonly subscribe: Effect.Effect<Stream.Stream<ConnectionEvent>, never, Scope.Scope>
   readonly stats: Effect.Effect<SessionStats>
 }
 
@@ -258,6 +331,8 @@ export interface SessionMetrics {
   readonly rtt: Metric.Metric.Gauge<number>
   readonly rto: Metric.Metric.Gauge<number>
   readonly reorderDepth: Metric.Metric.Gauge<number>
+  readonly reconnects: Metric.Metric.Counter<number>
+  readonly disconnectedMillis: Metric.Metric.Counter<number>
 }
 
 /**

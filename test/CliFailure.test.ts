@@ -13,8 +13,11 @@ import { closedPort } from "./utils/tcp.js"
 
 const MiB = 1024 * 1024
 
-/** Runs the plugin on `response` for a port session to `port`, as the AWS CLI does. */
-const plugin = (response: AgentSimulator.StartSessionResponse, port: number) =>
+/**
+ * Runs the plugin on `response` for a port session to `port`, as the AWS CLI does, with keys in the environment
+ * and `endpoint` for its API calls (by default one where nothing listens).
+ */
+const plugin = (response: AgentSimulator.StartSessionResponse, port: number, endpoint = "https://127.0.0.1:9/") =>
   spawnCli("sessionManagerPlugin", [
     JSON.stringify({
       SessionId: response.SessionId,
@@ -25,9 +28,8 @@ const plugin = (response: AgentSimulator.StartSessionResponse, port: number) =>
     "StartSession",
     "",
     JSON.stringify({ Target: "i-1", DocumentName: "AWS-StartPortForwardingSession", Parameters: { portNumber: [String(port)] } }),
-    // the TerminateSession fallback's endpoint: nothing listens there
-    "https://127.0.0.1:9/"
-  ])
+    endpoint
+  ], { env: { AWS_ACCESS_KEY_ID: "AKIDPLUGINTEST", AWS_SECRET_ACCESS_KEY: "plugin-test-secret" } })
 
 /** Everything the child writes to stderr, as lines. */
 const stderrLines = (child: ChildProcess.ChildProcess) => {
@@ -45,7 +47,7 @@ const timedExit = (child: ChildProcess.ChildProcess) =>
   })
 
 describe("session-manager-plugin under failure", () => {
-  it.scopedLive("the WebSocket dropped mid-download: the local client is reset, one line on stderr, exit 1", () =>
+  it.scopedLive("the session lost for good mid-download (it cannot be resumed): the local client is reset, one line on stderr, exit 1", () =>
     Effect.gen(function*() {
       const destination = yield* downloadServer(8 * MiB)
       const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
@@ -54,7 +56,7 @@ describe("session-manager-plugin under failure", () => {
         properties: { portNumber: String(destination), type: "LocalPortForwarding" },
         faults: { closeAfterMessages: 2000 }
       })
-      const child = yield* plugin(response, destination)
+      const child = yield* plugin(response, destination, simulator.endpoint)
       const stderr = stderrLines(child)
       const [, port] = yield* waitForOutput(child, /Port (\d+) opened for sessionId /)
       assert.strictEqual(yield* howItEnded(download(Number(port), 1, 8 * MiB)), "cut")
@@ -63,6 +65,7 @@ describe("session-manager-plugin under failure", () => {
       const errors = stderr().filter((line) => line.startsWith("session-manager-plugin:"))
       assert.strictEqual(errors.length, 1)
       assert.include(errors[0], "WebSocket")
+      assert.include(errors[0], "timed out")
       assert.isTrue(stderr().some((line) => line.includes("tunnel connection cut")))
     }), 60_000)
 
@@ -128,4 +131,26 @@ describe("session-manager-plugin under failure", () => {
       assert.strictEqual(code, 130)
       assert.isBelow(elapsed, 1_500)
     }), 60_000)
+
+  it.scopedLive("WebSocket drops under a download are resumed: every byte arrives, each outage is one line on stderr", () =>
+    Effect.gen(function*() {
+      const destination = yield* downloadServer(8 * MiB)
+      // the agent at 5000 messages a second rather than its 1000 (see ResumeEndToEnd.test.ts)
+      const simulator = yield* AgentSimulator.make({ messagesPerSecond: 5000 })
+      const response = yield* simulator.startSession({
+        plugin: AgentSimulator.portPlugin(),
+        properties: { portNumber: String(destination), type: "LocalPortForwarding" },
+        faults: { dropConnection: { everyMessages: 2500, times: 3, lostFrames: 8 } }
+      })
+      const child = yield* plugin(response, destination, simulator.endpoint)
+      const stderr = stderrLines(child)
+      const [, port] = yield* waitForOutput(child, /Port (\d+) opened for sessionId /)
+      assert.strictEqual(yield* howItEnded(download(Number(port), 1, 8 * MiB)), "complete", stderr().join("\n"))
+      assert.strictEqual((yield* simulator.sessionStats(response.SessionId))?.resumes, 3)
+      assert.strictEqual(stderr().filter((line) => line.startsWith("session resumed after")).length, 3)
+      assert.strictEqual(stderr().filter((line) => line.startsWith("connection lost")).length, 3)
+      child.kill("SIGINT")
+      const [code] = yield* timedExit(child)
+      assert.strictEqual(code, 0)
+    }), 90_000)
 })

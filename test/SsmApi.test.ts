@@ -1,7 +1,12 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Either, Layer, Option, Redacted, Stream } from "effect"
+import * as Fs from "node:fs"
 import * as Http from "node:http"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as NodeSession from "../src/NodeSession.js"
+import type * as Session from "../src/Session.js"
 import * as SsmApi from "../src/SsmApi.js"
 import { openSession } from "./utils/session.js"
 
@@ -131,4 +136,100 @@ describe("SsmApi backed by the simulator", () => {
         assert.strictEqual(unknown.reason, "DoesNotExist")
       }))
   })
+})
+
+describe("SsmApi.layer: ResumeSession through the SDK, against the simulator's HTTP API", () => {
+  /** A credentials file for the scope, as the SDK's provider chain reads it (the environment points at it). */
+  const credentialsFile = Effect.acquireRelease(
+    Effect.sync(() => {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ssm-credentials-"))
+      const file = Path.join(dir, "credentials")
+      const saved = { credentials: process.env["AWS_SHARED_CREDENTIALS_FILE"], config: process.env["AWS_CONFIG_FILE"] }
+      process.env["AWS_SHARED_CREDENTIALS_FILE"] = file
+      process.env["AWS_CONFIG_FILE"] = Path.join(dir, "config")
+      const write = (accessKeyId: string) =>
+        Fs.writeFileSync(file, `[resume-test]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = secret\n`)
+      return { dir, saved, write }
+    }),
+    ({ dir, saved }) =>
+      Effect.sync(() => {
+        for (const [name, value] of [["AWS_SHARED_CREDENTIALS_FILE", saved.credentials], ["AWS_CONFIG_FILE", saved.config]] as const) {
+          if (value === undefined) delete process.env[name]
+          else process.env[name] = value
+        }
+        Fs.rmSync(dir, { recursive: true, force: true })
+      })
+  )
+
+  /** An echo, or after 20 s a failure that says where the session and the simulator stand. */
+  const ping = (session: Session.Session, sim?: AgentSimulator.AgentSimulator) =>
+    Effect.gen(function*() {
+      yield* session.write(new TextEncoder().encode("ping"))
+      const reply = yield* session.output.pipe(Stream.take(1), Stream.runCollect)
+      assert.strictEqual(new TextDecoder().decode([...reply][0]), "ping")
+    }).pipe(
+      Effect.timeout("20 seconds"),
+      Effect.catchTag("TimeoutException", () =>
+        Effect.flatMap(
+          Effect.all([session.stats, sim === undefined ? Effect.succeed(undefined) : sim.sessionStats(session.sessionId)]),
+          ([client, service]) => Effect.die(new Error(`no echo: ${JSON.stringify({ client, service })}`))
+        ))
+    )
+
+  it.scopedLive("keys rotated in the credentials file after the session started are the ones each resume uses", () =>
+    Effect.gen(function*() {
+      const credentials = yield* credentialsFile
+      credentials.write("AKIDFIRST")
+      const sim = yield* AgentSimulator.make({
+        messagesPerSecond: 0,
+        sessionSpec: () => ({ plugin: AgentSimulator.echoPlugin() })
+      })
+      const aws = Layer.merge(
+        SsmApi.layer({ region: "us-east-1", endpoint: sim.endpoint, profile: "resume-test", maxAttempts: 1 }),
+        NodeSession.layerWebSocketConstructor
+      )
+      yield* Effect.gen(function*() {
+        const session = yield* SsmApi.openSession({ target: "i-1" }, { messagesPerSecond: 0 })
+        yield* ping(session, sim)
+        for (const next of ["AKIDSECOND", "AKIDTHIRD"]) {
+          // the keys the session started with (or last resumed with) expire, and new ones are in the file
+          yield* sim.expireCredentials(next === "AKIDSECOND" ? "AKIDFIRST" : "AKIDSECOND")
+          credentials.write(next)
+          assert.isTrue(yield* sim.dropConnection(session.sessionId))
+          yield* ping(session, sim)
+        }
+        const stats = yield* session.stats
+        assert.strictEqual(stats.reconnects, 2)
+        assert.strictEqual((yield* sim.sessionStats(session.sessionId))?.resumes, 2)
+      }).pipe(Effect.provide(aws))
+    }))
+
+  it.scopedLive("an expired key that nothing refreshes: the session ends with Credentials when the deadline passes", () =>
+    Effect.gen(function*() {
+      const sim = yield* AgentSimulator.make({
+        messagesPerSecond: 0,
+        sessionSpec: () => ({ plugin: AgentSimulator.echoPlugin() })
+      })
+      const aws = Layer.merge(
+        SsmApi.layer({
+          region: "us-east-1",
+          endpoint: sim.endpoint,
+          credentials: { accessKeyId: "AKIDSTATIC", secretAccessKey: "secret" },
+          maxAttempts: 1
+        }),
+        NodeSession.layerWebSocketConstructor
+      )
+      yield* Effect.gen(function*() {
+        const session = yield* SsmApi.openSession({ target: "i-1" }, {
+          messagesPerSecond: 0,
+          resume: { initialDelay: "20 millis", deadline: "500 millis" }
+        })
+        yield* ping(session)
+        yield* sim.expireCredentials("AKIDSTATIC")
+        yield* sim.dropConnection(session.sessionId)
+        const error = yield* Effect.flip(session.closed)
+        assert.strictEqual(error.reason, "Credentials")
+        assert.include(error.detail, "security token included in the request is expired")
+      }).pipe(Effect.provide(aws))
+    }))
 })

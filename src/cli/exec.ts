@@ -15,6 +15,7 @@ import * as PortForwarding from "../PortForwarding.js"
 import * as RemoteCommand from "../RemoteCommand.js"
 import type * as Session from "../Session.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
+import { reportConnection } from "./status.js"
 import { carry, writeTo } from "./stdio.js"
 
 /**
@@ -83,6 +84,7 @@ export const exec = Command.make(
         documentName: options.document
       })
       yield* interruptsToRemote(session)
+      yield* reportConnection(session)
       let exitCode = 0
       yield* Stream.runForEach(RemoteCommand.stream(session), (item) =>
         item._tag === "Stdout"

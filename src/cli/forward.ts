@@ -16,7 +16,7 @@ import type * as Net from "node:net"
 import * as NodePortForwarding from "../NodePortForwarding.js"
 import * as PortForwarding from "../PortForwarding.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
-import { report } from "./status.js"
+import { report, reportConnection } from "./status.js"
 
 /**
  * Listens, prints what the official client prints, reports the counters, runs `whileListening`, and ends when the
@@ -39,6 +39,7 @@ export const serve = (
     yield* Console.log(`${where} opened for sessionId ${sessionId}.`)
     yield* Console.log("Waiting for connections...")
     yield* report(forwarding)
+    yield* reportConnection(forwarding.session)
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(events, (chunk) =>
       Effect.forEach(chunk, (event) =>
         event._tag === "ConnectionOpened"

@@ -27,6 +27,7 @@ import { CLIENT_VERSION } from "../internal/session.js"
 import * as SsmApi from "../SsmApi.js"
 import { serve } from "./forward.js"
 import { runShell, terminalSize } from "./shell.js"
+import { reportConnection } from "./status.js"
 import { carry, writeTo } from "./stdio.js"
 
 /** `--version` answers with our ClientVersion, so the AWS CLI passes the response in the environment */
@@ -112,6 +113,32 @@ export const parseInvocation = (
   })
 }
 
+/**
+ * Where credentials come from, as the AWS CLI took them for its own StartSession: it passes the name of the
+ * profile it used, even when that is only its default, and its environment keys come before any profile unless
+ * `--profile` named one. A profile set for the SDK (or `AWS_PROFILE`) makes its provider chain skip the
+ * environment, so environment keys are used as they are when the profile is the one the CLI picks by itself.
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const credentialsFor = (
+  profile: string,
+  env: Record<string, string | undefined>
+):
+  | { readonly _tag: "Environment"; readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string }
+  | { readonly _tag: "Profile"; readonly profile: string | undefined } =>
+{
+  const implicit = env["AWS_PROFILE"] ?? env["AWS_DEFAULT_PROFILE"] ?? "default"
+  const accessKeyId = env["AWS_ACCESS_KEY_ID"]
+  const secretAccessKey = env["AWS_SECRET_ACCESS_KEY"]
+  if ((profile === "" || profile === implicit) && accessKeyId !== undefined && secretAccessKey !== undefined) {
+    const sessionToken = env["AWS_SESSION_TOKEN"]
+    return { _tag: "Environment", accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) }
+  }
+  return { _tag: "Profile", profile: profile === "" ? undefined : profile }
+}
+
 const property = (
   properties: Readonly<Record<string, unknown>> | null,
   parameters: Readonly<Record<string, ReadonlyArray<string>>>,
@@ -137,10 +164,13 @@ export const runPlugin = (args: ReadonlyArray<string>) =>
     if (args[0] === "--version") return yield* Console.log(PLUGIN_VERSION)
     const invocation = yield* parseInvocation(args, process.env)
     const region = invocation.region === "" ? undefined : invocation.region
-    const profile = invocation.profile === "" ? undefined : invocation.profile
+    const credentials = credentialsFor(invocation.profile, process.env)
+    const source = credentials._tag === "Profile"
+      ? { profile: credentials.profile }
+      : { credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, ...(credentials.sessionToken === undefined ? {} : { sessionToken: credentials.sessionToken }) } }
     const api = Layer.merge(
-      SsmApi.layer({ region, profile, endpoint: invocation.endpoint === "" ? undefined : invocation.endpoint }),
-      KmsApi.layer({ region, profile })
+      SsmApi.layer({ region, ...source, endpoint: invocation.endpoint === "" ? undefined : invocation.endpoint }),
+      KmsApi.layer({ region, ...source })
     )
     return yield* Effect.gen(function*() {
       const session = yield* Session.make({ ...invocation.response, target: invocation.target })
@@ -153,6 +183,7 @@ export const runPlugin = (args: ReadonlyArray<string>) =>
           return yield* runShell(yield* Shell.make(session, { size: terminalSize() }))
         default:
           // NonInteractiveCommands: the output as the official client shows it, stderr on ours
+          yield* reportConnection(session)
           return yield* Stream.runForEach(RemoteCommand.stream(session), (item) =>
             item._tag === "Exit" ? Effect.void : writeTo(item._tag === "Stdout" ? process.stdout : process.stderr, item.bytes)
           ).pipe(Effect.catchIf((error) => error.reason === "NoExitCode", () => Effect.void))

@@ -15,6 +15,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Shell from "../Shell.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
+import { reportConnection } from "./status.js"
 import { writeTo } from "./stdio.js"
 
 /**
@@ -57,6 +58,7 @@ const rawMode = Effect.acquireRelease(
 export const runShell = (remote: Shell.Shell): Effect.Effect<void, Shell.ShellError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* rawMode
+    yield* reportConnection(remote.session)
     // stdin ends with the session: release it so the process can exit
     yield* Effect.addFinalizer(() => Effect.sync(() => process.stdin.pause()))
     const onResize = () => Effect.runFork(Effect.ignore(remote.resize(terminalSize())))

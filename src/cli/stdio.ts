@@ -6,7 +6,9 @@
  */
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type * as PortForwarding from "../PortForwarding.js"
+import { reportConnection } from "./status.js"
 
 /**
  * Writes `bytes` to `stream` (stdout or stderr), completing once they are handed over.
@@ -37,9 +39,12 @@ export const stdio: PortForwarding.LocalConnection<unknown, never> = {
  */
 export const carry = (
   forwarding: PortForwarding.PortForwarding
-): Effect.Effect<void, PortForwarding.PortForwardingError> =>
-  Effect.raceFirst(
-    Effect.zipRight(forwarding.closed, Effect.never),
-    Effect.flatMap(forwarding.forward(stdio), (outcome) =>
-      outcome._tag === "Cut" ? Effect.fail(outcome.error) : Effect.void)
+): Effect.Effect<void, PortForwarding.PortForwardingError, Scope.Scope> =>
+  Effect.zipRight(
+    reportConnection(forwarding.session),
+    Effect.raceFirst(
+      Effect.zipRight(forwarding.closed, Effect.never),
+      Effect.flatMap(forwarding.forward(stdio), (outcome) =>
+        outcome._tag === "Cut" ? Effect.fail(outcome.error) : Effect.void)
+    )
   )

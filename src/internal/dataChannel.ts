@@ -109,7 +109,9 @@ export const makeMetrics = (prefix: string): ChannelMetrics => {
     retransmissions: counter("retransmissions", "data messages written again"),
     rtt: Metric.gauge(`${prefix}_rtt_ms`, { description: "smoothed round-trip time" }),
     rto: Metric.gauge(`${prefix}_rto_ms`, { description: "retransmission timeout" }),
-    reorderDepth: Metric.gauge(`${prefix}_reorder_depth`, { description: "out-of-order messages held" })
+    reorderDepth: Metric.gauge(`${prefix}_reorder_depth`, { description: "out-of-order messages held" }),
+    reconnects: counter("reconnects", "sessions resumed on a new WebSocket"),
+    disconnectedMillis: counter("disconnected_ms", "time without a WebSocket, from losing one to resuming")
   }
 }
 
@@ -135,6 +137,12 @@ export interface Channel {
   readonly close: (detail: string) => void
   /** delivers what waits in the reorder buffer in order, while `deliver` takes it */
   readonly resumeDelivery: () => void
+  /**
+   * holds the channel while its transport is gone (true) and carries on when a new one is up (false): new messages
+   * and resends wait, the give-up clock stops, and on carrying on every unacknowledged message is resent (paced)
+   * and the latest acknowledgements are written again, since any of them may have been lost with the old transport
+   */
+  readonly hold: (held: boolean) => void
   /** the number of sent messages not yet acknowledged */
   readonly unacknowledged: () => number
   /** waits until every sent message is acknowledged */
@@ -147,7 +155,10 @@ export interface Channel {
  * The engine's counters: the Session's stats without its delivery buffer.
  * @internal
  */
-export type ChannelStats = Omit<Session.SessionStats, "bufferedBytes" | "peakBufferedBytes">
+export type ChannelStats = Omit<
+  Session.SessionStats,
+  "bufferedBytes" | "peakBufferedBytes" | "connected" | "reconnects" | "disconnectedMillis"
+>
 
 interface InFlight {
   readonly frame: Uint8Array
@@ -177,6 +188,14 @@ interface OutgoingRequest {
 
 /** @internal */
 export const CHUNK_SIZE = 1024
+
+/**
+ * Acknowledgements written again when the channel carries on over a new transport: the agent keeps every message
+ * whose acknowledgement it never saw and resends them one per 100 ms, so each ack lost with the old transport
+ * would cost a tick.
+ * @internal
+ */
+export const RECENT_ACKS = 1024
 
 /** resends per 100 ms tick at most */
 const MAX_RESEND_BURST = 256
@@ -234,6 +253,14 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     const repeatAcks: Array<RepeatAck> = []
     let repeatAcksHead = 0
     let paused = false
+    /** the transport is gone: see `hold` */
+    let held = false
+    /** messages last sent before this time are resent (the transport they went on is gone) */
+    let resendBefore = 0
+    /** when the channel last carried on after a hold: the give-up clock counts from here at the earliest */
+    let carriedOnAt = 0
+    const recentAcks: Array<Uint8Array | undefined> = new Array(RECENT_ACKS)
+    let recentAcksNext = 0
     /** the latest send time of any acknowledged message */
     let latestAckedSendTime = 0
     /** the highest sequence number acknowledged for its first transmission */
@@ -255,6 +282,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
 
     const failed = yield* Deferred.make<ChannelFailure>()
     const windowOpen = yield* Effect.makeLatch(true)
+    const transportUp = yield* Effect.makeLatch(true)
     const publishing = yield* Effect.makeLatch(true)
     const acked = yield* Effect.makeLatch(true)
     const outgoing: Array<OutgoingRequest> = []
@@ -277,6 +305,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       outgoing.length = 0
       outgoingHead = 0
       windowOpen.unsafeOpen()
+      transportUp.unsafeOpen()
       publishing.unsafeOpen()
       outgoingReady.unsafeOpen()
       writerCaughtUp.unsafeOpen()
@@ -351,6 +380,8 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         payload
       })
       write(frame)
+      recentAcks[recentAcksNext] = frame
+      recentAcksNext = (recentAcksNext + 1) % RECENT_ACKS
       // the same bytes again later: the agent matches acknowledgements by sequence number only
       if (repeatAckAfter > 0) {
         if (repeatAcks.length === 0) repeatAcksDue.unsafeOpen()
@@ -547,6 +578,8 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
           outgoingHead = 0
           outgoingReady.unsafeClose()
           yield* outgoingReady.await
+        } else if (held) {
+          yield* transportUp.await
         } else if (windowFull()) {
           windowOpen.unsafeClose()
           yield* windowOpen.await
@@ -582,20 +615,20 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
      */
     const retransmitLoop = Effect.forever(Effect.gen(function*() {
       yield* Effect.sleep(Duration.millis(Math.min(rto.rto, 100)))
-      if (failure !== undefined || paused || inFlight.size === 0) return
+      if (failure !== undefined || paused || held || inFlight.size === 0) return
       const now = clock.unsafeCurrentTimeMillis()
       const lossAge = Math.max(rto.rtt + Math.max(Rto.CLOCK_GRANULARITY, 4 * rto.rttVar), 20)
       let first = true
       let burst = 0
       for (const [sequence, entry] of inFlight) {
-        if (now - entry.firstSent >= giveUpMillis) {
+        if (now - Math.max(entry.firstSent, carriedOnAt) >= giveUpMillis) {
           fail("GiveUp", `a message was not acknowledged within ${Duration.format(options.giveUpAfter)}`)
           return
         }
         const age = now - entry.lastSent
         // a later message, sent after this one's last transmission, was acknowledged
         const overtaken = entry.retransmitted ? entry.lastSent < latestAckedSendTime : sequence < highestCleanAck
-        const lost = overtaken && age >= lossAge
+        const lost = entry.lastSent < resendBefore || (overtaken && age >= lossAge)
         const timedOut = first && age >= Math.min(rto.rto * timeoutBackoff, Rto.MAX_RTO)
         first = false
         if (!lost && !timedOut) continue
@@ -618,7 +651,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
      */
     const agentResendLoop = Effect.forever(Effect.gen(function*() {
       yield* Effect.sleep(Duration.millis(AGENT_RESEND_TICK))
-      if (failure !== undefined || paused || inFlight.size === 0) return
+      if (failure !== undefined || paused || held || inFlight.size === 0) return
       const entry = inFlight.values().next().value as InFlight
       const now = clock.unsafeCurrentTimeMillis()
       if (now - entry.lastSent <= rto.rto) return
@@ -677,6 +710,19 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         if (failure === undefined && reorder.size > 0) drainReorder()
       },
       close: (detail) => fail("Closed", detail),
+      hold: (value) => {
+        if (value === held || failure !== undefined) return
+        held = value
+        if (held) return transportUp.unsafeClose()
+        const now = clock.unsafeCurrentTimeMillis()
+        resendBefore = now
+        carriedOnAt = now
+        for (let i = 0; i < RECENT_ACKS; i++) {
+          const frame = recentAcks[(recentAcksNext + i) % RECENT_ACKS]
+          if (frame !== undefined) write(frame)
+        }
+        transportUp.unsafeOpen()
+      },
       failed: Deferred.await(failed),
       unacknowledged: () => inFlight.size,
       drained: acked.await,

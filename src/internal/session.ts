@@ -6,26 +6,32 @@
  * @internal
  */
 import * as Socket from "@effect/platform/Socket"
-import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import type * as Scope from "effect/Scope"
+import * as PubSub from "effect/PubSub"
+import type * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as AgentMessage from "../AgentMessage.js"
 import * as AgentPayload from "../AgentPayload.js"
 import type * as Session from "../Session.js"
+import type * as SsmApi from "../SsmApi.js"
 import * as DataChannel from "./dataChannel.js"
 import * as Handshake from "./handshake.js"
 import * as KmsApi from "./kmsApi.js"
+import * as Link from "./link.js"
+import * as Resume from "./resume.js"
 import * as SessionCipher from "./sessionCipher.js"
 import * as Version from "./version.js"
 
@@ -58,6 +64,9 @@ export const tag = Context.GenericTag<Session.Session>("ssm-session-manager/Sess
 /** @internal */
 export const metrics: Session.SessionMetrics = DataChannel.makeMetrics("ssm_session")
 
+/** The SsmApi service, looked up by its key: the Session resumes through it without loading the AWS SDK. */
+const ssmApiTag = Context.GenericTag<SsmApi.SsmApi>("ssm-session-manager/SsmApi")
+
 /** The version this client reports: above 1.2.331.0 so current agents turn smux keepalive off (section 18.1). */
 /** @internal */
 export const CLIENT_VERSION = "1.2.694.0"
@@ -68,7 +77,9 @@ const processClientId = globalThis.crypto.randomUUID()
 /** @internal */
 export const defaults = {
   clientVersion: CLIENT_VERSION,
+  openTimeout: Duration.seconds(10),
   handshakeTimeout: Duration.seconds(30),
+  pingInterval: Duration.seconds(30),
   windowSize: 1024,
   reorderBufferSize: 100_000,
   reorderBufferBytes: 64 * 1024 * 1024,
@@ -100,32 +111,12 @@ export const corkSocket = (webSocket: unknown): () => void => {
   return () => socket.uncork!()
 }
 
-/** The WebSocket as some platforms have it: `ws` on Node can stop reading. */
-interface PausableWebSocket extends globalThis.WebSocket {
-  readonly pause?: () => void
-  readonly resume?: () => void
-}
-
 interface Ready {
   readonly sessionType: string
   readonly agentVersion: Option.Option<string>
   readonly properties: Readonly<Record<string, unknown>> | null
   readonly customerMessage: string
   readonly handshakeDuration: Option.Option<Duration.Duration>
-}
-
-/** What a WebSocket failure says: ws's error events carry the Error (ECONNREFUSED, "Unexpected server response: 403"). */
-const describeSocketError = (error: unknown): string => {
-  if (Socket.isSocketError(error)) {
-    if (error.reason === "OpenTimeout") return "no answer in time"
-    if (error.reason === "Close") {
-      return `closed with code ${error.code}${error.closeReason ? ` (${error.closeReason})` : ""}`
-    }
-    const cause = error.cause as { readonly error?: { readonly message?: unknown }; readonly message?: unknown } | undefined
-    const message = cause?.error?.message ?? cause?.message
-    return typeof message === "string" && message !== "" ? message : error.reason
-  }
-  return String(error)
 }
 
 const exitCodeOf = (payload: Uint8Array): number => {
@@ -141,7 +132,9 @@ export const make = (
     const config = {
       clientVersion: options.clientVersion ?? defaults.clientVersion,
       clientId: options.clientId ?? processClientId,
+      openTimeout: Duration.decode(options.openTimeout ?? defaults.openTimeout),
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? defaults.handshakeTimeout),
+      pingInterval: Duration.decode(options.pingInterval ?? defaults.pingInterval),
       windowSize: options.windowSize ?? defaults.windowSize,
       reorderBufferSize: options.reorderBufferSize ?? defaults.reorderBufferSize,
       reorderBufferBytes: options.reorderBufferBytes ?? defaults.reorderBufferBytes,
@@ -156,13 +149,12 @@ export const make = (
     const ended = yield* Deferred.make<string, SessionError>()
     const output = yield* Mailbox.make<Uint8Array, SessionError>()
     const events = yield* Mailbox.make<Session.SessionEvent, SessionError>()
+    const connectionEvents = yield* PubSub.sliding<Session.ConnectionEvent>(64)
     let buffered = 0
     /** a HandshakeRequest or a first Output arrived: the session type is decided */
     let handshakeSeen = false
     let closedByService = false
 
-    /** the OpenDataChannel frame was written: failures from now on are the transport's */
-    let opened = false
     let finished = false
     const end = (exit: Exit.Exit<string, SessionError>) => {
       if (finished) return
@@ -171,6 +163,7 @@ export const make = (
       // writes waiting for the window (which will never open now) fail instead of hanging
       channel?.close("the session has ended")
       const done = Exit.asVoid(exit)
+      linkUp.unsafeOpen()
       output.unsafeDone(done)
       events.unsafeDone(done)
       Deferred.unsafeDone(
@@ -187,22 +180,29 @@ export const make = (
       end(Exit.fail(new SessionError(cause === undefined ? { reason, detail } : { reason, detail, cause })))
 
     // ------------------------------------------------------------------------------------------------------------
-    // transport
+    // transport: one link (WebSocket) at a time; a lost one is replaced by resuming the session
     // ------------------------------------------------------------------------------------------------------------
-    // keep the WebSocket the constructor makes: where it can pause reading (ws on Node), a full delivery buffer
-    // pauses the socket, so TCP pushes back on the service and nothing needs resending
-    const construct = yield* Socket.WebSocketConstructor
-    let webSocket: PausableWebSocket | undefined
-    const keepSocket = (url: string, protocols?: string | Array<string>) => {
-      const created = construct(url, protocols)
-      webSocket = created as PausableWebSocket
-      return created
+    let link: Link.Link | undefined
+    const linkUp = yield* Effect.makeLatch(false)
+    // every link's scope comes from this one, made before the session's other finalizers: closing the session
+    // ends with the WebSocket, after the TerminateSession flag went out on it
+    const linksScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    /** frames written while no link is up wait for the next one; those written to a dying one are lost */
+    const sendFrame = (frame: Uint8Array): Effect.Effect<void> => {
+      if (link !== undefined) {
+        link.send(frame)
+        return Effect.void
+      }
+      return linkUp.whenOpen(Effect.sync(() => link?.send(frame)))
     }
-    const socket = yield* Socket.makeWebSocket(options.streamUrl, {
-      closeCodeIsError: () => false,
-      ...(options.openTimeout === undefined ? {} : { openTimeout: options.openTimeout })
-    })
-    const writer = yield* socket.writer
+    const resumePolicy = options.resume === false ? undefined : Resume.policy(options.resume)
+    const api = yield* Effect.serviceOption(ssmApiTag)
+    const resumeSession = options.resume === false
+      ? undefined
+      : options.resume?.resumeSession ?? Option.getOrUndefined(Option.map(api, (api) => api.resumeSession))
+    let reconnects = 0
+    let disconnectedMillis = 0
+    let disconnectedSince: number | undefined
 
     // ------------------------------------------------------------------------------------------------------------
     // delivery
@@ -297,7 +297,7 @@ export const make = (
 
     let readingPaused = false
     let peakBuffered = 0
-    const canPause = () => typeof webSocket?.pause === "function" && typeof webSocket.resume === "function"
+    const canPause = () => link?.canPause === true
     const offer = <A>(mailbox: Mailbox.Mailbox<A, SessionError>, value: A, size: number): boolean => {
       // the hard limit: past it a message goes unacknowledged and the agent resends it later (or, when it was
       // already acknowledged, it waits in the reorder buffer until reading makes room)
@@ -307,7 +307,7 @@ export const make = (
       mailbox.unsafeOffer(value)
       if (!readingPaused && buffered >= config.receiveBufferSize && canPause()) {
         readingPaused = true
-        webSocket!.pause!()
+        link!.pauseReading()
       }
       return true
     }
@@ -316,7 +316,7 @@ export const make = (
       if (buffered < config.receiveBufferSize) channel?.resumeDelivery()
       if (readingPaused && buffered < config.receiveBufferSize / 2) {
         readingPaused = false
-        webSocket?.resume?.()
+        link?.resumeReading()
       }
     }
 
@@ -399,8 +399,8 @@ export const make = (
 
     channel = yield* DataChannel.make({
       role: "client",
-      send: (frame) => writer(frame),
-      cork: () => corkSocket(webSocket),
+      send: sendFrame,
+      cork: () => link === undefined ? () => {} : link.cork(),
       outgoingPayload: (payloadType, payload) =>
         cipher !== undefined && SessionCipher.isEncrypted(payloadType, "client") ? cipher.encrypt(payload) : payload,
       deliver,
@@ -415,49 +415,107 @@ export const make = (
     })
     const engine = channel
 
-    // run the socket: every frame goes straight into the engine, synchronously and in order
-    yield* Effect.forkScoped(
-      socket.runRaw((data) => {
-        // with binaryType "arraybuffer" the platform Socket hands over the ArrayBuffer itself
-        if (typeof data === "string") return
-        engine.receive(data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBufferLike))
-      }).pipe(
-        // the platform Socket builds its WebSocket when it runs, from the context of the run
-        Effect.provideService(Socket.WebSocketConstructor, keepSocket),
-        Effect.matchCause({
-          onFailure: (cause) => {
-            const error = Cause.squash(cause)
-            if (!opened) {
-              failWith("Open", `the WebSocket could not open: ${describeSocketError(error)}`, error)
-            } else {
-              failWith("Transport", `the WebSocket failed: ${describeSocketError(error)}`, error)
-            }
-          },
-          onSuccess: () => {
-            if (!closedByService) failWith("Transport", "the WebSocket closed")
-          }
-        })
-      )
-    )
     yield* Effect.forkScoped(Effect.flatMap(engine.failed, (failure) =>
       Effect.sync(() => failWith(failure.reason === "Closed" ? "Transport" : failure.reason, failure.detail, failure.cause))))
 
-    // the OpenDataChannel text frame: the token leaves Redacted only here
-    const open = encodeOpen(new AgentPayload.OpenDataChannel({
-      MessageSchemaVersion: "1.0",
-      RequestId: globalThis.crypto.randomUUID(),
-      TokenValue: options.tokenValue,
-      ClientId: config.clientId,
-      ClientVersion: config.clientVersion
-    }))
-    if (Either.isLeft(open)) return yield* new SessionError({ reason: "Open", detail: open.left.detail })
-    // the platform Socket's write waits for the WebSocket to open, for ever if it never does: the session's end
-    // (the socket failing, or its open timeout) ends the wait
-    yield* Effect.mapError(
-      writer(new TextDecoder().decode(open.right)),
-      (cause) => new SessionError({ reason: "Open", detail: "the OpenDataChannel frame could not be sent", cause })
-    ).pipe(Effect.raceFirst(Effect.zipRight(Deferred.await(ready), Effect.never)))
-    opened = true
+    /** a frame arrived on some link: the service took our OpenDataChannel, so a lost link can be resumed */
+    let heard = false
+    const webSocketConstructor = yield* Socket.WebSocketConstructor
+    /** a new link in its own scope, closed when the link is replaced or the session ends */
+    const dial = (token: Redacted.Redacted<string>) =>
+      Effect.gen(function*() {
+        // the OpenDataChannel text frame: the token leaves Redacted only here. A new RequestId for every link,
+        // the same ClientId (section 11.3)
+        const open = encodeOpen(new AgentPayload.OpenDataChannel({
+          MessageSchemaVersion: "1.0",
+          RequestId: globalThis.crypto.randomUUID(),
+          TokenValue: token,
+          ClientId: config.clientId,
+          ClientVersion: config.clientVersion
+        }))
+        if (Either.isLeft(open)) return yield* Effect.fail<Link.LinkOpenError>({ detail: open.left.detail })
+        const scope = yield* Scope.fork(linksScope, ExecutionStrategy.sequential)
+        const opened = yield* Link.open({
+          url: options.streamUrl,
+          openFrame: new TextDecoder().decode(open.right),
+          openTimeout: config.openTimeout,
+          pingInterval: config.pingInterval,
+          onFrame: (frame) => {
+            heard = true
+            engine.receive(frame)
+          },
+          expectingTraffic: () => engine.unacknowledged() > 0
+        }).pipe(
+          Scope.extend(scope),
+          Effect.provideService(Socket.WebSocketConstructor, webSocketConstructor),
+          Effect.onError(() => Scope.close(scope, Exit.void))
+        )
+        return { link: opened, scope }
+      })
+
+    const publish = (event: Session.ConnectionEvent) =>
+      Effect.sync(() => {
+        // beside output and events, not limited by the receive buffer: there are few, and each matters
+        buffered += 16
+        events.unsafeOffer(event)
+        connectionEvents.unsafeOffer(event)
+      })
+
+    /** Runs each link until it ends, and resumes the session on a new one while that is possible. */
+    const supervise = (first: { readonly link: Link.Link; readonly scope: Scope.CloseableScope }) =>
+      Effect.gen(function*() {
+        let current = first
+        while (true) {
+          const lost = yield* current.link.ended
+          link = undefined
+          linkUp.unsafeClose()
+          yield* Scope.close(current.scope, Exit.void)
+          if (finished || closedByService) return
+          const why = Link.describeEnd(lost)
+          if (resumePolicy === undefined || resumeSession === undefined || !heard) {
+            const unresumable = !heard
+              ? ""
+              : resumePolicy === undefined
+              ? " (resume is off)"
+              : " (no SsmApi to resume it)"
+            return failWith("Transport", `${why}${unresumable}`, lost)
+          }
+          const since = yield* Clock.currentTimeMillis
+          disconnectedSince = since
+          engine.hold(true)
+          const resumed = yield* Resume.reconnect({
+            sessionId: options.sessionId,
+            policy: resumePolicy,
+            resumeSession,
+            dial,
+            onAttempt: (attempt, cause) => publish({ _tag: "Reconnecting", attempt, cause })
+          }, why).pipe(Effect.either)
+          if (Either.isLeft(resumed)) {
+            return failWith(resumed.left.reason, `${why}, and the session was not resumed: ${resumed.left.detail}`, resumed.left.cause)
+          }
+          const now = yield* Clock.currentTimeMillis
+          current = resumed.right.value
+          link = current.link
+          if (readingPaused) link.pauseReading()
+          reconnects++
+          disconnectedMillis += now - since
+          disconnectedSince = undefined
+          metrics.reconnects.unsafeUpdate(1, [])
+          metrics.disconnectedMillis.unsafeUpdate(now - since, [])
+          linkUp.unsafeOpen()
+          engine.hold(false)
+          yield* publish({ _tag: "Reconnected", after: Duration.millis(now - since), attempts: resumed.right.attempts })
+        }
+      })
+
+    const first = yield* dial(options.tokenValue).pipe(
+      Effect.mapError((error) =>
+        new SessionError({ reason: "Open", detail: `the WebSocket could not open: ${error.detail}`, cause: error.cause })
+      )
+    )
+    link = first.link
+    linkUp.unsafeOpen()
+    yield* Effect.forkScoped(supervise(first))
 
     const facts = yield* Deferred.await(ready).pipe(
       Effect.timeoutFail({
@@ -538,6 +596,14 @@ export const make = (
         sendSequenced(3, textEncoder.encode(`{"cols":${Math.trunc(size.cols)},"rows":${Math.trunc(size.rows)}}`)),
       terminate,
       closed: Deferred.await(ended),
-      stats: Effect.sync(() => ({ ...engine.stats(), bufferedBytes: buffered, peakBufferedBytes: peakBuffered }))
+      subscribe: Effect.map(PubSub.subscribe(connectionEvents), (subscription) => Stream.fromQueue(subscription)),
+      stats: Effect.map(Clock.currentTimeMillis, (now) => ({
+        ...engine.stats(),
+        bufferedBytes: buffered,
+        peakBufferedBytes: peakBuffered,
+        connected: link !== undefined,
+        reconnects,
+        disconnectedMillis: disconnectedMillis + (disconnectedSince === undefined ? 0 : now - disconnectedSince)
+      }))
     } satisfies Session.Session
   })

@@ -11,6 +11,7 @@ import {
   StartSessionCommand,
   TerminateSessionCommand
 } from "@aws-sdk/client-ssm"
+import { defaultProvider } from "@aws-sdk/credential-provider-node"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -122,17 +123,39 @@ export const fromClient = (client: SSMClient): SsmApi.SsmApi => ({
 })
 
 /** @internal */
-export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.SsmApi> =>
-  layerFromClient(tag, () => {
-    const config: SSMClientConfig = {
-      ...(options.region === undefined ? {} : { region: options.region }),
-      ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-      ...(options.profile === undefined ? {} : { profile: options.profile }),
-      ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts })
-    }
-    return new SSMClient(config)
-  }, fromClient)
+export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.SsmApi> => {
+  const config: SSMClientConfig = {
+    ...(options.region === undefined ? {} : { region: options.region }),
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    ...(options.profile === undefined ? {} : { profile: options.profile }),
+    ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts })
+  }
+  return layerFromClient(tag, () => new SSMClient(config), (client) => ({
+    ...fromClient(client),
+    resumeSession: (sessionId) => resumeWithFreshCredentials(config, options, sessionId)
+  }))
+}
+
+/**
+ * ResumeSession with credentials resolved afresh through the SDK's provider chain, files read again: a session
+ * is resumed hours after it started, when the credentials it started with may have expired, and SSO, web-identity,
+ * assume-role or rotated keys in the credentials file have new ones by then (AWS's client reuses the first and
+ * gets a 403, aws/session-manager-plugin#136). Credentials given as an option are the caller's to refresh.
+ */
+const resumeWithFreshCredentials = (config: SSMClientConfig, options: SsmApi.SsmApiOptions, sessionId: string) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() =>
+      new SSMClient(
+        options.credentials !== undefined ? config : {
+          ...config,
+          credentials: defaultProvider({ ...(options.profile === undefined ? {} : { profile: options.profile }), ignoreCache: true })
+        }
+      )
+    ),
+    (client) => fromClient(client).resumeSession(sessionId),
+    (client) => Effect.sync(() => client.destroy())
+  )
 
 /** how long closing waits for the TerminateSession API */
 const TERMINATE_DEADLINE = Duration.seconds(10)

@@ -1,43 +1,31 @@
 /**
- * An agent simulator: a WebSocket server on 127.0.0.1 that plays the Session Manager service plus the agent
- * (AGENT-PROTOCOL.md sections 2, 5-7, 9, 12, 14), with plugins per session type and seeded fault injection
- * between the socket and the codec. It runs the same data-channel engine as the client, in the agent role.
+ * The agent side of a simulated session (AGENT-PROTOCOL.md sections 5-7, 9, 12, 14): the agent's data channel
+ * (the same engine as the client's, in the agent role), the handshake, and the session plugin. It runs as long as
+ * the session does, across the client's WebSockets (`service.ts` carries frames between them and it).
  *
  * @internal
  */
-import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
-import * as FiberSet from "effect/FiberSet"
-import * as Layer from "effect/Layer"
 import * as Mailbox from "effect/Mailbox"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as WS from "ws"
 import type * as AgentMessage from "../../AgentMessage.js"
 import * as AgentPayload from "../../AgentPayload.js"
 import type * as AgentSimulator from "../../AgentSimulator.js"
-import type * as KmsApi from "../../KmsApi.js"
-import type * as SsmApi from "../../SsmApi.js"
-import * as kmsApi from "../kmsApi.js"
-import * as ssmApi from "../ssmApi.js"
 import * as internalMessage from "../agentMessage.js"
 import * as DataChannel from "../dataChannel.js"
 import * as SessionCipher from "../sessionCipher.js"
 import * as SimulatorKms from "./kms.js"
-import { corkSocket } from "../session.js"
 import * as Version from "../version.js"
 
 const textEncoder = new TextEncoder()
 const simulatorMetrics = DataChannel.makeMetrics("ssm_simulator")
-const decodeOpen = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))
 const decodeResponse = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeResponse))
 const decodeChallenge = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge))
 const decodeSize = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.TerminalSize))
@@ -93,11 +81,8 @@ export const makeFaultyPipe = (
   return { push, flush }
 }
 
-/** bytes queued on a WebSocket before its writer waits, as a blocking write would */
-const SEND_BUFFER_LIMIT = 1024 * 1024
-
-/** Completes once the WebSocket's connection has taken what was queued on it (or closed). */
-const drained = (socket: WS.WebSocket): Effect.Effect<void> =>
+/** Completes once the WebSocket's connection has taken what was queued on it (or closed). @internal */
+export const drained = (socket: WS.WebSocket): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
     const raw = (socket as unknown as { readonly _socket?: import("node:net").Socket })._socket
     if (raw === undefined || raw.destroyed || raw.writableLength === 0) return resume(Effect.void)
@@ -123,9 +108,40 @@ export const toShortHeader = (frame: Uint8Array): Uint8Array => {
   return short
 }
 
-interface SessionRecord {
+/** The service's channel_closed, in the 112-byte header variant when `short`. @internal */
+export const closeChannel = (
+  send: (frame: Uint8Array) => Effect.Effect<void>,
+  sessionId: string,
+  output: string,
+  short: boolean
+) =>
+  Effect.gen(function*() {
+    const now = Date.now()
+    const payload = textEncoder.encode(JSON.stringify({
+      MessageId: globalThis.crypto.randomUUID(),
+      CreatedDate: new Date(now).toISOString(),
+      DestinationId: "mi-simulator",
+      SessionId: sessionId,
+      MessageType: "channel_closed",
+      SchemaVersion: 1,
+      Output: output
+    }))
+    const frame = internalMessage.unsafeEncode({
+      messageType: "channel_closed",
+      schemaVersion: 1,
+      createdDate: now,
+      sequenceNumber: 0,
+      flags: 0,
+      messageId: globalThis.crypto.randomUUID(),
+      payloadType: 0,
+      payload
+    })
+    yield* send(short ? toShortHeader(frame) : frame)
+  })
+
+/** What the service keeps of a session: its spec and token, and what its connections observed. @internal */
+export interface SessionRecord {
   readonly spec: AgentSimulator.SessionSpec
-  readonly token: string
   /** what the connections observed; the agent's send counters are read live from its channel */
   readonly stats: {
     connections: number
@@ -140,468 +156,306 @@ interface SessionRecord {
     pings: number
     encrypted: boolean
     decryptionFailures: number
+    resumes: number
+    drops: number
   }
-  /** the agent's channel of the current connection */
+  /** the agent's channel */
   channel: DataChannel.Channel | undefined
   /** completed by the API's TerminateSession */
   readonly terminate: Deferred.Deferred<void>
 }
 
-/** @internal */
-export const make = (
-  options: AgentSimulator.SimulatorOptions = {}
-): Effect.Effect<AgentSimulator.AgentSimulator, AgentSimulator.SimulatorError, Scope.Scope> =>
+/** What the agent side of a session runs with. @internal */
+export interface AgentRun {
+  readonly sessionId: string
+  readonly record: SessionRecord
+  readonly options: AgentSimulator.SimulatorOptions
+  readonly faults: AgentSimulator.Faults
+  readonly random: () => number
+  /** the client's frames (faults applied), and the service's own pause and start frames */
+  readonly frames: Mailbox.Mailbox<Uint8Array>
+  /** to the client, over whichever WebSocket carries the session (lost while none does) */
+  readonly send: (frame: Uint8Array) => Effect.Effect<void>
+  readonly cork: () => () => void
+  readonly clientVersion: string
+  readonly kms: SimulatorKms.SimulatedKms
+  /** completed when the client is gone for good (no new WebSocket within the grace period) */
+  readonly gone: Deferred.Deferred<void>
+}
+
+/**
+ * Runs the agent side of a session until the plugin ends, the client terminates it, or the client is gone;
+ * sends `channel_closed` when it ends the session itself.
+ * @internal
+ */
+export const runAgent = (run: AgentRun): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const sessions = new Map<string, SessionRecord>()
-    // the simulator's KMS: the data keys clients make are the ones its agent can decrypt
-    const simulatedKms = SimulatorKms.make()
-    const connections = yield* FiberSet.make()
-    const runFork = yield* FiberSet.runtime(connections)<never>()
+    const { clientVersion, faults, frames, options, random, record, send, sessionId } = run
+    const spec = record.spec
+    const simulatedKms = run.kms
+    // 2. the agent's data channel
+    const input = yield* Mailbox.make<AgentSimulator.PluginInput>()
+    let inputBuffered = 0
+    const handshake = yield* Deferred.make<AgentPayload.HandshakeResponse, string>()
+    // the account's KMS preference applies to every session type but Port (section 8.5)
+    const kmsKeyId = spec.kmsKeyId ?? (spec.plugin.sessionType === "Port" ? undefined : options.kmsKeyId)
+    let handshakeDone = !(spec.plugin.requireHandshake || kmsKeyId !== undefined)
+    let pluginReady = spec.plugin.signalsReady !== true
+    const terminated = yield* Deferred.make<void>()
+    const challengeResponse = yield* Deferred.make<Uint8Array, string>()
+    /** the agent's side of a KMS session's encryption, once the handshake set it up */
+    let cipher: SessionCipher.SessionCipher | undefined
+    const agentVersion = spec.agentVersion ?? options.agentVersion ?? "3.3.1142.0"
+    // agents up to 2.3.722.0 ignore the TerminateSession flag (the client calls the API instead)
+    const honoursTerminateFlag = Version.isGreaterThan(agentVersion, Version.TERMINATE_FLAG_AFTER)
 
-    const server = yield* Effect.acquireRelease(
-      Effect.async<WS.WebSocketServer, AgentSimulator.SimulatorError>((resume) => {
-        const server = new WS.WebSocketServer({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 })
-        server.once("listening", () => resume(Effect.succeed(server)))
-        server.once("error", (cause) => resume(Effect.fail({ _tag: "SimulatorError", reason: "Listen", cause })))
-      }),
-      (server) =>
-        Effect.async<void>((resume) => {
-          for (const client of server.clients) client.terminate()
-          server.close(() => resume(Effect.void))
-        })
-    )
-    const port = (server.address() as { port: number }).port
-    const host = options.host ?? "127.0.0.1"
-
-    server.on("connection", (socket, request) => {
-      const match = /^\/v1\/data-channel\/([^?]+)/.exec(request.url ?? "")
-      const record = match === null ? undefined : sessions.get(decodeURIComponent(match[1]!))
-      if (record === undefined || record.stats.closed) {
-        socket.close(4004, "unknown session")
-        return
+    const deliver = (message: AgentMessage.AgentMessage, owned: boolean): boolean => {
+      if (!handshakeDone) {
+        if (message.payloadType === 6) {
+          record.stats.handshakeResponses++
+          const response = decodeResponse(message.payload)
+          Deferred.unsafeDone(
+            handshake,
+            Either.isRight(response) ? Exit.succeed(response.right) : Exit.fail(response.left.detail)
+          )
+        }
+        if (message.payloadType === 9) {
+          const response = decodeChallenge(message.payload)
+          Deferred.unsafeDone(
+            challengeResponse,
+            Either.isRight(response) ? Exit.succeed(response.right.Challenge) : Exit.fail(response.left.detail)
+          )
+        }
+        // anything else during the handshake is acknowledged and discarded, as the agent does
+        return true
       }
-      record.stats.connections++
-      record.stats.openConnections++
-      // listen at once: the client sends OpenDataChannel as soon as the upgrade completes
-      const spec = record.spec
-      const faults = { ...options.faults, ...spec.faults }
-      const random = prng(faults.seed ?? 1)
-      const frames = Effect.runSync(Mailbox.make<Uint8Array | string>())
-      const closed = Deferred.unsafeMake<void>(FiberId.none)
-      const incoming = makeFaultyPipe(faults.toAgent, random, (frame) => frames.unsafeOffer(frame))
-      socket.on("message", (data: Buffer, isBinary: boolean) => {
-        if (isBinary) incoming.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
-        else frames.unsafeOffer(data.toString("utf8"))
-      })
-      socket.on("ping", () => record.stats.pings++)
-      socket.on("close", () => {
-        record.stats.openConnections--
-        frames.unsafeDone(Exit.void)
-        Deferred.unsafeDone(closed, Exit.void)
-      })
-      runFork(serveConnection({ socket, record, sessionId: decodeURIComponent(match![1]!), frames, closed, random, faults }))
+      if (!pluginReady) return false
+      switch (message.payloadType) {
+        case 1: {
+          if (inputBuffered >= (spec.inputBufferSize ?? 1024 * 1024)) return false
+          const bytes = cipher !== undefined
+            ? cipher.decrypt(message.payload)
+            : owned
+            ? message.payload
+            : message.payload.slice()
+          if (bytes === undefined) {
+            record.stats.decryptionFailures++
+            return false
+          }
+          inputBuffered += bytes.length
+          input.unsafeOffer({ _tag: "Data", bytes })
+          return true
+        }
+        case 3: {
+          // read as the agent's Go decoder reads its SizeData (shell.go): lenient keys, missing fields 0
+          const size = decodeSize(message.payload)
+          if (Either.isRight(size)) input.unsafeOffer({ _tag: "Size", cols: size.right.cols, rows: size.right.rows })
+          return true
+        }
+        case 10: {
+          const p = message.payload
+          const flag = p.length === 4 ? ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0 : 0
+          if (flag === 2) {
+            record.stats.terminateFlags++
+            if (honoursTerminateFlag) Deferred.unsafeDone(terminated, Exit.void)
+          }
+          else input.unsafeOffer({ _tag: "Flag", flag })
+          return true
+        }
+        default:
+          return true
+      }
+    }
+
+    // the agent's sender unless a test asks for this library's (a window, fast resends), which is kinder
+    const sender = spec.sender ?? options.sender ?? "agent"
+    const ackBeforeRecord = sender === "agent" ? spec.ackBeforeRecord ?? options.ackBeforeRecord ?? 0.02 : 0
+
+    // the service's message-rate cap: too many client data messages per second for too long closes the channel
+    const rateCapHit = yield* Deferred.make<void>()
+    let windowStart = Date.now()
+    let windowCount = 0
+    let exceededSince: number | undefined
+    const countClientMessage = () => {
+      record.stats.dataMessagesReceived++
+      const cap = faults.rateCap
+      if (cap === undefined) return
+      const now = Date.now()
+      if (now - windowStart >= 1000) {
+        const exceeded = windowCount > cap.messagesPerSecond
+        exceededSince = exceeded ? exceededSince ?? windowStart : undefined
+        windowStart = now
+        windowCount = 0
+      }
+      windowCount++
+      if (windowCount > cap.messagesPerSecond) exceededSince ??= windowStart
+      if (exceededSince !== undefined && now - exceededSince >= (cap.sustainedMillis ?? 2000)) {
+        record.stats.rateCapClosed = true
+        Deferred.unsafeDone(rateCapHit, Exit.void)
+      }
+    }
+
+    const channel = yield* DataChannel.make({
+      role: "agent",
+      send,
+      cork: run.cork,
+      outgoingPayload: (payloadType, payload) =>
+        cipher !== undefined && SessionCipher.isEncrypted(payloadType, "agent") ? cipher.encrypt(payload) : payload,
+      deliver,
+      onChannelClosed: () => {},
+      sender,
+      windowSize: spec.windowSize ?? options.windowSize ?? 1024,
+      ackBeforeRecord: () => random() < ackBeforeRecord,
+      reorderBufferSize: DataChannel.AGENT_BUFFER_CAPACITY,
+      reorderBufferBytes: Number.POSITIVE_INFINITY,
+      messagesPerSecond: spec.messagesPerSecond ?? options.messagesPerSecond ?? 1000,
+      giveUpAfter: Duration.minutes(5),
+      metrics: simulatorMetrics
     })
-
-    const serveConnection = (connection: {
-      readonly socket: WS.WebSocket
-      readonly record: SessionRecord
-      readonly sessionId: string
-      readonly frames: Mailbox.Mailbox<Uint8Array | string>
-      readonly closed: Deferred.Deferred<void>
-      readonly random: () => number
-      readonly faults: AgentSimulator.Faults
-    }) =>
-      Effect.scoped(Effect.gen(function*() {
-        const { closed, faults, frames, random, record, sessionId, socket } = connection
-        const spec = record.spec
-        // a graceful close flushes what was sent last (channel_closed)
-        yield* Effect.addFinalizer(() => Effect.sync(() => socket.close()))
-
-        // 1. the OpenDataChannel text frame with the right token
-        // within a few seconds: a connection that says nothing must not hold a socket for ever
-        const first = yield* Effect.either(
-          Effect.timeoutFail(frames.take, { duration: options.openFrameTimeout ?? "5 seconds", onTimeout: () => undefined })
-        )
-        if (Either.isLeft(first) || typeof first.right !== "string") return socket.close(4001, "expected OpenDataChannel")
-        const open = decodeOpen(textEncoder.encode(first.right))
-        if (Either.isLeft(open) || Redacted.value(open.right.TokenValue) !== record.token) {
-          return socket.close(4003, "invalid token")
+    record.channel = channel
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(frames.takeAll, ([batch, done]) =>
+      Effect.suspend(() => {
+        for (const frame of batch) {
+          if (frame.length > 40 && frame[4] === 0x69 && frame[5] === 0x6e) countClientMessage() // "in"put_stream_data
+          channel.receive(frame)
         }
-        const clientVersion = open.right.ClientVersion
+        return done ? Effect.interrupt : Effect.void
+      })
+    )).pipe(Effect.ignore))
 
-        let sent = 0
-        const outgoing = makeFaultyPipe(faults.toClient, random, (frame) => {
-          if (socket.readyState === WS.WebSocket.OPEN) socket.send(frame)
-        })
-        const send = (frame: Uint8Array) =>
-          Effect.suspend(() => {
-            sent++
-            if (faults.closeAfterMessages !== undefined && sent > faults.closeAfterMessages) {
-              socket.terminate()
-              return Effect.void
-            }
-            if (faults.garbage !== undefined && random() < faults.garbage) {
-              outgoing.push(new Uint8Array(Array.from({ length: 64 + Math.floor(random() * 200) }, () => Math.floor(random() * 256))))
-            }
-            outgoing.push(frame)
-            // the agent's WebSocket write blocks while the connection is full (its sender, pumps and resends all
-            // wait on it: communicator/websocketchannel.go SendMessage): so does this one, past a megabyte
-            return socket.bufferedAmount > SEND_BUFFER_LIMIT ? drained(socket) : Effect.void
-          })
-
-        // 2. the agent's data channel
-        const input = yield* Mailbox.make<AgentSimulator.PluginInput>()
-        let inputBuffered = 0
-        const handshake = yield* Deferred.make<AgentPayload.HandshakeResponse, string>()
-        // the account's KMS preference applies to every session type but Port (section 8.5)
-        const kmsKeyId = spec.kmsKeyId ?? (spec.plugin.sessionType === "Port" ? undefined : options.kmsKeyId)
-        let handshakeDone = !(spec.plugin.requireHandshake || kmsKeyId !== undefined)
-        let pluginReady = spec.plugin.signalsReady !== true
-        const terminated = yield* Deferred.make<void>()
-        const challengeResponse = yield* Deferred.make<Uint8Array, string>()
-        /** the agent's side of a KMS session's encryption, once the handshake set it up */
-        let cipher: SessionCipher.SessionCipher | undefined
-        const agentVersion = spec.agentVersion ?? options.agentVersion ?? "3.3.1142.0"
-        // agents up to 2.3.722.0 ignore the TerminateSession flag (the client calls the API instead)
-        const honoursTerminateFlag = Version.isGreaterThan(agentVersion, Version.TERMINATE_FLAG_AFTER)
-
-        const deliver = (message: AgentMessage.AgentMessage, owned: boolean): boolean => {
-          if (!handshakeDone) {
-            if (message.payloadType === 6) {
-              record.stats.handshakeResponses++
-              const response = decodeResponse(message.payload)
-              Deferred.unsafeDone(
-                handshake,
-                Either.isRight(response) ? Exit.succeed(response.right) : Exit.fail(response.left.detail)
-              )
-            }
-            if (message.payloadType === 9) {
-              const response = decodeChallenge(message.payload)
-              Deferred.unsafeDone(
-                challengeResponse,
-                Either.isRight(response) ? Exit.succeed(response.right.Challenge) : Exit.fail(response.left.detail)
-              )
-            }
-            // anything else during the handshake is acknowledged and discarded, as the agent does
-            return true
-          }
-          if (!pluginReady) return false
-          switch (message.payloadType) {
-            case 1: {
-              if (inputBuffered >= (spec.inputBufferSize ?? 1024 * 1024)) return false
-              const bytes = cipher !== undefined
-                ? cipher.decrypt(message.payload)
-                : owned
-                ? message.payload
-                : message.payload.slice()
-              if (bytes === undefined) {
-                record.stats.decryptionFailures++
-                return false
-              }
-              inputBuffered += bytes.length
-              input.unsafeOffer({ _tag: "Data", bytes })
-              return true
-            }
-            case 3: {
-              // read as the agent's Go decoder reads its SizeData (shell.go): lenient keys, missing fields 0
-              const size = decodeSize(message.payload)
-              if (Either.isRight(size)) input.unsafeOffer({ _tag: "Size", cols: size.right.cols, rows: size.right.rows })
-              return true
-            }
-            case 10: {
-              const p = message.payload
-              const flag = p.length === 4 ? ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0 : 0
-              if (flag === 2) {
-                record.stats.terminateFlags++
-                if (honoursTerminateFlag) Deferred.unsafeDone(terminated, Exit.void)
-              }
-              else input.unsafeOffer({ _tag: "Flag", flag })
-              return true
-            }
-            default:
-              return true
-          }
-        }
-
-        // the agent's sender unless a test asks for this library's (a window, fast resends), which is kinder
-        const sender = spec.sender ?? options.sender ?? "agent"
-        const ackBeforeRecord = sender === "agent" ? spec.ackBeforeRecord ?? options.ackBeforeRecord ?? 0.02 : 0
-
-        // the service's message-rate cap: too many client data messages per second for too long closes the channel
-        const rateCapHit = yield* Deferred.make<void>()
-        let windowStart = Date.now()
-        let windowCount = 0
-        let exceededSince: number | undefined
-        const countClientMessage = () => {
-          record.stats.dataMessagesReceived++
-          const cap = faults.rateCap
-          if (cap === undefined) return
-          const now = Date.now()
-          if (now - windowStart >= 1000) {
-            const exceeded = windowCount > cap.messagesPerSecond
-            exceededSince = exceeded ? exceededSince ?? windowStart : undefined
-            windowStart = now
-            windowCount = 0
-          }
-          windowCount++
-          if (windowCount > cap.messagesPerSecond) exceededSince ??= windowStart
-          if (exceededSince !== undefined && now - exceededSince >= (cap.sustainedMillis ?? 2000)) {
-            record.stats.rateCapClosed = true
-            Deferred.unsafeDone(rateCapHit, Exit.void)
-          }
-        }
-
-        const channel = yield* DataChannel.make({
-          role: "agent",
-          send,
-          cork: () => corkSocket(socket),
-          outgoingPayload: (payloadType, payload) =>
-            cipher !== undefined && SessionCipher.isEncrypted(payloadType, "agent") ? cipher.encrypt(payload) : payload,
-          deliver,
-          onChannelClosed: () => {},
-          sender,
-          windowSize: spec.windowSize ?? options.windowSize ?? 1024,
-          ackBeforeRecord: () => random() < ackBeforeRecord,
-          reorderBufferSize: DataChannel.AGENT_BUFFER_CAPACITY,
-          reorderBufferBytes: Number.POSITIVE_INFINITY,
-          messagesPerSecond: spec.messagesPerSecond ?? options.messagesPerSecond ?? 1000,
-          giveUpAfter: Duration.minutes(5),
-          metrics: simulatorMetrics
-        })
-        record.channel = channel
-        yield* Effect.forkScoped(Effect.forever(Effect.flatMap(frames.takeAll, ([batch, done]) =>
-          Effect.suspend(() => {
-            for (const frame of batch) {
-              if (typeof frame === "string") continue
-              if (frame.length > 40 && frame[4] === 0x69 && frame[5] === 0x6e) countClientMessage() // "in"put_stream_data
-              channel.receive(frame)
-            }
-            return done ? Effect.interrupt : Effect.void
-          })
-        )).pipe(Effect.ignore))
-
-        // pause_publication windows, as the service sends them while the other side is away
-        if (faults.pausePublication !== undefined) {
-          const pause = faults.pausePublication
-          const publication = (type: "pause_publication" | "start_publication") =>
-            send(internalMessage.unsafeEncode({
-              messageType: type,
-              schemaVersion: 1,
-              createdDate: Date.now(),
-              sequenceNumber: 0,
-              flags: 0,
-              messageId: globalThis.crypto.randomUUID(),
-              payloadType: 0,
-              payload: textEncoder.encode("{}")
-            }))
-          yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
-            yield* Effect.sleep(Duration.millis(pause.everyMillis))
-            yield* publication("pause_publication")
-            record.stats.pauses++
-            yield* Effect.sleep(Duration.millis(pause.forMillis))
-            yield* publication("start_publication")
-          })))
-        }
-
-        const writeOutput = (payloadType: AgentMessage.PayloadType, bytes: Uint8Array) =>
-          Effect.ignore(channel.send(payloadType, bytes))
-
-        // 3. the handshake
-        if (!handshakeDone) {
-          const started = Date.now()
-          const actions: Array<unknown> = [{
-            ActionType: "SessionType",
-            // only the port plugin hands its parameters to the handshake; shells and commands send null
-            // (GetPluginParameters in plugins/port/port.go, standardstream, singlecommand)
-            ActionParameters: {
-              SessionType: spec.plugin.sessionType,
-              Properties: spec.plugin.sessionType === "Port" ? spec.properties ?? null : null
-            }
-          }]
-          const randomChallenge = Encoding.encodeBase64(globalThis.crypto.getRandomValues(new Uint8Array(16)))
-          if (kmsKeyId !== undefined) {
-            actions.push({ ActionType: "KMSEncryption", ActionParameters: { KMSKeyId: kmsKeyId, Challenge: randomChallenge } })
-          }
-          yield* Effect.ignore(channel.send(5, textEncoder.encode(JSON.stringify({
-            AgentVersion: agentVersion,
-            RequestedClientActions: actions
-          }))))
-          const response = yield* Deferred.await(handshake).pipe(Effect.timeout("15 seconds"), Effect.either)
-          // the agent's words (datachannel.go PerformHandshake, handleHandshakeResponse; sessionplugin.go Execute)
-          const failed = Either.isLeft(response)
-            ? "Handshake timed out. Please ensure that you have the latest version of the session manager plugin."
-            : response.right.ProcessedClientActions.filter((action) =>
-              action.ActionStatus !== AgentPayload.ActionStatus.Success
-            ).map((action) =>
-              `${action.ActionType} failed on client with status ${action.ActionStatus} error: ${action.Error}`
-            ).join("; ")
-          if (failed !== "" || Either.isLeft(response)) {
-            yield* closeChannel(
-              send,
-              sessionId,
-              `Handshake failed: Encountered error while initiating handshake. ${failed}`,
-              spec.shortChannelClosed ?? false
-            )
-            record.stats.closed = true
-            return
-          }
-          if (kmsKeyId !== undefined) {
-            // as the agent: kms:Decrypt the client's data key with its own context, then the challenge (8.1, 8.3)
-            cipher = yield* SimulatorKms.agentHandshake({
-              kms: simulatedKms,
-              response: response.right,
-              keyId: kmsKeyId,
-              sessionId,
-              targetId: spec.targetId ?? "i-simulated",
-              randomChallenge,
-              sendChallenge: (payload) => Effect.ignore(channel.send(8, payload)),
-              answer: Deferred.await(challengeResponse).pipe(Effect.timeout("15 seconds"), Effect.option)
-            })
-            const agreed = cipher !== undefined
-            if (!agreed) {
-              cipher = undefined
-              yield* closeChannel(send, sessionId, "Handshake failed: KMS encryption", spec.shortChannelClosed ?? false)
-              record.stats.closed = true
-              return
-            }
-            record.stats.encrypted = true
-          }
-          yield* Effect.ignore(channel.send(7, textEncoder.encode(JSON.stringify({
-            HandshakeTimeToComplete: (Date.now() - started) * 1_000_000,
-            CustomerMessage: kmsKeyId === undefined ? "" : "This session is encrypted using AWS KMS."
-          }))))
-          handshakeDone = true
-        }
-
-        // 4. the plugin, until it ends, the client terminates, or the socket goes away
-        const io: AgentSimulator.PluginIO = {
-          properties: spec.properties ?? null,
-          clientVersion,
-          agentVersion,
-          input: Mailbox.toStream(input).pipe(Stream.mapChunks((chunk) => {
-            for (const item of chunk) if (item._tag === "Data") inputBuffered -= item.bytes.length
-            return chunk
-          })),
-          write: (bytes) => writeOutput(1, bytes),
-          writeStdErr: (bytes) => writeOutput(11, bytes),
-          writeExitCode: (code) => writeOutput(12, textEncoder.encode(`EXIT_CODE: ${code}`)),
-          sendFlag: (flag) => Effect.ignore(channel.send(10, new Uint8Array([0, 0, 0, flag]))),
-          ready: Effect.sync(() => {
-            pluginReady = true
-            channel.resumeDelivery()
-          })
-        }
-        const outcome = yield* Effect.raceFirst(
-          Effect.either(Effect.scoped(spec.plugin.run(io))),
-          Effect.as(Effect.raceFirst(Deferred.await(terminated), Deferred.await(record.terminate)), Either.right(undefined))
-        ).pipe(
-          Effect.raceFirst(Effect.as(Deferred.await(closed), Either.left("socket closed" as unknown))),
-          Effect.raceFirst(Effect.as(Deferred.await(rateCapHit), Either.left("rate cap" as unknown)))
-        )
-        if (Either.isLeft(outcome) && outcome.left === "rate cap") {
-          record.stats.closed = true
-          yield* closeChannel(send, sessionId, "Session closed: message rate exceeded", false)
-          return
-        }
-        if (Either.isLeft(outcome) && outcome.left === "socket closed") return
-        // 5. as the agent: wait up to 2 s for our output to be acknowledged, then the service closes the channel
-        yield* Effect.ignore(Effect.timeout(channel.drained, "2 seconds"))
-        record.stats.closed = true
-        yield* closeChannel(
-          send,
-          sessionId,
-          Either.isLeft(outcome) ? `Plugin failed: ${String(outcome.left)}` : spec.closeOutput ?? "",
-          spec.shortChannelClosed ?? false
-        )
-      }))
-
-    const closeChannel = (
-      send: (frame: Uint8Array) => Effect.Effect<void>,
-      sessionId: string,
-      output: string,
-      short: boolean
-    ) =>
-      Effect.gen(function*() {
-        const now = Date.now()
-        const payload = textEncoder.encode(JSON.stringify({
-          MessageId: globalThis.crypto.randomUUID(),
-          CreatedDate: new Date(now).toISOString(),
-          DestinationId: "mi-simulator",
-          SessionId: sessionId,
-          MessageType: "channel_closed",
-          SchemaVersion: 1,
-          Output: output
-        }))
-        const frame = internalMessage.unsafeEncode({
-          messageType: "channel_closed",
+    // pause_publication windows, as the service sends them while the other side is away
+    if (faults.pausePublication !== undefined) {
+      const pause = faults.pausePublication
+      const publication = (type: "pause_publication" | "start_publication") =>
+        send(internalMessage.unsafeEncode({
+          messageType: type,
           schemaVersion: 1,
-          createdDate: now,
+          createdDate: Date.now(),
           sequenceNumber: 0,
           flags: 0,
           messageId: globalThis.crypto.randomUUID(),
           payloadType: 0,
-          payload
-        })
-        yield* send(short ? toShortHeader(frame) : frame)
-      })
+          payload: textEncoder.encode("{}")
+        }))
+      yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+        yield* Effect.sleep(Duration.millis(pause.everyMillis))
+        yield* publication("pause_publication")
+        record.stats.pauses++
+        yield* Effect.sleep(Duration.millis(pause.forMillis))
+        yield* publication("start_publication")
+      })))
+    }
 
-    const startSession = (spec: AgentSimulator.SessionSpec) =>
-      Effect.sync((): AgentSimulator.StartSessionResponse => {
-        const sessionId = `sim-${globalThis.crypto.randomUUID()}`
-        const token = `${globalThis.crypto.randomUUID()}${globalThis.crypto.randomUUID()}`
-        sessions.set(sessionId, {
-          spec,
-          token,
-          stats: {
-            connections: 0,
-            openConnections: 0,
-            closed: false,
-            handshakeResponses: 0,
-            terminateFlags: 0,
-            terminatedByApi: false,
-            dataMessagesReceived: 0,
-            rateCapClosed: false,
-            pauses: 0,
-            pings: 0,
-            encrypted: false,
-            decryptionFailures: 0
-          },
-          channel: undefined,
-          terminate: Deferred.unsafeMake<void>(FiberId.none)
-        })
-        return {
-          SessionId: sessionId,
-          StreamUrl: `ws://${host}:${port}/v1/data-channel/${encodeURIComponent(sessionId)}?role=publish_subscribe`,
-          TokenValue: Redacted.make(token)
+    const writeOutput = (payloadType: AgentMessage.PayloadType, bytes: Uint8Array) =>
+      Effect.ignore(channel.send(payloadType, bytes))
+
+    // 3. the handshake
+    if (!handshakeDone) {
+      const started = Date.now()
+      const actions: Array<unknown> = [{
+        ActionType: "SessionType",
+        // only the port plugin hands its parameters to the handshake; shells and commands send null
+        // (GetPluginParameters in plugins/port/port.go, standardstream, singlecommand)
+        ActionParameters: {
+          SessionType: spec.plugin.sessionType,
+          Properties: spec.plugin.sessionType === "Port" ? spec.properties ?? null : null
         }
-      })
-
-    const terminateSession = (sessionId: string) =>
-      Effect.sync(() => {
-        const record = sessions.get(sessionId)
-        if (record === undefined) return false
-        record.stats.terminatedByApi = true
-        Deferred.unsafeDone(record.terminate, Exit.void)
-        return true
-      })
-
-    return {
-      host,
-      port,
-      kms: simulatedKms.kms,
-      startSession,
-      terminateSession,
-      sessionStats: (sessionId) => Effect.sync(() => {
-        const record = sessions.get(sessionId)
-        if (record === undefined) return undefined
-        const live = record.channel?.stats()
-        return {
-          ...record.stats,
-          retransmissions: live?.retransmissions ?? 0,
-          messagesSent: live?.messagesSent ?? 0
+      }]
+      const randomChallenge = Encoding.encodeBase64(globalThis.crypto.getRandomValues(new Uint8Array(16)))
+      if (kmsKeyId !== undefined) {
+        actions.push({ ActionType: "KMSEncryption", ActionParameters: { KMSKeyId: kmsKeyId, Challenge: randomChallenge } })
+      }
+      yield* Effect.ignore(channel.send(5, textEncoder.encode(JSON.stringify({
+        AgentVersion: agentVersion,
+        RequestedClientActions: actions
+      }))))
+      const response = yield* Deferred.await(handshake).pipe(Effect.timeout("15 seconds"), Effect.either)
+      // the agent's words (datachannel.go PerformHandshake, handleHandshakeResponse; sessionplugin.go Execute)
+      const failed = Either.isLeft(response)
+        ? "Handshake timed out. Please ensure that you have the latest version of the session manager plugin."
+        : response.right.ProcessedClientActions.filter((action) =>
+          action.ActionStatus !== AgentPayload.ActionStatus.Success
+        ).map((action) =>
+          `${action.ActionType} failed on client with status ${action.ActionStatus} error: ${action.Error}`
+        ).join("; ")
+      if (failed !== "" || Either.isLeft(response)) {
+        yield* closeChannel(
+          send,
+          sessionId,
+          `Handshake failed: Encountered error while initiating handshake. ${failed}`,
+          spec.shortChannelClosed ?? false
+        )
+        record.stats.closed = true
+        return
+      }
+      if (kmsKeyId !== undefined) {
+        // as the agent: kms:Decrypt the client's data key with its own context, then the challenge (8.1, 8.3)
+        cipher = yield* SimulatorKms.agentHandshake({
+          kms: simulatedKms,
+          response: response.right,
+          keyId: kmsKeyId,
+          sessionId,
+          targetId: spec.targetId ?? "i-simulated",
+          randomChallenge,
+          sendChallenge: (payload) => Effect.ignore(channel.send(8, payload)),
+          answer: Deferred.await(challengeResponse).pipe(Effect.timeout("15 seconds"), Effect.option)
+        })
+        const agreed = cipher !== undefined
+        if (!agreed) {
+          cipher = undefined
+          yield* closeChannel(send, sessionId, "Handshake failed: KMS encryption", spec.shortChannelClosed ?? false)
+          record.stats.closed = true
+          return
         }
+        record.stats.encrypted = true
+      }
+      yield* Effect.ignore(channel.send(7, textEncoder.encode(JSON.stringify({
+        HandshakeTimeToComplete: (Date.now() - started) * 1_000_000,
+        CustomerMessage: kmsKeyId === undefined ? "" : "This session is encrypted using AWS KMS."
+      }))))
+      handshakeDone = true
+    }
+
+    // 4. the plugin, until it ends, the client terminates, or the socket goes away
+    const io: AgentSimulator.PluginIO = {
+      properties: spec.properties ?? null,
+      clientVersion,
+      agentVersion,
+      input: Mailbox.toStream(input).pipe(Stream.mapChunks((chunk) => {
+        for (const item of chunk) if (item._tag === "Data") inputBuffered -= item.bytes.length
+        return chunk
+      })),
+      write: (bytes) => writeOutput(1, bytes),
+      writeStdErr: (bytes) => writeOutput(11, bytes),
+      writeExitCode: (code) => writeOutput(12, textEncoder.encode(`EXIT_CODE: ${code}`)),
+      sendFlag: (flag) => Effect.ignore(channel.send(10, new Uint8Array([0, 0, 0, flag]))),
+      ready: Effect.sync(() => {
+        pluginReady = true
+        channel.resumeDelivery()
       })
     }
+    const outcome = yield* Effect.raceFirst(
+      Effect.either(Effect.scoped(spec.plugin.run(io))),
+      Effect.as(Effect.raceFirst(Deferred.await(terminated), Deferred.await(record.terminate)), Either.right(undefined))
+    ).pipe(
+      Effect.raceFirst(Effect.as(Deferred.await(run.gone), Either.left("socket closed" as unknown))),
+      Effect.raceFirst(Effect.as(Deferred.await(rateCapHit), Either.left("rate cap" as unknown)))
+    )
+    if (Either.isLeft(outcome) && outcome.left === "rate cap") {
+      record.stats.closed = true
+      yield* closeChannel(send, sessionId, "Session closed: message rate exceeded", false)
+      return
+    }
+    if (Either.isLeft(outcome) && outcome.left === "socket closed") return
+    // 5. as the agent: wait up to 2 s for our output to be acknowledged, then the service closes the channel
+    yield* Effect.ignore(Effect.timeout(channel.drained, "2 seconds"))
+    record.stats.closed = true
+    yield* closeChannel(
+      send,
+      sessionId,
+      Either.isLeft(outcome) ? `Plugin failed: ${String(outcome.left)}` : spec.closeOutput ?? "",
+      spec.shortChannelClosed ?? false
+    )
   })
 
 /** @internal */
@@ -625,39 +479,3 @@ export const downloadPlugin = (
   requireHandshake: options.requireHandshake ?? true,
   run: (io) => options.end === true ? io.write(bytes) : Effect.zipRight(io.write(bytes), Effect.never)
 })
-
-/** @internal */
-export const layerSsmApi = (
-  spec: (request: SsmApi.StartSessionRequest) => AgentSimulator.SessionSpec
-): Layer.Layer<SsmApi.SsmApi, never, AgentSimulator.AgentSimulator> =>
-  Layer.effect(
-    ssmApi.tag,
-    Effect.map(simulatorTag, (simulator): SsmApi.SsmApi => ({
-      startSession: (request) =>
-        Effect.map(simulator.startSession({ targetId: request.target, ...spec(request) }), (response) => ({
-          sessionId: response.SessionId,
-          streamUrl: response.StreamUrl,
-          tokenValue: response.TokenValue
-        })),
-      // the simulator does not resume sessions yet: as the service does for a session that timed out
-      resumeSession: () => Effect.succeed(Option.none()),
-      terminateSession: (sessionId) =>
-        Effect.flatMap(simulator.terminateSession(sessionId), (known) =>
-          known ? Effect.void : Effect.fail(
-            new ssmApi.SsmApiError({
-              reason: "DoesNotExist",
-              operation: "TerminateSession",
-              detail: `Session ${sessionId} does not exist`
-            })
-          ))
-    }))
-  )
-
-/** @internal */
-export const simulatorTag = Context.GenericTag<AgentSimulator.AgentSimulator>("ssm-session-manager/AgentSimulator")
-
-/** @internal */
-export const layerKmsApi: Layer.Layer<KmsApi.KmsApi, never, AgentSimulator.AgentSimulator> = Layer.effect(
-  kmsApi.tag,
-  Effect.map(simulatorTag, (simulator) => simulator.kms)
-)

@@ -1,0 +1,192 @@
+/**
+ * One WebSocket carrying a data channel: dialled, opened with the OpenDataChannel text frame, watched for
+ * liveness, and ended. A Session runs one link at a time and dials a new one to resume (AGENT-PROTOCOL.md
+ * sections 2.2-2.3 and 11).
+ *
+ * Liveness: where the WebSocket can ping (`ws` on Node), a ping goes out at open and every `pingInterval`, and a
+ * link that hears neither a pong nor a frame for two intervals is dead (AWS's client never checks its pongs and
+ * hangs on such a link). Where it cannot (browsers), a link is dead when it hears nothing for two intervals while
+ * `expectingTraffic` says an answer is due (messages sent and not acknowledged).
+ *
+ * @internal
+ */
+import * as Socket from "@effect/platform/Socket"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import type * as Scope from "effect/Scope"
+
+/** How a link ended. @internal */
+export type LinkEnd =
+  | { readonly _tag: "Closed"; readonly code: number; readonly reason: string }
+  | { readonly _tag: "Failed"; readonly detail: string; readonly cause: unknown }
+  | { readonly _tag: "Dead"; readonly silentFor: Duration.Duration }
+
+/** Why a link could not open. @internal */
+export interface LinkOpenError {
+  readonly detail: string
+  readonly cause?: unknown
+}
+
+/** @internal */
+export interface Link {
+  /** writes one binary frame; a frame written to a link that is going away is lost, as in the network */
+  readonly send: (frame: Uint8Array) => void
+  /** holds the connection's writes until the returned function is called (a Node socket's cork) */
+  readonly cork: () => () => void
+  /** stops and resumes reading, where the platform can (`ws`): TCP then pushes back on the service */
+  readonly pauseReading: () => void
+  readonly resumeReading: () => void
+  readonly canPause: boolean
+  /** completes when the link ends, whatever ended it */
+  readonly ended: Effect.Effect<LinkEnd>
+  /** the number of frames received */
+  readonly framesReceived: () => number
+}
+
+/** @internal */
+export interface LinkOptions {
+  readonly url: string
+  /** the OpenDataChannel text frame, sent as soon as the WebSocket opens */
+  readonly openFrame: string
+  readonly openTimeout: Duration.Duration
+  /** 0 for no liveness checks */
+  readonly pingInterval: Duration.Duration
+  readonly onFrame: (frame: Uint8Array) => void
+  readonly expectingTraffic: () => boolean
+}
+
+/** The WebSocket as `ws` has it on Node: it can ping, hear pongs, stop reading and end at once. */
+interface NodeWebSocket extends globalThis.WebSocket {
+  readonly ping?: (data?: string) => void
+  readonly on?: (event: "pong", listener: () => void) => void
+  readonly pause?: () => void
+  readonly resume?: () => void
+  readonly terminate?: () => void
+  readonly _socket?: { readonly cork?: () => void; readonly uncork?: () => void }
+}
+
+/** What a WebSocket error event says: ws's carry the Error (ECONNREFUSED, "Unexpected server response: 403"). */
+const describeError = (event: unknown): string => {
+  const error = (event as { readonly error?: { readonly message?: unknown }; readonly message?: unknown } | undefined)
+  const message = error?.error?.message ?? error?.message
+  return typeof message === "string" && message !== "" ? message : "the WebSocket failed"
+}
+
+/** @internal */
+export const describeEnd = (end: LinkEnd): string => {
+  switch (end._tag) {
+    case "Closed":
+      return end.code === 1000 || end.code === 1005
+        ? `the WebSocket closed${end.code === 1000 ? "" : " without a close frame"}${end.reason ? ` (${end.reason})` : ""}`
+        : `the WebSocket closed with code ${end.code}${end.reason ? ` (${end.reason})` : ""}`
+    case "Failed":
+      return `the WebSocket failed: ${end.detail}`
+    case "Dead":
+      return `the WebSocket was silent for ${Duration.format(end.silentFor)} (no pong, no traffic)`
+  }
+}
+
+/**
+ * Dials `url`, sends the OpenDataChannel frame once open and returns the link; the scope closes the WebSocket.
+ * @internal
+ */
+export const open = (
+  options: LinkOptions
+): Effect.Effect<Link, LinkOpenError, Scope.Scope | Socket.WebSocketConstructor> =>
+  Effect.gen(function*() {
+    const construct = yield* Socket.WebSocketConstructor
+    const ended = Deferred.unsafeMake<LinkEnd>(FiberId.none)
+    let received = 0
+    let heard = false
+    const end = (linkEnd: LinkEnd) => Deferred.unsafeDone(ended, Exit.succeed(linkEnd))
+
+    const webSocket = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => construct(options.url) as NodeWebSocket,
+        catch: (cause): LinkOpenError => ({ detail: describeError(cause), cause })
+      }),
+      (webSocket) =>
+        Effect.sync(() => {
+          end({ _tag: "Closed", code: 1000, reason: "closed by the client" })
+          try {
+            webSocket.close(1000)
+          } catch {
+            // already closing
+          }
+        })
+    )
+    webSocket.binaryType = "arraybuffer"
+    webSocket.addEventListener("message", (event: MessageEvent) => {
+      const data = event.data
+      if (typeof data === "string") return
+      received++
+      heard = true
+      options.onFrame(data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer))
+    })
+    webSocket.addEventListener("close", (event: CloseEvent) => end({ _tag: "Closed", code: event.code, reason: event.reason }))
+    webSocket.addEventListener("error", (event: Event) => end({ _tag: "Failed", detail: describeError(event), cause: event }))
+
+    // open, or say why not: an error, a close, or no answer in time
+    yield* Effect.async<void, LinkOpenError>((resume) => {
+      if (webSocket.readyState === 1) return resume(Effect.void)
+      webSocket.addEventListener("open", () => resume(Effect.void), { once: true })
+      webSocket.addEventListener("error", (event: Event) => resume(Effect.fail({ detail: describeError(event), cause: event })), {
+        once: true
+      })
+      webSocket.addEventListener("close", (event: CloseEvent) =>
+        resume(Effect.fail({
+          detail: describeEnd({ _tag: "Closed", code: event.code, reason: event.reason }),
+          cause: event
+        })), { once: true })
+    }).pipe(
+      Effect.timeoutFail({
+        duration: options.openTimeout,
+        onTimeout: (): LinkOpenError => ({ detail: "no answer in time" })
+      })
+    )
+    // the token leaves Redacted only in this frame
+    webSocket.send(options.openFrame)
+
+    const interval = Duration.toMillis(options.pingInterval)
+    if (interval > 0) {
+      const ping = typeof webSocket.ping === "function" ? () => webSocket.ping!("keepalive") : undefined
+      if (ping !== undefined) {
+        webSocket.on?.("pong", () => heard = true)
+        ping()
+      }
+      let silent = 0
+      yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+        yield* Effect.sleep(options.pingInterval)
+        if (heard || (ping === undefined && !options.expectingTraffic())) silent = 0
+        else if (++silent >= 2) {
+          end({ _tag: "Dead", silentFor: Duration.millis(interval * silent) })
+          if (typeof webSocket.terminate === "function") webSocket.terminate()
+          else webSocket.close()
+          return
+        }
+        heard = false
+        ping?.()
+      })))
+    }
+
+    const raw = webSocket._socket
+    return {
+      send: (frame) => {
+        if (webSocket.readyState !== 1) return
+        webSocket.send(frame)
+      },
+      cork: () => {
+        if (typeof raw?.cork !== "function" || typeof raw.uncork !== "function") return () => {}
+        raw.cork()
+        return () => raw.uncork!()
+      },
+      canPause: typeof webSocket.pause === "function" && typeof webSocket.resume === "function",
+      pauseReading: () => webSocket.pause?.(),
+      resumeReading: () => webSocket.resume?.(),
+      ended: Deferred.await(ended),
+      framesReceived: () => received
+    } satisfies Link
+  })
