@@ -4,6 +4,7 @@
 import * as AgentMessageBench from "./agentMessage.js"
 import { printTable, type Row } from "./harness.js"
 import * as PortForwardingBench from "./portForwarding.js"
+import * as ResumeBench from "./resume.js"
 import * as SessionBench from "./session.js"
 import * as SmuxBench from "./smux.js"
 
@@ -17,4 +18,6 @@ console.log("\n== Session ==")
 rows.push(...(await SessionBench.run()))
 console.log("\n== Port forwarding ==")
 rows.push(...(await PortForwardingBench.run()))
+console.log("\n== Resume ==")
+rows.push(...(await ResumeBench.run()))
 printTable(rows)
