@@ -142,6 +142,11 @@ export interface SsmApiOptions {
   readonly endpoint?: string | undefined
   readonly credentials?: SSMClientConfig["credentials"] | undefined
   readonly maxAttempts?: number | undefined
+  /**
+   * how long one call may take, the SDK's own retries included, before it fails with `Timeout` (and its request
+   * is aborted). Default 30 seconds
+   */
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -150,7 +155,8 @@ export interface SsmApiOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const fromClient: (client: SSMClient) => SsmApi = internal.fromClient
+export const fromClient: (client: SSMClient, options?: { readonly timeout?: Duration.DurationInput | undefined }) => SsmApi =
+  internal.fromClient
 
 /**
  * The service over a new SDK client, destroyed with the layer.

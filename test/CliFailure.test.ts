@@ -149,6 +149,8 @@ describe("session-manager-plugin under failure", () => {
       assert.strictEqual((yield* simulator.sessionStats(response.SessionId))?.resumes, 3)
       assert.strictEqual(stderr().filter((line) => line.startsWith("session resumed after")).length, 3)
       assert.strictEqual(stderr().filter((line) => line.startsWith("connection lost")).length, 3)
+      // the plugin called the SDK (ResumeSession): its Node version warning is not ours to print
+      assert.notInclude(stderr().join("\n"), "NodeVersionSupportWarning")
       child.kill("SIGINT")
       const [code] = yield* timedExit(child)
       assert.strictEqual(code, 0)

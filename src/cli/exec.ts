@@ -73,7 +73,8 @@ export const exec = Command.make(
       Options.withDescription(`a NonInteractiveCommands document with separateOutputStream (default ${RemoteCommand.DOCUMENT_NAME})`),
       Options.withDefault(RemoteCommand.DOCUMENT_NAME)
     ),
-    command: Args.text({ name: "command" }).pipe(Args.repeated)
+    // a command is required: `exec` alone is a usage error, not a session that runs nothing
+    command: Args.text({ name: "command" }).pipe(Args.atLeast(1))
   },
   (options) =>
     Effect.gen(function*() {

@@ -27,11 +27,22 @@ import { CLIENT_VERSION } from "../internal/session.js"
 import * as SsmApi from "../SsmApi.js"
 import { serve } from "./forward.js"
 import { runShell, terminalSize } from "./shell.js"
+import { PACKAGE_VERSION } from "./run.js"
 import { reportConnection } from "./status.js"
 import { carry, writeTo } from "./stdio.js"
 
-/** `--version` answers with our ClientVersion, so the AWS CLI passes the response in the environment */
-const PLUGIN_VERSION = CLIENT_VERSION
+/**
+ * `--version` answers with our ClientVersion alone when read by a program: the AWS CLI accepts only a bare version
+ * number there, and above 1.2.497.0 passes the StartSession response in the environment rather than on the
+ * command line. On a terminal it also says whose plugin this is.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const versionLine = (tty: boolean): string =>
+  tty
+    ? `${CLIENT_VERSION} (ssm-session-manager ${PACKAGE_VERSION}, standing in for AWS's session-manager-plugin)`
+    : CLIENT_VERSION
 
 /**
  * @since 0.1.0
@@ -114,10 +125,12 @@ export const parseInvocation = (
 }
 
 /**
- * Where credentials come from, as the AWS CLI took them for its own StartSession: it passes the name of the
- * profile it used, even when that is only its default, and its environment keys come before any profile unless
- * `--profile` named one. A profile set for the SDK (or `AWS_PROFILE`) makes its provider chain skip the
- * environment, so environment keys are used as they are when the profile is the one the CLI picks by itself.
+ * Where credentials come from, as the AWS CLI took them for its own StartSession. AWS CLI v2 passes the profile
+ * only when `--profile` named one (`awscli/customizations/sessionmanager.py`), and botocore then skips environment
+ * keys; v1 passes `AWS_PROFILE` too, for which botocore keeps environment keys first. The SDK for JavaScript skips
+ * environment keys whenever a profile is set (its option or `AWS_PROFILE`), so environment keys are used as they
+ * are when there is no profile, or the profile is the one the CLI would pick by itself (`AWS_PROFILE`,
+ * `AWS_DEFAULT_PROFILE`, `default`); any other profile is used as named.
  *
  * @since 0.2.0
  * @category parsing
@@ -161,7 +174,7 @@ export const runPlugin = (args: ReadonlyArray<string>) =>
         "\nThe Session Manager plugin was installed successfully. Use the AWS CLI to start a session.\n\n"
       )
     }
-    if (args[0] === "--version") return yield* Console.log(PLUGIN_VERSION)
+    if (args[0] === "--version") return yield* Console.log(versionLine(process.stdout.isTTY === true))
     const invocation = yield* parseInvocation(args, process.env)
     const region = invocation.region === "" ? undefined : invocation.region
     const credentials = credentialsFor(invocation.profile, process.env)

@@ -6,13 +6,24 @@
  * @since 0.1.0
  */
 import * as ValidationError from "@effect/cli/ValidationError"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Runtime from "@effect/platform/Runtime"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+
+/**
+ * This package's version (the CLI's `--version`; the drop-in plugin's on a terminal).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const PACKAGE_VERSION = "0.1.0"
 
 /**
  * The one line a failure gets: the error's own message (this library's errors say `Reason: detail`).
@@ -29,12 +40,43 @@ export const describe = (cause: Cause.Cause<unknown>): string => {
 }
 
 /**
+ * The process's main program, as `@effect/platform-node`'s `runMain` runs it (without needing that package):
+ * kept alive until it ends; the first SIGINT or SIGTERM interrupts it; a failure exits 1, and a success leaves the
+ * process to end by itself (with any `process.exitCode` a command set).
+ */
+const runMain = Runtime.makeRunMain(({ fiber, teardown }) => {
+  const keepAlive = setInterval(() => {}, 2 ** 31 - 1)
+  let receivedSignal = false
+  const onSignal = () => {
+    receivedSignal = true
+    process.removeListener("SIGINT", onSignal)
+    process.removeListener("SIGTERM", onSignal)
+    fiber.unsafeInterruptAsFork(fiber.id())
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+  fiber.addObserver((exit) => {
+    if (!receivedSignal) {
+      process.removeListener("SIGINT", onSignal)
+      process.removeListener("SIGTERM", onSignal)
+    }
+    clearInterval(keepAlive)
+    teardown(exit, (code) => {
+      if (receivedSignal || code !== 0) process.exit(code)
+    })
+  })
+})
+
+/**
  * Runs `program` as the process's main program, named `name` in its error line.
  *
  * @since 0.1.0
  * @category running
  */
 export const runCli = <A, E>(name: string, program: Effect.Effect<A, E>): void => {
+  // the SDK's nine-line warning about Node versions it will stop supporting next year, on every AWS call, is not
+  // this program's message (the user's own SDK programs still get it)
+  process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] ??= "true"
   // runMain interrupts the program on the first signal; if its finalizers still run at the second, leave now
   let signals = 0
   const onSignal = () => {
@@ -43,7 +85,18 @@ export const runCli = <A, E>(name: string, program: Effect.Effect<A, E>): void =
   }
   process.on("SIGINT", onSignal)
   process.on("SIGTERM", onSignal)
-  program.pipe(
+  // stdout closed by its reader (`… | head -1`): the session ends quietly, as a program killed by SIGPIPE does
+  // (exit 141), instead of an unhandled EPIPE
+  const stdoutClosed = Deferred.unsafeMake<void>(FiberId.none)
+  const onOutputError = (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") Deferred.unsafeDone(stdoutClosed, Exit.void)
+  }
+  process.stdout.on("error", onOutputError)
+  process.stderr.on("error", () => {})
+  Effect.raceFirst(
+    program,
+    Effect.zipRight(Deferred.await(stdoutClosed), Effect.sync(() => void (process.exitCode = 141)))
+  ).pipe(
     Effect.tapErrorCause((cause) =>
       Cause.isInterruptedOnly(cause) ||
         // @effect/cli has printed its own message for bad arguments
@@ -52,6 +105,6 @@ export const runCli = <A, E>(name: string, program: Effect.Effect<A, E>): void =
         : Console.error(`${name}: ${describe(cause)}`)
     ),
     Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))),
-    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+    runMain({ disableErrorReporting: true, disablePrettyLogger: true })
   )
 }

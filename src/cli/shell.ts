@@ -7,7 +7,6 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -17,6 +16,7 @@ import * as Shell from "../Shell.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
 import { reportConnection } from "./status.js"
 import { writeTo } from "./stdio.js"
+import { fromReadable } from "../internal/readable.js"
 
 /**
  * The terminal's size, or the official client's fallback (300x100) when there is no terminal.
@@ -67,7 +67,7 @@ export const runShell = (remote: Shell.Shell): Effect.Effect<void, Shell.ShellEr
       () => Effect.sync(() => process.stdout.off("resize", onResize))
     )
     yield* Effect.forkScoped(
-      NodeStream.fromReadable(() => process.stdin, (error) => error).pipe(
+      fromReadable(() => process.stdin, (error) => error).pipe(
         Stream.runForEach((bytes) => remote.write(Shell.keyboardInput(bytes))),
         Effect.ignore
       )

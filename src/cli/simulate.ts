@@ -348,6 +348,8 @@ const run = (options: SimulateOptions) =>
         })
       )
     )
+    // where a client resumes a session that lost its WebSocket: the plugin's endpoint argument
+    yield* Console.error(`ResumeSession and TerminateSession: ${simulator.endpoint}`)
     for (let i = 0; i < sessions; i++) {
       const response = yield* simulator.startSession(spec())
       // the simulator's own token: printed so that a client can connect, as `aws ssm start-session` prints its response
@@ -390,6 +392,7 @@ export const simulate = Command.make(
 ).pipe(Command.withDescription(
   "run a local agent simulator serving the session a StartSession request would start (--document-name, " +
     "--parameter; a shell by default; port sessions dial their real destination), print its StartSession response " +
-    "as one JSON line per session for session-manager-plugin or `plugin`, and serve until interrupted. One session " +
-    "serves one client: once it ends (the plugin ends, or the client terminates it) its StreamUrl refuses connections"
+    "as one JSON line per session for session-manager-plugin or `plugin`, and serve until interrupted (with " +
+    "ResumeSession and TerminateSession over HTTP at the endpoint it prints on stderr). One session serves one client: " +
+    "once it ends (the plugin ends, or the client terminates it) its StreamUrl refuses connections"
 ))

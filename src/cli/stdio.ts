@@ -4,11 +4,11 @@
  *
  * @since 0.1.0
  */
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as PortForwarding from "../PortForwarding.js"
 import { reportConnection } from "./status.js"
+import { fromReadable } from "../internal/readable.js"
 
 /**
  * Writes `bytes` to `stream` (stdout or stderr), completing once they are handed over.
@@ -26,7 +26,7 @@ export const writeTo = (stream: NodeJS.WriteStream, bytes: Uint8Array): Effect.E
  * @category local connections
  */
 export const stdio: PortForwarding.LocalConnection<unknown, never> = {
-  incoming: NodeStream.fromReadable(() => process.stdin, (error) => error),
+  incoming: fromReadable(() => process.stdin, (error) => error),
   write: (bytes) => writeTo(process.stdout, bytes)
 }
 

@@ -9,16 +9,30 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
 
-/** A layer of `fromClient(client)` over a client made by `make`, destroyed with the layer. @internal */
+/**
+ * A layer of `fromClient(client)` over a client made by `make` (which may load the SDK: importing this library
+ * does not), destroyed with the layer.
+ * @internal
+ */
 export const layerFromClient = <I, S, C extends { readonly destroy: () => void }>(
   tag: Context.Tag<I, S>,
-  make: () => C,
+  make: Effect.Effect<C>,
   fromClient: (client: C) => S
 ): Layer.Layer<I> =>
   Layer.scoped(
     tag,
-    Effect.map(Effect.acquireRelease(Effect.sync(make), (client) => Effect.sync(() => client.destroy())), fromClient)
+    Effect.map(Effect.acquireRelease(make, (client) => Effect.sync(() => client.destroy())), fromClient)
   )
+
+/**
+ * An SDK module, loaded on first use: importing this library loads no AWS SDK (a third of a second, and most
+ * programs that use the Session alone never call AWS).
+ * @internal
+ */
+export const lazyModule = <M>(load: () => Promise<M>): Effect.Effect<M> => {
+  let loaded: Promise<M> | undefined
+  return Effect.promise(() => loaded ??= load())
+}
 
 /** The reason listed for an SDK exception's `name`, or `otherwise`. @internal */
 export const reasonByName = <R extends string>(

@@ -4,14 +4,16 @@
  *
  * @internal
  */
-import { GenerateDataKeyCommand, KMSClient, type KMSClientConfig } from "@aws-sdk/client-kms"
+import type { KMSClient, KMSClientConfig } from "@aws-sdk/client-kms"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
-import { layerFromClient, messageOf, reasonByName } from "./awsClient.js"
+import { layerFromClient, lazyModule, messageOf, reasonByName } from "./awsClient.js"
+
+const sdk = lazyModule(() => import("@aws-sdk/client-kms"))
 import type * as KmsApi from "../KmsApi.js"
 
 /** @internal */
@@ -57,7 +59,7 @@ export const reasonOf = reasonByName(reasons, "Other")
 export const fromClient = (client: KMSClient): KmsApi.KmsApi => ({
   generateDataKey: (request) =>
     Effect.flatMap(
-      Effect.tryPromise({
+      Effect.flatMap(sdk, ({ GenerateDataKeyCommand }) => Effect.tryPromise({
         try: (abortSignal) =>
           client.send(
             new GenerateDataKeyCommand({
@@ -73,7 +75,7 @@ export const fromClient = (client: KMSClient): KmsApi.KmsApi => ({
             detail: messageOf(cause),
             cause
           })
-      }),
+      })),
       (response) =>
         response.Plaintext !== undefined && response.CiphertextBlob !== undefined
           ? Effect.succeed({ plaintext: Redacted.make(response.Plaintext), ciphertextBlob: response.CiphertextBlob })
@@ -83,12 +85,16 @@ export const fromClient = (client: KMSClient): KmsApi.KmsApi => ({
 
 /** @internal */
 export const layer = (options: KmsApi.KmsApiOptions = {}): Layer.Layer<KmsApi.KmsApi> =>
-  layerFromClient(tag, () => {
-    const config: KMSClientConfig = {
-      ...(options.region === undefined ? {} : { region: options.region }),
-      ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-      ...(options.profile === undefined ? {} : { profile: options.profile })
-    }
-    return new KMSClient(config)
-  }, fromClient)
+  layerFromClient(
+    tag,
+    Effect.map(sdk, ({ KMSClient }) => {
+      const config: KMSClientConfig = {
+        ...(options.region === undefined ? {} : { region: options.region }),
+        ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+        ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+        ...(options.profile === undefined ? {} : { profile: options.profile })
+      }
+      return new KMSClient(config)
+    }),
+    fromClient
+  )

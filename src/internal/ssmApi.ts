@@ -4,14 +4,7 @@
  *
  * @internal
  */
-import {
-  ResumeSessionCommand,
-  SSMClient,
-  type SSMClientConfig,
-  StartSessionCommand,
-  TerminateSessionCommand
-} from "@aws-sdk/client-ssm"
-import { defaultProvider } from "@aws-sdk/credential-provider-node"
+import type { SSMClient, SSMClientConfig } from "@aws-sdk/client-ssm"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -22,7 +15,10 @@ import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import type * as Socket from "@effect/platform/Socket"
 import type * as Scope from "effect/Scope"
-import { layerFromClient, messageOf, reasonByName } from "./awsClient.js"
+import { layerFromClient, lazyModule, messageOf, reasonByName } from "./awsClient.js"
+
+const sdk = lazyModule(() => import("@aws-sdk/client-ssm"))
+const credentialProviders = lazyModule(() => import("@aws-sdk/credential-provider-node"))
 import * as internalSession from "./session.js"
 import type * as Session from "../Session.js"
 import type * as SsmApi from "../SsmApi.js"
@@ -69,17 +65,21 @@ const reasons: ReadonlyArray<readonly [ReadonlyArray<string>, SsmApi.SsmApiError
 /** Maps an SDK exception (by its `name`) to a reason. @internal */
 export const reasonOf = reasonByName(reasons, "Other")
 
-const call = <A>(operation: SsmApiError["operation"], run: (signal: AbortSignal) => Promise<A>) =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) =>
-      new SsmApiError({
-        reason: reasonOf(cause),
-        operation,
-        detail: messageOf(cause),
-        cause
-      })
-  })
+const call = <A>(
+  operation: SsmApiError["operation"],
+  run: (module: typeof import("@aws-sdk/client-ssm"), signal: AbortSignal) => Promise<A>
+) =>
+  Effect.flatMap(sdk, (module) =>
+    Effect.tryPromise({
+      try: (signal) => run(module, signal),
+      catch: (cause) =>
+        new SsmApiError({
+          reason: reasonOf(cause),
+          operation,
+          detail: messageOf(cause),
+          cause
+        })
+    }))
 
 const toResponse = (
   operation: SsmApiError["operation"],
@@ -97,7 +97,7 @@ const toResponse = (
 export const fromClient = (client: SSMClient): SsmApi.SsmApi => ({
   startSession: (request) =>
     Effect.flatMap(
-      call("StartSession", (abortSignal) =>
+      call("StartSession", ({ StartSessionCommand }, abortSignal) =>
         client.send(
           new StartSessionCommand({
             Target: request.target,
@@ -113,12 +113,13 @@ export const fromClient = (client: SSMClient): SsmApi.SsmApi => ({
     ),
   resumeSession: (sessionId) =>
     Effect.flatMap(
-      call("ResumeSession", (abortSignal) => client.send(new ResumeSessionCommand({ SessionId: sessionId }), { abortSignal })),
+      call("ResumeSession", ({ ResumeSessionCommand }, abortSignal) =>
+        client.send(new ResumeSessionCommand({ SessionId: sessionId }), { abortSignal })),
       // no token: the session timed out (AGENT-PROTOCOL.md section 11.3)
       (response) => response.TokenValue === undefined ? Effect.succeed(Option.none()) : Effect.map(toResponse("ResumeSession", response), Option.some)
     ),
   terminateSession: (sessionId) =>
-    Effect.asVoid(call("TerminateSession", (abortSignal) =>
+    Effect.asVoid(call("TerminateSession", ({ TerminateSessionCommand }, abortSignal) =>
       client.send(new TerminateSessionCommand({ SessionId: sessionId }), { abortSignal })))
 })
 
@@ -131,7 +132,7 @@ export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.Ss
     ...(options.profile === undefined ? {} : { profile: options.profile }),
     ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts })
   }
-  return layerFromClient(tag, () => new SSMClient(config), (client) => ({
+  return layerFromClient(tag, Effect.map(sdk, ({ SSMClient }) => new SSMClient(config)), (client) => ({
     ...fromClient(client),
     resumeSession: (sessionId) => resumeWithFreshCredentials(config, options, sessionId)
   }))
@@ -145,14 +146,13 @@ export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.Ss
  */
 const resumeWithFreshCredentials = (config: SSMClientConfig, options: SsmApi.SsmApiOptions, sessionId: string) =>
   Effect.acquireUseRelease(
-    Effect.sync(() =>
+    Effect.zipWith(sdk, credentialProviders, ({ SSMClient }, { defaultProvider }) =>
       new SSMClient(
         options.credentials !== undefined ? config : {
           ...config,
           credentials: defaultProvider({ ...(options.profile === undefined ? {} : { profile: options.profile }), ignoreCache: true })
         }
-      )
-    ),
+      )),
     (client) => fromClient(client).resumeSession(sessionId),
     (client) => Effect.sync(() => client.destroy())
   )

@@ -4,20 +4,22 @@
  *
  * @internal
  */
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
 import * as Os from "node:os"
+import { fromReadable } from "../readable.js"
 
 /** why a child could not start (Node reports it as an `error` event on the next tick) */
 const spawnErrors = new WeakMap<ChildProcess.ChildProcess, NodeJS.ErrnoException>()
 
 /**
- * `command` with piped stdout and stderr (stdin piped when asked), killed when the scope closes. The program is
- * looked up on the PATH and run directly, without a shell; `started` tells whether it could be.
+ * `command` with piped stdout and stderr (stdin piped when asked), in a process group of its own, which is killed
+ * when the scope closes: what the command started (`sleep` under `sh -c`) goes with it. The real agent kills only
+ * the process and leaves the rest running on the instance; here the instance is the machine running the tests.
+ * The program is looked up on the PATH and run directly, without a shell; `started` tells whether it could be.
  *
  * @internal
  */
@@ -30,6 +32,7 @@ export const spawn = (
     Effect.sync(() => {
       const child = ChildProcess.spawn(command, args, {
         stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+        detached: true,
         ...(options.env === undefined ? {} : { env: options.env })
       })
       // listened to at once, so a program that cannot start is a value for `started`, not an uncaught error
@@ -38,7 +41,15 @@ export const spawn = (
       })
       return child
     }),
-    (child) => Effect.sync(() => child.pid !== undefined && child.exitCode === null && child.kill("SIGKILL"))
+    (child) =>
+      Effect.sync(() => {
+        if (child.pid === undefined) return
+        try {
+          process.kill(-child.pid, "SIGKILL")
+        } catch {
+          // the group is gone already
+        }
+      })
   )
 
 /** None once the process runs; why its program could not start (not found, not executable). @internal */
@@ -57,8 +68,8 @@ export const pipeOutput = (
   stderr: (bytes: Uint8Array) => Effect.Effect<void>
 ): Effect.Effect<void> =>
   Effect.all([
-    Stream.runForEach(NodeStream.fromReadable(() => child.stdout!, (error) => error), stdout),
-    Stream.runForEach(NodeStream.fromReadable(() => child.stderr!, (error) => error), stderr)
+    Stream.runForEach(fromReadable(() => child.stdout!, (error) => error), stdout),
+    Stream.runForEach(fromReadable(() => child.stderr!, (error) => error), stderr)
   ], { concurrency: 2, discard: true }).pipe(Effect.ignore)
 
 const codeOf = (code: number | null, signal: NodeJS.Signals | null): number =>

@@ -1,0 +1,54 @@
+/**
+ * `npm run bench:install`: what a library user installs and pays at start. Packs this package, installs the
+ * tarball with its peers into an empty project (`npm install --omit=dev`, from the registry), and reports the
+ * installed size, the package count, the bins, install scripts, and the time to import the barrel and to answer
+ * `--version` (median of 7 runs each). Not part of `npm run bench`: it needs the npm registry.
+ */
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Url from "node:url"
+
+const root = Path.resolve(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
+const run = (command: string, cwd: string) => ChildProcess.execSync(command, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
+
+const median = (values: Array<number>) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+const timeNode = (args: Array<string>, cwd: string) => {
+  const samples: Array<number> = []
+  for (let i = 0; i < 7; i++) {
+    const start = performance.now()
+    ChildProcess.execFileSync(process.execPath, args, { cwd, stdio: "ignore" })
+    samples.push(performance.now() - start)
+  }
+  return median(samples)
+}
+
+const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ssm-install-"))
+try {
+  const tarball = Path.join(dir, run(`npm pack --silent --pack-destination ${dir}`, root).trim().split("\n").pop()!)
+  const project = Path.join(dir, "project")
+  Fs.mkdirSync(project)
+  Fs.writeFileSync(Path.join(project, "package.json"), JSON.stringify({ name: "user", version: "1.0.0", type: "module" }))
+  const pkg = JSON.parse(Fs.readFileSync(Path.join(root, "package.json"), "utf8"))
+  const peers = Object.entries(pkg.peerDependencies as Record<string, string>).map(([name, range]) => `${name}@${range}`)
+  run(`npm install --omit=dev --no-audit --no-fund ${tarball} ${peers.join(" ")}`, project)
+  const modules = Path.join(project, "node_modules")
+  const bytes = Number(run(`du -sb ${modules}`, project).split("\t")[0])
+  const packages = run("npm ls --all --parseable --omit=dev", project).trim().split("\n").length - 1
+  const bins = Fs.existsSync(Path.join(modules, ".bin")) ? Fs.readdirSync(Path.join(modules, ".bin")) : []
+  const effects = run("npm ls --all --parseable effect", project).trim().split("\n").filter((line) => line.endsWith("/effect"))
+  const scripts = run("npm query ':attr(scripts, [install]), :attr(scripts, [postinstall]), :attr(scripts, [preinstall])'", project)
+  const withScripts = (JSON.parse(scripts) as Array<{ name: string }>).map((entry) => entry.name)
+  const importMs = timeNode(["--input-type=module", "-e", "await import('ssm-session-manager')"], project)
+  const baselineMs = timeNode(["-e", ""], project)
+  const cli = Path.join(modules, "ssm-session-manager", "dist", "cli", "main.js")
+  const versionMs = timeNode([cli, "--version"], project)
+  console.log(`installed: ${(bytes / 1e6).toFixed(1)} MB in ${packages} packages; copies of effect: ${effects.length}`)
+  console.log(`bins: ${bins.join(", ")}`)
+  console.log(`packages with install scripts: ${withScripts.length === 0 ? "none" : withScripts.join(", ")}`)
+  console.log(`import the barrel: ${importMs.toFixed(0)} ms (node alone: ${baselineMs.toFixed(0)} ms)`)
+  console.log(`ssm-session-manager --version: ${versionMs.toFixed(0)} ms`)
+} finally {
+  Fs.rmSync(dir, { recursive: true, force: true })
+}

@@ -1,0 +1,83 @@
+/**
+ * The command line in pipes and scripts: a reader that stops early ends the session quietly, a command is required,
+ * and what a remote command started does not outlive its session on the simulator's machine.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Layer, Option, Scope, Stream } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as NodeSession from "../src/NodeSession.js"
+import * as RemoteCommand from "../src/RemoteCommand.js"
+import { root } from "./utils/cli.js"
+import { pollUntil } from "./utils/poll.js"
+
+/** Runs the CLI from source through `sh -c` (for a pipe), with its exit status and stderr. */
+const shell = (script: string) =>
+  Effect.async<{ readonly status: string; readonly stderr: string }>((resume) => {
+    const cli = `node --conditions=ssm-session-manager-source --import tsx ${Path.join(root, "src", "cli", "main.ts")}`
+    const child = ChildProcess.spawn("bash", ["-c", script.replaceAll("$CLI", cli)], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (data: Buffer) => stdout += data.toString())
+    child.stderr.on("data", (data: Buffer) => stderr += data.toString())
+    child.on("close", () => resume(Effect.succeed({ status: stdout.trim(), stderr })))
+  })
+
+/** A process that runs (a zombie waiting for a parent that does not reap it counts as gone). */
+const alive = (pid: number) => {
+  try {
+    return !/^State:\s+Z/m.test(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+  } catch {
+    return false
+  }
+}
+
+describe("the command line in pipes", () => {
+  it.live("exec … | head -1: the first line, then a quiet end with SIGPIPE's status (141), no EPIPE", () =>
+    Effect.gen(function*() {
+      const { status, stderr } = yield* shell(
+        "$CLI exec --simulator -- seq 1 200000 | head -1; echo \"status ${PIPESTATUS[0]}\""
+      )
+      assert.strictEqual(status, "1\nstatus 141")
+      assert.notInclude(stderr, "EPIPE")
+      assert.notInclude(stderr, "Error")
+    }), 60_000)
+
+  it.live("exec without a command is a usage error: nothing on stdout, non-zero", () =>
+    Effect.gen(function*() {
+      const { status, stderr } = yield* shell("$CLI exec --simulator; echo \"status $?\"")
+      assert.strictEqual(status, "status 1")
+      assert.include(stderr, "Missing argument <command>")
+    }), 60_000)
+})
+
+describe("the simulator's commands", () => {
+  it.scopedLive("what a command started goes with its session: the process group is killed", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const session = yield* Scope.extend(
+        RemoteCommand.start({ target: "i-1", command: "sleep 300 & echo $!; wait" }),
+        scope
+      )
+      const pull = yield* Stream.toPull(RemoteCommand.stream(session))
+      let text = ""
+      while (!text.includes("\n")) {
+        const chunk = yield* Effect.mapError(pull, (error) => Option.getOrElse(error, () => new Error("ended")))
+        for (const item of chunk) if (item._tag === "Stdout") text += new TextDecoder().decode(item.bytes)
+      }
+      const pid = Number(text.trim())
+      assert.isTrue(alive(pid))
+      yield* Scope.close(scope, Exit.void)
+      // the group's SIGKILL takes effect at once; the process table may take a moment to show it
+      yield* pollUntil(Effect.sync(() => alive(pid)), (running) => !running, {
+        every: "20 millis",
+        times: 250,
+        what: `sleep (pid ${pid}) gone with its session`
+      })
+    }).pipe(Effect.provide(Layer.mergeAll(
+      AgentSimulator.layerSsmApi().pipe(Layer.provide(AgentSimulator.layer({ messagesPerSecond: 0 }))),
+      NodeSession.layerWebSocketConstructor
+    ))), 60_000)
+})

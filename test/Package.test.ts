@@ -1,0 +1,83 @@
+/**
+ * The package as a library user gets it: Effect as a peer (one Effect, theirs), nothing on the PATH as
+ * `session-manager-plugin` unless asked for, and a drop-in plugin that says what it is without confusing the AWS CLI.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { exitCode, root, spawnCli } from "./utils/cli.js"
+
+const packageJson = JSON.parse(Fs.readFileSync(Path.join(root, "package.json"), "utf8")) as {
+  readonly bin: Record<string, string>
+  readonly dependencies: Record<string, string>
+  readonly peerDependencies: Record<string, string>
+}
+
+/** A directory for the scope. */
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "ssm-package-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/** Everything a child writes to stdout and stderr, once it exits, with its code. */
+const outputs = (child: ChildProcess.ChildProcess) =>
+  Effect.gen(function*() {
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (data: Buffer) => stdout += data.toString())
+    child.stderr!.on("data", (data: Buffer) => stderr += data.toString())
+    const code = yield* exitCode(child)
+    // the streams may still hold their last bytes when the process has exited
+    yield* Effect.async<void>((resume) => {
+      if (child.stdout!.readableEnded) return resume(Effect.void)
+      child.stdout!.once("end", () => resume(Effect.void))
+    })
+    return { code, stdout, stderr }
+  })
+
+describe("the package", () => {
+  it("Effect and @effect/platform are peers, and no @effect/platform-node is installed for a library user", () => {
+    assert.deepStrictEqual(Object.keys(packageJson.peerDependencies).sort(), ["@effect/platform", "effect"])
+    for (const name of ["effect", "@effect/platform", "@effect/platform-node"]) {
+      assert.notProperty(packageJson.dependencies, name)
+    }
+  })
+
+  it("depending on it puts only ssm-session-manager on the PATH of npm scripts, never session-manager-plugin", () => {
+    assert.deepStrictEqual(Object.keys(packageJson.bin), ["ssm-session-manager"])
+  })
+
+  it.scopedLive("install-plugin writes a session-manager-plugin that runs this plugin; --version is bare for a program", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const installed = yield* outputs(yield* spawnCli("main", ["install-plugin", "--dir", dir]))
+      assert.strictEqual(installed.code, 0, installed.stderr)
+      const plugin = Path.join(dir, "session-manager-plugin")
+      assert.include(installed.stdout, plugin)
+      assert.strictEqual(Fs.statSync(plugin).mode & 0o111, 0o111)
+      // as the AWS CLI runs it: stdout read by a program, which must see a bare version number above 1.2.497.0
+      const version = yield* outputs(ChildProcess.spawn(plugin, ["--version"], { stdio: ["ignore", "pipe", "pipe"] }))
+      assert.strictEqual(version.code, 0, version.stderr)
+      assert.match(version.stdout.replace(/\s+/g, ""), /^\d+(\.\d+){0,3}$/)
+      assert.strictEqual(version.stdout.trim(), "1.2.694.0")
+      // running it again replaces its own script
+      assert.strictEqual((yield* outputs(yield* spawnCli("main", ["install-plugin", "--dir", dir]))).code, 0)
+    }), 60_000)
+
+  it.scopedLive("install-plugin leaves a session-manager-plugin it did not write (AWS's) alone unless --force", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const plugin = Path.join(dir, "session-manager-plugin")
+      Fs.writeFileSync(plugin, "#!/bin/sh\necho AWS\n", { mode: 0o755 })
+      const refused = yield* outputs(yield* spawnCli("main", ["install-plugin", "--dir", dir]))
+      assert.strictEqual(refused.code, 1)
+      assert.include(refused.stderr, "--force")
+      assert.strictEqual(Fs.readFileSync(plugin, "utf8"), "#!/bin/sh\necho AWS\n")
+      const forced = yield* outputs(yield* spawnCli("main", ["install-plugin", "--dir", dir, "--force"]))
+      assert.strictEqual(forced.code, 0, forced.stderr)
+      assert.include(Fs.readFileSync(plugin, "utf8"), "ssm-session-manager")
+    }), 60_000)
+})
