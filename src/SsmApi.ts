@@ -10,6 +10,7 @@ import type * as Socket from "@effect/platform/Socket"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
@@ -53,7 +54,8 @@ export interface SsmApiError {
 export declare namespace SsmApiError {
   /**
    * Mapped from the SDK exception's name: access denied, the target's agent not connected, a bad document or bad
-   * parameters, throttling, missing or expired credentials, an unknown session, or anything else.
+   * parameters, throttling, missing or expired credentials, an unknown session, or anything else; `Timeout` when
+   * no answer came within the call's `timeout`.
    *
    * @since 0.1.0
    * @category errors
@@ -66,6 +68,7 @@ export declare namespace SsmApiError {
     | "Throttling"
     | "Credentials"
     | "DoesNotExist"
+    | "Timeout"
     | "Other"
 }
 

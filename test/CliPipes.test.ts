@@ -10,7 +10,8 @@ import * as Path from "node:path"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
-import { root } from "./utils/cli.js"
+import { exitCode, root, spawnCli } from "./utils/cli.js"
+import { silentServer } from "./utils/hostileAgent.js"
 import { pollUntil } from "./utils/poll.js"
 
 /** Runs the CLI from source through `sh -c` (for a pipe), with its exit status and stderr. */
@@ -50,6 +51,40 @@ describe("the command line in pipes", () => {
       const { status, stderr } = yield* shell("$CLI exec --simulator; echo \"status $?\"")
       assert.strictEqual(status, "status 1")
       assert.include(stderr, "Missing argument <command>")
+    }), 60_000)
+})
+
+describe("waiting for AWS", () => {
+  it.scopedLive("an endpoint that never answers StartSession: a line saying what is awaited, then one error line at the timeout", () =>
+    Effect.gen(function*() {
+      const port = yield* silentServer
+      const started = Date.now()
+      const child = yield* spawnCli("main", [
+        "forward",
+        "--target",
+        "i-0123456789abcdef0",
+        "--remote-port",
+        "80",
+        "--region",
+        "us-east-1",
+        "--endpoint",
+        `http://127.0.0.1:${port}`,
+        "--api-timeout",
+        "2"
+      ], { env: { AWS_ACCESS_KEY_ID: "AKIDTEST", AWS_SECRET_ACCESS_KEY: "secret" } })
+      let stdout = ""
+      let stderr = ""
+      child.stdout!.on("data", (data: Buffer) => stdout += data.toString())
+      child.stderr!.on("data", (data: Buffer) => stderr += data.toString())
+      const code = yield* exitCode(child)
+      const lines = stderr.trim().split("\n")
+      assert.strictEqual(code, 1)
+      assert.strictEqual(stdout, "")
+      assert.deepStrictEqual(lines, [
+        "Starting a session with i-0123456789abcdef0 (AWS-StartPortForwardingSession)...",
+        "ssm-session-manager: StartSession: Timeout: no answer within 2s"
+      ])
+      assert.isBelow(Date.now() - started, 20_000)
     }), 60_000)
 })
 

@@ -22,6 +22,10 @@ export const awsOptions = {
   region: Options.text("region").pipe(Options.optional, Options.withDescription("AWS region (default: the SDK's chain)")),
   profile: Options.text("profile").pipe(Options.optional, Options.withDescription("shared config profile")),
   endpoint: Options.text("endpoint").pipe(Options.optional, Options.withDescription("SSM endpoint override")),
+  apiTimeout: Options.integer("api-timeout").pipe(
+    Options.withDescription("seconds an AWS API call may take (StartSession, TerminateSession …)"),
+    Options.withDefault(30)
+  ),
   simulator: Options.boolean("simulator").pipe(
     Options.withDescription("run against an embedded agent simulator: the \"instance\" is this machine")
   )
@@ -46,8 +50,32 @@ export interface AwsOptions {
   readonly region: Option.Option<string>
   readonly profile: Option.Option<string>
   readonly endpoint: Option.Option<string>
+  readonly apiTimeout: number
   readonly simulator: boolean
 }
+
+/**
+ * `SsmApi` saying on stderr what it waits for: a StartSession with no answer yet is never silent.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerAnnounced: Layer.Layer<SsmApi.SsmApi, never, SsmApi.SsmApi> = Layer.effect(
+  SsmApi.SsmApi,
+  Effect.map(SsmApi.SsmApi, (api) => ({
+    ...api,
+    startSession: (request) =>
+      Effect.zipRight(
+        Effect.sync(() =>
+          process.stderr.write(
+            `Starting a session with ${request.target}${request.documentName === undefined ? "" : ` (${request.documentName})`}...\n`
+          )
+        ),
+        Effect.tap(api.startSession(request), (response) =>
+          Effect.sync(() => process.stderr.write(`Opening the data channel of session ${response.sessionId}...\n`)))
+      )
+  }))
+)
 
 /**
  * The SSM and KMS APIs (real or simulated) and the WebSocket constructor.
@@ -60,13 +88,19 @@ export const layerAws = (
 ): Layer.Layer<SsmApi.SsmApi | KmsApi.KmsApi | Socket.WebSocketConstructor, AgentSimulator.SimulatorError> =>
   Layer.merge(
     options.simulator
-      ? Layer.merge(AgentSimulator.layerSsmApi(), AgentSimulator.layerKmsApi).pipe(Layer.provide(AgentSimulator.layer()))
+      ? Layer.merge(Layer.provide(layerAnnounced, AgentSimulator.layerSsmApi()), AgentSimulator.layerKmsApi).pipe(
+        Layer.provide(AgentSimulator.layer())
+      )
       : Layer.merge(
-        SsmApi.layer({
-          region: Option.getOrUndefined(options.region),
-          profile: Option.getOrUndefined(options.profile),
-          endpoint: Option.getOrUndefined(options.endpoint)
-        }),
+        Layer.provide(
+          layerAnnounced,
+          SsmApi.layer({
+            region: Option.getOrUndefined(options.region),
+            profile: Option.getOrUndefined(options.profile),
+            endpoint: Option.getOrUndefined(options.endpoint),
+            timeout: `${options.apiTimeout} seconds`
+          })
+        ),
         // KMS-encrypted sessions (shells and commands where the account's preferences name a key)
         KmsApi.layer({ region: Option.getOrUndefined(options.region), profile: Option.getOrUndefined(options.profile) })
       ),

@@ -159,6 +159,7 @@ export const demo = Command.make(
     region: awsOptions.region,
     profile: awsOptions.profile,
     endpoint: awsOptions.endpoint,
+    apiTimeout: awsOptions.apiTimeout,
     target: target.pipe(Options.withDescription("forward to this instance on AWS instead of the simulator")),
     remotePort: Options.integer("remote-port").pipe(Options.withDefault(80)),
     localPort,

@@ -65,8 +65,12 @@ const reasons: ReadonlyArray<readonly [ReadonlyArray<string>, SsmApi.SsmApiError
 /** Maps an SDK exception (by its `name`) to a reason. @internal */
 export const reasonOf = reasonByName(reasons, "Other")
 
+/** how long one call may take by default, the SDK's retries included */
+const DEFAULT_TIMEOUT = Duration.seconds(30)
+
 const call = <A>(
   operation: SsmApiError["operation"],
+  timeout: Duration.Duration,
   run: (module: typeof import("@aws-sdk/client-ssm"), signal: AbortSignal) => Promise<A>
 ) =>
   Effect.flatMap(sdk, (module) =>
@@ -79,7 +83,14 @@ const call = <A>(
           detail: messageOf(cause),
           cause
         })
-    }))
+    })).pipe(
+      // interrupted at the deadline, which aborts the SDK's request
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () =>
+          new SsmApiError({ reason: "Timeout", operation, detail: `no answer within ${Duration.format(timeout)}` })
+      })
+    )
 
 const toResponse = (
   operation: SsmApiError["operation"],
@@ -94,10 +105,15 @@ const toResponse = (
     : Effect.fail(new SsmApiError({ reason: "Other", operation, detail: "the response lacks SessionId, TokenValue or StreamUrl" }))
 
 /** @internal */
-export const fromClient = (client: SSMClient): SsmApi.SsmApi => ({
+export const fromClient = (
+  client: SSMClient,
+  options: { readonly timeout?: Duration.DurationInput | undefined } = {}
+): SsmApi.SsmApi => {
+  const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
+  return {
   startSession: (request) =>
     Effect.flatMap(
-      call("StartSession", ({ StartSessionCommand }, abortSignal) =>
+      call("StartSession", timeout, ({ StartSessionCommand }, abortSignal) =>
         client.send(
           new StartSessionCommand({
             Target: request.target,
@@ -113,15 +129,16 @@ export const fromClient = (client: SSMClient): SsmApi.SsmApi => ({
     ),
   resumeSession: (sessionId) =>
     Effect.flatMap(
-      call("ResumeSession", ({ ResumeSessionCommand }, abortSignal) =>
+      call("ResumeSession", timeout, ({ ResumeSessionCommand }, abortSignal) =>
         client.send(new ResumeSessionCommand({ SessionId: sessionId }), { abortSignal })),
       // no token: the session timed out (AGENT-PROTOCOL.md section 11.3)
       (response) => response.TokenValue === undefined ? Effect.succeed(Option.none()) : Effect.map(toResponse("ResumeSession", response), Option.some)
     ),
   terminateSession: (sessionId) =>
-    Effect.asVoid(call("TerminateSession", ({ TerminateSessionCommand }, abortSignal) =>
+    Effect.asVoid(call("TerminateSession", timeout, ({ TerminateSessionCommand }, abortSignal) =>
       client.send(new TerminateSessionCommand({ SessionId: sessionId }), { abortSignal })))
-})
+  }
+}
 
 /** @internal */
 export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.SsmApi> => {
@@ -133,7 +150,7 @@ export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.Ss
     ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts })
   }
   return layerFromClient(tag, Effect.map(sdk, ({ SSMClient }) => new SSMClient(config)), (client) => ({
-    ...fromClient(client),
+    ...fromClient(client, options),
     resumeSession: (sessionId) => resumeWithFreshCredentials(config, options, sessionId)
   }))
 }
@@ -153,7 +170,7 @@ const resumeWithFreshCredentials = (config: SSMClientConfig, options: SsmApi.Ssm
           credentials: defaultProvider({ ...(options.profile === undefined ? {} : { profile: options.profile }), ignoreCache: true })
         }
       )),
-    (client) => fromClient(client).resumeSession(sessionId),
+    (client) => fromClient(client, options).resumeSession(sessionId),
     (client) => Effect.sync(() => client.destroy())
   )
 
