@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
 import type * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -203,7 +204,7 @@ export const AgentMessageError: new(args: {
   readonly reason: AgentMessageError.Reason
   readonly detail: string
   readonly cause?: unknown
-}) => AgentMessageError & Error = internal.AgentMessageError
+}) => AgentMessageError & Cause.YieldableError = internal.AgentMessageError
 
 /**
  * @since 0.1.0

@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import type { KMSClient, KMSClientConfig } from "@aws-sdk/client-kms"
+import type * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -61,7 +62,7 @@ export const KmsApiError: new(args: {
   readonly reason: KmsApiError.Reason
   readonly detail: string
   readonly cause?: unknown
-}) => KmsApiError & Error = internal.KmsApiError
+}) => KmsApiError & Cause.YieldableError = internal.KmsApiError
 
 /**
  * @since 0.1.0

@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import type * as Socket from "@effect/platform/Socket"
+import type * as Cause from "effect/Cause"
 import type * as Chunk from "effect/Chunk"
 import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
@@ -85,7 +86,7 @@ export const PortForwardingError: new(args: {
   readonly reason: PortForwardingError.Reason
   readonly detail: string
   readonly cause?: unknown
-}) => PortForwardingError & Error = internal.PortForwardingError
+}) => PortForwardingError & Cause.YieldableError = internal.PortForwardingError
 
 /**
  * @since 0.1.0

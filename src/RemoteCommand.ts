@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import type * as Socket from "@effect/platform/Socket"
+import type * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
@@ -71,7 +72,7 @@ export const RemoteCommandError: new(args: {
   readonly reason: RemoteCommandError.Reason
   readonly detail: string
   readonly cause?: unknown
-}) => RemoteCommandError & Error = internal.RemoteCommandError
+}) => RemoteCommandError & Cause.YieldableError = internal.RemoteCommandError
 
 /**
  * @since 0.1.0

@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import type * as Socket from "@effect/platform/Socket"
+import type * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
@@ -107,7 +108,7 @@ export const SessionError: new(args: {
   readonly reason: SessionError.Reason
   readonly detail: string
   readonly cause?: unknown
-}) => SessionError & Error = internal.SessionError
+}) => SessionError & Cause.YieldableError = internal.SessionError
 
 /**
  * @since 0.1.0

@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import type * as Socket from "@effect/platform/Socket"
+import type * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Sink from "effect/Sink"
@@ -66,7 +67,7 @@ export const ShellError: new(args: {
   readonly reason: ShellError.Reason
   readonly detail: string
   readonly cause?: unknown
-}) => ShellError & Error = internal.ShellError
+}) => ShellError & Cause.YieldableError = internal.ShellError
 
 /**
  * @since 0.1.0

@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import type * as Socket from "@effect/platform/Socket"
+import type * as Cause from "effect/Cause"
 import type * as Chunk from "effect/Chunk"
 import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -95,7 +96,7 @@ export const SmuxError: new(args: {
   readonly reason: SmuxError.Reason
   readonly detail: string
   readonly cause?: unknown
-}) => SmuxError & Error = internal.SmuxError
+}) => SmuxError & Cause.YieldableError = internal.SmuxError
 
 /**
  * @since 0.1.0

@@ -7,6 +7,7 @@
  */
 import type { SSMClient, SSMClientConfig } from "@aws-sdk/client-ssm"
 import type * as Socket from "@effect/platform/Socket"
+import type * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
@@ -81,7 +82,7 @@ export const SsmApiError: new(args: {
   readonly operation: "StartSession" | "ResumeSession" | "TerminateSession"
   readonly detail: string
   readonly cause?: unknown
-}) => SsmApiError & Error = internal.SsmApiError
+}) => SsmApiError & Cause.YieldableError = internal.SsmApiError
 
 /**
  * @since 0.1.0

@@ -176,7 +176,8 @@ describe("CLI exec and ssh-proxy", () => {
       const child = yield* spawnCli("main", ["ssh-proxy", "--simulator", "--port", String(destination)], { stdin: "pipe" })
       const data = pseudoRandomBytes(4 * 1024 * 1024, 6)
       assert.strictEqual(sha256Hex(yield* echoThroughStdio(child, data)), sha256Hex(data))
-      // stdin's end ends the session and the process, as ssh expects of a ProxyCommand
+      // stdin's end ends the session and the process once the destination has been quiet for 2 s (a reply to the
+      // last request still arrives); ssh itself ends its ProxyCommand with SIGHUP
       child.stdin!.end()
       assert.strictEqual(yield* exitCode(child), 0)
     }), 60_000)

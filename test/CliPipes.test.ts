@@ -6,12 +6,14 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Option, Scope, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Path from "node:path"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
 import { exitCode, root, spawnCli } from "./utils/cli.js"
 import { silentServer } from "./utils/hostileAgent.js"
+import { closedPort } from "./utils/tcp.js"
 import { pollUntil } from "./utils/poll.js"
 
 /** Runs the CLI from source through `sh -c` (for a pipe), with its exit status and stderr. */
@@ -51,6 +53,39 @@ describe("the command line in pipes", () => {
       const { status, stderr } = yield* shell("$CLI exec --simulator; echo \"status $?\"")
       assert.strictEqual(status, "status 1")
       assert.include(stderr, "Missing argument <command>")
+    }), 60_000)
+})
+
+/** A TCP server that answers the first bytes of each connection with `reply:` and them, then closes it. */
+const replyServer = Effect.acquireRelease(
+  Effect.async<Net.Server>((resume) => {
+    const server = Net.createServer((socket) => {
+      socket.on("error", () => {})
+      socket.once("data", (data) => socket.end(`reply:${data.toString()}`))
+    })
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+  }),
+  (server) => Effect.sync(() => server.close())
+).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
+
+describe("ssh-proxy in pipes", () => {
+  it.scopedLive("stdin ending first does not lose the reply: it comes, then a quiet exit 0 when the destination closes", () =>
+    Effect.gen(function*() {
+      const port = yield* replyServer
+      const { status, stderr } = yield* shell(`echo hello | $CLI ssh-proxy --simulator --port ${port}; echo "status $?"`)
+      assert.strictEqual(status, "reply:hello\nstatus 0")
+      // fast: nothing on stderr (ssh shows a ProxyCommand's stderr on every connection)
+      assert.strictEqual(stderr, "")
+    }), 60_000)
+
+  it.scopedLive("a destination that refuses: one line on stderr with the agent's reason, exit 1", () =>
+    Effect.gen(function*() {
+      const port = yield* closedPort
+      const { status, stderr } = yield* shell(`echo hello | $CLI ssh-proxy --simulator --port ${port}; echo "status $?"`)
+      assert.strictEqual(status, "status 1")
+      const lines = stderr.trim().split("\n")
+      assert.strictEqual(lines.length, 1, stderr)
+      assert.match(lines[0]!, /^ssm-session-manager: .*Unable to connect to specified port/)
     }), 60_000)
 })
 

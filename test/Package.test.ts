@@ -3,12 +3,19 @@
  * `session-manager-plugin` unless asked for, and a drop-in plugin that says what it is without confusing the AWS CLI.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer, Logger } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as NodePortForwarding from "../src/NodePortForwarding.js"
+import * as NodeSession from "../src/NodeSession.js"
+import * as PortForwarding from "../src/PortForwarding.js"
+import * as Session from "../src/Session.js"
+import * as SsmApi from "../src/SsmApi.js"
 import { exitCode, root, spawnCli } from "./utils/cli.js"
+import { echoServer, roundTrip } from "./utils/tcp.js"
 
 const packageJson = JSON.parse(Fs.readFileSync(Path.join(root, "package.json"), "utf8")) as {
   readonly bin: Record<string, string>
@@ -46,6 +53,35 @@ describe("the package", () => {
     }
   })
 
+  it("it carries its LICENSE (MIT)", () => {
+    assert.include(Fs.readFileSync(Path.join(root, "LICENSE"), "utf8"), "MIT License")
+    const pkg = JSON.parse(Fs.readFileSync(Path.join(root, "package.json"), "utf8")) as { license: string; files: Array<string> }
+    assert.strictEqual(pkg.license, "MIT")
+    assert.include(pkg.files, "LICENSE")
+  })
+
+  it.scopedLive("a tunnel that goes well logs nothing at Info or above into the user's logger", () =>
+    Effect.gen(function*() {
+      const levels: Array<string> = []
+      const collecting = Logger.replace(Logger.defaultLogger, Logger.make(({ logLevel }) => void levels.push(logLevel.label)))
+      const destination = yield* echoServer
+      yield* Effect.gen(function*() {
+        const forwarding = yield* PortForwarding.start({ target: "i-1", portNumber: destination })
+        const listener = yield* NodePortForwarding.listen(forwarding)
+        const port = listener.address._tag === "Tcp" ? listener.address.port : 0
+        const echoed = yield* roundTrip(port, new TextEncoder().encode("hello"))
+        assert.strictEqual(new TextDecoder().decode(echoed), "hello")
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(Layer.mergeAll(
+          AgentSimulator.layerSsmApi().pipe(Layer.provide(AgentSimulator.layer({ messagesPerSecond: 0 }))),
+          NodeSession.layerWebSocketConstructor,
+          collecting
+        ))
+      )
+      assert.deepStrictEqual(levels, [])
+    }))
+
   it("depending on it puts only ssm-session-manager on the PATH of npm scripts, never session-manager-plugin", () => {
     assert.deepStrictEqual(Object.keys(packageJson.bin), ["ssm-session-manager"])
   })
@@ -80,4 +116,18 @@ describe("the package", () => {
       assert.strictEqual(forced.code, 0, forced.stderr)
       assert.include(Fs.readFileSync(plugin, "utf8"), "ssm-session-manager")
     }), 60_000)
+
+  it.effect("each module's error is yieldable, as Data.TaggedError's are (this compiles, and fails with it)", () =>
+    Effect.gen(function*() {
+      const tunnel = yield* Effect.flip(Effect.gen(function*() {
+        return yield* new PortForwarding.PortForwardingError({ reason: "Session", detail: "lost" })
+      }))
+      assert.strictEqual(tunnel.reason, "Session")
+      const session = yield* Effect.flip(new Session.SessionError({ reason: "Transport", detail: "gone" }))
+      assert.strictEqual(session.message, "Transport: gone")
+      const api = yield* Effect.flip(
+        new SsmApi.SsmApiError({ reason: "Timeout", operation: "StartSession", detail: "no answer" })
+      )
+      assert.strictEqual(api.message, "StartSession: Timeout: no answer")
+    }))
 })

@@ -7,6 +7,7 @@
 import * as Options from "@effect/cli/Options"
 import type * as Socket from "@effect/platform/Socket"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as AgentSimulator from "../AgentSimulator.js"
@@ -55,27 +56,39 @@ export interface AwsOptions {
 }
 
 /**
- * `SsmApi` saying on stderr what it waits for: a StartSession with no answer yet is never silent.
+ * `SsmApi` saying on stderr what it waits for: a StartSession with no answer yet is never silent. `whenSlow`
+ * (ssh's ProxyCommand, run for every connection) says it only when StartSession has taken a second.
  *
  * @since 0.2.0
  * @category layers
  */
-export const layerAnnounced: Layer.Layer<SsmApi.SsmApi, never, SsmApi.SsmApi> = Layer.effect(
-  SsmApi.SsmApi,
-  Effect.map(SsmApi.SsmApi, (api) => ({
-    ...api,
-    startSession: (request) =>
-      Effect.zipRight(
-        Effect.sync(() =>
+export const layerAnnounced = (
+  when: "always" | "whenSlow" = "always"
+): Layer.Layer<SsmApi.SsmApi, never, SsmApi.SsmApi> =>
+  Layer.effect(
+    SsmApi.SsmApi,
+    Effect.map(SsmApi.SsmApi, (api) => ({
+      ...api,
+      startSession: (request) => {
+        const starting = Effect.sync(() =>
           process.stderr.write(
             `Starting a session with ${request.target}${request.documentName === undefined ? "" : ` (${request.documentName})`}...\n`
           )
-        ),
-        Effect.tap(api.startSession(request), (response) =>
-          Effect.sync(() => process.stderr.write(`Opening the data channel of session ${response.sessionId}...\n`)))
-      )
-  }))
-)
+        )
+        if (when === "whenSlow") {
+          return Effect.flatMap(
+            Effect.fork(Effect.delay(starting, "1 second")),
+            (line) => Effect.ensuring(api.startSession(request), Fiber.interrupt(line))
+          )
+        }
+        return Effect.zipRight(
+          starting,
+          Effect.tap(api.startSession(request), (response) =>
+            Effect.sync(() => process.stderr.write(`Opening the data channel of session ${response.sessionId}...\n`)))
+        )
+      }
+    }))
+  )
 
 /**
  * The SSM and KMS APIs (real or simulated) and the WebSocket constructor.
@@ -84,16 +97,17 @@ export const layerAnnounced: Layer.Layer<SsmApi.SsmApi, never, SsmApi.SsmApi> = 
  * @category layers
  */
 export const layerAws = (
-  options: AwsOptions
+  options: AwsOptions,
+  announce: "always" | "whenSlow" = "always"
 ): Layer.Layer<SsmApi.SsmApi | KmsApi.KmsApi | Socket.WebSocketConstructor, AgentSimulator.SimulatorError> =>
   Layer.merge(
     options.simulator
-      ? Layer.merge(Layer.provide(layerAnnounced, AgentSimulator.layerSsmApi()), AgentSimulator.layerKmsApi).pipe(
+      ? Layer.merge(Layer.provide(layerAnnounced(announce), AgentSimulator.layerSsmApi()), AgentSimulator.layerKmsApi).pipe(
         Layer.provide(AgentSimulator.layer())
       )
       : Layer.merge(
         Layer.provide(
-          layerAnnounced,
+          layerAnnounced(announce),
           SsmApi.layer({
             region: Option.getOrUndefined(options.region),
             profile: Option.getOrUndefined(options.profile),

@@ -120,5 +120,5 @@ export const sshProxy = Command.make(
         documentName: "AWS-StartSSHSession"
       })
       yield* carry(forwarding)
-    }).pipe(Effect.scoped, Effect.provide(layerAws(options)))
+    }).pipe(Effect.scoped, Effect.provide(layerAws(options, "whenSlow")))
 ).pipe(Command.withDescription("for ssh -o ProxyCommand='ssm-session-manager ssh-proxy --target %h --port %p'"))

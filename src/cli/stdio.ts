@@ -6,7 +6,8 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type * as PortForwarding from "../PortForwarding.js"
+import * as Option from "effect/Option"
+import * as PortForwarding from "../PortForwarding.js"
 import { reportConnection } from "./status.js"
 import { fromReadable } from "../internal/readable.js"
 
@@ -31,6 +32,25 @@ export const stdio: PortForwarding.LocalConnection<unknown, never> = {
 }
 
 /**
+ * After the stream ended: a channel the agent closed with a reason (it could not reach the destination: "Plugin
+ * failed: Unable to connect to specified port …") is this program's failure, not a quiet end.
+ */
+const whyItClosed = (forwarding: PortForwarding.PortForwarding): Effect.Effect<void, PortForwarding.PortForwardingError> =>
+  Effect.flatMap(
+    // done already when the stream ended with the channel
+    Effect.option(Effect.timeout(forwarding.session.closed, "1 second")),
+    (closed) =>
+      Option.isSome(closed) && closed.value !== ""
+        ? Effect.fail(
+          new PortForwarding.PortForwardingError({
+            reason: "ChannelClosed",
+            detail: `the agent closed the session: ${closed.value}`
+          })
+        )
+        : Effect.void
+  )
+
+/**
  * Carries stdin and stdout through one tunnel connection until either ends. A tunnel that breaks under it is this
  * program's failure (ssh then sees the proxy fail, not a clean end of its connection).
  *
@@ -45,6 +65,6 @@ export const carry = (
     Effect.raceFirst(
       Effect.zipRight(forwarding.closed, Effect.never),
       Effect.flatMap(forwarding.forward(stdio), (outcome) =>
-        outcome._tag === "Cut" ? Effect.fail(outcome.error) : Effect.void)
+        outcome._tag === "Cut" ? Effect.fail(outcome.error) : whyItClosed(forwarding))
     )
   )

@@ -122,8 +122,11 @@ export const make = (
     yield* Effect.forkScoped(Effect.matchEffect(session.closed, {
       onFailure: (error) => breakWith("Session", error.message, error),
       // connections the closing already cut count as open: they were, when it came
+      // a standard stream's channel closes without a reason when its destination closes: its normal end (10.4)
       onSuccess: (output) =>
-        stats.activeConnections === 0 && cutConnections === 0 ? Deferred.succeed(verdict, undefined) : breakWith(
+        (stats.activeConnections === 0 && cutConnections === 0) || (mode._tag === "StandardStream" && output === "")
+          ? Deferred.succeed(verdict, undefined)
+          : breakWith(
           "ChannelClosed",
           `the service closed the channel with ${stats.activeConnections + cutConnections} connection(s) open` +
             (output === "" ? "" : `: ${output}`)
@@ -221,13 +224,31 @@ export const make = (
         })
         resets.add(resetOnce)
         yield* Effect.addFinalizer(() => Effect.sync(() => resets.delete(resetOnce)))
-        // smux v1 has no half-close: when either direction ends, both do (as the official client)
-        yield* Effect.raceFirst(
-          local.pull === undefined
-            ? Stream.runForEach(local.incoming, tunnel.write)
-            : Pull.drain(local.pull, tunnel.write),
-          Pull.drain(tunnel.pull, local.write)
-        ).pipe(
+        const upstream = local.pull === undefined
+          ? Stream.runForEach(local.incoming, tunnel.write)
+          : Pull.drain(local.pull, tunnel.write)
+        let lastFromDestination = 0
+        let endedLocallyAt = 0
+        const downstream = Pull.drain(tunnel.pull, (bytes) => {
+          lastFromDestination = Date.now()
+          return local.write(bytes)
+        })
+        // after the local end, what the destination still sends, until it has been quiet for a while
+        const lingering = Effect.suspend(function loop(): Effect.Effect<void> {
+          const quiet = Date.now() - Math.max(lastFromDestination, endedLocallyAt)
+          return quiet >= STANDARD_STREAM_LINGER
+            ? Effect.void
+            : Effect.zipRight(Effect.sleep(STANDARD_STREAM_LINGER - quiet), Effect.suspend(loop))
+        })
+        // smux v1 has no half-close: when either direction ends, both do (as the official client). A standard stream
+        // has none either, but its destination may still answer what came before the local end (`echo … |
+        // ssh-proxy`): its bytes are carried until it closes (the session's channel closes with it) or is quiet
+        yield* (mode._tag === "StandardStream"
+          ? Effect.raceFirst(
+            downstream,
+            upstream.pipe(Effect.zipRight(Effect.sync(() => endedLocallyAt = Date.now())), Effect.zipRight(lingering))
+          )
+          : Effect.raceFirst(upstream, downstream)).pipe(
           // ended by the tunnel's failure too (its Deferred, not only what this connection saw)
           Effect.raceFirst(Effect.flatMap(Deferred.await(broken), (error) => Effect.fail(error))),
           Effect.catchAllCause((cause) => Effect.logDebug("tunnel connection ended by a failure", cause))
@@ -295,6 +316,13 @@ const muxTunnel = (smux: Smux.Smux): Effect.Effect<Tunnel, PortForwardingError, 
  * Output nobody reads stays in the session for the next connection, as with the official client: a destination
  * that speaks first (SSH, SMTP) must not lose its greeting.
  */
+/**
+ * How long a standard stream (ssh's ProxyCommand) keeps carrying its destination's bytes after the local end ended,
+ * once the destination is quiet: a reply to the last request still arrives, and a destination that never closes
+ * does not hold the program for ever.
+ */
+const STANDARD_STREAM_LINGER = 2000
+
 const singleTunnels = (
   session: Session.Session,
   mode: PortForwarding.Mode
@@ -348,7 +376,7 @@ const forwardOver = (session: Session.Session) =>
         `agent ${Option.getOrElse(session.agentVersion, () => "")} predates remote hosts (3.1.1188.0): it ignores host and connects to its own localhost`
       ).pipe(annotate)
     }
-    yield* Effect.logInfo(`port forwarding session ready (${forwarding.mode._tag})`).pipe(
+    yield* Effect.logDebug(`port forwarding session ready (${forwarding.mode._tag})`).pipe(
       annotate,
       Effect.annotateLogs("agentVersion", Option.getOrElse(session.agentVersion, () => "unknown"))
     )

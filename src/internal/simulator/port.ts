@@ -7,6 +7,7 @@
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type * as AgentSimulator from "../../AgentSimulator.js"
@@ -94,21 +95,36 @@ export const portPlugin = (options: AgentSimulator.PortPluginOptions = {}): Agen
         })
       })
       let pending: Uint8Array | undefined
+      let dials = 0
       while (true) {
         const ended = yield* Effect.scoped(Effect.gen(function*() {
-          const connection = yield* Effect.orElse(NodeSmux.connect(target), () => Effect.succeed(undefined))
-          if (connection === undefined) return true
+          const connection = yield* Effect.either(NodeSmux.connect(target))
+          if (connection._tag === "Left") {
+            // the first dial failing fails the plugin, with the agent's words (port_basic.go InitializeSession)
+            if (dials === 0) {
+              const cause = connection.left.cause as { readonly message?: unknown } | undefined
+              return yield* Effect.fail(`Unable to connect to specified port: ${String(cause?.message ?? cause)}`)
+            }
+            return true
+          }
+          dials++
+          const connected = connection.right
           yield* io.ready
-          const toClient = yield* Effect.forkScoped(Stream.runForEach(connection.incoming, io.write))
+          const toClient = yield* Effect.forkScoped(Stream.runForEach(connected.incoming, io.write))
           if (pending !== undefined) {
-            yield* Effect.ignore(connection.write(pending))
+            yield* Effect.ignore(connected.write(pending))
             pending = undefined
           }
+          // other types than LocalPortForwarding end the session when the destination closes (section 10.4)
+          const endsWithDestination = io.properties?.["type"] !== "LocalPortForwarding"
           while (true) {
-            const item = yield* next
+            const item = endsWithDestination
+              ? yield* Effect.raceFirst(next, Effect.as(Fiber.await(toClient), "destination closed" as const))
+              : yield* next
+            if (item === "destination closed") return true
             if (Option.isNone(item)) return true
             if (item.value._tag === "Flag" && item.value.flag === 1) return false
-            if (item.value._tag === "Data") yield* Effect.ignore(connection.write(item.value.bytes))
+            if (item.value._tag === "Data") yield* Effect.ignore(connected.write(item.value.bytes))
             // other types end the session when the destination closes (section 10.2)
             if (toClient.unsafePoll() !== null && io.properties?.["type"] !== "LocalPortForwarding") return true
           }
