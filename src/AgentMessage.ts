@@ -300,6 +300,11 @@ export const decode: (frame: Uint8Array) => Either.Either<AgentMessage, AgentMes
  * wire format cannot carry (a sequence number beyond 2^53, an unknown type, a malformed id) is an
  * `AgentMessageError`, never a corrupt frame.
  *
+ * Frames of up to 4 KiB are carved from a shared 64 KiB slab, as Node's `Buffer` pool does (a fresh small
+ * `Uint8Array` costs as much as hashing it): the result is a view whose `buffer` is shared with other frames, and
+ * never rewritten. Send it or copy it; `frame.buffer` is not the frame (use `frame.slice()` for an `ArrayBuffer`
+ * of its own).
+ *
  * @since 0.1.0
  * @category codecs
  */

@@ -283,3 +283,25 @@ describe("AgentMessage", () => {
     )
   })
 })
+
+describe("AgentMessage.encode's frames (as its documentation says)", () => {
+  it("a small frame is a view into a shared slab, and an earlier frame is never rewritten by a later one", () => {
+    const message = (sequenceNumber: number): AgentMessage.AgentMessage => ({
+      messageType: "input_stream_data",
+      schemaVersion: 1,
+      createdDate: 1_700_000_000_000,
+      sequenceNumber,
+      flags: 0,
+      messageId: "dd01e56b-ff48-483e-a508-b5f073f31b16",
+      payloadType: 1,
+      payload: new Uint8Array(100).fill(sequenceNumber)
+    })
+    const first = Either.getOrThrow(AgentMessage.encode(message(1)))
+    const copy = first.slice()
+    const second = Either.getOrThrow(AgentMessage.encode(message(2)))
+    assert.isAbove(first.buffer.byteLength, first.length)
+    assert.strictEqual(first.buffer, second.buffer)
+    assert.deepStrictEqual(first, copy)
+    assert.deepStrictEqual(Either.getOrThrow(AgentMessage.decode(first)).payload, new Uint8Array(100).fill(1))
+  })
+})

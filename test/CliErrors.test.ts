@@ -4,6 +4,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect } from "effect"
 import * as Http from "node:http"
+import * as Net from "node:net"
+import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as SsmApi from "../src/SsmApi.js"
 import { hint } from "../src/cli/run.js"
 import { exitCode, spawnCli } from "./utils/cli.js"
@@ -80,5 +82,104 @@ describe("the CLI's error lines", () => {
       assert.match(lines[0]!, /^Starting a session with i-0123456789abcdef0/)
       assert.strictEqual(lines[1], "ssm-session-manager: StartSession: TargetNotConnected: simulated TargetNotConnected")
       assert.match(lines[2]!, /^hint: the instance's SSM Agent is not connected/)
+    }), 60_000)
+})
+
+describe("help", () => {
+  it.scopedLive("piped (or under NO_COLOR): plain text, and demo describes --target once", () =>
+    Effect.gen(function*() {
+      const child = yield* spawnCli("main", ["demo", "--help"])
+      let stdout = ""
+      child.stdout!.on("data", (data: Buffer) => stdout += data.toString())
+      assert.strictEqual(yield* exitCode(child), 0)
+      assert.notInclude(stdout, "\x1b[")
+      const start = stdout.indexOf("\n--target text")
+      const target = stdout.slice(start, stdout.indexOf("\n--remote-port integer", start))
+      assert.include(target, "forward to this instance on AWS instead of the simulator")
+      assert.notInclude(target, "not needed with --simulator")
+    }), 60_000)
+})
+
+describe("create-document: exec's document in a real account", () => {
+  /** An SSM endpoint for CreateDocument: created the first time, DocumentAlreadyExists after; the requests. */
+  const documentEndpoint = Effect.acquireRelease(
+    Effect.async<{ readonly server: Http.Server; readonly requests: Array<Record<string, unknown>> }>((resume) => {
+      const requests: Array<Record<string, unknown>> = []
+      const server = Http.createServer((request, response) => {
+        let raw = ""
+        request.on("data", (chunk) => raw += chunk)
+        request.on("end", () => {
+          response.setHeader("content-type", "application/x-amz-json-1.1")
+          if (request.headers["x-amz-target"] !== "AmazonSSM.CreateDocument") {
+            response.statusCode = 400
+            return response.end(JSON.stringify({ __type: "UnknownOperationException", message: "no" }))
+          }
+          requests.push(JSON.parse(raw))
+          if (requests.length > 1) {
+            response.statusCode = 400
+            return response.end(JSON.stringify({ __type: "DocumentAlreadyExists", message: "Document with same name already exists" }))
+          }
+          return response.end(JSON.stringify({ DocumentDescription: { Name: "SSM-RunShellCommandWithExitCode", Status: "Creating" } }))
+        })
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, requests })))
+    }),
+    ({ server }) => Effect.sync(() => server.close())
+  )
+
+  it.scopedLive("creates the Session document from RemoteCommand.DOCUMENT_CONTENT, and a second run changes nothing", () =>
+    Effect.gen(function*() {
+      const { requests, server } = yield* documentEndpoint
+      const endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+      const run = Effect.gen(function*() {
+        const child = yield* spawnCli("main", ["create-document", "--region", "us-east-1", "--endpoint", endpoint], {
+          env: { AWS_ACCESS_KEY_ID: "AKIDTEST", AWS_SECRET_ACCESS_KEY: "secret" }
+        })
+        let stdout = ""
+        child.stdout!.on("data", (data: Buffer) => stdout += data.toString())
+        return [yield* exitCode(child), stdout.trim()] as const
+      })
+      const [firstCode, first] = yield* run
+      assert.strictEqual(firstCode, 0)
+      assert.include(first, "created the Session document SSM-RunShellCommandWithExitCode")
+      const [secondCode, second] = yield* run
+      assert.strictEqual(secondCode, 0)
+      assert.include(second, "exists already")
+      assert.strictEqual(requests[0]!["DocumentType"], "Session")
+      assert.strictEqual(requests[0]!["Name"], RemoteCommand.DOCUMENT_NAME)
+      assert.deepStrictEqual(JSON.parse(String(requests[0]!["Content"])), RemoteCommand.DOCUMENT_CONTENT)
+    }), 60_000)
+
+  it("a missing document's hint names the command", () => {
+    assert.include(hint(apiError("InvalidDocument"), {}), "npx ssm-session-manager create-document")
+  })
+})
+
+describe("forward checks its local end before StartSession", () => {
+  const occupied = Effect.acquireRelease(
+    Effect.async<Net.Server>((resume) => {
+      const server = Net.createServer()
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) => Effect.sync(() => server.close())
+  ).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
+
+  const forward = (localPort: string) =>
+    Effect.gen(function*() {
+      const child = yield* spawnCli("main", ["forward", "--simulator", "--remote-port", "80", "--local-port", localPort])
+      let stderr = ""
+      child.stderr!.on("data", (data: Buffer) => stderr += data.toString())
+      return [yield* exitCode(child), stderr.trim().split("\n")] as const
+    })
+
+  it.scopedLive("a port in use, or out of range: one line, exit 1, and no session started", () =>
+    Effect.gen(function*() {
+      const port = yield* occupied
+      const [code, lines] = yield* forward(String(port))
+      assert.strictEqual(code, 1)
+      assert.deepStrictEqual(lines, [`ssm-session-manager: cannot listen on 127.0.0.1:${port}: the port is in use`])
+      const [rangeCode, rangeLines] = yield* forward("70000")
+      assert.strictEqual(rangeCode, 1)
+      assert.deepStrictEqual(rangeLines, ["ssm-session-manager: --local-port 70000 is not a port (0 to 65535)"])
     }), 60_000)
 })

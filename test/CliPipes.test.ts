@@ -48,6 +48,12 @@ describe("the command line in pipes", () => {
       assert.notInclude(stderr, "Error")
     }), 60_000)
 
+  it.live("--log-level works after the subcommand too (it is @effect/cli's, read before it)", () =>
+    Effect.gen(function*() {
+      const { status } = yield* shell("$CLI exec --simulator --log-level debug -- sh -c 'echo hi'; echo \"status $?\"")
+      assert.strictEqual(status, "hi\nstatus 0")
+    }), 60_000)
+
   it.live("exec without a command is a usage error: nothing on stdout, non-zero", () =>
     Effect.gen(function*() {
       const { status, stderr } = yield* shell("$CLI exec --simulator; echo \"status $?\"")

@@ -12,7 +12,9 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Http from "node:http"
-import type * as Net from "node:net"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Path from "node:path"
 import * as NodePortForwarding from "../NodePortForwarding.js"
 import * as PortForwarding from "../PortForwarding.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
@@ -80,6 +82,36 @@ const listenOptions = (options: {
     onSome: (path) => ({ path })
   })
 
+/**
+ * The local end checked before StartSession (a session started for a port that cannot be listened on would only
+ * be ended again): a port out of range, one in use, an address this machine does not have, a Unix socket path
+ * whose directory does not exist.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const checkLocal = (listen: NodePortForwarding.ListenOptions): Effect.Effect<void, Error> =>
+  "path" in listen
+    ? Effect.suspend(() =>
+      Fs.existsSync(Path.dirname(Path.resolve(listen.path)))
+        ? Effect.void
+        : Effect.fail(new Error(`--unix-socket ${listen.path}: the directory ${Path.dirname(listen.path)} does not exist`))
+    )
+    : !Number.isInteger(listen.port) || (listen.port ?? 0) < 0 || (listen.port ?? 0) > 65535
+    ? Effect.fail(new Error(`--local-port ${listen.port} is not a port (0 to 65535)`))
+    : listen.port === 0 || listen.port === undefined
+    ? Effect.void
+    : Effect.async<void, Error>((resume) => {
+      const probe = Net.createServer()
+      probe.once("error", (error: NodeJS.ErrnoException) =>
+        resume(Effect.fail(
+          new Error(`cannot listen on ${listen.host ?? "127.0.0.1"}:${listen.port}: ${
+            error.code === "EADDRINUSE" ? "the port is in use" : error.message
+          }`)
+        )))
+      probe.listen(listen.port, listen.host ?? "127.0.0.1", () => probe.close(() => resume(Effect.void)))
+    })
+
 const startAndServe = (
   options: {
     readonly target: string
@@ -91,6 +123,7 @@ const startAndServe = (
   whileListening?: (address: NodePortForwarding.ListenerAddress) => Effect.Effect<void>
 ) =>
   Effect.gen(function*() {
+    yield* checkLocal(options.listen)
     const forwarding = yield* PortForwarding.start({
       target: options.target,
       portNumber: options.portNumber,
@@ -160,7 +193,10 @@ export const demo = Command.make(
     profile: awsOptions.profile,
     endpoint: awsOptions.endpoint,
     apiTimeout: awsOptions.apiTimeout,
-    target: target.pipe(Options.withDescription("forward to this instance on AWS instead of the simulator")),
+    target: Options.text("target").pipe(
+      Options.withDescription("forward to this instance on AWS instead of the simulator"),
+      Options.optional
+    ),
     remotePort: Options.integer("remote-port").pipe(Options.withDefault(80)),
     localPort,
     localHost,

@@ -95,8 +95,8 @@ export const hint = (cause: Cause.Cause<unknown>, env: Record<string, string | u
       return "hint: the instance's SSM Agent is not connected: is it running, and can it reach SSM (its role, " +
         "network, VPC endpoints)? aws ssm describe-instance-information lists the connected ones"
     case "InvalidDocument":
-      return "hint: the document does not exist in this account and region: create it as the README's RemoteCommand " +
-        "section shows (aws ssm create-document --document-type Session …)"
+      return "hint: the document does not exist in this account and region; for exec's own: " +
+        "npx ssm-session-manager create-document (with the same --region and --profile)"
     default:
       return undefined
   }

@@ -108,6 +108,19 @@ export const toShortHeader = (frame: Uint8Array): Uint8Array => {
   return short
 }
 
+/** The service's pause_publication or start_publication frame (section 9). @internal */
+export const publication = (type: "pause_publication" | "start_publication"): Uint8Array =>
+  internalMessage.unsafeEncode({
+    messageType: type,
+    schemaVersion: 1,
+    createdDate: Date.now(),
+    sequenceNumber: 0,
+    flags: 0,
+    messageId: globalThis.crypto.randomUUID(),
+    payloadType: 0,
+    payload: textEncoder.encode("{}")
+  })
+
 /** The service's channel_closed, in the 112-byte header variant when `short`. @internal */
 export const closeChannel = (
   send: (frame: Uint8Array) => Effect.Effect<void>,
@@ -326,23 +339,12 @@ export const runAgent = (run: AgentRun): Effect.Effect<void, never, Scope.Scope>
     // pause_publication windows, as the service sends them while the other side is away
     if (faults.pausePublication !== undefined) {
       const pause = faults.pausePublication
-      const publication = (type: "pause_publication" | "start_publication") =>
-        send(internalMessage.unsafeEncode({
-          messageType: type,
-          schemaVersion: 1,
-          createdDate: Date.now(),
-          sequenceNumber: 0,
-          flags: 0,
-          messageId: globalThis.crypto.randomUUID(),
-          payloadType: 0,
-          payload: textEncoder.encode("{}")
-        }))
       yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
         yield* Effect.sleep(Duration.millis(pause.everyMillis))
-        yield* publication("pause_publication")
+        yield* send(publication("pause_publication"))
         record.stats.pauses++
         yield* Effect.sleep(Duration.millis(pause.forMillis))
-        yield* publication("start_publication")
+        yield* send(publication("start_publication"))
       })))
     }
 

@@ -31,7 +31,6 @@ import * as AgentPayload from "../../AgentPayload.js"
 import type * as AgentSimulator from "../../AgentSimulator.js"
 import type * as KmsApi from "../../KmsApi.js"
 import type * as SsmApi from "../../SsmApi.js"
-import * as internalMessage from "../agentMessage.js"
 import * as kmsApi from "../kmsApi.js"
 import { corkSocket } from "../session.js"
 import * as ssmApi from "../ssmApi.js"
@@ -98,18 +97,6 @@ interface ApiFailure {
   readonly name: string
   readonly message: string
 }
-
-const publication = (type: "pause_publication" | "start_publication") =>
-  internalMessage.unsafeEncode({
-    messageType: type,
-    schemaVersion: 1,
-    createdDate: Date.now(),
-    sequenceNumber: 0,
-    flags: 0,
-    messageId: globalThis.crypto.randomUUID(),
-    payloadType: 0,
-    payload: textEncoder.encode("{}")
-  })
 
 /** @internal */
 export const make = (
@@ -219,7 +206,7 @@ export const make = (
       } else {
         // the client is back: the agent carries on (the agent's Reconnect clears its pause), after whatever the
         // client's previous WebSocket still brought
-        session.frames.unsafeOffer(publication("start_publication"))
+        session.frames.unsafeOffer(Agent.publication("start_publication"))
         const backlog = session.backlog
         session.backlog = []
         for (const frame of backlog) deliver(attachment, frame)
@@ -251,7 +238,7 @@ export const make = (
      * frame from the client clears the agent's pause).
      */
     const pauseAgent = (session: ServiceSession) => {
-      if (session.attached === undefined && !session.ended) session.frames.unsafeOffer(publication("pause_publication"))
+      if (session.attached === undefined && !session.ended) session.frames.unsafeOffer(Agent.publication("pause_publication"))
     }
 
     const dropsLeft = (session: ServiceSession) => session.stats.drops < (session.faults.dropConnection?.times ?? Infinity)
