@@ -95,6 +95,16 @@ describe("ssh-proxy in pipes", () => {
     }), 60_000)
 })
 
+describe("shell", () => {
+  it.live("an encrypted session shows the agent's message first, as AWS's client does", () =>
+    Effect.gen(function*() {
+      const { status } = yield* shell(
+        "printf 'exit\\n' | SSM_SIMULATOR_KMS_KEY_ID=alias/simulated $CLI shell --simulator | head -n 1"
+      )
+      assert.strictEqual(status, "This session is encrypted using AWS KMS.")
+    }), 60_000)
+})
+
 describe("waiting for AWS", () => {
   it.scopedLive("an endpoint that never answers StartSession: a line saying what is awaited, then one error line at the timeout", () =>
     Effect.gen(function*() {

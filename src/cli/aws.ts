@@ -103,7 +103,8 @@ export const layerAws = (
   Layer.merge(
     options.simulator
       ? Layer.merge(Layer.provide(layerAnnounced(announce), AgentSimulator.layerSsmApi()), AgentSimulator.layerKmsApi).pipe(
-        Layer.provide(AgentSimulator.layer())
+        // SSM_SIMULATOR_KMS_KEY_ID plays an account whose preferences encrypt shells and commands with KMS
+        Layer.provide(AgentSimulator.layer({ kmsKeyId: process.env["SSM_SIMULATOR_KMS_KEY_ID"] }))
       )
       : Layer.merge(
         Layer.provide(

@@ -57,6 +57,10 @@ const rawMode = Effect.acquireRelease(
  */
 export const runShell = (remote: Shell.Shell): Effect.Effect<void, Shell.ShellError, Scope.Scope> =>
   Effect.gen(function*() {
+    // the agent's message in HandshakeComplete ("This session is encrypted using AWS KMS."), as AWS's client shows it
+    if (remote.session.customerMessage !== "") {
+      yield* writeTo(process.stdout, new TextEncoder().encode(`${remote.session.customerMessage}\n`))
+    }
     yield* rawMode
     yield* reportConnection(remote.session)
     // stdin ends with the session: release it so the process can exit
