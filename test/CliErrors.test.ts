@@ -2,12 +2,12 @@
  * A failure is one error line on stderr, and for the common causes a second line saying what to do.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect } from "effect"
+import { Cause, Effect, Logger } from "effect"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as SsmApi from "../src/SsmApi.js"
-import { hint } from "../src/cli/run.js"
+import { hint, onFreshLine } from "../src/cli/run.js"
 import { exitCode, spawnCli } from "./utils/cli.js"
 
 const apiError = (reason: SsmApi.SsmApiError.Reason, detail = "x") =>
@@ -182,4 +182,18 @@ describe("forward checks its local end before StartSession", () => {
       assert.strictEqual(rangeCode, 1)
       assert.deepStrictEqual(rangeLines, ["ssm-session-manager: --local-port 70000 is not a port (0 to 65535)"])
     }), 60_000)
+})
+
+describe("log lines beside the live status line", () => {
+  it.effect("on a terminal each log line clears the status line first; elsewhere nothing is added", () =>
+    Effect.gen(function*() {
+      for (const tty of [true, false]) {
+        const written: Array<string> = []
+        const inner = Logger.make(({ message }) => void written.push(`log:${String(message)}`))
+        yield* Effect.log("hello").pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, onFreshLine(inner, () => tty, (text) => written.push(text))))
+        )
+        assert.deepStrictEqual(written, tty ? ["\r\x1b[K", "log:hello"] : ["log:hello"])
+      }
+    }))
 })

@@ -103,6 +103,23 @@ export const hint = (cause: Cause.Cause<unknown>, env: Record<string, string | u
 }
 
 /**
+ * `logger` starting each line afresh on a terminal: the live status line (`\r` and the counters, no newline) is
+ * cleared first rather than run into, and rewritten at its next tick.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const onFreshLine = <Message, Output>(
+  logger: Logger.Logger<Message, Output>,
+  tty: () => boolean,
+  write: (text: string) => void
+): Logger.Logger<Message, Output> =>
+  Logger.make((options) => {
+    if (tty()) write("\r\x1b[K")
+    return logger.log(options)
+  })
+
+/**
  * Runs `program` as the process's main program, named `name` in its error line.
  *
  * @since 0.1.0
@@ -139,7 +156,10 @@ export const runCli = <A, E>(name: string, program: Effect.Effect<A, E>): void =
         ? Effect.void
         : Console.error([`${name}: ${describe(cause)}`, hint(cause)].filter((line) => line !== undefined).join("\n"))
     ),
-    Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))),
+    Effect.provide(Logger.replace(
+      Logger.defaultLogger,
+      onFreshLine(Logger.prettyLogger({ stderr: true }), () => process.stderr.isTTY === true, (text) => process.stderr.write(text))
+    )),
     runMain({ disableErrorReporting: true, disablePrettyLogger: true })
   )
 }
