@@ -227,15 +227,17 @@ export const make = (
         const upstream = local.pull === undefined
           ? Stream.runForEach(local.incoming, tunnel.write)
           : Pull.drain(local.pull, tunnel.write)
+        // the same clock as the linger's sleep
+        const clock = yield* Effect.clock
         let lastFromDestination = 0
         let endedLocallyAt = 0
         const downstream = Pull.drain(tunnel.pull, (bytes) => {
-          lastFromDestination = Date.now()
+          lastFromDestination = clock.unsafeCurrentTimeMillis()
           return local.write(bytes)
         })
         // after the local end, what the destination still sends, until it has been quiet for a while
         const lingering = Effect.suspend(function loop(): Effect.Effect<void> {
-          const quiet = Date.now() - Math.max(lastFromDestination, endedLocallyAt)
+          const quiet = clock.unsafeCurrentTimeMillis() - Math.max(lastFromDestination, endedLocallyAt)
           return quiet >= STANDARD_STREAM_LINGER
             ? Effect.void
             : Effect.zipRight(Effect.sleep(STANDARD_STREAM_LINGER - quiet), Effect.suspend(loop))
@@ -246,7 +248,10 @@ export const make = (
         yield* (mode._tag === "StandardStream"
           ? Effect.raceFirst(
             downstream,
-            upstream.pipe(Effect.zipRight(Effect.sync(() => endedLocallyAt = Date.now())), Effect.zipRight(lingering))
+            upstream.pipe(
+              Effect.zipRight(Effect.sync(() => endedLocallyAt = clock.unsafeCurrentTimeMillis())),
+              Effect.zipRight(lingering)
+            )
           )
           : Effect.raceFirst(upstream, downstream)).pipe(
           // ended by the tunnel's failure too (its Deferred, not only what this connection saw)

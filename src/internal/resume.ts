@@ -13,6 +13,7 @@ import * as Predicate from "effect/Predicate"
 import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Session from "../Session.js"
+import { messageOf } from "./awsClient.js"
 
 /** @internal */
 export const defaults = {
@@ -53,8 +54,6 @@ const apiReason = (error: unknown): string | undefined =>
     ? error.reason
     : undefined
 
-const messageOf = (error: unknown): string =>
-  Predicate.hasProperty(error, "message") && typeof error.message === "string" ? error.message : String(error)
 
 /**
  * What a failed ResumeSession call means: a session the service no longer knows was terminated; access denied

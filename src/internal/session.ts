@@ -99,18 +99,6 @@ const decodeChallenge = AgentPayload.decodePayload(AgentPayload.jsonPayload(Agen
 const encodeChallenge = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge))
 const encodeOpen = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))
 
-/**
- * Corks the TCP socket under a `ws` WebSocket for a batch of frames, when there is one: one frame per WebSocket
- * message otherwise costs one system call each. Elsewhere it does nothing.
- * @internal
- */
-export const corkSocket = (webSocket: unknown): () => void => {
-  const socket = (webSocket as { readonly _socket?: { cork?: () => void; uncork?: () => void } } | undefined)?._socket
-  if (typeof socket?.cork !== "function" || typeof socket.uncork !== "function") return () => {}
-  socket.cork()
-  return () => socket.uncork!()
-}
-
 interface Ready {
   readonly sessionType: string
   readonly agentVersion: Option.Option<string>
