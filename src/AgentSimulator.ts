@@ -220,6 +220,11 @@ export interface SimulatorOptions {
   readonly resumeGrace?: Duration.DurationInput | undefined
   /** what StartSession over the HTTP API (`endpoint`) runs; without it, that API starts no sessions */
   readonly sessionSpec?: ((request: SsmApi.StartSessionRequest) => SessionSpec) | undefined
+  /**
+   * called with the ms from the agent's latest transmission of each data message to its acknowledgement, the
+   * sample the agent's RTT estimate takes: how promptly a client acknowledges, for benchmarks
+   */
+  readonly onAcknowledged?: ((millis: number) => void) | undefined
 }
 
 /**

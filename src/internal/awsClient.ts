@@ -10,18 +10,43 @@ import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
 
 /**
- * A layer of `fromClient(client)` over a client made by `make` (which may load the SDK: importing this library
- * does not), destroyed with the layer.
+ * A layer of `fromClient(client)`, where the client is made by `make` (which loads the SDK) on its first `send`,
+ * not when the layer is built: a program that provides the layer "just in case" (to resume a session, say) loads
+ * no SDK until it calls AWS. A client made is destroyed with the layer.
  * @internal
  */
-export const layerFromClient = <I, S, C extends { readonly destroy: () => void }>(
+export const layerFromClient = <
+  I,
+  S,
+  C extends { readonly destroy: () => void; readonly send: (...args: Array<any>) => Promise<unknown> }
+>(
   tag: Context.Tag<I, S>,
   make: Effect.Effect<C>,
-  fromClient: (client: C) => S
+  fromClient: (client: Pick<C, "send">) => S
 ): Layer.Layer<I> =>
   Layer.scoped(
     tag,
-    Effect.map(Effect.acquireRelease(make, (client) => Effect.sync(() => client.destroy())), fromClient)
+    Effect.gen(function*() {
+      let client: Promise<C> | undefined
+      let made: C | undefined
+      let closed = false
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          closed = true
+          made?.destroy()
+        })
+      )
+      const get = () =>
+        client ??= Effect.runPromise(make).then((c) => {
+          made = c
+          // made after the layer closed: nothing will use it
+          if (closed) c.destroy()
+          return c
+        })
+      // `send` is overloaded in the SDK's types; this one forwards whatever it is given
+      const lazy = { send: (...args: Array<any>) => get().then((c) => c.send(...args)) } as Pick<C, "send">
+      return fromClient(lazy)
+    })
   )
 
 /**

@@ -56,7 +56,7 @@ const reasons: ReadonlyArray<readonly [ReadonlyArray<string>, KmsApi.KmsApiError
 export const reasonOf = reasonByName(reasons, "Other")
 
 /** @internal */
-export const fromClient = (client: KMSClient): KmsApi.KmsApi => ({
+export const fromClient = (client: Pick<KMSClient, "send">): KmsApi.KmsApi => ({
   generateDataKey: (request) =>
     Effect.flatMap(
       Effect.flatMap(sdk, ({ GenerateDataKeyCommand }) => Effect.tryPromise({

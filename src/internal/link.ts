@@ -30,6 +30,13 @@ export const corkSocket = (webSocket: unknown): () => void => {
   return () => socket.uncork!()
 }
 
+/**
+ * Bytes of frames written and not yet taken by the network past which the link stops reading (`ws`): what a peer
+ * that reads slowly leaves in our memory is bounded by this, plus what one read brings.
+ * @internal
+ */
+export const MAX_UNSENT_BYTES = 256 * 1024
+
 /** How a link ended. @internal */
 export type LinkEnd =
   | { readonly _tag: "Closed"; readonly code: number; readonly reason: string }
@@ -126,7 +133,8 @@ export const open = (
           }
         })
     )
-    webSocket.binaryType = "arraybuffer"
+    // `ws` hands Buffers over as set up by its layer (`nodebuffer`); browsers give ArrayBuffers
+    if (webSocket.binaryType !== ("nodebuffer" as BinaryType)) webSocket.binaryType = "arraybuffer"
     webSocket.addEventListener("message", (event: MessageEvent) => {
       const data = event.data
       if (typeof data === "string") return
@@ -179,15 +187,52 @@ export const open = (
       })))
     }
 
+    // frames written in one turn of the event loop (the acknowledgements of every message one read brought, say)
+    // leave together in one system call, not one each: the socket is corked at the first and uncorked when the
+    // turn's synchronous work is done
+    let batch: (() => void) | undefined
+    const flush = () => {
+      const uncork = batch
+      batch = undefined
+      uncork?.()
+    }
+
+    // reading stops while the reader asks (its buffer is full) or while the network is not taking our frames: a
+    // peer that does not read its acknowledgements would otherwise fill memory with them
+    const canPause = typeof webSocket.pause === "function" && typeof webSocket.resume === "function"
+    const socket = (webSocket as { readonly _socket?: { once?: (event: "drain", listener: () => void) => void } })._socket
+    let pausedByReader = false
+    let pausedByWriter = false
+    const setPaused = (reader: boolean, writer: boolean) => {
+      const was = pausedByReader || pausedByWriter
+      pausedByReader = reader
+      pausedByWriter = writer
+      const is = reader || writer
+      if (is && !was) webSocket.pause!()
+      else if (!is && was) webSocket.resume!()
+    }
+    const checkWrites = canPause && typeof socket?.once === "function"
+      ? () => {
+        if (pausedByWriter || webSocket.bufferedAmount <= MAX_UNSENT_BYTES) return
+        setPaused(pausedByReader, true)
+        socket.once!("drain", () => setPaused(pausedByReader, false))
+      }
+      : () => {}
+
     return {
       send: (frame) => {
         if (webSocket.readyState !== 1) return
+        if (batch === undefined) {
+          batch = corkSocket(webSocket)
+          queueMicrotask(flush)
+        }
         webSocket.send(frame)
+        checkWrites()
       },
       cork: () => corkSocket(webSocket),
-      canPause: typeof webSocket.pause === "function" && typeof webSocket.resume === "function",
-      pauseReading: () => webSocket.pause?.(),
-      resumeReading: () => webSocket.resume?.(),
+      canPause,
+      pauseReading: () => canPause && setPaused(true, pausedByWriter),
+      resumeReading: () => canPause && setPaused(false, pausedByWriter),
       ended: Deferred.await(ended)
     } satisfies Link
   })

@@ -106,7 +106,7 @@ const toResponse = (
 
 /** @internal */
 export const fromClient = (
-  client: SSMClient,
+  client: Pick<SSMClient, "send">,
   options: { readonly timeout?: Duration.DurationInput | undefined } = {}
 ): SsmApi.SsmApi => {
   const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)

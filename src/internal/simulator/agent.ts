@@ -323,7 +323,8 @@ export const runAgent = (run: AgentRun): Effect.Effect<void, never, Scope.Scope>
       reorderBufferBytes: Number.POSITIVE_INFINITY,
       messagesPerSecond: spec.messagesPerSecond ?? options.messagesPerSecond ?? 1000,
       giveUpAfter: Duration.minutes(5),
-      metrics: simulatorMetrics
+      metrics: simulatorMetrics,
+      onAckSample: options.onAcknowledged
     })
     record.channel = channel
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(frames.takeAll, ([batch, done]) =>

@@ -1,0 +1,56 @@
+/**
+ * Bundles the two command-line entry points (`ssm-session-manager` and the `session-manager-plugin` stand-in)
+ * from the compiled `dist/cli` into `dist/bin`: one self-contained CommonJS file each (no shared chunk: the
+ * plugin, which `ssh` may start for every connection, loads only what it uses), tree-shaken and minified, started
+ * by a small launcher (`scripts/launch.mjs`) through V8's code cache. A process then reads three files instead of
+ * some 300 modules and compiles nothing twice: start-up falls from about 0.8 s to 0.2 s and the resident set
+ * from about 98 to 60 MiB (bench/client.ts). The AWS SDK stays outside, loaded from node_modules only when a call
+ * is made; the library's own modules (`dist/*.js`) are not bundled.
+ */
+import * as esbuild from "esbuild"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as Url from "node:url"
+
+const root = Path.resolve(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
+const names = ["main", "sessionManagerPlugin"]
+
+/**
+ * Writes the bundles and their launchers to `outdir`: from the compiled `dist/cli` by default, or from the
+ * TypeScript sources (`fromSource`, for the tests: what they check is the code as it stands).
+ */
+export const bundle = async ({ outdir = Path.join(root, "dist", "bin"), fromSource = false } = {}) => {
+  Fs.rmSync(outdir, { recursive: true, force: true })
+  await esbuild.build({
+    entryPoints: Object.fromEntries(
+      names.map((name) => [name, Path.join(root, fromSource ? `src/cli/${name}.ts` : `dist/cli/${name}.js`)])
+    ),
+    outdir,
+    outExtension: { ".js": ".cjs" },
+    bundle: true,
+    format: "cjs",
+    platform: "node",
+    target: "node20",
+    conditions: fromSource ? ["ssm-session-manager-source"] : [],
+    minify: true,
+    keepNames: true,
+    external: ["@aws-sdk/*", "bufferutil", "utf-8-validate"],
+    // the modules that locate files beside themselves (install-plugin) see the bundle's own URL
+    define: { "import.meta.url": "__bundleUrl" },
+    banner: { js: "const __bundleUrl = require(\"node:url\").pathToFileURL(__filename).href;" },
+    logLevel: "warning"
+  })
+  Fs.copyFileSync(Path.join(root, "scripts", "launch.mjs"), Path.join(outdir, "launch.js"))
+  for (const name of names) {
+    // the bundle's shebang line would not parse inside the launcher's function wrapper
+    const file = Path.join(outdir, `${name}.cjs`)
+    Fs.writeFileSync(file, Fs.readFileSync(file, "utf8").replace(/^#!.*\n/, ""))
+    Fs.writeFileSync(
+      Path.join(outdir, `${name}.js`),
+      `#!/usr/bin/env node\nimport { run } from "./launch.js"\n\nrun("${name}.cjs")\n`,
+      { mode: 0o755 }
+    )
+  }
+}
+
+if (process.argv[1] !== undefined && Path.resolve(process.argv[1]) === Url.fileURLToPath(import.meta.url)) await bundle()
