@@ -1,6 +1,6 @@
 /**
- * The client as its users run it: the drop-in plugin (`dist/bin/sessionManagerPlugin.js`, the bundle `npm run build` makes) in a process
- * of its own, the simulated agent in this one in its fast mode (no pacing, the agent's own sender), and figures
+ * The client as its users run it: the drop-in plugin as `install-plugin` installs it (the bundle `npm run build`
+ * makes, `dist/bin/sessionManagerPlugin.js`, under the script's Node flags) in a process of its own, the simulated agent in this one in its fast mode (no pacing, the agent's own sender), and figures
  * for the client process alone, read from /proc: CPU seconds per GiB (one 256 MiB download, 64 connections of
  * 4 MiB), peak and late RSS, idle CPU and RSS, start to listening, the 1-byte round trip, and how soon the agent
  * sees its messages acknowledged. Every transfer is sha256-checked.
@@ -8,7 +8,9 @@
  * The raw ceiling is a plain Node TCP relay process (no protocol, no agent): what moving the same bytes between
  * two sockets costs a Node process. With `SSM_BENCH_AWS_PLUGIN=/path/to/session-manager-plugin` AWS's client runs
  * the same workloads in the same run, alternating with ours. `SSM_BENCH_IDLE_SECONDS` (default 60) sets the idle
- * measurement's length; `SSM_BENCH_NODE_OPTIONS` passes flags to our client's node (`--cpu-prof`, say). Linux only
+ * measurement's length (after 10 s of settling); `SSM_BENCH_NODE_OPTIONS` adds flags to our client's Node (`--cpu-prof`, say), and
+ * `SSM_BENCH_SNAPSHOT` sends it SIGUSR2 a quarter into the download (for `--heapsnapshot-signal=SIGUSR2`);
+ * `SSM_BENCH_ONLY_OURS` runs ours alone. Linux only
  * (/proc).
  */
 import { Effect, Redacted } from "effect"
@@ -16,9 +18,11 @@ import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
 import * as AgentSimulator from "../src/AgentSimulator.js"
+import { NODE_FLAGS } from "../src/cli/installPlugin.js"
 import type { Row } from "./harness.js"
 
 const MiB = 1024 * 1024
@@ -26,6 +30,7 @@ const GiB = 1024 * MiB
 const root = Path.resolve(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
 const CLOCK_TICKS = Number(ChildProcess.execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100
 const IDLE_SECONDS = Number(process.env["SSM_BENCH_IDLE_SECONDS"] ?? 60)
+const SETTLE_SECONDS = 10
 const now = () => performance.now()
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -38,11 +43,14 @@ const cpuSeconds = (pid: number): number => {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
 }
 
-/** Current and peak resident set size of a process, in MiB. */
-const memory = (pid: number): { readonly rss: number; readonly peak: number } => {
+/**
+ * Current and peak resident set size of a process, in MiB, and the part of the current one that is the process's
+ * own (anonymous memory: heaps, buffers), not pages of its executable and libraries that other processes share.
+ */
+const memory = (pid: number): { readonly rss: number; readonly peak: number; readonly anonymous: number } => {
   const status = Fs.readFileSync(`/proc/${pid}/status`, "utf8")
   const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0)
-  return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 }
+  return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024, anonymous: kib("RssAnon") / 1024 }
 }
 
 /** The relay that stands for the raw ceiling: listens on argv[1], pipes each connection to argv[2]. */
@@ -59,6 +67,7 @@ Net.createServer({ noDelay: true }, (socket) => {
 
 interface Client {
   readonly name: string
+  readonly env?: Record<string, string>
   /** the command line for a port session to `destination` listening on `local` */
   readonly command: (
     response: AgentSimulator.StartSessionResponse,
@@ -86,16 +95,23 @@ const pluginArguments = (
   endpoint
 ]
 
-const ours: Client = {
-  name: "this library",
-  command: (response, endpoint, destination, local) => [
-    process.execPath,
-    [
-      ...(process.env["SSM_BENCH_NODE_OPTIONS"] ?? "").split(" ").filter((option) => option !== ""),
-      Path.join(root, "dist", "bin", "sessionManagerPlugin.js"),
-      ...pluginArguments(response, endpoint, destination, local)
-    ]
-  ]
+/** Ours, installed by `install-plugin` into `dir`: the script execs Node, so its process is the one measured. */
+const ours = (dir: string): Client => {
+  ChildProcess.execFileSync(process.execPath, [Path.join(root, "dist", "bin", "main.js"), "install-plugin", "--dir", dir])
+  const extra = (process.env["SSM_BENCH_NODE_OPTIONS"] ?? "").split(" ").filter((option) => option !== "")
+  return {
+    name: "this library",
+    // with extra Node flags (not all are allowed in NODE_OPTIONS), Node runs the entry as the script would
+    command: (response, endpoint, destination, local) =>
+      extra.length === 0
+        ? [Path.join(dir, "session-manager-plugin"), pluginArguments(response, endpoint, destination, local)]
+        : [process.execPath, [
+          NODE_FLAGS,
+          ...extra,
+          Path.join(root, "dist", "bin", "sessionManagerPlugin.js"),
+          ...pluginArguments(response, endpoint, destination, local)
+        ]]
+  }
 }
 
 const aws = (binary: string): Client => ({
@@ -176,7 +192,10 @@ const start = (
     const [command, args] = client.command(response, simulator.endpoint, destination, local)
     const started = now()
     const child = yield* Effect.acquireRelease(
-      Effect.sync(() => ChildProcess.spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] })),
+      Effect.sync(() => ChildProcess.spawn(command, args, {
+        env: { ...process.env, ...client.env },
+        stdio: ["ignore", "pipe", "pipe"]
+      })),
       (child) =>
         Effect.async<void>((resume) => {
           if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
@@ -190,16 +209,18 @@ const start = (
         })
     )
     let stderr = ""
+    let stdout = ""
     child.stderr!.on("data", (data: Buffer) => (stderr += data.toString()))
+    child.stdout!.on("data", (data: Buffer) => (stdout = (stdout + data.toString()).slice(-2000)))
     // a client that dies under a workload says why
     child.once("exit", (code, signal) => {
-      if (!child.killed) console.error(`${client.name} exited (${code ?? signal}): ${stderr.slice(-2000)}`)
+      if (!child.killed) console.error(`${client.name} exited (${code ?? signal}): ${stderr.slice(-2000)}${stdout}`)
     })
     yield* Effect.async<void, Error>((resume) => {
-      let stdout = ""
+      let output = ""
       child.stdout!.on("data", (data: Buffer) => {
-        stdout += data.toString()
-        if (stdout.includes("Waiting for connections")) resume(Effect.void)
+        output += data.toString()
+        if (output.includes("Waiting for connections")) resume(Effect.void)
       })
       child.once("exit", (code) => resume(Effect.fail(new Error(`${client.name} exited (${code}): ${stderr}`))))
     })
@@ -255,6 +276,10 @@ interface Figures {
   rttP99: number
   idleCpuPercent: number
   idleRss: number
+  idleAnonymous: number
+  downloadAnonymous: number
+  pacedAckP50: number
+  pacedAckP99: number
   ackP50: number
   ackP99: number
   ackMax: number
@@ -264,6 +289,7 @@ const DOWNLOAD = 256 * MiB
 const CONNECTIONS = 64
 const EACH = 4 * MiB
 const ROUND_TRIPS = 2000
+const PACED = 4 * MiB
 
 const measureClient = (client: Client, ackSamples: Array<number>) =>
   Effect.gen(function*() {
@@ -303,11 +329,27 @@ const measureClient = (client: Client, ackSamples: Array<number>) =>
       figures.downloadPeakRss = peak
       figures.downloadRssQuarter = quarter
       figures.downloadRssEnd = rss
+      figures.downloadAnonymous = memory(process.pid).anonymous
       if (ackSamples.length > 0) {
         figures.ackP50 = percentile(ackSamples, 0.5)
         figures.ackP99 = percentile(ackSamples, 0.99)
         figures.ackMax = percentile(ackSamples, 1)
       }
+    }))
+
+    // a download at the service's pace (the agent sends at most 1000 messages a second): how soon acks go out
+    // when the agent is not itself the bottleneck, as it is above
+    yield* Effect.scoped(Effect.gen(function*() {
+      const paced = yield* AgentSimulator.make({
+        messagesPerSecond: 1000,
+        onAcknowledged: (millis) => ackSamples.push(millis)
+      })
+      const destination = yield* source(PACED)
+      const process = yield* start(client, paced, destination)
+      ackSamples.length = 0
+      yield* receiveAll(yield* connect(process.port), PACED, expectedDigest(PACED))
+      figures.pacedAckP50 = percentile(ackSamples, 0.5)
+      figures.pacedAckP99 = percentile(ackSamples, 0.99)
     }))
 
     // 64 connections of 4 MiB at once
@@ -342,10 +384,13 @@ const measureClient = (client: Client, ackSamples: Array<number>) =>
       for (let i = 0; i < ROUND_TRIPS; i++) times.push(yield* roundTrip)
       figures.rttP50 = percentile(times, 0.5)
       figures.rttP99 = percentile(times, 0.99)
+      // steady idle: what the round trips left (V8's idle-time collections) settles first
+      yield* Effect.sleep(SETTLE_SECONDS * 1000)
       const cpu = cpuSeconds(process.pid)
       yield* Effect.sleep(IDLE_SECONDS * 1000)
       figures.idleCpuPercent = (cpuSeconds(process.pid) - cpu) / IDLE_SECONDS * 100
       figures.idleRss = memory(process.pid).rss
+      figures.idleAnonymous = memory(process.pid).anonymous
       socket.destroy()
     }))
     return figures as Figures
@@ -381,6 +426,7 @@ const rows = (ours: Figures, ceiling: Figures, aws: Figures | undefined): Array<
     row("256 MiB download: CPU per GiB", (f) => f.downloadCpuPerGiB, fixed(2), "s"),
     row("256 MiB download: throughput", (f) => f.downloadMBps, fixed(1), "MB/s"),
     row("256 MiB download: peak RSS", (f) => f.downloadPeakRss, fixed(0), "MiB"),
+    row("256 MiB download: own (anonymous) RSS at the end", (f) => f.downloadAnonymous, fixed(0), "MiB"),
     row("256 MiB download: RSS at 64 MiB / at the end", (f) => f.downloadRssEnd - f.downloadRssQuarter, fixed(0), "MiB growth"),
     row(`${CONNECTIONS} x 4 MiB: CPU per GiB`, (f) => f.manyCpuPerGiB, fixed(2), "s"),
     row(`${CONNECTIONS} x 4 MiB: throughput`, (f) => f.manyMBps, fixed(1), "MB/s"),
@@ -388,8 +434,11 @@ const rows = (ours: Figures, ceiling: Figures, aws: Figures | undefined): Array<
     row("1-byte round trip p99", (f) => f.rttP99, fixed(2), "ms"),
     row(`idle ${IDLE_SECONDS} s, one connection open: CPU`, (f) => f.idleCpuPercent, fixed(2), "%"),
     row("idle, one connection open: RSS", (f) => f.idleRss, fixed(0), "MiB"),
-    ack("send-to-ack seen by the agent, download: p50", (f) => f.ackP50),
-    ack("send-to-ack seen by the agent, download: p99 / max", (f) => f.ackP99)
+    row("idle, one connection open: own (anonymous) RSS", (f) => f.idleAnonymous, fixed(0), "MiB"),
+    ack("send-to-ack seen by the agent at 1000 msg/s: p50", (f) => f.pacedAckP50),
+    ack("send-to-ack seen by the agent at 1000 msg/s: p99", (f) => f.pacedAckP99),
+    ack("send-to-ack seen by the agent, unpaced download: p50", (f) => f.ackP50),
+    ack("send-to-ack seen by the agent, unpaced download: p99", (f) => f.ackP99)
   ]
 }
 
@@ -397,10 +446,11 @@ const describe = (name: string, figures: Figures) =>
   console.log(
     `${name.padEnd(14)} start ${fixed(0)(figures.startMillis)} ms | download ${fixed(2)(figures.downloadCpuPerGiB)} s/GiB ` +
       `${fixed(1)(figures.downloadMBps)} MB/s peak ${fixed(0)(figures.downloadPeakRss)} MiB ` +
-      `(rss ${fixed(0)(figures.downloadRssQuarter)} -> ${fixed(0)(figures.downloadRssEnd)}) | ` +
+      `(rss ${fixed(0)(figures.downloadRssQuarter)} -> ${fixed(0)(figures.downloadRssEnd)}, own ${fixed(0)(figures.downloadAnonymous)}) | ` +
       `${CONNECTIONS}x4MiB ${fixed(2)(figures.manyCpuPerGiB)} s/GiB ${fixed(1)(figures.manyMBps)} MB/s | ` +
       `rtt ${fixed(2)(figures.rttP50)}/${fixed(2)(figures.rttP99)} ms | idle ${fixed(2)(figures.idleCpuPercent)}% ` +
-      `${fixed(0)(figures.idleRss)} MiB | ack ${fixed(0)(figures.ackP50)}/${fixed(0)(figures.ackP99)}/${fixed(0)(figures.ackMax)} ms`
+      `${fixed(0)(figures.idleRss)} MiB (own ${fixed(0)(figures.idleAnonymous)}) | ack paced ${fixed(0)(figures.pacedAckP50)}/` +
+      `${fixed(0)(figures.pacedAckP99)} ms, unpaced ${fixed(0)(figures.ackP50)}/${fixed(0)(figures.ackP99)}/${fixed(0)(figures.ackMax)} ms`
   )
 
 export const run = async (): Promise<Array<Row>> => {
@@ -409,15 +459,18 @@ export const run = async (): Promise<Array<Row>> => {
   }
   const awsBinary = process.env["SSM_BENCH_AWS_PLUGIN"]
   const only = process.env["SSM_BENCH_ONLY_OURS"] !== undefined
-  const clients = [ours, ...(only ? [] : [relay]), ...(awsBinary === undefined || only ? [] : [aws(awsBinary)])]
+  const pluginDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ssm-bench-plugin-"))
+  const ourClient = ours(pluginDir)
+  const clients = [ourClient, ...(only ? [] : [relay]), ...(awsBinary === undefined || only ? [] : [aws(awsBinary)])]
   const results = new Map<Client, Figures>()
   for (const client of clients) {
     const figures = await Effect.runPromise(measureClient(client, []))
     describe(client.name, figures)
     results.set(client, figures)
   }
+  Fs.rmSync(pluginDir, { recursive: true, force: true })
   if (only) return []
-  return rows(results.get(ours)!, results.get(relay)!, awsBinary === undefined ? undefined : results.get(clients[2]!))
+  return rows(results.get(ourClient)!, results.get(relay)!, awsBinary === undefined ? undefined : results.get(clients[2]!))
 }
 
 if (import.meta.url === Url.pathToFileURL(process.argv[1] ?? "").href) {

@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark in one run, then the README table.
  */
 import * as AgentMessageBench from "./agentMessage.js"
+import * as ClientBench from "./client.js"
 import { printTable, type Row } from "./harness.js"
 import * as PortForwardingBench from "./portForwarding.js"
 import * as ResumeBench from "./resume.js"
@@ -20,4 +21,6 @@ console.log("\n== Port forwarding ==")
 rows.push(...(await PortForwardingBench.run()))
 console.log("\n== Resume ==")
 rows.push(...(await ResumeBench.run()))
+console.log("\n== Client process (separate processes) ==")
+rows.push(...(await ClientBench.run()))
 printTable(rows)

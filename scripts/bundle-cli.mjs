@@ -32,8 +32,10 @@ export const bundle = async ({ outdir = Path.join(root, "dist", "bin"), fromSour
     platform: "node",
     target: "node20",
     conditions: fromSource ? ["ssm-session-manager-source"] : [],
-    minify: true,
-    keepNames: true,
+    // SSM_BUNDLE_READABLE=1 keeps names and lines, for profiles
+    minify: process.env["SSM_BUNDLE_READABLE"] === undefined,
+    // no keepNames: it wraps every closure made at run time in a call that names it (3% of a download's CPU);
+    // errors carry their names in their tags
     external: ["@aws-sdk/*", "bufferutil", "utf-8-validate"],
     // the modules that locate files beside themselves (install-plugin) see the bundle's own URL
     define: { "import.meta.url": "__bundleUrl" },

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Effect, Either, FastCheck as fc, Schema } from "effect"
 import * as AgentMessage from "../src/AgentMessage.js"
+import * as internalMessage from "../src/internal/agentMessage.js"
 import * as Sha256Node from "../src/internal/sha256.node.js"
 import * as Sha256Web from "../src/internal/sha256.web.js"
 import { fromHex, toHex, vectors } from "./utils/vectors.js"
@@ -114,6 +115,30 @@ describe("AgentMessage", () => {
           "80b400c04fd430c86ba7b8109dad41d1bb487a3f076aac75c3a35b6e402d2e44ccdd9844ac4e5b2007e8b4ac8f1d8f31" +
           "00000000000000b0"
       )
+    })
+
+    it("(b) the engine's own acknowledgement (built in one allocation) is that frame but for its random version-4 id", () => {
+      const ids = new Set<string>()
+      for (let i = 0; i < 600; i++) {
+        const frame = internalMessage.encodeAcknowledge("output_stream_data", "dd01e56b-ff48-483e-a508-b5f073f31b16", 7, 1700000000000)
+        assert.strictEqual(frame.length, 296)
+        const decoded = Either.getOrThrow(AgentMessage.decode(frame))
+        assert.match(decoded.messageId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+        ids.add(decoded.messageId)
+        const expected = AgentMessage.unsafeEncode(AgentMessage.make({
+          messageType: "acknowledge",
+          createdDate: 1700000000000,
+          flags: AgentMessage.Flags.SynFin,
+          messageId: decoded.messageId,
+          payload: new TextEncoder().encode(
+            `{"AcknowledgedMessageType":"output_stream_data","AcknowledgedMessageId":"dd01e56b-ff48-483e-a508-b5f073f31b16",` +
+              `"AcknowledgedMessageSequenceNumber":7,"IsSequentialMessage":true}`
+          )
+        }))
+        assert.strictEqual(toHex(frame), toHex(expected))
+      }
+      // across refills of the pool of random bytes
+      assert.strictEqual(ids.size, 600)
     })
 
     it("(c) TerminateSession flag", () => {
@@ -270,10 +295,19 @@ describe("AgentMessage", () => {
     })
   })
 
-  it("node:crypto and @noble/hashes give the same SHA-256", () => {
+  it("node:crypto and @noble/hashes give the same SHA-256, written in place and compared in place", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 2048 }), (bytes) => {
+      fc.property(fc.uint8Array({ maxLength: 2048 }), fc.nat(40), (bytes, offset) => {
         assert.strictEqual(toHex(Sha256Node.sha256(bytes)), toHex(Sha256Web.sha256(bytes)))
+        const node = new Uint8Array(offset + 32)
+        const web = new Uint8Array(offset + 32)
+        Sha256Node.sha256Into(bytes, node, offset)
+        Sha256Web.sha256Into(bytes, web, offset)
+        assert.strictEqual(toHex(node.subarray(offset)), toHex(Sha256Web.sha256(bytes)))
+        assert.strictEqual(toHex(web), toHex(node))
+        assert.isTrue(Sha256Node.sha256Equals(bytes, node, offset) && Sha256Web.sha256Equals(bytes, node, offset))
+        node[offset + (bytes.length % 32)]! ^= 1
+        assert.isFalse(Sha256Node.sha256Equals(bytes, node, offset) || Sha256Web.sha256Equals(bytes, node, offset))
       }),
       { numRuns: 500 }
     )

@@ -7,7 +7,7 @@
 import * as Data from "effect/Data"
 import * as Either from "effect/Either"
 import * as Predicate from "effect/Predicate"
-import { sha256 } from "#sha256"
+import { sha256Equals, sha256Into } from "#sha256"
 import type * as AgentMessage from "../AgentMessage.js"
 import { allocate } from "./bytes.js"
 
@@ -164,11 +164,12 @@ export const validateFields = (message: AgentMessage.AgentMessage): AgentMessage
 const outOfRange = (field: string, value: number) =>
   new AgentMessageError({ reason: "OutOfRange", detail: `${field} ${value} does not fit the wire format` })
 
-/** Writes the frame, or returns undefined when `messageId` is not a UUID. */
-const write = (message: AgentMessage.AgentMessage): Uint8Array | undefined => {
-  const payload = message.payload
-  const frame = allocate(PAYLOAD_OFFSET + payload.length)
-  if (!writeMessageId(message.messageId, frame, MESSAGE_ID_OFFSET)) return undefined
+/** Writes every header field but the message id and the digest. */
+const writeHeader = (
+  frame: Uint8Array,
+  message: Omit<AgentMessage.AgentMessage, "messageId" | "payload">,
+  payloadLength: number
+): void => {
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
   view.setUint32(0, HEADER_LENGTH)
   frame.set(paddedTypes.get(message.messageType)!, TYPE_OFFSET)
@@ -176,10 +177,61 @@ const write = (message: AgentMessage.AgentMessage): Uint8Array | undefined => {
   setUint64(view, CREATED_DATE_OFFSET, message.createdDate)
   setUint64(view, SEQUENCE_NUMBER_OFFSET, message.sequenceNumber)
   setUint64(view, FLAGS_OFFSET, message.flags)
-  frame.set(sha256(payload), DIGEST_OFFSET)
   view.setUint32(PAYLOAD_TYPE_OFFSET, message.payloadType)
-  view.setUint32(HEADER_LENGTH, payload.length)
+  view.setUint32(HEADER_LENGTH, payloadLength)
+}
+
+/** Writes the frame, or returns undefined when `messageId` is not a UUID. */
+const write = (message: AgentMessage.AgentMessage): Uint8Array | undefined => {
+  const payload = message.payload
+  const frame = allocate(PAYLOAD_OFFSET + payload.length)
+  if (!writeMessageId(message.messageId, frame, MESSAGE_ID_OFFSET)) return undefined
+  writeHeader(frame, message, payload.length)
+  sha256Into(payload, frame, DIGEST_OFFSET)
   frame.set(payload, PAYLOAD_OFFSET)
+  return frame
+}
+
+const textEncoder = new TextEncoder()
+
+// random message ids, 16 bytes at a time from a pool filled 256 ids at once
+const idPool = new Uint8Array(16 * 256)
+let idPoolOffset = idPool.length
+
+/** Writes a random (version 4) UUID at `offset` in wire order. */
+const writeRandomMessageId = (frame: Uint8Array, offset: number): void => {
+  if (idPoolOffset === idPool.length) {
+    globalThis.crypto.getRandomValues(idPool)
+    idPoolOffset = 0
+  }
+  for (let i = 0; i < 16; i++) frame[offset + i] = idPool[idPoolOffset + i]!
+  idPoolOffset += 16
+  // the version (logical byte 6) and the variant (logical byte 8), at their wire positions (halves swapped)
+  frame[offset + 14] = (frame[offset + 14]! & 0x0f) | 0x40
+  frame[offset] = (frame[offset]! & 0x3f) | 0x80
+}
+
+/**
+ * The acknowledgement of a data message (section 4), built in one allocation: its JSON written straight into the
+ * frame, a random message id straight from a pool of random bytes. `messageType` and `messageId` are those of a
+ * decoded frame (ASCII: a known type, and a UUID as `readMessageId` writes it).
+ * @internal
+ */
+export const encodeAcknowledge = (
+  messageType: AgentMessage.MessageType,
+  messageId: string,
+  sequenceNumber: number,
+  createdDate: number
+): Uint8Array => {
+  const json = `{"AcknowledgedMessageType":"${messageType}","AcknowledgedMessageId":"${messageId}",` +
+    `"AcknowledgedMessageSequenceNumber":${sequenceNumber},"IsSequentialMessage":true}`
+  const frame = allocate(PAYLOAD_OFFSET + json.length)
+  writeRandomMessageId(frame, MESSAGE_ID_OFFSET)
+  writeHeader(frame, { messageType: "acknowledge", schemaVersion: 1, createdDate, sequenceNumber: 0, flags: 3, payloadType: 0 }, json.length)
+  const payload = frame.subarray(PAYLOAD_OFFSET)
+  // ASCII, so as many bytes as characters
+  textEncoder.encodeInto(json, payload)
+  sha256Into(payload, frame, DIGEST_OFFSET)
   return frame
 }
 
@@ -244,13 +296,7 @@ const readUint64 = (frame: Uint8Array, offset: number): number => {
   return high > MAX_SAFE_HIGH ? -1 : high * TWO_32 + readUint32(frame, offset + 4)
 }
 
-const digestMatches = (frame: Uint8Array, payload: Uint8Array): boolean => {
-  const digest = sha256(payload)
-  for (let i = 0; i < 32; i++) {
-    if (digest[i] !== frame[DIGEST_OFFSET + i]) return false
-  }
-  return true
-}
+const digestMatches = (frame: Uint8Array, payload: Uint8Array): boolean => sha256Equals(payload, frame, DIGEST_OFFSET)
 
 /**
  * Parses one frame. The payload is a view into `frame` (no copy). With `anyPayloadType`, a PayloadType beyond

@@ -234,7 +234,6 @@ const MAX_PENDING_WRITES = 256
 /** the agent's resend scheduler tick (`config.go` ResendSleepInterval) */
 const AGENT_RESEND_TICK = 100
 
-const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder()
 
 /** @internal */
@@ -296,6 +295,8 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     let outgoingHead = 0
     const outgoingReady = yield* Effect.makeLatch(false)
     const repeatAcksDue = yield* Effect.makeLatch(false)
+    /** open while messages wait for their acknowledgement: the resend loops sleep on it when none do (no idle timer) */
+    const unacknowledged = yield* Effect.makeLatch(false)
     const writes = yield* Mailbox.make<Uint8Array>()
     /** frames handed to the writer and not yet taken by the transport */
     let pendingWrites = 0
@@ -316,6 +317,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       publishing.unsafeOpen()
       outgoingReady.unsafeOpen()
       writerCaughtUp.unsafeOpen()
+      unacknowledged.unsafeOpen()
     }
 
     /**
@@ -373,20 +375,12 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     // acknowledgements
     // ------------------------------------------------------------------------------------------------------------
     const sendAck = (message: AgentMessage.AgentMessage, now: number) => {
-      const payload = textEncoder.encode(
-        `{"AcknowledgedMessageType":"${message.messageType}","AcknowledgedMessageId":"${message.messageId}",` +
-          `"AcknowledgedMessageSequenceNumber":${message.sequenceNumber},"IsSequentialMessage":true}`
+      const frame = internalMessage.encodeAcknowledge(
+        message.messageType,
+        message.messageId,
+        message.sequenceNumber,
+        Math.max(1, now)
       )
-      const frame = internalMessage.unsafeEncode({
-        messageType: "acknowledge",
-        schemaVersion: 1,
-        createdDate: Math.max(1, now),
-        sequenceNumber: 0,
-        flags: 3,
-        messageId: globalThis.crypto.randomUUID(),
-        payloadType: 0,
-        payload
-      })
       write(frame)
       recentAcks[recentAcksNext] = frame
       recentAcksNext = (recentAcksNext + 1) % RECENT_ACKS
@@ -567,6 +561,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       if (!agentSender || inFlight.size < AGENT_BUFFER_CAPACITY) {
         const unrecorded = agentSender && options.ackBeforeRecord !== undefined && options.ackBeforeRecord()
         inFlight.set(nextSequence, { frame, firstSent: now, lastSent: now, retransmitted: false, unrecorded })
+        unacknowledged.unsafeOpen()
         acked.unsafeClose()
       }
       nextSequence++
@@ -622,7 +617,14 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
      * only the oldest message goes again, once per RTO: when nothing is acknowledged the peer is stalled or
      * paused, and resending everything would only pile more bytes onto a blocked path.
      */
+    const awaitUnacknowledged = Effect.suspend(() => {
+      if (inFlight.size > 0 || failure !== undefined) return Effect.void
+      unacknowledged.unsafeClose()
+      return unacknowledged.await
+    })
+
     const retransmitLoop = Effect.forever(Effect.gen(function*() {
+      yield* awaitUnacknowledged
       yield* Effect.sleep(Duration.millis(Math.min(rto.rto, 100)))
       if (failure !== undefined || paused || held || inFlight.size === 0) return
       const now = clock.unsafeCurrentTimeMillis()
@@ -659,6 +661,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
      * message per tick at most, unpaced, and no attempt limit.
      */
     const agentResendLoop = Effect.forever(Effect.gen(function*() {
+      yield* awaitUnacknowledged
       yield* Effect.sleep(Duration.millis(AGENT_RESEND_TICK))
       if (failure !== undefined || paused || held || inFlight.size === 0) return
       const entry = inFlight.values().next().value as InFlight

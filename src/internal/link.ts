@@ -78,7 +78,10 @@ export interface LinkOptions {
 /** The WebSocket as `ws` has it on Node: it can ping, hear pongs, stop reading and end at once. */
 interface NodeWebSocket extends globalThis.WebSocket {
   readonly ping?: (data?: string) => void
-  readonly on?: (event: "pong", listener: () => void) => void
+  readonly on?: {
+    (event: "pong", listener: () => void): void
+    (event: "message", listener: (data: Uint8Array, isBinary: boolean) => void): void
+  }
   readonly pause?: () => void
   readonly resume?: () => void
   readonly terminate?: () => void
@@ -135,12 +138,21 @@ export const open = (
     )
     // `ws` hands Buffers over as set up by its layer (`nodebuffer`); browsers give ArrayBuffers
     if (webSocket.binaryType !== ("nodebuffer" as BinaryType)) webSocket.binaryType = "arraybuffer"
-    webSocket.addEventListener("message", (event: MessageEvent) => {
-      const data = event.data
-      if (typeof data === "string") return
-      heard = true
-      options.onFrame(data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer))
-    })
+    if (typeof webSocket.on === "function") {
+      // ws's own event: no MessageEvent made per frame; text frames are not the data channel's
+      webSocket.on("message", (data: Uint8Array, isBinary: boolean) => {
+        if (!isBinary) return
+        heard = true
+        options.onFrame(data)
+      })
+    } else {
+      webSocket.addEventListener("message", (event: MessageEvent) => {
+        const data = event.data
+        if (typeof data === "string") return
+        heard = true
+        options.onFrame(data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer))
+      })
+    }
     webSocket.addEventListener("close", (event: CloseEvent) => end({ _tag: "Closed", code: event.code, reason: event.reason }))
     webSocket.addEventListener("error", (event: Event) => end({ _tag: "Failed", detail: describeError(event), cause: event }))
 

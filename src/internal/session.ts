@@ -309,7 +309,7 @@ export const make = (
     }
 
     /** Output, StdErr and ExitCode: decrypted in KMS sessions (a payload that does not is fatal, section 8.4) */
-    const deliverData = (message: AgentMessage.AgentMessage, owned: boolean): boolean => {
+    const deliverData = (message: AgentMessage.AgentMessage, _owned: boolean): boolean => {
       let payload = message.payload
       if (cipher !== undefined) {
         const plain = cipher.decrypt(payload)
@@ -318,10 +318,11 @@ export const make = (
           return false
         }
         payload = plain
-      } else if (!owned) {
-        // the payload is a view into the transport's buffer, which we do not own: copy
-        payload = payload.slice()
       }
+      // not copied when it is a view into the transport's buffer (not \`owned\`): every transport here hands over
+      // buffers that nothing writes to again (ws's socket reads, a browser's ArrayBuffer per message). A view keeps
+      // its whole read (up to 64 KiB) alive, but output is taken in order, so what is kept alive stays within the
+      // receive buffer's bound plus one read
       switch (message.payloadType) {
         case 1:
           if (!handshakeSeen) {
