@@ -407,13 +407,17 @@ const rows = (ours: Figures, ceiling: Figures, aws: Figures | undefined): Array<
     unit: string
   ): Row => {
     const value = pick(ours)
-    const against = aws === undefined ? "" : `; AWS's client ${format(pick(aws))} ${unit} (${(value / pick(aws)).toFixed(2)}x)`
+    const theirs = aws === undefined ? 0 : pick(aws)
+    const against = aws === undefined
+      ? ""
+      : `; AWS's client ${format(theirs)} ${unit}${theirs > 0 && value > 0 ? ` (${(value / theirs).toFixed(2)}x)` : ""}`
+    const bound = pick(ceiling)
     return {
       group: "Client process",
       name,
       value: `${format(value)} ${unit}${against}`,
-      ceiling: `${format(pick(ceiling))} ${unit}`,
-      ratio: value / pick(ceiling)
+      ceiling: `${format(bound)} ${unit}`,
+      ...(bound > 0 && value > 0 ? { ratio: value / bound } : {})
     }
   }
   const ack = (name: string, pick: (figures: Figures) => number): Row => ({

@@ -221,8 +221,9 @@ export interface SimulatorOptions {
   /** what StartSession over the HTTP API (`endpoint`) runs; without it, that API starts no sessions */
   readonly sessionSpec?: ((request: SsmApi.StartSessionRequest) => SessionSpec) | undefined
   /**
-   * called with the ms from the agent's latest transmission of each data message to its acknowledgement, the
-   * sample the agent's RTT estimate takes: how promptly a client acknowledges, for benchmarks
+   * called once per data message the agent sends, with the ms from its latest transmission to the arrival of the
+   * first acknowledgement of it (also one that `ackBeforeRecord`'s race then loses): how promptly a client
+   * acknowledges, for benchmarks
    */
   readonly onAcknowledged?: ((millis: number) => void) | undefined
 }

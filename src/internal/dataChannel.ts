@@ -91,7 +91,10 @@ export interface ChannelOptions {
   readonly messagesPerSecond: number
   readonly giveUpAfter: Duration.Duration
   readonly metrics: ChannelMetrics
-  /** optional: called with the ms from each acknowledged message's latest transmission to its acknowledgement */
+  /**
+   * optional: called once per message, with the ms from its latest transmission to the first acknowledgement of it
+   * that arrives (also one that the agent's race then loses)
+   */
   readonly onAckSample?: ((millis: number) => void) | undefined
 }
 
@@ -174,6 +177,8 @@ interface InFlight {
   retransmitted: boolean
   /** agent sender: the first acknowledgement will find nothing (it overtook the recording) */
   unrecorded: boolean
+  /** `onAckSample` has seen an acknowledgement of it */
+  ackSampled: boolean
 }
 
 interface Reordered {
@@ -397,13 +402,16 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       const sequence = Number(match[1])
       const entry = inFlight.get(sequence)
       if (entry === undefined) return
+      if (!entry.ackSampled) {
+        entry.ackSampled = true
+        options.onAckSample?.(now - entry.lastSent)
+      }
       if (entry.unrecorded) {
         // the agent's race: this acknowledgement arrived before the message was recorded, and found nothing
         entry.unrecorded = false
         return
       }
       inFlight.delete(sequence)
-      options.onAckSample?.(now - entry.lastSent)
       // an acknowledged resend may answer the first transmission: only an unambiguous send time proves that
       // messages sent before it were lost
       const sendTime = entry.retransmitted ? entry.firstSent : entry.lastSent
@@ -560,7 +568,14 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       // the agent records what it sent while its buffer has room; past that a message is never resent
       if (!agentSender || inFlight.size < AGENT_BUFFER_CAPACITY) {
         const unrecorded = agentSender && options.ackBeforeRecord !== undefined && options.ackBeforeRecord()
-        inFlight.set(nextSequence, { frame, firstSent: now, lastSent: now, retransmitted: false, unrecorded })
+        inFlight.set(nextSequence, {
+          frame,
+          firstSent: now,
+          lastSent: now,
+          retransmitted: false,
+          unrecorded,
+          ackSampled: false
+        })
         unacknowledged.unsafeOpen()
         acked.unsafeClose()
       }
