@@ -42,13 +42,15 @@ try {
   const withScripts = (JSON.parse(scripts) as Array<{ name: string }>).map((entry) => entry.name)
   const importMs = timeNode(["--input-type=module", "-e", "await import('ssm-session-manager')"], project)
   const baselineMs = timeNode(["-e", ""], project)
-  const cli = Path.join(modules, "ssm-session-manager", "dist", "cli", "main.js")
+  // the bin as package.json names it (the bundle and its launcher), and the plugin entry install-plugin runs
+  const cli = Path.join(modules, "ssm-session-manager", pkg.bin["ssm-session-manager"] as string)
   const versionMs = timeNode([cli, "--version"], project)
+  const pluginMs = timeNode([Path.join(Path.dirname(cli), "sessionManagerPlugin.js"), "--version"], project)
   console.log(`installed: ${(bytes / 1e6).toFixed(1)} MB in ${packages} packages; copies of effect: ${effects.length}`)
   console.log(`bins: ${bins.join(", ")}`)
   console.log(`packages with install scripts: ${withScripts.length === 0 ? "none" : withScripts.join(", ")}`)
   console.log(`import the barrel: ${importMs.toFixed(0)} ms (node alone: ${baselineMs.toFixed(0)} ms)`)
-  console.log(`ssm-session-manager --version: ${versionMs.toFixed(0)} ms`)
+  console.log(`ssm-session-manager --version: ${versionMs.toFixed(0)} ms; the plugin's --version: ${pluginMs.toFixed(0)} ms`)
 } finally {
   Fs.rmSync(dir, { recursive: true, force: true })
 }
