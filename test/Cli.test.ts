@@ -8,6 +8,7 @@ import type * as ChildProcess from "node:child_process"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
+import { isLoopback } from "../src/cli/forward.js"
 import { echoServer, roundTrip } from "./utils/tcp.js"
 
 const responseJson = (response: AgentSimulator.StartSessionResponse) =>
@@ -41,6 +42,38 @@ describe("CLI", () => {
       child.kill("SIGINT")
       assert.strictEqual(yield* exitCode(child), 0)
     }), 60_000)
+
+  it.scopedLive("forward --local-host 0.0.0.0 warns once on stderr that others can reach it; the default does not", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const lines = (child: ChildProcess.ChildProcess) => {
+        let text = ""
+        child.stderr!.on("data", (data: Buffer) => (text += data.toString()))
+        return () => text.split("\n").filter((line) => line.startsWith("warning:"))
+      }
+      const open = yield* spawnCli("main", ["forward", "--simulator", "--remote-port", String(destination), "--local-host", "0.0.0.0"])
+      const openWarnings = lines(open)
+      const [, port] = yield* waitForOutput(open, /Port (\d+) opened for sessionId /)
+      assert.strictEqual(new TextDecoder().decode(yield* roundTrip(Number(port), new TextEncoder().encode("hi"))), "hi")
+      open.kill("SIGINT")
+      assert.strictEqual(yield* exitCode(open), 0)
+      assert.deepStrictEqual(openWarnings(), [
+        `warning: listening on 0.0.0.0:${port}, reachable from other machines: whoever can connect to it uses this session`
+      ])
+      const local = yield* spawnCli("main", ["forward", "--simulator", "--remote-port", String(destination)])
+      const localWarnings = lines(local)
+      yield* waitForOutput(local, /Waiting for connections/)
+      local.kill("SIGINT")
+      assert.strictEqual(yield* exitCode(local), 0)
+      assert.deepStrictEqual(localWarnings(), [])
+    }), 60_000)
+
+  it("isLoopback: 127.0.0.0/8, ::1 and mapped IPv4 loopback only", () => {
+    for (const address of ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"]) assert.isTrue(isLoopback(address), address)
+    for (const address of ["0.0.0.0", "::", "10.0.0.5", "::ffff:10.0.0.5", "fe80::1", "128.0.0.1"]) {
+      assert.isFalse(isLoopback(address), address)
+    }
+  })
 
   it.scopedLive("demo --once: the simulator, a demo HTTP server and one request through the tunnel", () =>
     Effect.gen(function*() {

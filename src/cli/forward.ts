@@ -21,7 +21,20 @@ import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
 import { report, reportConnection } from "./status.js"
 
 /**
- * Listens, prints what the official client prints, reports the counters, runs `whileListening`, and ends when the
+ * Whether a listening address is reachable from this machine alone: 127.0.0.0/8, ::1, or IPv4 loopback mapped into
+ * IPv6.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const isLoopback = (address: string): boolean => {
+  const v4 = address.startsWith("::ffff:") ? address.slice("::ffff:".length) : address
+  return (Net.isIPv4(v4) && v4.startsWith("127.")) || address === "::1" || address === "0:0:0:0:0:0:0:1"
+}
+
+/**
+ * Listens, prints what the official client prints, warns (on stderr) when the listener is reachable from other
+ * machines, reports the counters, runs `whileListening`, and ends when the
  * session ends, `whileListening` completes, or the scope is interrupted (Ctrl-C).
  *
  * @since 0.1.0
@@ -39,6 +52,12 @@ export const serve = (
     const listener = yield* NodePortForwarding.listen(forwarding, options)
     const where = listener.address._tag === "Tcp" ? `Port ${listener.address.port}` : `Unix socket ${listener.address.path}`
     yield* Console.log(`${where} opened for sessionId ${sessionId}.`)
+    if (listener.address._tag === "Tcp" && !isLoopback(listener.address.host)) {
+      yield* Console.error(
+        `warning: listening on ${listener.address.host}:${listener.address.port}, reachable from other machines: ` +
+          "whoever can connect to it uses this session"
+      )
+    }
     yield* Console.log("Waiting for connections...")
     yield* report(forwarding)
     yield* reportConnection(forwarding.session)
