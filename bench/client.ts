@@ -24,6 +24,7 @@ import * as Url from "node:url"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import { NODE_FLAGS } from "../src/cli/installPlugin.js"
 import type { Row } from "./harness.js"
+import { server } from "./portForwarding.js"
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -139,21 +140,9 @@ const expectedDigest = (size: number): string => {
   return hash.digest("hex")
 }
 
-const listen = (serve: (socket: Net.Socket) => void) =>
-  Effect.acquireRelease(
-    Effect.async<Net.Server>((resume) => {
-      const server = Net.createServer({ noDelay: true }, (socket) => {
-        socket.on("error", () => {})
-        serve(socket)
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) => Effect.sync(() => server.close())
-  ).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
-
 /** Each connection gets `size` bytes of the pattern, then an end. */
 const source = (size: number) =>
-  listen((socket) => {
+  server((socket) => {
     let left = size
     const pump = () => {
       while (left > 0) {
@@ -166,13 +155,13 @@ const source = (size: number) =>
     pump()
   })
 
-const echo = listen((socket) => socket.pipe(socket))
+const echo = server((socket) => socket.pipe(socket))
 
 const freePort = Effect.async<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as Net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
+  const probe = Net.createServer()
+  probe.listen(0, "127.0.0.1", () => {
+    const port = (probe.address() as Net.AddressInfo).port
+    probe.close(() => resume(Effect.succeed(port)))
   })
 })
 

@@ -16,7 +16,7 @@ const MiB = 1024 * 1024
 const now = () => performance.now()
 
 /** A server on 127.0.0.1 for the scope: `serve` handles each connection; its port. */
-const server = (serve: (socket: Net.Socket) => void) =>
+export const server = (serve: (socket: Net.Socket) => void) =>
   Effect.acquireRelease(
     Effect.async<Net.Server>((resume) => {
       const server = Net.createServer({ noDelay: true }, (socket) => {
