@@ -5,10 +5,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import type * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
 import { isLoopback } from "../src/cli/forward.js"
+import { pollUntil } from "./utils/poll.js"
 import { echoServer, roundTrip } from "./utils/tcp.js"
 
 const responseJson = (response: AgentSimulator.StartSessionResponse) =>
@@ -66,6 +70,48 @@ describe("CLI", () => {
       local.kill("SIGINT")
       assert.strictEqual(yield* exitCode(local), 0)
       assert.deepStrictEqual(localWarnings(), [])
+    }), 60_000)
+
+  it.scopedLive("forward --ready-json: one JSON line, to a file (whole) or stdout, once the port listens; a path that cannot be written is exit 1", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "ssm-ready-"))),
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      const file = Path.join(dir, "ready.json")
+      const child = yield* spawnCli("main", ["forward", "--simulator", "--remote-port", String(destination), "--ready-json", file])
+      const [, sessionId] = yield* waitForOutput(child, /opened for sessionId (\S+)\./)
+      const text = yield* pollUntil(Effect.sync(() => Fs.existsSync(file) ? Fs.readFileSync(file, "utf8") : ""), (text) => text !== "", {
+        every: "50 millis",
+        times: 200,
+        what: "the readiness file"
+      })
+      const ready = JSON.parse(text) as { mappings: Array<{ local: string; remote: string; target: string; sessionId: string }> }
+      assert.strictEqual(ready.mappings.length, 1)
+      const [mapping] = ready.mappings
+      assert.match(mapping!.local, /^127\.0\.0\.1:\d+$/)
+      assert.deepStrictEqual({ ...mapping, local: "" }, { local: "", remote: `localhost:${destination}`, target: "i-simulated", sessionId: sessionId! })
+      const port = Number(mapping!.local.split(":")[1])
+      assert.strictEqual(new TextDecoder().decode(yield* roundTrip(port, new TextEncoder().encode("ready"))), "ready")
+      child.kill("SIGINT")
+      assert.strictEqual(yield* exitCode(child), 0)
+
+      const toStdout = yield* spawnCli("main", ["forward", "--simulator", "--remote-port", String(destination), "--ready-json", "-"])
+      const [line] = yield* waitForOutput(toStdout, /\{"mappings":.*\}\n/)
+      assert.strictEqual((JSON.parse(line!) as typeof ready).mappings[0]!.remote, `localhost:${destination}`)
+      toStdout.kill("SIGINT")
+      assert.strictEqual(yield* exitCode(toStdout), 0)
+
+      const nowhere = yield* spawnCli("main", [
+        "forward", "--simulator", "--remote-port", String(destination), "--ready-json", Path.join(dir, "missing", "ready.json")
+      ])
+      let stderr = ""
+      nowhere.stderr!.on("data", (data: Buffer) => (stderr += data.toString()))
+      assert.strictEqual(yield* exitCode(nowhere), 1)
+      assert.match(stderr.trim().split("\n").pop()!, /^ssm-session-manager: --ready-json .*missing\/ready\.json: the directory .* does not exist$/)
+      // refused before a session was started
+      assert.notInclude(stderr, "Starting a session")
     }), 60_000)
 
   it("isLoopback: 127.0.0.0/8, ::1 and mapped IPv4 loopback only", () => {

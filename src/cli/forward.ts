@@ -40,10 +40,10 @@ export const isLoopback = (address: string): boolean => {
  * @since 0.1.0
  * @category running
  */
-export const serve = (
+export const serve = <E = never>(
   forwarding: PortForwarding.PortForwarding,
   options: NodePortForwarding.ListenOptions,
-  whileListening: (address: NodePortForwarding.ListenerAddress) => Effect.Effect<void> = () => Effect.never
+  whileListening: (address: NodePortForwarding.ListenerAddress) => Effect.Effect<void, E> = () => Effect.never
 ) =>
   Effect.gen(function*() {
     const sessionId = forwarding.session.sessionId
@@ -90,6 +90,53 @@ const host = Options.text("host").pipe(
   Options.optional
 )
 const reason = Options.text("reason").pipe(Options.withDescription("reason recorded with the session"), Options.optional)
+const readyJson = Options.text("ready-json").pipe(
+  Options.withDescription(
+    "once listening, write one JSON line saying where, for scripts: `-` for stdout, or a file path (written whole " +
+      "under a temporary name, then renamed, so a reader never sees half of it)"
+  ),
+  Options.optional
+)
+
+/**
+ * The readiness line of `forward --ready-json`: every mapping's local end (`host:port`, or `unix:path`), its
+ * destination as the instance sees it, the target and the session.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const readyLine = (
+  mappings: ReadonlyArray<{
+    readonly address: NodePortForwarding.ListenerAddress
+    readonly target: string
+    readonly host: string | undefined
+    readonly portNumber: number
+    readonly sessionId: string
+  }>
+): string =>
+  JSON.stringify({
+    mappings: mappings.map((mapping) => ({
+      local: mapping.address._tag === "Tcp"
+        ? `${mapping.address.host.includes(":") ? `[${mapping.address.host}]` : mapping.address.host}:${mapping.address.port}`
+        : `unix:${mapping.address.path}`,
+      remote: `${mapping.host ?? "localhost"}:${mapping.portNumber}`,
+      target: mapping.target,
+      sessionId: mapping.sessionId
+    }))
+  })
+
+/** Writes `line` to stdout (`-`) or atomically to a file. */
+const writeReady = (destination: string, line: string): Effect.Effect<void, Error> =>
+  destination === "-"
+    ? Console.log(line)
+    : Effect.try({
+      try: () => {
+        const temporary = `${destination}.${process.pid}.tmp`
+        Fs.writeFileSync(temporary, `${line}\n`)
+        Fs.renameSync(temporary, destination)
+      },
+      catch: (cause) => new Error(`--ready-json ${destination}: ${cause instanceof Error ? cause.message : String(cause)}`)
+    })
 
 const listenOptions = (options: {
   readonly localPort: number
@@ -138,18 +185,34 @@ const startAndServe = (
     readonly host: Option.Option<string>
     readonly reason: Option.Option<string>
     readonly listen: NodePortForwarding.ListenOptions
+    readonly readyJson?: Option.Option<string>
   },
-  whileListening?: (address: NodePortForwarding.ListenerAddress) => Effect.Effect<void>
+  whileListening: (address: NodePortForwarding.ListenerAddress) => Effect.Effect<void> = () => Effect.never
 ) =>
   Effect.gen(function*() {
     yield* checkLocal(options.listen)
+    const ready = Option.getOrUndefined(options.readyJson ?? Option.none())
+    if (ready !== undefined && ready !== "" && ready !== "-" && !Fs.existsSync(Path.dirname(Path.resolve(ready)))) {
+      return yield* Effect.fail(new Error(`--ready-json ${ready}: the directory ${Path.dirname(ready)} does not exist`))
+    }
     const forwarding = yield* PortForwarding.start({
       target: options.target,
       portNumber: options.portNumber,
       host: Option.getOrUndefined(options.host),
       reason: Option.getOrUndefined(options.reason)
     })
-    return yield* serve(forwarding, options.listen, whileListening)
+    return yield* serve(forwarding, options.listen, (address) =>
+      ready === undefined ? whileListening(address) : writeReady(ready, readyLine([{
+        address,
+        target: options.target,
+        host: Option.getOrUndefined(options.host),
+        portNumber: options.portNumber,
+        sessionId: forwarding.session.sessionId
+      }])).pipe(
+        // a readiness line that cannot be written is the command's failure (exit 1): a script waiting for it
+        // would otherwise wait for ever
+        Effect.zipRight(whileListening(address))
+      ))
   })
 
 /**
@@ -166,7 +229,8 @@ export const forward = Command.make(
     localHost,
     unixSocket,
     host,
-    reason
+    reason,
+    readyJson
   },
   (options) =>
     Effect.gen(function*() {
@@ -176,7 +240,8 @@ export const forward = Command.make(
         portNumber: options.remotePort,
         host: options.host,
         reason: options.reason,
-        listen: listenOptions(options)
+        listen: listenOptions(options),
+        readyJson: options.readyJson
       })
     }).pipe(Effect.scoped, Effect.provide(layerAws(options)))
 ).pipe(Command.withDescription("forward a local port to a port on (or behind) an instance"))
