@@ -31,11 +31,18 @@ export const corkSocket = (webSocket: unknown): () => void => {
 }
 
 /**
- * Bytes of frames written and not yet taken by the network past which the link stops reading (`ws`): what a peer
- * that reads slowly leaves in our memory is bounded by this, plus what one read brings.
+ * Bytes of frames written and not yet taken by the network past which acknowledgements are dropped: what a peer
+ * that does not read leaves in our memory is bounded by this plus the window of data messages.
  * @internal
  */
 export const MAX_UNSENT_BYTES = 256 * 1024
+
+/** "acknowledge" in the MessageType field (bytes 4 to 14). */
+const ACKNOWLEDGE = Array.from("acknowledge", (c) => c.charCodeAt(0))
+const isAcknowledge = (frame: Uint8Array): boolean => {
+  for (let i = 0; i < ACKNOWLEDGE.length; i++) if (frame[4 + i] !== ACKNOWLEDGE[i]) return false
+  return true
+}
 
 /** How a link ended. @internal */
 export type LinkEnd =
@@ -209,42 +216,25 @@ export const open = (
       uncork?.()
     }
 
-    // reading stops while the reader asks (its buffer is full) or while the network is not taking our frames: a
-    // peer that does not read its acknowledgements would otherwise fill memory with them
-    const canPause = typeof webSocket.pause === "function" && typeof webSocket.resume === "function"
-    const socket = (webSocket as { readonly _socket?: { once?: (event: "drain", listener: () => void) => void } })._socket
-    let pausedByReader = false
-    let pausedByWriter = false
-    const setPaused = (reader: boolean, writer: boolean) => {
-      const was = pausedByReader || pausedByWriter
-      pausedByReader = reader
-      pausedByWriter = writer
-      const is = reader || writer
-      if (is && !was) webSocket.pause!()
-      else if (!is && was) webSocket.resume!()
-    }
-    const checkWrites = canPause && typeof socket?.once === "function"
-      ? () => {
-        if (pausedByWriter || webSocket.bufferedAmount <= MAX_UNSENT_BYTES) return
-        setPaused(pausedByReader, true)
-        socket.once!("drain", () => setPaused(pausedByReader, false))
-      }
-      : () => {}
-
+    // an acknowledgement written while the network already holds MAX_UNSENT_BYTES of ours is dropped, as a lossy
+    // network would: a peer that does not read its acknowledgements would otherwise fill our memory with them. The
+    // repeat 50 ms later, or the peer's resend, acknowledges it again. (Reading on while writes wait keeps both
+    // sides moving: a link that stopped reading until its writes drained could wait for ever on a peer doing the
+    // same.) Data frames are bounded by the window and always go.
+    const overBound = () => webSocket.bufferedAmount > MAX_UNSENT_BYTES
     return {
       send: (frame) => {
-        if (webSocket.readyState !== 1) return
+        if (webSocket.readyState !== 1 || (isAcknowledge(frame) && overBound())) return
         if (batch === undefined) {
           batch = corkSocket(webSocket)
           queueMicrotask(flush)
         }
         webSocket.send(frame)
-        checkWrites()
       },
       cork: () => corkSocket(webSocket),
-      canPause,
-      pauseReading: () => canPause && setPaused(true, pausedByWriter),
-      resumeReading: () => canPause && setPaused(false, pausedByWriter),
+      canPause: typeof webSocket.pause === "function" && typeof webSocket.resume === "function",
+      pauseReading: () => webSocket.pause?.(),
+      resumeReading: () => webSocket.resume?.(),
       ended: Deferred.await(ended)
     } satisfies Link
   })
