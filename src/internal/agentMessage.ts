@@ -272,6 +272,14 @@ const equalsAt = (frame: Uint8Array, offset: number, expected: Uint8Array): bool
   return true
 }
 
+/**
+ * Whether a frame's MessageType field holds `type` as every AWS writer (and this one) pads it, without decoding the
+ * frame: for transports that treat some frames apart.
+ * @internal
+ */
+export const hasMessageType = (frame: Uint8Array, type: AgentMessage.MessageType): boolean =>
+  frame.length >= TYPE_OFFSET + MESSAGE_TYPE_LENGTH && equalsAt(frame, TYPE_OFFSET, paddedTypes.get(type)!)
+
 /** Trims NUL and white space from both ends of the type field, as the Go reader does. */
 const readMessageType = (frame: Uint8Array): string => {
   // fast path: the canonical space padding that every AWS writer emits

@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
+import { hasMessageType } from "./agentMessage.js"
 
 /**
  * Corks the TCP socket under a `ws` WebSocket for a batch of frames, when there is one: one frame per WebSocket
@@ -36,13 +37,6 @@ export const corkSocket = (webSocket: unknown): () => void => {
  * @internal
  */
 export const MAX_UNSENT_BYTES = 256 * 1024
-
-/** "acknowledge" in the MessageType field (bytes 4 to 14). */
-const ACKNOWLEDGE = Array.from("acknowledge", (c) => c.charCodeAt(0))
-const isAcknowledge = (frame: Uint8Array): boolean => {
-  for (let i = 0; i < ACKNOWLEDGE.length; i++) if (frame[4 + i] !== ACKNOWLEDGE[i]) return false
-  return true
-}
 
 /** How a link ended. @internal */
 export type LinkEnd =
@@ -224,7 +218,7 @@ export const open = (
     const overBound = () => webSocket.bufferedAmount > MAX_UNSENT_BYTES
     return {
       send: (frame) => {
-        if (webSocket.readyState !== 1 || (isAcknowledge(frame) && overBound())) return
+        if (webSocket.readyState !== 1 || (hasMessageType(frame, "acknowledge") && overBound())) return
         if (batch === undefined) {
           batch = corkSocket(webSocket)
           queueMicrotask(flush)
