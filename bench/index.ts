@@ -4,6 +4,7 @@
 import * as AgentMessageBench from "./agentMessage.js"
 import * as ClientBench from "./client.js"
 import { printTable, type Row } from "./harness.js"
+import * as PoolBench from "./pool.js"
 import * as PortForwardingBench from "./portForwarding.js"
 import * as ResumeBench from "./resume.js"
 import * as SessionBench from "./session.js"
@@ -19,6 +20,8 @@ console.log("\n== Session ==")
 rows.push(...(await SessionBench.run()))
 console.log("\n== Port forwarding ==")
 rows.push(...(await PortForwardingBench.run()))
+console.log("\n== Session pool ==")
+rows.push(...(await PoolBench.run()))
 console.log("\n== Resume ==")
 rows.push(...(await ResumeBench.run()))
 console.log("\n== Client process (separate processes) ==")

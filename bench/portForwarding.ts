@@ -45,7 +45,7 @@ const writeAll = (socket: Net.Socket, size: number, done: () => void = () => {})
 }
 
 /** Sends `size` bytes to each connection, then ends it. */
-const source = (size: number) => server((socket) => writeAll(socket, size, () => socket.end()))
+export const source = (size: number) => server((socket) => writeAll(socket, size, () => socket.end()))
 
 /** Counts what each connection sends; answers one byte once `size` bytes arrived. */
 const sink = (size: number) =>
@@ -66,7 +66,7 @@ const connect = (port: number) =>
   })
 
 /** Seconds to receive `size` bytes on a new connection to `port`. */
-const download = (port: number, size: number) =>
+export const download = (port: number, size: number) =>
   Effect.flatMap(connect(port), (socket) =>
     Effect.async<number>((resume) => {
       const start = now()

@@ -46,12 +46,20 @@ export interface Listener {
 }
 
 /**
+ * What a listener forwards through: a `PortForwarding`, or a `PortForwardingPool`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Forwarder = Pick<PortForwarding.PortForwarding, "forward" | "closed">
+
+/**
  * Listens for local connections and forwards each through the tunnel, until the scope closes.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const listen: (
-  forwarding: PortForwarding.PortForwarding,
+  forwarding: Forwarder,
   options?: ListenOptions
 ) => Effect.Effect<Listener, PortForwarding.PortForwardingError, Scope.Scope> = internal.listen

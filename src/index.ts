@@ -45,6 +45,14 @@ export * as SsmApi from "./SsmApi.js"
 export * as PortForwarding from "./PortForwarding.js"
 
 /**
+ * Several port-forwarding sessions to one destination as one tunnel: past the per-session rate cap, replaced when
+ * one ends.
+ *
+ * @since 0.2.0
+ */
+export * as PortForwardingPool from "./PortForwardingPool.js"
+
+/**
  * Interactive shells: input as a Sink, output as a Stream, terminal size and signals.
  *
  * @since 0.1.0

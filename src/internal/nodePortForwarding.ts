@@ -11,13 +11,12 @@ import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import type * as NodePortForwarding from "../NodePortForwarding.js"
-import type * as PortForwarding from "../PortForwarding.js"
 import * as NodeSmux from "./nodeSmux.js"
 import { PortForwardingError } from "./portForwarding.js"
 
 /** @internal */
 export const listen = (
-  forwarding: PortForwarding.PortForwarding,
+  forwarding: NodePortForwarding.Forwarder,
   options: NodePortForwarding.ListenOptions = {}
 ): Effect.Effect<NodePortForwarding.Listener, PortForwardingError, Scope.Scope> =>
   Effect.gen(function*() {

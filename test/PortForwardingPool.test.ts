@@ -1,0 +1,156 @@
+import { assert, describe, it } from "@effect/vitest"
+import type * as Socket from "@effect/platform/Socket"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream } from "effect"
+import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as NodePortForwarding from "../src/NodePortForwarding.js"
+import * as NodeSession from "../src/NodeSession.js"
+import * as PortForwarding from "../src/PortForwarding.js"
+import * as PortForwardingPool from "../src/PortForwardingPool.js"
+import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
+import { echoServer, roundTrip } from "./utils/tcp.js"
+
+/** The simulator as the SsmApi service and the "instance", for the test's scope. */
+const simulatedAws = Effect.gen(function*() {
+  const context = yield* Layer.build(
+    AgentSimulator.layerSsmApi().pipe(
+      Layer.provideMerge(AgentSimulator.layer({ messagesPerSecond: 0 })),
+      Layer.merge(NodeSession.layerWebSocketConstructor)
+    )
+  )
+  return { context, simulator: Context.get(context, AgentSimulator.AgentSimulator) }
+})
+
+/** Writes `text` on a connection and reads the echo back. */
+const exchange = (socket: Socket.Socket, text: string) =>
+  Effect.gen(function*() {
+    const done = yield* Deferred.make<string>()
+    let received = ""
+    const reader = yield* Effect.fork(socket.run((bytes) => {
+      received += new TextDecoder().decode(bytes)
+      if (received.length >= text.length) Deferred.unsafeDone(done, Exit.succeed(received))
+    }))
+    yield* (yield* socket.writer)(text)
+    const echoed = yield* Deferred.await(done)
+    yield* Fiber.interrupt(reader)
+    return echoed
+  })
+
+/** Waits for the first pool event that `matches`. */
+const nextEvent = (events: Stream.Stream<PortForwardingPool.PoolEvent>, matches: (event: PortForwardingPool.PoolEvent) => boolean) =>
+  Effect.map(Stream.runHead(Stream.filter(events, matches)), (event) => event._tag === "Some" ? event.value : undefined)
+
+describe("PortForwardingPool", () => {
+  it.scopedLive("k sessions start together; connections go to the least-loaded one, and all of them carry bytes", () =>
+    Effect.gen(function*() {
+      const port = yield* echoServer
+      const aws = yield* simulatedAws
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pool = yield* PortForwardingPool.start({ target: "i-1", portNumber: port, sessions: 3 })
+        assert.strictEqual((yield* pool.sessions).length, 3)
+        const connections = yield* Effect.forEach(Array.from({ length: 6 }, (_, i) => i), () => pool.connect)
+        assert.deepStrictEqual((yield* pool.sessions).map((session) => session.activeConnections), [2, 2, 2])
+        const echoed = yield* Effect.forEach(connections, (socket, i) => exchange(socket, `connection ${i}`), {
+          concurrency: "unbounded"
+        })
+        assert.deepStrictEqual(echoed, connections.map((_, i) => `connection ${i}`))
+        const stats = yield* pool.stats
+        assert.strictEqual(stats.sessions, 3)
+        assert.strictEqual(stats.connections, 6)
+        assert.strictEqual(stats.activeConnections, 6)
+        assert.strictEqual(stats.bytesSent, echoed.join("").length)
+      })).pipe(Effect.provide(aws.context))
+    }))
+
+  it.scopedLive("a session that ends is replaced; the other sessions' connections carry on", () =>
+    Effect.gen(function*() {
+      const port = yield* echoServer
+      const aws = yield* simulatedAws
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pool = yield* PortForwardingPool.start({ target: "i-1", portNumber: port, sessions: 2 })
+        const events = yield* pool.subscribe
+        const [first, second] = yield* pool.members
+        const survivor = yield* Effect.flatMap(Scope.make(), (scope) =>
+          Scope.extend(pool.connect, scope)
+        )
+        const onSecond = (yield* second!.stats).activeConnections === 1
+        const doomed = onSecond ? first! : second!
+        const kept = onSecond ? second! : first!
+        const ended = yield* Effect.fork(nextEvent(events, (event) => event._tag === "SessionEnded"))
+        const started = yield* Effect.fork(nextEvent(events, (event) => event._tag === "SessionStarted"))
+        assert.isTrue(yield* aws.simulator.terminateSession(doomed.session.sessionId))
+        assert.deepStrictEqual(yield* Fiber.join(ended), { _tag: "SessionEnded", sessionId: doomed.session.sessionId })
+        const replacement = yield* Fiber.join(started)
+        assert.notStrictEqual((replacement as { sessionId: string }).sessionId, doomed.session.sessionId)
+        const ids = (yield* pool.sessions).map((session) => session.sessionId)
+        assert.strictEqual(ids.length, 2)
+        assert.include(ids, kept.session.sessionId)
+        assert.strictEqual(yield* exchange(survivor, "still here"), "still here")
+        const stats = yield* pool.stats
+        assert.strictEqual(stats.sessionsStarted, 3)
+        assert.strictEqual(stats.sessionsEnded, 1)
+      })).pipe(Effect.provide(aws.context))
+    }))
+
+  it.scopedLive("grows on demand up to maxSessions, one session per connection that finds every session busy", () =>
+    Effect.gen(function*() {
+      const port = yield* echoServer
+      const aws = yield* simulatedAws
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pool = yield* PortForwardingPool.start({ target: "i-1", portNumber: port, sessions: 1, maxSessions: 3 })
+        assert.strictEqual((yield* pool.sessions).length, 1)
+        const sockets = yield* Effect.all(Array.from({ length: 4 }, () => pool.connect), { concurrency: "unbounded" })
+        const loads = (yield* pool.sessions).map((session) => session.activeConnections).sort()
+        assert.deepStrictEqual(loads, [1, 1, 2])
+        assert.deepStrictEqual(
+          yield* Effect.forEach(sockets, (socket) => exchange(socket, "grown")),
+          ["grown", "grown", "grown", "grown"]
+        )
+      })).pipe(Effect.provide(aws.context))
+    }))
+
+  it.scopedLive("a local listener over a pool: each TCP connection through it arrives whole", () =>
+    Effect.gen(function*() {
+      const port = yield* echoServer
+      const aws = yield* simulatedAws
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pool = yield* PortForwardingPool.start({ target: "i-1", portNumber: port, sessions: 2 })
+        const listener = yield* NodePortForwarding.listen(pool)
+        assert.strictEqual(listener.address._tag, "Tcp")
+        const local = (listener.address as { port: number }).port
+        const data = Array.from({ length: 4 }, (_, i) => pseudoRandomBytes(256 * 1024, 40 + i))
+        const back = yield* Effect.forEach(data, (bytes) => roundTrip(local, bytes), { concurrency: "unbounded" })
+        assert.deepStrictEqual(back.map(sha256Hex), data.map(sha256Hex))
+        assert.strictEqual((yield* pool.stats).connections, 4)
+      })).pipe(Effect.provide(aws.context))
+    }))
+
+  it.scopedLive("no session can start: the pool fails with the start's error; bad sizes are InvalidOptions", () =>
+    Effect.gen(function*() {
+      const refused = new PortForwarding.PortForwardingError({ reason: "Session", detail: "refused" })
+      const error = yield* Effect.flip(PortForwardingPool.make(Effect.fail(refused), { sessions: 2 }))
+      assert.strictEqual(error, refused)
+      const invalid = yield* Effect.flip(PortForwardingPool.make(Effect.fail(refused), { sessions: 2, maxSessions: 1 }))
+      assert.strictEqual((invalid as PortForwarding.PortForwardingError).reason, "InvalidOptions")
+    }))
+
+  it.scopedLive("every session ends and none can start again: `closed` fails, and new connections fail with it", () =>
+    Effect.gen(function*() {
+      const port = yield* echoServer
+      const aws = yield* simulatedAws
+      let opened = 0
+      const open = Effect.suspend(() =>
+        ++opened > 1
+          ? Effect.fail(new PortForwarding.PortForwardingError({ reason: "Session", detail: "target gone" }))
+          : PortForwarding.start({ target: "i-1", portNumber: port })
+      )
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pool = yield* PortForwardingPool.make(open, { sessions: 1, restart: Schedule.recurs(2) })
+        const [only] = yield* pool.members
+        yield* aws.simulator.terminateSession(only!.session.sessionId)
+        const error = yield* Effect.flip(pool.closed)
+        assert.strictEqual(error.detail, "target gone")
+        assert.strictEqual(opened, 4)
+        assert.strictEqual((yield* Effect.flip(Effect.scoped(pool.connect))).detail, "target gone")
+      })).pipe(Effect.provide(aws.context))
+    }))
+})
