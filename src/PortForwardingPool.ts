@@ -49,6 +49,8 @@ export type PoolEvent =
     readonly sessionId: string
     readonly error?: PortForwarding.PortForwardingError | undefined
   }
+  /** what happens to one session's connections (see `PortForwarding.PortForwardingEvent`) */
+  | { readonly _tag: "Connection"; readonly sessionId: string; readonly event: PortForwarding.PortForwardingEvent }
   /** an attempt to start a session failed (it is retried on the pool's `restart` schedule) */
   | { readonly _tag: "StartFailed"; readonly error: PortForwarding.PortForwardingError }
 

@@ -15,9 +15,13 @@ import * as Http from "node:http"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
+import * as Either from "effect/Either"
 import * as NodePortForwarding from "../NodePortForwarding.js"
 import * as PortForwarding from "../PortForwarding.js"
+import * as PortForwardingPool from "../PortForwardingPool.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
+import * as Background from "./background.js"
+import * as Tunnels from "./tunnels.js"
 import { report, reportConnection } from "./status.js"
 
 /**
@@ -112,6 +116,8 @@ export const readyLine = (
     readonly host: string | undefined
     readonly portNumber: number
     readonly sessionId: string
+    /** every session of a pool, when it has more than one */
+    readonly sessionIds?: ReadonlyArray<string> | undefined
   }>
 ): string =>
   JSON.stringify({
@@ -121,7 +127,8 @@ export const readyLine = (
         : `unix:${mapping.address.path}`,
       remote: `${mapping.host ?? "localhost"}:${mapping.portNumber}`,
       target: mapping.target,
-      sessionId: mapping.sessionId
+      sessionId: mapping.sessionId,
+      ...(mapping.sessionIds !== undefined && mapping.sessionIds.length > 1 ? { sessionIds: mapping.sessionIds } : {})
     }))
   })
 
@@ -215,6 +222,93 @@ const startAndServe = (
       ))
   })
 
+const localForward = Options.text("local-forward").pipe(
+  Options.withAlias("L"),
+  Options.withDescription(
+    "a mapping, ssh-style: [bind:]localPort:[host:]remotePort (or path:[host:]remotePort for a Unix socket); " +
+      "repeat it for several, each its own session"
+  ),
+  Options.repeated
+)
+const sessions = Options.integer("sessions").pipe(
+  Options.withDescription(
+    "sessions per mapping: its connections are spread over them, least-loaded first (each session is capped at " +
+      "about 1000 messages a second by the service); one that ends is replaced"
+  ),
+  Options.withDefault(1)
+)
+const maxSessions = Options.integer("max-sessions").pipe(
+  Options.withDescription("grow a mapping's pool on demand up to this many sessions, one per connection that finds all busy"),
+  Options.optional
+)
+const waitRemote = Options.boolean("wait-remote").pipe(
+  Options.withDescription(
+    "before saying ready, open one connection to each destination and fail if the agent cannot connect to it"
+  )
+)
+const background = Options.boolean("background").pipe(
+  Options.withDescription(
+    "once every mapping is ready, go on in the background and exit 0 (1 with the error if one is not): " +
+      "`forward … --wait-remote --background && psql …`"
+  )
+)
+
+/** The mappings a `forward` command line asks for: the one-mapping flags, then each `-L`. */
+const mappingsOf = (options: {
+  readonly remotePort: Option.Option<number>
+  readonly localPort: number
+  readonly localHost: string
+  readonly unixSocket: Option.Option<string>
+  readonly host: Option.Option<string>
+  readonly localForward: ReadonlyArray<string>
+}): Effect.Effect<ReadonlyArray<Tunnels.Mapping>, Error> =>
+  Effect.gen(function*() {
+    const mappings: Array<Tunnels.Mapping> = []
+    if (Option.isSome(options.remotePort)) {
+      mappings.push({
+        listen: listenOptions(options),
+        host: Option.getOrUndefined(options.host),
+        portNumber: options.remotePort.value
+      })
+    }
+    for (const spec of options.localForward) {
+      mappings.push(yield* Either.match(Tunnels.parseMapping(spec), {
+        onLeft: (why) => Effect.fail(new Error(why)),
+        onRight: Effect.succeed
+      }))
+    }
+    if (mappings.length === 0) return yield* Effect.fail(new Error("give --remote-port, or one or more -L mappings"))
+    return mappings
+  })
+
+/** What the official client prints for each port, the warnings, the readiness line and the background hand-off. */
+const announce = (target: string, readyJson: string | undefined) => (running: ReadonlyArray<Tunnels.Running>) =>
+  Effect.gen(function*() {
+    for (const { address, sessionIds } of running) {
+      const where = address._tag === "Tcp" ? `Port ${address.port}` : `Unix socket ${address.path}`
+      yield* Console.log(`${where} opened for sessionId ${sessionIds.join(", ")}.`)
+      if (address._tag === "Tcp" && !isLoopback(address.host)) {
+        yield* Console.error(
+          `warning: listening on ${Tunnels.formatAddress(address)}, reachable from other machines: ` +
+            "whoever can connect to it uses this session"
+        )
+      }
+    }
+    yield* Console.log("Waiting for connections...")
+    const line = readyLine(running.map(({ address, mapping, sessionIds }) => ({
+      address,
+      target,
+      host: mapping.host,
+      portNumber: mapping.portNumber,
+      sessionId: sessionIds[0]!,
+      sessionIds
+    })))
+    // a readiness line that cannot be written is the command's failure (exit 1): a script waiting for it would
+    // otherwise wait for ever
+    if (readyJson !== undefined) yield* writeReady(readyJson, line)
+    yield* Background.ready(line)
+  })
+
 /**
  * @since 0.1.0
  * @category commands
@@ -224,27 +318,44 @@ export const forward = Command.make(
   {
     ...awsOptions,
     target,
-    remotePort: Options.integer("remote-port").pipe(Options.withDescription("the destination port")),
+    remotePort: Options.integer("remote-port").pipe(
+      Options.withDescription("the destination port (the one-mapping form; see -L for more)"),
+      Options.optional
+    ),
     localPort,
     localHost,
     unixSocket,
     host,
+    localForward,
+    sessions,
+    maxSessions,
+    waitRemote,
+    background,
     reason,
     readyJson
   },
   (options) =>
     Effect.gen(function*() {
+      const mappings = yield* mappingsOf(options)
       const target = yield* requireTarget(options.target, options.simulator)
-      return yield* startAndServe({
-        target,
-        portNumber: options.remotePort,
-        host: options.host,
-        reason: options.reason,
-        listen: listenOptions(options),
-        readyJson: options.readyJson
-      })
-    }).pipe(Effect.scoped, Effect.provide(layerAws(options)))
-).pipe(Command.withDescription("forward a local port to a port on (or behind) an instance"))
+      // the local ends and the readiness file are checked before any session starts
+      for (const mapping of mappings) yield* checkLocal(mapping.listen)
+      const ready = Option.getOrUndefined(options.readyJson)
+      if (ready !== undefined && ready !== "" && ready !== "-" && !Fs.existsSync(Path.dirname(Path.resolve(ready)))) {
+        return yield* Effect.fail(new Error(`--ready-json ${ready}: the directory ${Path.dirname(ready)} does not exist`))
+      }
+      if (options.background && !Background.isChild()) return yield* Background.start()
+      return yield* Tunnels.runMappings(mappings, (mapping) =>
+        PortForwardingPool.start({
+          target,
+          portNumber: mapping.portNumber,
+          host: mapping.host,
+          reason: Option.getOrUndefined(options.reason),
+          sessions: options.sessions,
+          maxSessions: Option.getOrUndefined(options.maxSessions)
+        }), { waitRemote: options.waitRemote, onReady: announce(target, ready) })
+    }).pipe(Background.reportFailure, Effect.scoped, Effect.provide(layerAws(options)))
+).pipe(Command.withDescription("forward local ports to ports on (or behind) an instance, over one or more sessions each"))
 
 /** A small HTTP server on 127.0.0.1 standing in for the instance's web server. */
 const demoServer: Effect.Effect<number, never, Scope.Scope> = Effect.acquireRelease(

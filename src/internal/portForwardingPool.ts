@@ -105,7 +105,14 @@ export const make = <E, R>(
       members.push(member)
       retired.sessionsStarted++
       available.unsafeOpen()
-      yield* publish({ _tag: "SessionStarted", sessionId: forwarding.session.sessionId })
+      const sessionId = forwarding.session.sessionId
+      // subscribed now, before any connection: the session's connection events, as the pool's
+      const connectionEvents = yield* Scope.extend(forwarding.subscribe, scope)
+      yield* Effect.forkIn(
+        Stream.runForEach(connectionEvents, (event) => publish({ _tag: "Connection", sessionId, event })),
+        scope
+      )
+      yield* publish({ _tag: "SessionStarted", sessionId })
       yield* FiberSet.run(fibers, Effect.gen(function*() {
         const ended = yield* Effect.exit(forwarding.closed)
         members.splice(members.indexOf(member), 1)

@@ -1,0 +1,257 @@
+/**
+ * Several tunnels in one command (`forward -L … -L …`): each mapping a pool of sessions to its destination with its
+ * own listener, started together (all or nothing), then supervised apart: a mapping whose sessions cannot be
+ * kept is reported and ends on its own while the others carry on. One status line covers them all.
+ *
+ * @since 0.2.0
+ */
+import * as Console from "effect/Console"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Net from "node:net"
+import * as NodePortForwarding from "../NodePortForwarding.js"
+import type * as PortForwarding from "../PortForwarding.js"
+import * as PortForwardingPool from "../PortForwardingPool.js"
+import { formatStats, reportConnection } from "./status.js"
+
+/**
+ * One `-L` mapping: where to listen, and the destination as the instance sees it (`host` undefined for the
+ * instance's own port).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Mapping {
+  readonly listen: NodePortForwarding.ListenOptions
+  readonly host: string | undefined
+  readonly portNumber: number
+}
+
+const isPort = (text: string) => /^\d{1,5}$/.test(text) && Number(text) <= 65535
+
+/** Splits on colons outside brackets (`[::1]:8080:db:5432`), dropping the brackets. */
+const splitSpec = (spec: string): Array<string> => {
+  const parts: Array<string> = []
+  let current = ""
+  let bracket = false
+  for (const char of spec) {
+    if (char === "[" && current === "") bracket = true
+    else if (char === "]" && bracket) bracket = false
+    else if (char === ":" && !bracket) {
+      parts.push(current)
+      current = ""
+    } else current += char
+  }
+  parts.push(current)
+  return parts
+}
+
+/**
+ * Parses an ssh-style `-L` spec: `[bind:]localPort:[host:]remotePort`, or `path:[host:]remotePort` for a Unix
+ * socket (a first part with a `/`). Three parts read as ssh reads them, `localPort:host:remotePort`, unless the
+ * first is not a port (`bind:localPort:remotePort`). A bind of `*` or nothing is every IPv4 address; a host of
+ * `localhost` is the instance itself.
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const parseMapping = (spec: string): Either.Either<Mapping, string> => {
+  const parts = splitSpec(spec)
+  const bad = (why: string) => Either.left(`-L ${spec}: ${why} (expected [bind:]localPort:[host:]remotePort)`)
+  if (parts.length < 2 || parts.length > 4) return bad("wrong number of parts")
+  const remote = parts[parts.length - 1]!
+  if (!isPort(remote) || Number(remote) === 0) return bad(`${remote} is not a remote port`)
+  const first = parts[0]!
+  const unix = first.includes("/")
+  let bind: string | undefined
+  let local: string
+  let host: string | undefined
+  if (parts.length === 2) local = first
+  else if (parts.length === 4) [bind, local, host] = parts as [string, string, string]
+  else if (unix || isPort(first)) [local, host] = parts as [string, string]
+  else [bind, local] = parts as [string, string]
+  if (host !== undefined && host === "") return bad("empty host")
+  const destination = host === undefined || host === "localhost" ? undefined : host
+  if (unix || local.includes("/")) {
+    if (bind !== undefined) return bad("a Unix socket takes no bind address")
+    return Either.right({ listen: { path: local }, host: destination, portNumber: Number(remote) })
+  }
+  if (!isPort(local)) return bad(`${local} is not a local port`)
+  const address = bind === undefined ? "127.0.0.1" : bind === "" || bind === "*" ? "0.0.0.0" : bind
+  if (bind !== undefined && Net.isIP(address) === 0 && address !== "localhost") {
+    return bad(`${bind} is not an address to listen on`)
+  }
+  return Either.right({ listen: { host: address, port: Number(local) }, host: destination, portNumber: Number(remote) })
+}
+
+/**
+ * `host:port` as a readiness line and the status line write it (IPv6 in brackets), or `unix:path`.
+ *
+ * @since 0.2.0
+ * @category formatting
+ */
+export const formatAddress = (address: NodePortForwarding.ListenerAddress): string =>
+  address._tag === "Tcp"
+    ? `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`
+    : `unix:${address.path}`
+
+/**
+ * A mapping once its listener is up.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Running {
+  readonly mapping: Mapping
+  readonly address: NodePortForwarding.ListenerAddress
+  readonly pool: PortForwardingPool.PortForwardingPool
+  readonly sessionIds: ReadonlyArray<string>
+}
+
+/**
+ * How the agent answers a probe connection: `Refused` when it could not connect to the destination
+ * (ConnectToPortError), `Accepted` when nothing came back within `settle` (the protocol has no positive answer:
+ * a destination that drops packets looks the same as one that accepted).
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const probe = (pool: PortForwardingPool.PortForwardingPool, settle: number) =>
+  Effect.scoped(Effect.gen(function*() {
+    const events = yield* pool.subscribe
+    const refused = yield* Deferred.make<void>()
+    yield* Effect.forkScoped(Stream.runForEach(events, (event) =>
+      event._tag === "Connection" && event.event._tag === "ConnectToPortError"
+        ? Deferred.succeed(refused, undefined)
+        : Effect.void))
+    const socket = yield* pool.connect
+    // the agent sends its flag before it closes the stream: a close is followed by the flag at once, if refused
+    const closed = Effect.zipRight(
+      socket.run(() => {}).pipe(Effect.ignore),
+      Effect.timeoutTo(Deferred.await(refused), { duration: "500 millis", onSuccess: () => "Refused" as const, onTimeout: () => "Accepted" as const })
+    )
+    return yield* Effect.raceFirst(
+      Effect.as(Deferred.await(refused), "Refused" as const),
+      Effect.raceFirst(closed, Effect.as(Effect.sleep(settle), "Accepted" as const))
+    )
+  }))
+
+/**
+ * Starts every mapping together (all listening, or the command fails and none stays), then `whileRunning`; each
+ * mapping runs until its pool fails, reported on stderr, while the others carry on. Fails when a mapping failed,
+ * once all have ended; `whileRunning` completing (or the scope closing) ends them all.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const runMappings = <E extends { readonly message: string }, R>(
+  mappings: ReadonlyArray<Mapping>,
+  open: (mapping: Mapping) => Effect.Effect<PortForwardingPool.PortForwardingPool, E, Scope.Scope | R>,
+  options: {
+    readonly waitRemote: boolean
+    readonly onReady: (running: ReadonlyArray<Running>) => Effect.Effect<void, Error>
+  }
+): Effect.Effect<void, E | Error | PortForwarding.PortForwardingError, Scope.Scope | R> =>
+  Effect.gen(function*() {
+    const describe = (mapping: Mapping, address?: NodePortForwarding.ListenerAddress) =>
+      `${address === undefined ? ("path" in mapping.listen ? mapping.listen.path : `${mapping.listen.host}:${mapping.listen.port}`) : formatAddress(address)}` +
+      ` -> ${mapping.host ?? "localhost"}:${mapping.portNumber}`
+    const readies = yield* Effect.forEach(mappings, () => Deferred.make<Running, E | Error | PortForwarding.PortForwardingError>())
+    const run = (mapping: Mapping, ready: Deferred.Deferred<Running, E | Error | PortForwarding.PortForwardingError>) =>
+      Effect.scoped(Effect.gen(function*() {
+        const pool = yield* open(mapping)
+        const listener = yield* NodePortForwarding.listen(pool, mapping.listen)
+        if (options.waitRemote && (yield* probe(pool, 2000)) === "Refused") {
+          return yield* Effect.fail(
+            new Error(`${describe(mapping, listener.address)}: the agent could not connect to the destination`)
+          )
+        }
+        const sessionIds = (yield* pool.sessions).map((session) => session.sessionId)
+        yield* Deferred.succeed(ready, { mapping, address: listener.address, pool, sessionIds })
+        yield* pool.closed
+      })).pipe(Effect.onExit((exit) => Exit.isFailure(exit) ? Deferred.failCause(ready, exit.cause) : Effect.void))
+    const fibers = yield* Effect.forEach(mappings, (mapping, i) => Effect.forkScoped(run(mapping, readies[i]!)))
+    // all or nothing: the first mapping that cannot start fails the command (the others are interrupted with it)
+    const running = yield* Effect.all(readies.map(Deferred.await), { concurrency: "unbounded" })
+    yield* options.onReady(running)
+    yield* reportAll(running)
+    // each mapping on its own from here: a failure is one line on stderr while others run
+    const outcomes = yield* Effect.forEach(fibers, (fiber, i) =>
+      Effect.tapError(Fiber.join(fiber), (error) =>
+        Console.error(`${describe(running[i]!.mapping, running[i]!.address)} ended: ${error.message}`)).pipe(Effect.either), {
+      concurrency: "unbounded"
+    })
+    const failed = outcomes.filter(Either.isLeft)
+    if (failed.length === 1 && mappings.length === 1) return yield* Effect.fail(failed[0]!.left)
+    if (failed.length > 0) {
+      return yield* Effect.fail(new Error(`${failed.length} of ${mappings.length} mappings failed (each named above)`))
+    }
+  })
+
+/**
+ * The pools' sessions and connections on stderr: a line when a session is replaced or resumed, connection lines as
+ * the official client prints them, and one status line over every mapping (live on a terminal, every 30 seconds
+ * otherwise, and once at the end).
+ */
+const reportAll = (running: ReadonlyArray<Running>): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    for (const { pool } of running) {
+      for (const member of yield* pool.members) yield* reportConnection(member.session)
+      const events = yield* pool.subscribe
+      yield* Effect.forkScoped(Stream.runForEach(events, (event) =>
+        Effect.gen(function*() {
+          switch (event._tag) {
+            case "Connection":
+              if (event.event._tag === "ConnectionOpened") yield* Console.log(`Connection accepted for session [${event.sessionId}]`)
+              else if (event.event._tag === "ConnectToPortError") {
+                yield* Console.error("The agent could not connect to the destination port.")
+              }
+              return
+            case "SessionEnded":
+              return yield* Console.error(
+                `session ${event.sessionId} ${event.error === undefined ? "ended" : `broke: ${event.error.message}`}; starting another`
+              )
+            case "StartFailed":
+              return yield* Console.error(`a session could not start: ${event.error.message}`)
+            case "SessionStarted": {
+              const member = (yield* pool.members).find((member) => member.session.sessionId === event.sessionId)
+              if (member !== undefined) yield* reportConnection(member.session)
+            }
+          }
+        })))
+    }
+    const live = process.stderr.isTTY === true
+    const line = Effect.gen(function*() {
+      const all = yield* Effect.forEach(running, ({ pool }) => pool.stats)
+      const total = all.reduce<PortForwarding.PortForwardingStats>((sum, stats) => ({
+        connections: sum.connections + stats.connections,
+        activeConnections: sum.activeConnections + stats.activeConnections,
+        bytesSent: sum.bytesSent + stats.bytesSent,
+        bytesReceived: sum.bytesReceived + stats.bytesReceived,
+        connectErrors: sum.connectErrors + stats.connectErrors
+      }), { connections: 0, activeConnections: 0, bytesSent: 0, bytesReceived: 0, connectErrors: 0 })
+      const resuming = yield* Effect.forEach(running, ({ pool }) =>
+        Effect.flatMap(pool.members, (members) =>
+          Effect.map(Effect.forEach(members, (member) => member.session.stats), (stats) => stats.some((s) => !s.connected))))
+      const each = running.length === 1 ? "" : ` (${running.map((r, i) =>
+        `${formatAddress(r.address)}: ${all[i]!.activeConnections}/${all[i]!.connections}${all[i]!.sessions > 1 ? ` over ${all[i]!.sessions} sessions` : ""}`).join(", ")})`
+      return `${resuming.some((r) => r) ? "resuming a session; " : ""}${formatStats(total)}${each}`
+    })
+    let last = yield* line
+    yield* Effect.forkScoped(Effect.repeat(
+      Effect.flatMap(line, (text) =>
+        Effect.sync(() => {
+          if (live) process.stderr.write(`\r\x1b[K${text}`)
+          else if (text !== last) process.stderr.write(`${text}\n`)
+          last = text
+        })),
+      Schedule.spaced(live ? "1 second" : "30 seconds")
+    ))
+    yield* Effect.addFinalizer(() => Effect.map(line, (text) => process.stderr.write(`${live ? "\r\x1b[K" : ""}${text}\n`)))
+  })
