@@ -226,6 +226,26 @@ export interface SimulatorOptions {
    * acknowledges, for benchmarks
    */
   readonly onAcknowledged?: ((millis: number) => void) | undefined
+  /**
+   * the managed nodes DescribeInstanceInformation lists (filters `tag:<key>`, `InstanceIds`, `PingStatus`). Default
+   * one online node, `i-simulated`, tagged `Name=simulated`
+   */
+  readonly instances?: ReadonlyArray<SimulatedInstance> | undefined
+}
+
+/**
+ * A managed node of the simulated account.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SimulatedInstance {
+  readonly instanceId: string
+  readonly tags?: Readonly<Record<string, string>> | undefined
+  /** default `Online` */
+  readonly pingStatus?: "Online" | "ConnectionLost" | "Inactive" | undefined
+  readonly computerName?: string | undefined
+  readonly ipAddress?: string | undefined
 }
 
 /**
@@ -304,6 +324,10 @@ export interface AgentSimulator {
   readonly expireCredentials: (accessKeyId: string) => Effect.Effect<void>
   /** ends a session as the API's TerminateSession does; false for an unknown session */
   readonly terminateSession: (sessionId: string) => Effect.Effect<boolean>
+  /** DescribeInstanceInformation over `instances` */
+  readonly describeInstanceInformation: (
+    filters: ReadonlyArray<SsmApi.InstanceFilter>
+  ) => Effect.Effect<ReadonlyArray<SsmApi.InstanceInformation>>
   readonly sessionStats: (sessionId: string) => Effect.Effect<SessionStats | undefined>
   /**
    * The simulator's KMS: data keys it generates are the ones its agent accepts, for the same key id and

@@ -42,11 +42,19 @@ export interface SsmApiError {
   readonly [ErrorTypeId]: ErrorTypeId
   readonly _tag: "SsmApiError"
   readonly reason: SsmApiError.Reason
-  readonly operation: "StartSession" | "ResumeSession" | "TerminateSession"
+  readonly operation: Operation
   readonly detail: string
   readonly cause?: unknown
   readonly message: string
 }
+
+/**
+ * The API calls this module makes.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Operation = "StartSession" | "ResumeSession" | "TerminateSession" | "DescribeInstanceInformation"
 
 /**
  * @since 0.1.0
@@ -56,7 +64,8 @@ export declare namespace SsmApiError {
   /**
    * Mapped from the SDK exception's name: access denied, the target's agent not connected, a bad document or bad
    * parameters, throttling, missing or expired credentials, an unknown session, or anything else; `Timeout` when
-   * no answer came within the call's `timeout`.
+   * no answer came within the call's `timeout`. `TargetNotFound` and `AmbiguousTarget` come from `resolveTarget`: no
+   * managed node has the name (or none is online), or several online ones do.
    *
    * @since 0.1.0
    * @category errors
@@ -70,6 +79,8 @@ export declare namespace SsmApiError {
     | "Credentials"
     | "DoesNotExist"
     | "Timeout"
+    | "TargetNotFound"
+    | "AmbiguousTarget"
     | "Other"
 }
 
@@ -79,7 +90,7 @@ export declare namespace SsmApiError {
  */
 export const SsmApiError: new(args: {
   readonly reason: SsmApiError.Reason
-  readonly operation: "StartSession" | "ResumeSession" | "TerminateSession"
+  readonly operation: Operation
   readonly detail: string
   readonly cause?: unknown
 }) => SsmApiError & Cause.YieldableError = internal.SsmApiError
@@ -124,7 +135,69 @@ export interface SsmApi {
   /** None when the session can no longer be resumed (it timed out) */
   readonly resumeSession: (sessionId: string) => Effect.Effect<Option.Option<SessionResponse>, SsmApiError>
   readonly terminateSession: (sessionId: string) => Effect.Effect<void, SsmApiError>
+  /**
+   * `ssm:DescribeInstanceInformation` with its filters, every page: the managed nodes and whether their agents
+   * are connected. Optional, for implementations made before it; `resolveTarget` needs it for names and tags.
+   */
+  readonly describeInstanceInformation?: (
+    filters: ReadonlyArray<InstanceFilter>
+  ) => Effect.Effect<ReadonlyArray<InstanceInformation>, SsmApiError>
 }
+
+/**
+ * A DescribeInstanceInformation filter: `tag:<key>`, `tag-key`, `InstanceIds`, `PingStatus`, `PlatformTypes` …
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface InstanceFilter {
+  readonly key: string
+  readonly values: ReadonlyArray<string>
+}
+
+/**
+ * One managed node as DescribeInstanceInformation describes it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface InstanceInformation {
+  readonly instanceId: string
+  /** `Online`, `ConnectionLost` or `Inactive` */
+  readonly pingStatus: string
+  readonly computerName?: string | undefined
+  readonly ipAddress?: string | undefined
+  readonly platformName?: string | undefined
+  /** a managed (hybrid) node's name; EC2 instances have none here */
+  readonly name?: string | undefined
+}
+
+/**
+ * What a `--target` string names: an id as it is (`i-…`, `mi-…`, `ecs:…`), a tag (`tag:Key=Value`), or else the
+ * value of the `Name` tag.
+ *
+ * @since 0.2.0
+ * @category targets
+ */
+export type TargetQuery =
+  | { readonly _tag: "Id"; readonly id: string }
+  | { readonly _tag: "Tag"; readonly key: string; readonly value: string }
+
+/**
+ * @since 0.2.0
+ * @category targets
+ */
+export const targetQuery: (target: string) => TargetQuery = internal.targetQuery
+
+/**
+ * A target id from what a user typed: ids pass through untouched (no call); a name or a tag is looked up with
+ * DescribeInstanceInformation and must match exactly one online node. Otherwise `TargetNotFound` (naming the
+ * offline ones when there are some) or `AmbiguousTarget` (listing the candidates).
+ *
+ * @since 0.2.0
+ * @category targets
+ */
+export const resolveTarget: (target: string) => Effect.Effect<string, SsmApiError, SsmApi> = internal.resolveTarget
 
 /**
  * @since 0.1.0

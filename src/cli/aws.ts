@@ -6,6 +6,7 @@
  */
 import * as Options from "@effect/cli/Options"
 import type * as Socket from "@effect/platform/Socket"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -39,7 +40,10 @@ export const awsOptions = {
  * @category options
  */
 export const target = Options.text("target").pipe(
-  Options.withDescription("instance id, managed node id or ECS target (not needed with --simulator)"),
+  Options.withDescription(
+    "instance id, managed node id or ECS target; or a Name tag's value, or tag:Key=Value, resolved to the one " +
+      "online node it names (not needed with --simulator)"
+  ),
   Options.optional
 )
 
@@ -123,14 +127,21 @@ export const layerAws = (
   )
 
 /**
- * The `--target`, which only `--simulator` may leave out.
+ * The `--target`, which only `--simulator` may leave out; a name (`web-1`, the Name tag) or a tag (`tag:Key=Value`)
+ * is resolved to the one online node it names (see `SsmApi.resolveTarget`), said on stderr.
  *
  * @since 0.1.0
  * @category options
  */
-export const requireTarget = (target: Option.Option<string>, simulator: boolean): Effect.Effect<string, Error> =>
+export const requireTarget = (
+  target: Option.Option<string>,
+  simulator: boolean
+): Effect.Effect<string, Error | SsmApi.SsmApiError, SsmApi.SsmApi> =>
   Option.match(target, {
-    onSome: Effect.succeed,
+    onSome: (target) =>
+      SsmApi.targetQuery(target)._tag === "Id"
+        ? Effect.succeed(target)
+        : Effect.tap(SsmApi.resolveTarget(target), (id) => Console.error(`Target ${target} is ${id}.`)),
     onNone: () =>
       simulator ? Effect.succeed("i-simulated") : Effect.fail(new Error("--target is required (or use --simulator)"))
   })

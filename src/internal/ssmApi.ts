@@ -29,7 +29,7 @@ export const ErrorTypeId: SsmApi.ErrorTypeId = Symbol.for("ssm-session-manager/S
 /** @internal */
 export class SsmApiError extends Data.TaggedError("SsmApiError")<{
   readonly reason: SsmApi.SsmApiError.Reason
-  readonly operation: "StartSession" | "ResumeSession" | "TerminateSession"
+  readonly operation: SsmApi.Operation
   readonly detail: string
   readonly cause?: unknown
 }> {
@@ -136,9 +136,89 @@ export const fromClient = (
     ),
   terminateSession: (sessionId) =>
     Effect.asVoid(call("TerminateSession", timeout, ({ TerminateSessionCommand }, abortSignal) =>
-      client.send(new TerminateSessionCommand({ SessionId: sessionId }), { abortSignal })))
+      client.send(new TerminateSessionCommand({ SessionId: sessionId }), { abortSignal }))),
+  describeInstanceInformation: (filters) =>
+    Effect.gen(function*() {
+      const found: Array<SsmApi.InstanceInformation> = []
+      let nextToken: string | undefined
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const response = yield* call("DescribeInstanceInformation", timeout, ({ DescribeInstanceInformationCommand }, abortSignal) =>
+          client.send(
+            new DescribeInstanceInformationCommand({
+              Filters: filters.map((filter) => ({ Key: filter.key, Values: [...filter.values] })),
+              MaxResults: 50,
+              ...(nextToken === undefined ? {} : { NextToken: nextToken })
+            }),
+            { abortSignal }
+          ))
+        for (const instance of response.InstanceInformationList ?? []) {
+          if (instance.InstanceId === undefined) continue
+          found.push({
+            instanceId: instance.InstanceId,
+            pingStatus: instance.PingStatus ?? "Unknown",
+            computerName: instance.ComputerName,
+            ipAddress: instance.IPAddress,
+            platformName: instance.PlatformName,
+            name: instance.Name
+          })
+        }
+        nextToken = response.NextToken
+        if (nextToken === undefined || nextToken === "") break
+      }
+      return found
+    })
   }
 }
+
+/** pages of 50 read at most when resolving a name: 1000 nodes share it, or the name is not a name */
+const MAX_PAGES = 20
+
+/** @internal */
+export const targetQuery = (target: string): SsmApi.TargetQuery => {
+  if (/^(i-|mi-|ecs:)/.test(target)) return { _tag: "Id", id: target }
+  if (target.startsWith("tag:")) {
+    const equals = target.indexOf("=")
+    if (equals > 4) return { _tag: "Tag", key: target.slice(4, equals), value: target.slice(equals + 1) }
+  }
+  return { _tag: "Tag", key: "Name", value: target.startsWith("name:") ? target.slice(5) : target }
+}
+
+const describeNode = (node: SsmApi.InstanceInformation) =>
+  [node.instanceId, node.name ?? node.computerName, node.ipAddress, node.pingStatus === "Online" ? undefined : node.pingStatus]
+    .filter((part) => part !== undefined && part !== "").join(" ")
+
+/** @internal */
+export const resolveTarget = (target: string): Effect.Effect<string, SsmApiError, SsmApi.SsmApi> =>
+  Effect.gen(function*() {
+    const query = targetQuery(target)
+    if (query._tag === "Id") return query.id
+    const api = yield* tag
+    const operation = "DescribeInstanceInformation"
+    if (api.describeInstanceInformation === undefined) {
+      return yield* new SsmApiError({
+        reason: "Other",
+        operation,
+        detail: `${target} is not an instance id, and this SsmApi cannot look names up (no describeInstanceInformation)`
+      })
+    }
+    const nodes = yield* api.describeInstanceInformation([{ key: `tag:${query.key}`, values: [query.value] }])
+    const online = nodes.filter((node) => node.pingStatus === "Online")
+    const named = `no managed node with tag ${query.key}=${query.value}`
+    if (online.length === 1) return online[0]!.instanceId
+    if (online.length > 1) {
+      return yield* new SsmApiError({
+        reason: "AmbiguousTarget",
+        operation,
+        detail: `${online.length} online managed nodes have tag ${query.key}=${query.value}: ${online.map(describeNode).join(", ")}; ` +
+          "name one by its id"
+      })
+    }
+    return yield* new SsmApiError({
+      reason: "TargetNotFound",
+      operation,
+      detail: nodes.length === 0 ? named : `${named} is online (${nodes.map(describeNode).join(", ")})`
+    })
+  })
 
 /** @internal */
 export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.SsmApi> => {

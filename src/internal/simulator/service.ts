@@ -449,6 +449,34 @@ export const make = (
         return true
       })
 
+    const instances = options.instances ?? [{
+      instanceId: "i-simulated",
+      tags: { Name: "simulated" },
+      computerName: "simulated",
+      ipAddress: "127.0.0.1"
+    }]
+    /** DescribeInstanceInformation's filters (ssm/describe-instance-information): every filter must match */
+    const describeInstanceInformation = (filters: ReadonlyArray<SsmApi.InstanceFilter>) =>
+      Effect.sync(() =>
+        instances.filter((instance) =>
+          filters.every((filter) => {
+            const value = filter.key === "InstanceIds"
+              ? instance.instanceId
+              : filter.key === "PingStatus"
+              ? instance.pingStatus ?? "Online"
+              : filter.key.startsWith("tag:")
+              ? instance.tags?.[filter.key.slice(4)]
+              : undefined
+            return value !== undefined && filter.values.includes(value)
+          })
+        ).map((instance): SsmApi.InstanceInformation => ({
+          instanceId: instance.instanceId,
+          pingStatus: instance.pingStatus ?? "Online",
+          computerName: instance.computerName,
+          ipAddress: instance.ipAddress
+        }))
+      )
+
     /** The SSM JSON protocol (`X-Amz-Target: AmazonSSM.<Operation>`), for SDK clients in other processes. */
     const serveApi = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
       let raw = ""
@@ -486,6 +514,30 @@ export const make = (
                   : Effect.fail<ApiFailure>({ status: 400, name: "DoesNotExistException", message: `Session ${sessionId} does not exist` })),
               () => ({ SessionId: sessionId })
             )
+          case "AmazonSSM.DescribeInstanceInformation": {
+            const filters = Array.isArray(body["Filters"]) ? body["Filters"] as Array<{ Key?: unknown; Values?: unknown }> : []
+            return answer(
+              describeInstanceInformation(filters.map((filter) => ({
+                key: String(filter.Key ?? ""),
+                values: Array.isArray(filter.Values) ? filter.Values.map(String) : []
+              }))),
+              (all) => {
+                // pages as the service gives them: MaxResults (5 to 50) at a time, NextToken an opaque offset
+                const size = Math.min(50, Math.max(5, Number(body["MaxResults"] ?? 50) || 50))
+                const from = Number(body["NextToken"] ?? 0) || 0
+                const list = all.slice(from, from + size)
+                return {
+                  ...(from + size < all.length ? { NextToken: String(from + size) } : {}),
+                  InstanceInformationList: list.map((instance) => ({
+                    InstanceId: instance.instanceId,
+                    PingStatus: instance.pingStatus,
+                    ComputerName: instance.computerName,
+                    IPAddress: instance.ipAddress
+                  }))
+                }
+              }
+            )
+          }
           case "AmazonSSM.StartSession": {
             const spec = options.sessionSpec
             if (spec === undefined) {
@@ -524,6 +576,7 @@ export const make = (
             detail: failure.message
           })),
       terminateSession,
+      describeInstanceInformation,
       dropConnection: (sessionId, close = "abrupt") =>
         Effect.sync(() => {
           const session = sessions.get(sessionId)
@@ -566,6 +619,7 @@ export const layerSsmApi = (
           streamUrl: response.StreamUrl,
           tokenValue: response.TokenValue
         }))),
+      describeInstanceInformation: simulator.describeInstanceInformation,
       terminateSession: (sessionId) =>
         Effect.flatMap(simulator.terminateSession(sessionId), (known) =>
           known ? Effect.void : Effect.fail(
