@@ -3,12 +3,16 @@
  * embedded simulator; and the `-L` spec parser.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Context, Deferred, Effect, Either, Fiber, Layer, Schedule } from "effect"
 import type * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { parseMapping } from "../src/cli/tunnels.js"
+import * as AgentSimulator from "../src/AgentSimulator.js"
+import { type Mapping, parseMapping, type Running, runMappings } from "../src/cli/tunnels.js"
+import * as NodeSession from "../src/NodeSession.js"
+import * as PortForwarding from "../src/PortForwarding.js"
+import * as PortForwardingPool from "../src/PortForwardingPool.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
 import { pollUntil } from "./utils/poll.js"
@@ -154,5 +158,70 @@ describe("forward -L", () => {
       const stderr = stderrOf(failing)
       assert.strictEqual(yield* exitCode(failing), 1)
       assert.match(stderr().trim().split("\n").pop()!, /the agent could not connect to the destination$/)
+    }), 60_000)
+})
+
+describe("runMappings", () => {
+  it.scopedLive("a mapping whose sessions cannot be kept ends on its own, named on stderr, while the other carries on", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const context = yield* Layer.build(
+        AgentSimulator.layerSsmApi().pipe(
+          Layer.provideMerge(AgentSimulator.layer({ messagesPerSecond: 0 })),
+          Layer.merge(NodeSession.layerWebSocketConstructor)
+        )
+      )
+      const simulator = Context.get(context, AgentSimulator.AgentSimulator)
+      // the second mapping's target is gone after its first session: no replacement can start
+      const starts = new Map<string, number>()
+      const gone = new Set<string>()
+      const open = (mapping: Mapping) => {
+        const name = mapping.host ?? "localhost"
+        return PortForwardingPool.make(
+          Effect.suspend(() => {
+            starts.set(name, (starts.get(name) ?? 0) + 1)
+            return gone.has(name)
+              ? Effect.fail(new PortForwarding.PortForwardingError({ reason: "Session", detail: `${name} is gone` }))
+              : PortForwarding.start({ target: "i-1", portNumber: mapping.portNumber, host: mapping.host })
+          }),
+          { restart: Schedule.recurs(1) }
+        )
+      }
+      const lines: Array<string> = []
+      const error = console.error
+      console.error = (...args: Array<unknown>) => void lines.push(args.join(" "))
+      yield* Effect.addFinalizer(() => Effect.sync(() => (console.error = error)))
+      const mappings = [
+        Either.getOrThrow(parseMapping(`0:${destination}`)),
+        Either.getOrThrow(parseMapping(`0:127.0.0.1:${destination}`))
+      ]
+      const ready = yield* Deferred.make<ReadonlyArray<Running>>()
+      const supervisor = yield* Effect.fork(Effect.scoped(runMappings(mappings, open, {
+        waitRemote: false,
+        onReady: (running) => Deferred.succeed(ready, running)
+      })).pipe(Effect.provide(context)))
+      const [kept, doomed] = yield* Deferred.await(ready)
+      const portOfRunning = (running: Running) => (running.address as { readonly port: number }).port
+      gone.add("127.0.0.1")
+      const [session] = yield* doomed!.pool.members
+      yield* simulator.terminateSession(session!.session.sessionId)
+      yield* Effect.flip(doomed!.pool.closed)
+      assert.strictEqual(starts.get("127.0.0.1"), 3)
+      // the other mapping carries on
+      assert.strictEqual(new TextDecoder().decode(yield* roundTrip(portOfRunning(kept!), new TextEncoder().encode("on"))), "on")
+      yield* pollUntil(Effect.sync(() => lines), (lines) => lines.some((line) => line.includes(" ended: ")), {
+        every: "20 millis",
+        times: 250,
+        what: "the failed mapping's line"
+      })
+      assert.deepStrictEqual(lines.filter((line) => line.includes(" ended: ")), [
+        `127.0.0.1:${portOfRunning(doomed!)} -> 127.0.0.1:${destination} ended: Session: 127.0.0.1 is gone`
+      ])
+      // and when it fails too, the command fails naming how many did
+      gone.add("localhost")
+      const [last] = yield* kept!.pool.members
+      yield* simulator.terminateSession(last!.session.sessionId)
+      const failure = yield* Effect.flip(Fiber.join(supervisor))
+      assert.strictEqual(failure.message, "2 of 2 mappings failed (each named above)")
     }), 60_000)
 })
