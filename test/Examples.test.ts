@@ -8,6 +8,7 @@ import type * as Net from "node:net"
 import { diskUsage } from "../examples/exec.js"
 import { getThroughInstance } from "../examples/in-process.js"
 import { forwardToInstance } from "../examples/forward-port.js"
+import { fastDatabase } from "../examples/pool.js"
 import { forwardToDatabase } from "../examples/remote-host.js"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
@@ -45,6 +46,19 @@ describe("examples", () => {
       const port = address._tag === "Tcp" ? address.port : 0
       const data = pseudoRandomBytes(4096, 10)
       assert.strictEqual(sha256Hex(yield* roundTrip(port, data)), sha256Hex(data))
+    }).pipe(Effect.provide(simulatedAws)))
+
+  it.scopedLive("pool.ts: a target by name, 4 sessions, each connection through the least-loaded", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const { address, pool } = yield* fastDatabase("simulated", "127.0.0.1", destination)
+      const port = address._tag === "Tcp" ? address.port : 0
+      const data = Array.from({ length: 4 }, (_, i) => pseudoRandomBytes(64 * 1024, 20 + i))
+      const back = yield* Effect.forEach(data, (bytes) => roundTrip(port, bytes), { concurrency: "unbounded" })
+      assert.deepStrictEqual(back.map(sha256Hex), data.map(sha256Hex))
+      const stats = yield* pool.stats
+      assert.strictEqual(stats.sessions, 4)
+      assert.strictEqual(stats.connections, 4)
     }).pipe(Effect.provide(simulatedAws)))
 
   it.scopedLive("in-process.ts: an HTTP request through the tunnel without any local port", () =>
