@@ -63,3 +63,40 @@ export const listen: (
   forwarding: Forwarder,
   options?: ListenOptions
 ) => Effect.Effect<Listener, PortForwarding.PortForwardingError, Scope.Scope> = internal.listen
+
+/**
+ * One tunnel of `listenAll` once it listens: where, over what, and how it ended.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Listening<M, F extends Forwarder, E> {
+  readonly mapping: M
+  readonly address: ListenerAddress
+  readonly forwarder: F
+  /**
+   * completes when the tunnel ended normally, fails when it broke or `open` failed; its listener and its sessions
+   * are closed by then, and the other tunnels carry on
+   */
+  readonly closed: Effect.Effect<void, E | PortForwarding.PortForwardingError>
+}
+
+/**
+ * Several tunnels at once, each with its own listener: every mapping's tunnel is opened (`open`, say
+ * `PortForwardingPool.start` to its destination) and listened on together, and `ready` (a probe, say) runs on
+ * each. All or nothing: if one fails, the others are closed and this fails. From then on each runs apart, in its
+ * own scope: a tunnel that breaks closes its listener and its sessions alone (see `closed`). All close with the
+ * caller's scope.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const listenAll: <M extends { readonly listen: ListenOptions }, F extends Forwarder, E, R, E2 = never, R2 = never>(
+  mappings: ReadonlyArray<M>,
+  open: (mapping: M) => Effect.Effect<F, E, Scope.Scope | R>,
+  ready?: (forwarder: F, address: ListenerAddress, mapping: M) => Effect.Effect<void, E2, Scope.Scope | R2>
+) => Effect.Effect<
+  ReadonlyArray<Listening<M, F, E | E2>>,
+  E | E2 | PortForwarding.PortForwardingError,
+  Scope.Scope | R | R2
+> = internal.listenAll

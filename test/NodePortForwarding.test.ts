@@ -2,7 +2,7 @@
  * The local listener through the simulator: real TCP (and Unix-socket) clients, a real destination on 127.0.0.1.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Stream } from "effect"
+import { Deferred, Effect, Either, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
@@ -161,5 +161,64 @@ describe("NodePortForwarding.listen", () => {
       yield* forwarding.closed
       yield* closedLocally
       assert.strictEqual((yield* forwarding.stats).activeConnections, 0)
+    }))
+})
+
+describe("NodePortForwarding.listenAll", () => {
+  /** Whether something listens on 127.0.0.1:`port` now. */
+  const listening = (port: number) =>
+    Effect.async<boolean>((resume) => {
+      const socket = Net.connect(port, "127.0.0.1")
+      socket.once("connect", () => {
+        socket.destroy()
+        resume(Effect.succeed(true))
+      })
+      socket.once("error", () => resume(Effect.succeed(false)))
+    })
+
+  it.scopedLive("all or nothing: one tunnel that cannot be ready closes the others' listeners and sessions", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const opened: Array<{ forwarding: PortForwarding.PortForwarding; port: number }> = []
+      const error = yield* Effect.flip(Effect.scoped(NodePortForwarding.listenAll(
+        [{ listen: { port: 0 }, ok: true }, { listen: { port: 0 }, ok: false }],
+        () => tunnel(destination),
+        (forwarding, address, mapping) =>
+          Effect.suspend(() => {
+            opened.push({ forwarding, port: (address as { port: number }).port })
+            return mapping.ok ? Effect.void : Effect.fail(new Error("not ready"))
+          })
+      )))
+      assert.strictEqual((error as Error).message, "not ready")
+      assert.strictEqual(opened.length, 2)
+      for (const { forwarding, port } of opened) {
+        assert.isFalse(yield* listening(port))
+        // the session ended with its scope (its `closed` completes; it would wait for ever on an open one)
+        yield* Effect.timeout(Effect.either(forwarding.session.closed), "5 seconds")
+      }
+    }))
+
+  it.scopedLive("each tunnel apart: one that breaks closes its own listener and session; the other carries on", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const breaks = yield* Deferred.make<void, PortForwarding.PortForwardingError>()
+      const sessions: Array<PortForwarding.PortForwarding> = []
+      const tunnels = yield* NodePortForwarding.listenAll(
+        [{ listen: { port: 0 }, breaks: true }, { listen: { port: 0 }, breaks: false }],
+        (mapping) =>
+          Effect.map(tunnel(destination), (forwarding) => {
+            sessions.push(forwarding)
+            // the tunnel as a listener sees it, with an end this test decides
+            return mapping.breaks ? { forward: forwarding.forward, closed: Deferred.await(breaks), forwarding } : { ...forwarding, forwarding }
+          })
+      )
+      const [broken, kept] = tunnels
+      const lost = new PortForwarding.PortForwardingError({ reason: "Session", detail: "lost" })
+      yield* Deferred.fail(breaks, lost)
+      assert.strictEqual(yield* Effect.flip(broken!.closed), lost)
+      assert.isFalse(yield* listening((broken!.address as { port: number }).port))
+      yield* Effect.timeout(Effect.either(broken!.forwarder.forwarding.session.closed), "5 seconds")
+      const port = (kept!.address as { port: number }).port
+      assert.strictEqual(new TextDecoder().decode(yield* roundTrip(port, new TextEncoder().encode("kept"))), "kept")
     }))
 })

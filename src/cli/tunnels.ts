@@ -9,8 +9,6 @@ import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -159,36 +157,32 @@ export const runMappings = <E extends { readonly message: string }, R>(
   }
 ): Effect.Effect<void, E | Error | PortForwarding.PortForwardingError, Scope.Scope | R> =>
   Effect.gen(function*() {
-    const describe = (mapping: Mapping, address?: NodePortForwarding.ListenerAddress) =>
-      `${address === undefined ? ("path" in mapping.listen ? mapping.listen.path : `${mapping.listen.host}:${mapping.listen.port}`) : formatAddress(address)}` +
-      ` -> ${mapping.host ?? "localhost"}:${mapping.portNumber}`
-    const readies = yield* Effect.forEach(mappings, () => Deferred.make<Running, E | Error | PortForwarding.PortForwardingError>())
-    const run = (mapping: Mapping, ready: Deferred.Deferred<Running, E | Error | PortForwarding.PortForwardingError>) =>
-      Effect.scoped(Effect.gen(function*() {
-        const pool = yield* open(mapping)
-        const listener = yield* NodePortForwarding.listen(pool, mapping.listen)
-        if (options.waitRemote && (yield* probe(pool, 2000)) === "Refused") {
-          return yield* Effect.fail(
-            new Error(`${describe(mapping, listener.address)}: the agent could not connect to the destination`)
-          )
-        }
-        const sessionIds = (yield* pool.sessions).map((session) => session.sessionId)
-        yield* Deferred.succeed(ready, { mapping, address: listener.address, pool, sessionIds })
-        yield* pool.closed
-      })).pipe(Effect.onExit((exit) => Exit.isFailure(exit) ? Deferred.failCause(ready, exit.cause) : Effect.void))
-    const fibers = yield* Effect.forEach(mappings, (mapping, i) => Effect.forkScoped(run(mapping, readies[i]!)))
-    // all or nothing: the first mapping that cannot start fails the command (the others are interrupted with it)
-    const running = yield* Effect.all(readies.map(Deferred.await), { concurrency: "unbounded" })
+    const describe = (mapping: Mapping, address: NodePortForwarding.ListenerAddress) =>
+      `${formatAddress(address)} -> ${mapping.host ?? "localhost"}:${mapping.portNumber}`
+    const listening = yield* NodePortForwarding.listenAll(mappings, open, (pool, address, mapping) =>
+      options.waitRemote
+        ? Effect.flatMap(probe(pool, 2000), (answer) =>
+          answer === "Refused"
+            ? Effect.fail(new Error(`${describe(mapping, address)}: the agent could not connect to the destination`))
+            : Effect.void)
+        : Effect.void)
+    const running = yield* Effect.forEach(listening, ({ address, forwarder, mapping }) =>
+      Effect.map(forwarder.sessions, (sessions): Running => ({
+        mapping,
+        address,
+        pool: forwarder,
+        sessionIds: sessions.map((session) => session.sessionId)
+      })))
     yield* options.onReady(running)
     yield* reportAll(running)
-    // each mapping on its own from here: a failure is one line on stderr while others run
-    const outcomes = yield* Effect.forEach(fibers, (fiber, i) =>
-      Effect.tapError(Fiber.join(fiber), (error) =>
-        Console.error(`${describe(running[i]!.mapping, running[i]!.address)} ended: ${error.message}`)).pipe(Effect.either), {
-      concurrency: "unbounded"
-    })
+    // each mapping on its own from here: a failure is one line on stderr while others run (a lone mapping's
+    // failure is the command's, said once by its error line)
+    if (listening.length === 1) return yield* listening[0]!.closed
+    const outcomes = yield* Effect.forEach(listening, ({ address, closed, mapping }) =>
+      Effect.tapError(closed, (error) => Console.error(`${describe(mapping, address)} ended: ${error.message}`)).pipe(
+        Effect.either
+      ), { concurrency: "unbounded" })
     const failed = outcomes.filter(Either.isLeft)
-    if (failed.length === 1 && mappings.length === 1) return yield* Effect.fail(failed[0]!.left)
     if (failed.length > 0) {
       return yield* Effect.fail(new Error(`${failed.length} of ${mappings.length} mappings failed (each named above)`))
     }

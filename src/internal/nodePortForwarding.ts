@@ -6,11 +6,14 @@
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import type * as NodePortForwarding from "../NodePortForwarding.js"
+import type * as PortForwarding from "../PortForwarding.js"
 import * as NodeSmux from "./nodeSmux.js"
 import { PortForwardingError } from "./portForwarding.js"
 
@@ -103,4 +106,51 @@ const removeStaleSocket = (path: string) =>
       resume(Effect.void)
     })
     return Effect.sync(() => probe.destroy())
+  })
+
+/** @internal */
+export const listenAll = <
+  M extends { readonly listen: NodePortForwarding.ListenOptions },
+  F extends NodePortForwarding.Forwarder,
+  E,
+  R,
+  E2 = never,
+  R2 = never
+>(
+  mappings: ReadonlyArray<M>,
+  open: (mapping: M) => Effect.Effect<F, E, Scope.Scope | R>,
+  ready: (
+    forwarder: F,
+    address: NodePortForwarding.ListenerAddress,
+    mapping: M
+  ) => Effect.Effect<void, E2, Scope.Scope | R2> = () => Effect.void
+): Effect.Effect<
+  ReadonlyArray<NodePortForwarding.Listening<M, F, E | E2>>,
+  E | E2 | PortForwarding.PortForwardingError,
+  Scope.Scope | R | R2
+> =>
+  Effect.gen(function*() {
+    type Failure = E | E2 | PortForwarding.PortForwardingError
+    const run = (mapping: M, up: Deferred.Deferred<NodePortForwarding.Listening<M, F, E | E2>, Failure>, ended: Deferred.Deferred<void, Failure>) =>
+      Effect.scoped(Effect.gen(function*() {
+        const forwarder = yield* open(mapping)
+        const listener = yield* listen(forwarder, mapping.listen)
+        yield* ready(forwarder, listener.address, mapping)
+        yield* Deferred.succeed(up, { mapping, address: listener.address, forwarder, closed: Deferred.await(ended) })
+        yield* forwarder.closed
+      })).pipe(
+        // the scope is closed (listener, sessions) before the tunnel's end is told
+        Effect.onExit((exit) => Effect.zipRight(Deferred.done(up, Exit.asVoid(exit) as Exit.Exit<never, Failure>), Deferred.done(ended, exit)))
+      )
+    const started = yield* Effect.forEach(mappings, (mapping) =>
+      Effect.gen(function*() {
+        const up = yield* Deferred.make<NodePortForwarding.Listening<M, F, E | E2>, Failure>()
+        const ended = yield* Deferred.make<void, Failure>()
+        const fiber = yield* Effect.forkScoped(run(mapping, up, ended))
+        return { up, fiber }
+      }))
+    return yield* Effect.all(started.map(({ up }) => Deferred.await(up)), { concurrency: "unbounded" }).pipe(
+      // all or nothing: the tunnels that did start are closed with the one that could not
+      Effect.onError(() => Effect.forEach(started, ({ fiber }) => Fiber.interrupt(fiber), { discard: true, concurrency: "unbounded" }))
+    )
   })
