@@ -15,6 +15,7 @@ import { plugin } from "./plugin.js"
 import { PACKAGE_VERSION, runCli } from "./run.js"
 import { shell } from "./shell.js"
 import { simulate } from "./simulate.js"
+import { socks } from "./socks.js"
 
 const cli = Command.make("ssm-session-manager").pipe(
   Command.withDescription("AWS Session Manager from Effect, without session-manager-plugin"),
@@ -27,7 +28,8 @@ const cli = Command.make("ssm-session-manager").pipe(
     plugin,
     simulate,
     installPlugin,
-    createDocumentCommand
+    createDocumentCommand,
+    socks
   ])
 )
 

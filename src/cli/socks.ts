@@ -1,0 +1,98 @@
+/**
+ * `socks`: a local SOCKS5 proxy whose destinations are reached from an instance, one port-forwarding session per
+ * destination (opened on first use, reused, closed when idle).
+ *
+ * @since 0.2.0
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as NodeSocks from "../NodeSocks.js"
+import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
+import { isLoopback } from "./forward.js"
+
+/** The stderr line an event gets, if any: sessions opened, closed and failed. */
+const describeEvent = (event: NodeSocks.SocksEvent): string | undefined => {
+  switch (event._tag) {
+    case "SessionOpened":
+      return `session ${event.sessionId} opened for ${event.destination}`
+    case "SessionClosed":
+      return event.reason === "Idle"
+        ? `session ${event.sessionId} to ${event.destination} closed (idle)`
+        : event.reason === "Ended"
+        ? `session ${event.sessionId} to ${event.destination} ended by the service`
+        : `session ${event.sessionId} to ${event.destination} failed: ${event.error?.detail ?? "broken"}`
+    case "StartFailed":
+      return `no session to ${event.destination}: ${event.error.detail}`
+    case "DestinationFailed":
+      return `sessions to ${event.destination} failed: ${event.error.detail}`
+    case "Rejected":
+      return undefined
+  }
+}
+
+/**
+ * @since 0.2.0
+ * @category commands
+ */
+export const socks = Command.make(
+  "socks",
+  {
+    ...awsOptions,
+    target,
+    port: Options.integer("port").pipe(
+      Options.withDescription("local port to listen on (0: any free port, printed)"),
+      Options.withDefault(1080)
+    ),
+    localHost: Options.text("local-host").pipe(
+      Options.withDescription("local address to listen on; anyone who can connect uses the target's network"),
+      Options.withDefault("127.0.0.1")
+    ),
+    idleTimeout: Options.integer("idle-timeout").pipe(
+      Options.withDescription("seconds a destination's session is kept with no connection"),
+      Options.withDefault(300)
+    ),
+    sessions: Options.integer("sessions").pipe(
+      Options.withDescription("sessions per destination, each under the service's rate cap"),
+      Options.withDefault(1)
+    ),
+    reason: Options.text("reason").pipe(Options.withDescription("reason recorded with each session"), Options.optional)
+  },
+  (options) =>
+    Effect.gen(function*() {
+      const target = yield* requireTarget(options.target, options.simulator)
+      if (options.idleTimeout < 0) return yield* Effect.fail(new Error(`--idle-timeout ${options.idleTimeout} is negative`))
+      const proxy = yield* NodeSocks.serve({
+        target,
+        host: options.localHost,
+        port: options.port,
+        idleTimeout: `${options.idleTimeout} seconds`,
+        sessions: options.sessions,
+        reason: Option.getOrUndefined(options.reason)
+      })
+      const events = yield* proxy.subscribe
+      const { host, port } = proxy.address
+      yield* Console.log(
+        `SOCKS5 proxy listening on ${host.includes(":") ? `[${host}]` : host}:${port} for target ${target}`
+      )
+      if (!isLoopback(host)) {
+        yield* Console.error(
+          `warning: listening on ${host}:${port}, reachable from other machines: whoever can connect to it reaches ` +
+            `what ${target} reaches`
+        )
+      }
+      yield* Effect.forkScoped(Stream.runForEach(events, (event) => {
+        const line = describeEvent(event)
+        return line === undefined ? Effect.void : Console.error(line)
+      }))
+      // until Ctrl-C (or the listener failing)
+      return yield* proxy.closed
+    }).pipe(Effect.scoped, Effect.provide(layerAws(options, "whenSlow")))
+).pipe(
+  Command.withDescription(
+    "a SOCKS5 proxy (CONNECT, no authentication): each destination through its own session from the instance"
+  )
+)
