@@ -204,6 +204,12 @@ describe("NodeSocks", () => {
       assert.strictEqual(rejected._tag === "Rejected" && rejected.error.reason, "Refused")
       assert.strictEqual(aws.starts.length, 1)
       assert.strictEqual((yield* proxy.stats).rejected, 1)
+      // an IPv6 address (::1) goes to the document as text, and is refused the same way
+      const ipv6 = [0x05, 0x01, 0x00, 0x04, ...Array.from({ length: 15 }, () => 0), 1, port >> 8, port & 0xff]
+      const v6 = yield* exchangeRaw(proxy.address.port, [...greeting, ...ipv6])
+      assert.deepStrictEqual(v6, { received: [5, 0, 5, 5, 0, 1, 0, 0, 0, 0, 0, 0], closed: true })
+      assert.strictEqual(aws.starts[1], `AWS-StartPortForwardingSessionToRemoteHost ::1:${port}`)
+      assert.include((yield* proxy.destinations).map((destination) => destination.destination), `[::1]:${port}`)
     }))
 
   it.scopedLive("handshakes it cannot serve get the reply RFC 1928 gives them, and no session", () =>

@@ -8,6 +8,9 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as NodeSocks from "../NodeSocks.js"
@@ -90,7 +93,15 @@ export const socks = Command.make(
       }))
       // until Ctrl-C (or the listener failing)
       return yield* proxy.closed
-    }).pipe(Effect.scoped, Effect.provide(layerAws(options, "whenSlow")))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(layerAws(options, "whenSlow")),
+      // the lines above say what happens to each destination; the library's own warnings (a failed start, the
+      // agent's ConnectToPortError, which the client sees as reply 5) only with an explicit --log-level
+      (self) =>
+        Effect.flatMap(FiberRef.get(FiberRef.currentMinimumLogLevel), (level) =>
+          LogLevel.Info === level ? Logger.withMinimumLogLevel(self, LogLevel.Error) : self)
+    )
 ).pipe(
   Command.withDescription(
     "a SOCKS5 proxy (CONNECT, no authentication): each destination through its own session from the instance"

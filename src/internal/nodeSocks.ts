@@ -373,7 +373,7 @@ export const serve = (
         const poolEvents = yield* Scope.extend(pool.subscribe, scope)
         yield* Effect.forEach(opened, (session) =>
           Effect.zipRight(
-            Effect.logInfo(`session ${session.sessionId} opened for ${destination.name}`),
+            Effect.logDebug(`session ${session.sessionId} opened for ${destination.name}`),
             publish({ _tag: "SessionOpened", destination: destination.name, sessionId: session.sessionId })
           ), { discard: true })
         yield* Deferred.succeed(destination.ready, pool)
@@ -453,7 +453,7 @@ export const serve = (
               stats.sessionsClosed += open.length
               yield* Effect.forEach(open, (session) =>
                 Effect.zipRight(
-                  Effect.logInfo(`session ${session.sessionId} to ${destination.name} closed: idle for ${Duration.format(idle)}`),
+                  Effect.logDebug(`session ${session.sessionId} to ${destination.name} closed: idle for ${Duration.format(idle)}`),
                   publish({
                     _tag: "SessionClosed",
                     destination: destination.name,
