@@ -9,6 +9,7 @@ import * as PortForwardingBench from "./portForwarding.js"
 import * as ResumeBench from "./resume.js"
 import * as SessionBench from "./session.js"
 import * as SmuxBench from "./smux.js"
+import * as SocksBench from "./socks.js"
 
 const rows: Array<Row> = []
 console.log(`Node ${process.version}, ${process.platform}/${process.arch}\n`)
@@ -22,6 +23,8 @@ console.log("\n== Port forwarding ==")
 rows.push(...(await PortForwardingBench.run()))
 console.log("\n== Session pool ==")
 rows.push(...(await PoolBench.run()))
+console.log("\n== SOCKS proxy ==")
+rows.push(...(await SocksBench.run()))
 console.log("\n== Resume ==")
 rows.push(...(await ResumeBench.run()))
 console.log("\n== Client process (separate processes) ==")

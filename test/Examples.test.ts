@@ -10,6 +10,8 @@ import { getThroughInstance } from "../examples/in-process.js"
 import { forwardToInstance } from "../examples/forward-port.js"
 import { fastDatabase } from "../examples/pool.js"
 import { forwardToDatabase } from "../examples/remote-host.js"
+import { proxyInto } from "../examples/socks.js"
+import * as ChildProcess from "node:child_process"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
@@ -59,6 +61,17 @@ describe("examples", () => {
       const stats = yield* pool.stats
       assert.strictEqual(stats.sessions, 4)
       assert.strictEqual(stats.connections, 4)
+    }).pipe(Effect.provide(simulatedAws)))
+
+  it.scopedLive("socks.ts: curl through the proxy reaches a server by the instance's name for it", () =>
+    Effect.gen(function*() {
+      const port = yield* httpServer
+      const address = yield* proxyInto("i-1")
+      const body = yield* Effect.async<string, Error>((resume) => {
+        ChildProcess.execFile("curl", ["-sS", "--socks5-hostname", `${address.host}:${address.port}`, `http://localhost:${port}/via-socks`], (error, stdout) =>
+          resume(error === null ? Effect.succeed(stdout) : Effect.fail(error)))
+      })
+      assert.strictEqual(body, "you asked for /via-socks")
     }).pipe(Effect.provide(simulatedAws)))
 
   it.scopedLive("in-process.ts: an HTTP request through the tunnel without any local port", () =>
