@@ -188,7 +188,7 @@ const describeNode = (node: SsmApi.InstanceInformation) =>
     .filter((part) => part !== undefined && part !== "").join(" ")
 
 /** @internal */
-export const resolveTarget = (target: string): Effect.Effect<string, SsmApiError, SsmApi.SsmApi> =>
+export const resolveTarget = (target: string): Effect.Effect<string, SsmApi.SsmApiError, SsmApi.SsmApi> =>
   Effect.gen(function*() {
     const query = targetQuery(target)
     if (query._tag === "Id") return query.id
