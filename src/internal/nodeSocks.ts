@@ -33,6 +33,7 @@ import { concat } from "./bytes.js"
 import type * as NodeSmuxApi from "../NodeSmux.js"
 import * as NodeSmux from "./nodeSmux.js"
 import * as Pull from "./pull.js"
+import { formatDestination, isHostName, NO_ACCEPTABLE_METHODS, NO_AUTHENTICATION, type Parsed, parseGreeting, parseRequest, Reply, replyBytes, type Request } from "./socksWire.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // the error
@@ -58,134 +59,9 @@ export class SocksError extends Data.TaggedError("SocksError")<{
 /** @internal */
 export const isSocksError = (u: unknown): u is SocksError => Predicate.hasProperty(u, ErrorTypeId)
 
-// ---------------------------------------------------------------------------------------------------------------
-// the wire format (RFC 1928): plain functions over bytes
-// ---------------------------------------------------------------------------------------------------------------
 
 /** @internal */
-export const Reply = {
-  Succeeded: 0x00,
-  GeneralFailure: 0x01,
-  NotAllowed: 0x02,
-  NetworkUnreachable: 0x03,
-  HostUnreachable: 0x04,
-  ConnectionRefused: 0x05,
-  TtlExpired: 0x06,
-  CommandNotSupported: 0x07,
-  AddressTypeNotSupported: 0x08
-} as const
-
-/** A reply with an unspecified bound address (0.0.0.0:0): what the proxy binds on the instance is not known. @internal */
-export const replyBytes = (code: number): Uint8Array => new Uint8Array([0x05, code, 0x00, 0x01, 0, 0, 0, 0, 0, 0])
-
-const NO_ACCEPTABLE_METHODS = new Uint8Array([0x05, 0xff])
-const NO_AUTHENTICATION = new Uint8Array([0x05, 0x00])
-/** what a SOCKS4 server answers to a request it rejects (VN 0, CD 91), so a SOCKS4 client says so */
-const SOCKS4_REJECTED = new Uint8Array([0x00, 0x5b, 0, 0, 0, 0, 0, 0])
-
-/** The longest greeting (VER, NMETHODS, 255 methods) and request (a 255-byte domain name). @internal */
-export const MAX_GREETING = 2 + 255
-/** @internal */
-export const MAX_REQUEST = 4 + 1 + 255 + 2
-
-/** @internal */
-export type Parsed<A> =
-  | { readonly _tag: "Incomplete" }
-  | { readonly _tag: "Done"; readonly value: A; readonly consumed: number }
-  | { readonly _tag: "Invalid"; readonly reply: Uint8Array | undefined; readonly detail: string }
-
-const incomplete = { _tag: "Incomplete" } as const
-
-/** The method-selection message: whether the client offers "no authentication required". @internal */
-export const parseGreeting = (buffer: Uint8Array): Parsed<{ readonly noAuthentication: boolean }> => {
-  if (buffer.length < 1) return incomplete
-  const version = buffer[0]!
-  if (version === 0x04) return { _tag: "Invalid", reply: SOCKS4_REJECTED, detail: "a SOCKS4 client (only SOCKS5 is served)" }
-  if (version !== 0x05) return { _tag: "Invalid", reply: undefined, detail: `not SOCKS5 (version byte ${version})` }
-  if (buffer.length < 2) return incomplete
-  const count = buffer[1]!
-  if (buffer.length < 2 + count) return incomplete
-  const methods = buffer.subarray(2, 2 + count)
-  return { _tag: "Done", value: { noAuthentication: methods.includes(0x00) }, consumed: 2 + count }
-}
-
-/** @internal */
-export interface Request {
-  readonly command: number
-  readonly host: string
-  readonly port: number
-}
-
-/** The request (VER, CMD, RSV, ATYP, DST.ADDR, DST.PORT). @internal */
-export const parseRequest = (buffer: Uint8Array): Parsed<Request> => {
-  if (buffer.length < 1) return incomplete
-  if (buffer[0] !== 0x05) {
-    return {
-      _tag: "Invalid",
-      reply: replyBytes(Reply.GeneralFailure),
-      detail: `a request of version ${buffer[0]} (only SOCKS5 is served)`
-    }
-  }
-  if (buffer.length < 4) return incomplete
-  const command = buffer[1]!
-  const addressType = buffer[3]!
-  let addressLength: number
-  let start = 4
-  if (addressType === 0x01) addressLength = 4
-  else if (addressType === 0x04) addressLength = 16
-  else if (addressType === 0x03) {
-    if (buffer.length < 5) return incomplete
-    addressLength = buffer[4]!
-    start = 5
-  } else {
-    return {
-      _tag: "Invalid",
-      reply: replyBytes(Reply.AddressTypeNotSupported),
-      detail: `address type ${addressType} is not supported (IPv4, domain name and IPv6 are)`
-    }
-  }
-  const end = start + addressLength + 2
-  if (buffer.length < end) return incomplete
-  const address = buffer.subarray(start, start + addressLength)
-  const host = addressType === 0x01
-    ? Array.from(address).join(".")
-    : addressType === 0x04
-    ? formatIpv6(address)
-    : String.fromCharCode(...address)
-  const port = (buffer[end - 2]! << 8) | buffer[end - 1]!
-  return { _tag: "Done", value: { command, host, port }, consumed: end }
-}
-
-/** 16 bytes as an IPv6 address in its canonical text form (RFC 5952: the longest run of zero groups as `::`). */
-const formatIpv6 = (bytes: Uint8Array): string => {
-  const groups: Array<number> = []
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!)
-  let bestStart = -1
-  let bestLength = 1
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++
-      continue
-    }
-    let j = i
-    while (j < 8 && groups[j] === 0) j++
-    if (j - i > bestLength) {
-      bestStart = i
-      bestLength = j - i
-    }
-    i = j
-  }
-  const hex = groups.map((group) => group.toString(16))
-  if (bestStart === -1) return hex.join(":")
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`
-}
-
-/** A host name the document can carry: letters, digits, dots, hyphens and underscores, at most 253 characters. */
-const isHostName = (host: string): boolean => host.length > 0 && host.length <= 253 && /^[A-Za-z0-9._-]+$/.test(host)
-
-/** `host:port`, with an IPv6 address in brackets. @internal */
-export const formatDestination = (host: string, port: number): string =>
-  host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
+export { Reply }
 
 // ---------------------------------------------------------------------------------------------------------------
 // reply codes for failures
