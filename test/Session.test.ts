@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Config, ConfigProvider, Context, Effect, Either, Exit, Fiber, Layer, Metric, Option, Redacted, Scope, Stream } from "effect"
+import { Chunk, Config, ConfigProvider, Context, Deferred, Effect, Either, Exit, Fiber, Layer, Metric, Option, Redacted, Scope, Stream } from "effect"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as Session from "../src/Session.js"
@@ -307,6 +307,36 @@ describe("Session against the agent simulator", () => {
         assert.isAtMost(agent?.retransmissions ?? Infinity, 655)
         assert.strictEqual(stats.droppedUnacknowledged, 0)
       }), 180_000)
+
+    it.scopedLive("input the agent acknowledged out of order reaches its plugin once it reads, past its input buffer", () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator()
+        const reading = yield* Deferred.make<void>()
+        // an echo that starts reading only when told: its 4 KiB input buffer fills, the next message is refused (not
+        // acknowledged) and every one behind it waits, acknowledged, in the agent's incoming buffer
+        const plugin: AgentSimulator.Plugin = {
+          sessionType: "Port",
+          requireHandshake: true,
+          run: (io) =>
+            Deferred.await(reading).pipe(
+              Effect.zipRight(
+                Stream.runForEach(io.input, (item) => item._tag === "Data" ? io.write(item.bytes) : Effect.void)
+              ),
+              Effect.zipRight(Effect.never)
+            )
+        }
+        const response = yield* sim.startSession({ plugin, inputBufferSize: 4096 })
+        const session = yield* open(response)
+        const data = pseudoRandomBytes(64 * 1024, 37)
+        const reader = yield* Effect.fork(readOutput(session, data.length))
+        yield* session.write(data)
+        // the 5th message is the only one not acknowledged; the 59 behind it are held by the agent
+        const held = yield* waitFor(session.stats, (stats) => stats.inFlight === 1)
+        assert.strictEqual(held.inFlight, 1)
+        yield* Deferred.succeed(reading, undefined)
+        const echoed = yield* Fiber.join(reader).pipe(Effect.timeout("10 seconds"))
+        assert.strictEqual(sha256Hex(echoed), sha256Hex(data))
+      }), 30_000)
   })
 })
 

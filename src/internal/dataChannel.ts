@@ -46,6 +46,11 @@ export interface ChannelOptions {
   /** writes one binary frame to the transport */
   readonly send: (frame: Uint8Array) => Effect.Effect<void, unknown>
   /**
+   * optional: writes one frame at once when the transport can take it now, and says whether it did. Frames go
+   * this way while nothing waits in the writer, so an acknowledgement costs no fiber
+   */
+  readonly sendNow?: ((frame: Uint8Array) => boolean) | undefined
+  /**
    * called, in order and exactly once per sequence number, for each data message. Return false when the
    * message cannot be taken now: a message received in order is then not acknowledged and the peer resends it;
    * one that waited in the reorder buffer (already acknowledged) stays there until `resumeDelivery`. With `owned`
@@ -334,6 +339,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
 
     /** Every frame goes through one writer fiber so frames never interleave and order is kept. */
     const write = (frame: Uint8Array) => {
+      if (pendingWrites === 0 && options.sendNow !== undefined && options.sendNow(frame)) return
       pendingWrites++
       writes.unsafeOffer(frame)
     }

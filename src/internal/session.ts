@@ -389,6 +389,11 @@ export const make = (
     channel = yield* DataChannel.make({
       role: "client",
       send: sendFrame,
+      sendNow: (frame) => {
+        if (link === undefined) return false
+        link.send(frame)
+        return true
+      },
       cork: () => link === undefined ? () => {} : link.cork(),
       outgoingPayload: (payloadType, payload) =>
         cipher !== undefined && SessionCipher.isEncrypted(payloadType, "client") ? cipher.encrypt(payload) : payload,

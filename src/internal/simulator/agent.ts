@@ -209,6 +209,7 @@ export const runAgent = (run: AgentRun): Effect.Effect<void, never, Scope.Scope>
     // 2. the agent's data channel
     const input = yield* Mailbox.make<AgentSimulator.PluginInput>()
     let inputBuffered = 0
+    const inputBufferSize = spec.inputBufferSize ?? 1024 * 1024
     const handshake = yield* Deferred.make<AgentPayload.HandshakeResponse, string>()
     // the account's KMS preference applies to every session type but Port (section 8.5)
     const kmsKeyId = spec.kmsKeyId ?? (spec.plugin.sessionType === "Port" ? undefined : options.kmsKeyId)
@@ -245,7 +246,7 @@ export const runAgent = (run: AgentRun): Effect.Effect<void, never, Scope.Scope>
       if (!pluginReady) return false
       switch (message.payloadType) {
         case 1: {
-          if (inputBuffered >= (spec.inputBufferSize ?? 1024 * 1024)) return false
+          if (inputBuffered >= inputBufferSize) return false
           const bytes = cipher !== undefined
             ? cipher.decrypt(message.payload)
             : owned
@@ -426,6 +427,10 @@ export const runAgent = (run: AgentRun): Effect.Effect<void, never, Scope.Scope>
       agentVersion,
       input: Mailbox.toStream(input).pipe(Stream.mapChunks((chunk) => {
         for (const item of chunk) if (item._tag === "Data") inputBuffered -= item.bytes.length
+        // the agent's write into the plugin blocks until taken (port_basic.go HandleStreamMessage: conn.Write) and
+        // then goes on with the next buffered message; here a full input buffer refused it, so it goes on now.
+        // Messages waiting in the incoming buffer are acknowledged already: nothing else would ever resume them
+        if (inputBuffered < inputBufferSize) channel.resumeDelivery()
         return chunk
       })),
       write: (bytes) => writeOutput(1, bytes),
