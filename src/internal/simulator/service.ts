@@ -252,6 +252,10 @@ export const make = (
       detach(session, attachment)
       if (close === "recycle") {
         attachment.socket.close(1000)
+        // the service decided to close: it pauses the agent now, and again once the closing handshake is over (a
+        // frame the client still sends on its way out clears the agent's pause), so that what the agent sends
+        // meanwhile does not outgrow the backlog and wait for the agent's one resend per 100 ms
+        pauseAgent(session)
       } else if (close === "silent") {
         // the connection stays open and goes quiet: nothing is read (so no pong) and nothing is sent
         const raw = (attachment.socket as unknown as { readonly _socket?: { pause?: () => void } })._socket
