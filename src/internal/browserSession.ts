@@ -1,0 +1,288 @@
+/**
+ * Sessions in a web page: the browser's WebSocket, and the `SsmApi` service over the page's own server, which
+ * answers through whatever `SsmApi` it has (AWS's or the simulator's). The page holds no AWS credentials; it
+ * holds the token of a session its server started for it, as AWS's own console page does.
+ *
+ * Wire format, one JSON POST per call, AWS's field names:
+ * - `{"action":"StartSession","Target":…,"DocumentName"?:…,"Parameters"?:{…},"Reason"?:…}` →
+ *   `{"SessionId","StreamUrl","TokenValue"}`
+ * - `{"action":"ResumeSession","SessionId"}` → the same, or `{"SessionId","TokenValue":null}` when the session
+ *   timed out
+ * - `{"action":"TerminateSession","SessionId"}` → `{"SessionId"}`
+ * - a failure: a 4xx/5xx status and `{"__type": <SsmApiError reason>, "message"}`
+ *
+ * @internal
+ */
+import * as Socket from "@effect/platform/Socket"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
+import type * as BrowserSession from "../BrowserSession.js"
+import type * as SsmApi from "../SsmApi.js"
+import { SsmApiError, tag as ssmApiTag } from "./ssmApi.js"
+
+/** @internal */
+export const layerWebSocketConstructor: Layer.Layer<Socket.WebSocketConstructor> = Layer.succeed(
+  Socket.WebSocketConstructor,
+  (url, protocols) => {
+    const webSocket = new globalThis.WebSocket(url, protocols)
+    // frames as ArrayBuffers, read in place; Blobs (the default) would cost an asynchronous read each
+    webSocket.binaryType = "arraybuffer"
+    return webSocket
+  }
+)
+
+type Operation = SsmApiError["operation"]
+
+/** The HTTP status a server answers for each reason (a new reason does not compile until it has one). @internal */
+export const statusByReason: { readonly [R in SsmApi.SsmApiError.Reason]: number } = {
+  AccessDenied: 403,
+  Credentials: 401,
+  DoesNotExist: 404,
+  TargetNotFound: 404,
+  InvalidDocument: 400,
+  InvalidParameters: 400,
+  TargetNotConnected: 409,
+  AmbiguousTarget: 409,
+  Throttling: 429,
+  Timeout: 504,
+  Other: 502
+}
+
+const isReason = (u: unknown): u is SsmApi.SsmApiError.Reason =>
+  typeof u === "string" && Object.prototype.hasOwnProperty.call(statusByReason, u)
+
+/** The reason a status says, for answers without a `__type` (a proxy's, a login page's). */
+const reasonOfStatus = (status: number): SsmApi.SsmApiError.Reason =>
+  status === 401 || status === 403
+    ? "AccessDenied"
+    : status === 404
+    ? "DoesNotExist"
+    : status === 400
+    ? "InvalidParameters"
+    : status === 429
+    ? "Throttling"
+    : status === 504 || status === 408
+    ? "Timeout"
+    : "Other"
+
+const DEFAULT_TIMEOUT = Duration.seconds(30)
+
+const responseOf = (operation: Operation, body: unknown): Effect.Effect<SsmApi.SessionResponse, SsmApiError> =>
+  Predicate.hasProperty(body, "SessionId") && typeof body.SessionId === "string" &&
+    Predicate.hasProperty(body, "StreamUrl") && typeof body.StreamUrl === "string" &&
+    Predicate.hasProperty(body, "TokenValue") && typeof body.TokenValue === "string"
+    ? Effect.succeed({
+      sessionId: body.SessionId,
+      streamUrl: body.StreamUrl,
+      tokenValue: Redacted.make(body.TokenValue)
+    })
+    : Effect.fail(
+      new SsmApiError({ reason: "Other", operation, detail: "the server's answer lacks SessionId, StreamUrl or TokenValue" })
+    )
+
+/** @internal */
+export const fromServer = (options: BrowserSession.ServerOptions): SsmApi.SsmApi => {
+  const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
+  const call = (operation: Operation, request: Record<string, unknown>): Effect.Effect<unknown, SsmApiError> =>
+    Effect.tryPromise({
+      try: async (signal) => {
+        const headers = typeof options.headers === "function" ? await options.headers() : options.headers
+        const response = await (options.fetch ?? globalThis.fetch)(options.url, {
+          method: "POST",
+          headers: { ...headers, "content-type": "application/json" },
+          body: JSON.stringify({ action: operation, ...request }),
+          // the page's own server: its cookies go with the call, as they do with the page's other requests
+          credentials: "same-origin",
+          signal
+        })
+        const text = await response.text()
+        let body: unknown = undefined
+        try {
+          body = text === "" ? undefined : JSON.parse(text)
+        } catch {
+          // not JSON: the status alone says what happened
+        }
+        return { status: response.status, ok: response.ok, body, text }
+      },
+      catch: (cause) =>
+        new SsmApiError({
+          reason: "Other",
+          operation,
+          detail: `the server could not be reached: ${Predicate.hasProperty(cause, "message") ? String(cause.message) : String(cause)}`,
+          cause
+        })
+    }).pipe(
+      Effect.flatMap(({ body, ok, status, text }) => {
+        if (ok) return Effect.succeed(body)
+        const type = Predicate.hasProperty(body, "__type") ? body.__type : undefined
+        const message = Predicate.hasProperty(body, "message") && typeof body.message === "string"
+          ? body.message
+          : text.slice(0, 200)
+        return Effect.fail(
+          new SsmApiError({
+            reason: isReason(type) ? type : reasonOfStatus(status),
+            operation,
+            detail: `the server answered ${status}${message === "" ? "" : `: ${message}`}`
+          })
+        )
+      }),
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () =>
+          new SsmApiError({ reason: "Timeout", operation, detail: `no answer within ${Duration.format(timeout)}` })
+      })
+    )
+  return {
+    startSession: (request) =>
+      Effect.flatMap(
+        call("StartSession", {
+          Target: request.target,
+          ...(request.documentName === undefined ? {} : { DocumentName: request.documentName }),
+          ...(request.parameters === undefined ? {} : { Parameters: request.parameters }),
+          ...(request.reason === undefined ? {} : { Reason: request.reason })
+        }),
+        (body) => responseOf("StartSession", body)
+      ),
+    resumeSession: (sessionId) =>
+      Effect.flatMap(call("ResumeSession", { SessionId: sessionId }), (body) =>
+        // no token: the session timed out on the service's side
+        Predicate.hasProperty(body, "TokenValue") && typeof body.TokenValue === "string"
+          ? Effect.map(responseOf("ResumeSession", body), Option.some)
+          : Effect.succeed(Option.none())),
+    terminateSession: (sessionId) => Effect.asVoid(call("TerminateSession", { SessionId: sessionId }))
+  }
+}
+
+/** @internal */
+export const layerSsmApi = (options: BrowserSession.ServerOptions): Layer.Layer<SsmApi.SsmApi> =>
+  Layer.succeed(ssmApiTag, fromServer(options))
+
+/** @internal */
+export const layer = (
+  options: BrowserSession.ServerOptions
+): Layer.Layer<SsmApi.SsmApi | Socket.WebSocketConstructor> =>
+  Layer.merge(layerSsmApi(options), layerWebSocketConstructor)
+
+// ---------------------------------------------------------------------------------------------------------------
+// the server's half
+
+const refuse = (
+  operation: Operation | undefined,
+  reason: SsmApi.SsmApiError.Reason,
+  message: string
+): BrowserSession.HandlerResponse => ({
+  status: statusByReason[reason],
+  body: { __type: reason, message: operation === undefined ? message : `${operation}: ${message}` }
+})
+
+const isStringArray = (u: unknown): u is ReadonlyArray<string> =>
+  Array.isArray(u) && u.every((value) => typeof value === "string")
+
+/** Reads a StartSession request as the page sent it, or says what is wrong with it. */
+const readStart = (body: object): SsmApi.StartSessionRequest | string => {
+  const { DocumentName, Parameters, Reason, Target } = body as Record<string, unknown>
+  if (typeof Target !== "string" || Target === "") return "Target must be a non-empty string"
+  if (DocumentName !== undefined && typeof DocumentName !== "string") return "DocumentName must be a string"
+  if (Reason !== undefined && typeof Reason !== "string") return "Reason must be a string"
+  if (
+    Parameters !== undefined &&
+    (typeof Parameters !== "object" || Parameters === null || !Object.values(Parameters).every(isStringArray))
+  ) return "Parameters must map names to arrays of strings"
+  return {
+    target: Target,
+    documentName: DocumentName,
+    parameters: Parameters as Record<string, ReadonlyArray<string>> | undefined,
+    reason: Reason
+  }
+}
+
+const messageOf = (u: unknown): string => Predicate.hasProperty(u, "message") ? String(u.message) : String(u)
+
+/** @internal */
+export const makeHandler = (
+  options: BrowserSession.HandlerOptions
+): Effect.Effect<BrowserSession.Handler, never, SsmApi.SsmApi> =>
+  Effect.map(ssmApiTag, (api) => {
+    // the sessions this handler started: the only ones it resumes or terminates, unless told otherwise
+    const started = new Set<string>()
+    const mayUse = options.authorizeSession ??
+      ((sessionId: string) => started.has(sessionId) ? Effect.void : Effect.fail("not a session started here"))
+    const failed = (operation: Operation) => (error: SsmApi.SsmApiError) =>
+      Effect.as(
+        Effect.logWarning(`${operation} failed: ${error.message}`),
+        refuse(operation, error.reason, error.detail)
+      )
+    return (body: unknown, context?: unknown) =>
+      Effect.gen(function*() {
+        if (typeof body !== "object" || body === null || !Predicate.hasProperty(body, "action")) {
+          return refuse(undefined, "InvalidParameters", "expected a JSON object with an action")
+        }
+        switch (body.action) {
+          case "StartSession": {
+            const read = readStart(body)
+            if (typeof read === "string") return refuse("StartSession", "InvalidParameters", read)
+            const allowed = yield* Effect.either(options.authorizeStart(read, context))
+            if (allowed._tag === "Left") return refuse("StartSession", "AccessDenied", allowed.left)
+            return yield* api.startSession(allowed.right).pipe(
+              Effect.map((response): BrowserSession.HandlerResponse => {
+                started.add(response.sessionId)
+                return {
+                  status: 200,
+                  body: {
+                    SessionId: response.sessionId,
+                    StreamUrl: response.streamUrl,
+                    // the token leaves Redacted only for the page that asked for the session
+                    TokenValue: Redacted.value(response.tokenValue)
+                  }
+                }
+              }),
+              Effect.catchAll(failed("StartSession"))
+            )
+          }
+          case "ResumeSession":
+          case "TerminateSession": {
+            const operation: Operation = body.action
+            const sessionId = Predicate.hasProperty(body, "SessionId") ? body.SessionId : undefined
+            if (typeof sessionId !== "string" || sessionId === "") {
+              return refuse(operation, "InvalidParameters", "SessionId must be a non-empty string")
+            }
+            const allowed = yield* Effect.either(mayUse(sessionId, operation, context))
+            if (allowed._tag === "Left") return refuse(operation, "AccessDenied", allowed.left)
+            if (operation === "TerminateSession") {
+              return yield* api.terminateSession(sessionId).pipe(
+                Effect.map((): BrowserSession.HandlerResponse => {
+                  started.delete(sessionId)
+                  return { status: 200, body: { SessionId: sessionId } }
+                }),
+                Effect.catchAll(failed(operation))
+              )
+            }
+            return yield* api.resumeSession(sessionId).pipe(
+              Effect.map((response): BrowserSession.HandlerResponse => ({
+                status: 200,
+                body: Option.match(response, {
+                  onNone: () => ({ SessionId: sessionId, TokenValue: null }),
+                  onSome: (response) => ({
+                    SessionId: response.sessionId,
+                    StreamUrl: response.streamUrl,
+                    TokenValue: Redacted.value(response.tokenValue)
+                  })
+                })
+              })),
+              Effect.catchAll(failed(operation))
+            )
+          }
+          default:
+            return refuse(undefined, "InvalidParameters", `unknown action ${JSON.stringify(body.action)}`)
+        }
+      }).pipe(
+        // a defect in an authorizer or the api: a 502 for the page, the cause in the server's log
+        Effect.catchAllDefect((defect) =>
+          Effect.as(Effect.logError(`the session request failed: ${messageOf(defect)}`), refuse(undefined, "Other", "internal error"))
+        )
+      )
+  })
