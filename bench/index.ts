@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark in one run, then the README table.
  */
 import * as AgentMessageBench from "./agentMessage.js"
+import * as BrowserBench from "./browser.js"
 import * as ClientBench from "./client.js"
 import { printTable, type Row } from "./harness.js"
 import * as PoolBench from "./pool.js"
@@ -29,4 +30,6 @@ console.log("\n== Resume ==")
 rows.push(...(await ResumeBench.run()))
 console.log("\n== Client process (separate processes) ==")
 rows.push(...(await ClientBench.run()))
+console.log("\n== Browser (Debian's Chromium) ==")
+rows.push(...(await BrowserBench.run()))
 printTable(rows)

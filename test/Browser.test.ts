@@ -19,7 +19,8 @@ import * as SsmApi from "../src/SsmApi.js"
 const executablePath = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium"
 const haveChromium = Fs.existsSync(executablePath)
 const inCi = process.env["CI"] !== undefined && process.env["CI"] !== "" && process.env["CI"] !== "false"
-const screenshot = Path.join(root, "docs", "browser-shell.png")
+// reports/ (not committed) unless asked: SSM_SCREENSHOT=docs/browser-shell.png renews the README's picture
+const screenshot = Path.resolve(root, process.env["SSM_SCREENSHOT"] ?? Path.join("reports", "browser-shell.png"))
 
 if (!haveChromium && !inCi) {
   console.warn(
