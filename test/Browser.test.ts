@@ -12,6 +12,8 @@ import { chromium } from "playwright-core"
 import { bundle, nodeImports, root } from "../examples/browser-shell/bundle.js"
 import { serve } from "../examples/browser-shell/server.js"
 import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as KmsApi from "../src/KmsApi.js"
+import * as NodeSession from "../src/NodeSession.js"
 import * as BrowserSession from "../src/BrowserSession.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as SsmApi from "../src/SsmApi.js"
@@ -260,4 +262,64 @@ describe("BrowserSession", () => {
       })
       assert.deepStrictEqual((sent[3] as { body: unknown }).body, { action: "TerminateSession", SessionId: "s-1" })
     }))
+
+  it.scopedLive("a KMS-encrypted session through the page's server: the data key from the server's KmsApi, for its own sessions only", () =>
+    Effect.gen(function*() {
+      const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0, kmsKeyId: "alias/session-manager" })
+      const server = Layer.merge(AgentSimulator.layerSsmApi(), AgentSimulator.layerKmsApi).pipe(
+        Layer.provide(Layer.succeed(AgentSimulator.AgentSimulator, simulator))
+      )
+      const handle = yield* Effect.provide(
+        BrowserSession.makeHandler({ authorizeStart: (request) => Effect.succeed(request) }),
+        server
+      )
+      // the page's side, its fetch answered by the handler (the HTTP in between is the demo server's)
+      const fetch: typeof globalThis.fetch = (_url, init) =>
+        Effect.runPromise(handle(JSON.parse(String(init?.body)))).then((answer) =>
+          new Response(JSON.stringify(answer.body), { status: answer.status }))
+      const page = Layer.mergeAll(
+        BrowserSession.layerSsmApi({ url: "/api/session", fetch }),
+        BrowserSession.layerKmsApi({ url: "/api/session", fetch }),
+        NodeSession.layerWebSocketConstructor
+      )
+      const result = yield* RemoteCommand.exec({ target: "i-1", command: "echo sealed; exit 4" }).pipe(Effect.provide(page))
+      assert.strictEqual(new TextDecoder().decode(result.stdout), "sealed\n")
+      assert.strictEqual(result.exitCode, 4)
+      // the account asks for encryption: without the page's KmsApi the same command cannot run
+      const unencrypted = yield* Effect.flip(RemoteCommand.exec({ target: "i-1", command: "true" }).pipe(
+        Effect.provide(Layer.merge(BrowserSession.layerSsmApi({ url: "/api/session", fetch }), NodeSession.layerWebSocketConstructor))
+      ))
+      assert.strictEqual((unencrypted as { reason?: string }).reason, "EncryptionRequired")
+
+      // a session it did not start, a bad request, and a server without KmsApi
+      const request = (sessionId: string) => ({
+        action: "GenerateDataKey",
+        KeyId: "alias/session-manager",
+        NumberOfBytes: 64,
+        EncryptionContext: { "aws:ssm:SessionId": sessionId, "aws:ssm:TargetId": "i-1" }
+      })
+      assert.strictEqual((yield* handle(request("sim-someone-else"))).status, 403)
+      assert.strictEqual((yield* handle({ ...request("x"), NumberOfBytes: 0 })).status, 400)
+      const started = yield* handle({ action: "StartSession", Target: "i-1" })
+      const sessionId = (started.body as { SessionId: string }).SessionId
+      const noKms = yield* Effect.provide(
+        BrowserSession.makeHandler({ authorizeStart: (request) => Effect.succeed(request) }),
+        AgentSimulator.layerSsmApi().pipe(Layer.provide(Layer.succeed(AgentSimulator.AgentSimulator, simulator)))
+      )
+      const unstarted = yield* noKms(request(sessionId))
+      assert.strictEqual(unstarted.status, 403)
+      const key = yield* handle(request(sessionId))
+      assert.strictEqual(key.status, 200)
+      const { CiphertextBlob, Plaintext } = key.body as { Plaintext: string; CiphertextBlob: string }
+      assert.strictEqual(Buffer.from(Plaintext, "base64").length, 64)
+      assert.isAbove(Buffer.from(CiphertextBlob, "base64").length, 0)
+      // and the page reads a refusal back as a typed KmsApiError
+      const refused = yield* Effect.flip(BrowserSession.fromServerKms({ url: "/api/session", fetch }).generateDataKey({
+        keyId: "alias/session-manager",
+        numberOfBytes: 64,
+        encryptionContext: { "aws:ssm:SessionId": "sim-someone-else" }
+      }))
+      assert.isTrue(KmsApi.isKmsApiError(refused))
+      assert.strictEqual(refused.reason, "AccessDenied")
+    }), 30_000)
 })

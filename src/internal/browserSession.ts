@@ -22,6 +22,8 @@ import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import type * as BrowserSession from "../BrowserSession.js"
 import type * as SsmApi from "../SsmApi.js"
+import type * as KmsApi from "../KmsApi.js"
+import { KmsApiError, tag as kmsApiTag } from "./kmsApi.js"
 import { SsmApiError, tag as ssmApiTag } from "./ssmApi.js"
 
 /** @internal */
@@ -71,6 +73,8 @@ const reasonOfStatus = (status: number): SsmApi.SsmApiError.Reason =>
 
 const DEFAULT_TIMEOUT = Duration.seconds(30)
 
+const messageOf = (u: unknown): string => Predicate.hasProperty(u, "message") ? String(u.message) : String(u)
+
 const responseOf = (operation: Operation, body: unknown): Effect.Effect<SsmApi.SessionResponse, SsmApiError> =>
   Predicate.hasProperty(body, "SessionId") && typeof body.SessionId === "string" &&
     Predicate.hasProperty(body, "StreamUrl") && typeof body.StreamUrl === "string" &&
@@ -84,58 +88,69 @@ const responseOf = (operation: Operation, body: unknown): Effect.Effect<SsmApi.S
       new SsmApiError({ reason: "Other", operation, detail: "the server's answer lacks SessionId, StreamUrl or TokenValue" })
     )
 
+/** What the server answered: its status, and its body as JSON (undefined when it was not JSON). */
+interface Answer {
+  readonly status: number
+  readonly ok: boolean
+  readonly body: unknown
+  readonly text: string
+}
+
+/** One JSON POST to the page's server, with its deadline; `failure` makes the caller's error of what went wrong. */
+const post = <E>(
+  options: BrowserSession.ServerOptions,
+  action: string,
+  request: Record<string, unknown>,
+  failure: (type: unknown, status: number | undefined, detail: string, cause?: unknown) => E
+): Effect.Effect<unknown, E> => {
+  const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
+  return Effect.tryPromise({
+    try: async (signal): Promise<Answer> => {
+      const headers = typeof options.headers === "function" ? await options.headers() : options.headers
+      const response = await (options.fetch ?? globalThis.fetch)(options.url, {
+        method: "POST",
+        headers: { ...headers, "content-type": "application/json" },
+        body: JSON.stringify({ action, ...request }),
+        // the page's own server: its cookies go with the call, as they do with the page's other requests
+        credentials: "same-origin",
+        signal
+      })
+      const text = await response.text()
+      let body: unknown = undefined
+      try {
+        body = text === "" ? undefined : JSON.parse(text)
+      } catch {
+        // not JSON: the status alone says what happened
+      }
+      return { status: response.status, ok: response.ok, body, text }
+    },
+    catch: (cause) => failure(undefined, undefined, `the server could not be reached: ${messageOf(cause)}`, cause)
+  }).pipe(
+    Effect.flatMap(({ body, ok, status, text }) => {
+      if (ok) return Effect.succeed(body)
+      const type = Predicate.hasProperty(body, "__type") ? body.__type : undefined
+      const message = Predicate.hasProperty(body, "message") && typeof body.message === "string"
+        ? body.message
+        : text.slice(0, 200)
+      return Effect.fail(failure(type, status, `the server answered ${status}${message === "" ? "" : `: ${message}`}`))
+    }),
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () => failure("Timeout", undefined, `no answer within ${Duration.format(timeout)}`)
+    })
+  )
+}
+
 /** @internal */
 export const fromServer = (options: BrowserSession.ServerOptions): SsmApi.SsmApi => {
-  const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
   const call = (operation: Operation, request: Record<string, unknown>): Effect.Effect<unknown, SsmApiError> =>
-    Effect.tryPromise({
-      try: async (signal) => {
-        const headers = typeof options.headers === "function" ? await options.headers() : options.headers
-        const response = await (options.fetch ?? globalThis.fetch)(options.url, {
-          method: "POST",
-          headers: { ...headers, "content-type": "application/json" },
-          body: JSON.stringify({ action: operation, ...request }),
-          // the page's own server: its cookies go with the call, as they do with the page's other requests
-          credentials: "same-origin",
-          signal
-        })
-        const text = await response.text()
-        let body: unknown = undefined
-        try {
-          body = text === "" ? undefined : JSON.parse(text)
-        } catch {
-          // not JSON: the status alone says what happened
-        }
-        return { status: response.status, ok: response.ok, body, text }
-      },
-      catch: (cause) =>
-        new SsmApiError({
-          reason: "Other",
-          operation,
-          detail: `the server could not be reached: ${Predicate.hasProperty(cause, "message") ? String(cause.message) : String(cause)}`,
-          cause
-        })
-    }).pipe(
-      Effect.flatMap(({ body, ok, status, text }) => {
-        if (ok) return Effect.succeed(body)
-        const type = Predicate.hasProperty(body, "__type") ? body.__type : undefined
-        const message = Predicate.hasProperty(body, "message") && typeof body.message === "string"
-          ? body.message
-          : text.slice(0, 200)
-        return Effect.fail(
-          new SsmApiError({
-            reason: isReason(type) ? type : reasonOfStatus(status),
-            operation,
-            detail: `the server answered ${status}${message === "" ? "" : `: ${message}`}`
-          })
-        )
-      }),
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () =>
-          new SsmApiError({ reason: "Timeout", operation, detail: `no answer within ${Duration.format(timeout)}` })
-      })
-    )
+    post(options, operation, request, (type, status, detail, cause) =>
+      new SsmApiError({
+        reason: isReason(type) ? type : status === undefined ? "Other" : reasonOfStatus(status),
+        operation,
+        detail,
+        ...(cause === undefined ? {} : { cause })
+      }))
   return {
     startSession: (request) =>
       Effect.flatMap(
@@ -157,6 +172,61 @@ export const fromServer = (options: BrowserSession.ServerOptions): SsmApi.SsmApi
   }
 }
 
+const kmsReasons: ReadonlyArray<KmsApi.KmsApiError.Reason> = [
+  "AccessDenied",
+  "NotFound",
+  "KeyUnavailable",
+  "InvalidKeyUsage",
+  "Throttling",
+  "Credentials",
+  "Other"
+]
+
+const toBase64 = (bytes: Uint8Array): string => {
+  let binary = ""
+  for (let i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]!)
+  return globalThis.btoa(binary)
+}
+
+const fromBase64 = (text: string): Uint8Array => Uint8Array.from(globalThis.atob(text), (c) => c.charCodeAt(0))
+
+/** @internal */
+export const fromServerKms = (options: BrowserSession.ServerOptions): KmsApi.KmsApi => ({
+  generateDataKey: (request) =>
+    post(options, "GenerateDataKey", {
+      KeyId: request.keyId,
+      NumberOfBytes: request.numberOfBytes,
+      EncryptionContext: request.encryptionContext
+    }, (type, status, detail, cause) =>
+      new KmsApiError({
+        reason: kmsReasons.includes(type as KmsApi.KmsApiError.Reason)
+          ? type as KmsApi.KmsApiError.Reason
+          : status === 401 || status === 403
+          ? "AccessDenied"
+          : type === "Timeout"
+          ? "KeyUnavailable"
+          : "Other",
+        detail: `GenerateDataKey: ${detail}`,
+        ...(cause === undefined ? {} : { cause })
+      })).pipe(
+        Effect.flatMap((body) => {
+          const plaintext = Predicate.hasProperty(body, "Plaintext") ? body.Plaintext : undefined
+          const blob = Predicate.hasProperty(body, "CiphertextBlob") ? body.CiphertextBlob : undefined
+          if (typeof plaintext !== "string" || typeof blob !== "string") {
+            return Effect.fail(new KmsApiError({ reason: "Other", detail: "GenerateDataKey: the server's answer lacks Plaintext or CiphertextBlob" }))
+          }
+          return Effect.try({
+            try: (): KmsApi.DataKey => ({ plaintext: Redacted.make(fromBase64(plaintext)), ciphertextBlob: fromBase64(blob) }),
+            catch: () => new KmsApiError({ reason: "Other", detail: "GenerateDataKey: the server's answer is not base64" })
+          })
+        })
+      )
+})
+
+/** @internal */
+export const layerKmsApi = (options: BrowserSession.ServerOptions): Layer.Layer<KmsApi.KmsApi> =>
+  Layer.succeed(kmsApiTag, fromServerKms(options))
+
 /** @internal */
 export const layerSsmApi = (options: BrowserSession.ServerOptions): Layer.Layer<SsmApi.SsmApi> =>
   Layer.succeed(ssmApiTag, fromServer(options))
@@ -164,8 +234,8 @@ export const layerSsmApi = (options: BrowserSession.ServerOptions): Layer.Layer<
 /** @internal */
 export const layer = (
   options: BrowserSession.ServerOptions
-): Layer.Layer<SsmApi.SsmApi | Socket.WebSocketConstructor> =>
-  Layer.merge(layerSsmApi(options), layerWebSocketConstructor)
+): Layer.Layer<SsmApi.SsmApi | KmsApi.KmsApi | Socket.WebSocketConstructor> =>
+  Layer.mergeAll(layerSsmApi(options), layerKmsApi(options), layerWebSocketConstructor)
 
 // ---------------------------------------------------------------------------------------------------------------
 // the server's half
@@ -177,6 +247,11 @@ const refuse = (
 ): BrowserSession.HandlerResponse => ({
   status: statusByReason[reason],
   body: { __type: reason, message: operation === undefined ? message : `${operation}: ${message}` }
+})
+
+const kmsRefusal = (reason: KmsApi.KmsApiError.Reason | "InvalidParameters", status: number, message: string): BrowserSession.HandlerResponse => ({
+  status,
+  body: { __type: reason, message: `GenerateDataKey: ${message}` }
 })
 
 const isStringArray = (u: unknown): u is ReadonlyArray<string> =>
@@ -200,13 +275,11 @@ const readStart = (body: object): SsmApi.StartSessionRequest | string => {
   }
 }
 
-const messageOf = (u: unknown): string => Predicate.hasProperty(u, "message") ? String(u.message) : String(u)
-
 /** @internal */
 export const makeHandler = (
   options: BrowserSession.HandlerOptions
 ): Effect.Effect<BrowserSession.Handler, never, SsmApi.SsmApi> =>
-  Effect.map(ssmApiTag, (api) => {
+  Effect.map(Effect.zip(ssmApiTag, Effect.serviceOption(kmsApiTag)), ([api, kms]) => {
     // the sessions this handler started: the only ones it resumes or terminates, unless told otherwise
     const started = new Set<string>()
     const mayUse = options.authorizeSession ??
@@ -274,6 +347,37 @@ export const makeHandler = (
                 })
               })),
               Effect.catchAll(failed(operation))
+            )
+          }
+          case "GenerateDataKey": {
+            // the data key of a KMS-encrypted session (the account's preferences ask for one): only for a session
+            // this page may use, named in the encryption context the agent checks
+            const { EncryptionContext, KeyId, NumberOfBytes } = body as Record<string, unknown>
+            const context_ = EncryptionContext as Record<string, unknown> | undefined
+            const sessionId = typeof context_ === "object" && context_ !== null ? context_["aws:ssm:SessionId"] : undefined
+            if (
+              typeof KeyId !== "string" || KeyId === "" || typeof NumberOfBytes !== "number" ||
+              !Number.isInteger(NumberOfBytes) || NumberOfBytes < 1 || NumberOfBytes > 1024 ||
+              typeof sessionId !== "string" || !Object.values(context_!).every((value) => typeof value === "string")
+            ) {
+              return kmsRefusal("InvalidParameters", 400, "KeyId, NumberOfBytes (1 to 1024) and an EncryptionContext naming aws:ssm:SessionId")
+            }
+            const allowed = yield* Effect.either(mayUse(sessionId, "GenerateDataKey", context))
+            if (allowed._tag === "Left") return kmsRefusal("AccessDenied", 403, allowed.left)
+            if (Option.isNone(kms)) return kmsRefusal("Other", 501, "this server has no KmsApi: it cannot serve encrypted sessions")
+            return yield* kms.value.generateDataKey({
+              keyId: KeyId,
+              numberOfBytes: NumberOfBytes,
+              encryptionContext: context_ as Record<string, string>
+            }).pipe(
+              Effect.map((key): BrowserSession.HandlerResponse => ({
+                status: 200,
+                // the key leaves Redacted only for the page whose session it encrypts
+                body: { Plaintext: toBase64(Redacted.value(key.plaintext)), CiphertextBlob: toBase64(key.ciphertextBlob) }
+              })),
+              Effect.catchAll((error) =>
+                Effect.as(Effect.logWarning(`GenerateDataKey failed: ${error.message}`), kmsRefusal(error.reason, error.reason === "AccessDenied" ? 403 : 502, error.detail))
+              )
             )
           }
           default:
