@@ -5,13 +5,13 @@
  * and one 32 MiB download through the proxy against the same through `forward`.
  */
 import { Effect, Layer } from "effect"
-import * as Http from "node:http"
 import * as Net from "node:net"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodePortForwarding from "../src/NodePortForwarding.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as NodeSocks from "../src/NodeSocks.js"
 import * as PortForwarding from "../src/PortForwarding.js"
+import { httpServer as httpServerOn } from "../test/utils/http.js"
 import type { Row } from "./harness.js"
 import { download, source } from "./portForwarding.js"
 
@@ -22,17 +22,7 @@ const SIZE = 32 * MiB
 const now = () => performance.now()
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
-const httpServer = Effect.acquireRelease(
-  Effect.async<Http.Server>((resume) => {
-    const server = Http.createServer((_, response) => response.end("ok\n"))
-    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-  }),
-  (server) =>
-    Effect.sync(() => {
-      server.closeAllConnections()
-      server.close()
-    })
-).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
+const httpServer = httpServerOn((_, response) => response.end("ok\n"))
 
 const REQUEST = "GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
 

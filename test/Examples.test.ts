@@ -2,19 +2,18 @@
  * The port-forwarding examples, run against the agent simulator standing in for AWS (SsmApi and the instance).
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as ChildProcess from "node:child_process"
 import { Effect, Layer } from "effect"
-import * as Http from "node:http"
-import type * as Net from "node:net"
 import { diskUsage } from "../examples/exec.js"
 import { getThroughInstance } from "../examples/in-process.js"
 import { forwardToInstance } from "../examples/forward-port.js"
 import { fastDatabase } from "../examples/pool.js"
 import { forwardToDatabase } from "../examples/remote-host.js"
 import { proxyInto } from "../examples/socks.js"
-import * as ChildProcess from "node:child_process"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
+import * as HttpUtil from "./utils/http.js"
 import { echoServer, roundTrip } from "./utils/tcp.js"
 
 const simulatedAws = AgentSimulator.layerSsmApi().pipe(
@@ -22,13 +21,7 @@ const simulatedAws = AgentSimulator.layerSsmApi().pipe(
   Layer.merge(NodeSession.layerWebSocketConstructor)
 )
 
-const httpServer = Effect.acquireRelease(
-  Effect.async<Http.Server>((resume) => {
-    const server = Http.createServer((request, response) => response.end(`you asked for ${request.url}`))
-    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-  }),
-  (server) => Effect.sync(() => server.close())
-).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
+const httpServer = HttpUtil.httpServer((request, response) => response.end(`you asked for ${request.url}`))
 
 describe("examples", () => {
   it.scopedLive("forward-port.ts: a local port to a port of the instance", () =>

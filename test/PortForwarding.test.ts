@@ -1,11 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import type * as Socket from "@effect/platform/Socket"
-import { Context, Deferred, Effect, Either, Exit, Fiber, Layer, Metric, Option, Stream } from "effect"
+import { Deferred, Effect, Either, Exit, Fiber, Metric, Option, Stream } from "effect"
 import * as AgentSimulator from "../src/AgentSimulator.js"
-import * as NodeSession from "../src/NodeSession.js"
 import * as PortForwarding from "../src/PortForwarding.js"
-import type * as SsmApi from "../src/SsmApi.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
+import { simulatedAws as simulatedAwsWith } from "./utils/aws.js"
 import { openSession } from "./utils/session.js"
 import { closedPort, countingEchoServer, echoServer, greetingEchoServer } from "./utils/tcp.js"
 
@@ -38,21 +37,7 @@ const exchange = (socket: Socket.Socket, text: string) =>
     return echoed
   })
 
-/** The simulator as the SsmApi service and the "instance" for the test's scope, recording StartSession requests. */
-const simulatedAws = (agentVersion?: string) =>
-  Effect.gen(function*() {
-    const requests: Array<SsmApi.StartSessionRequest> = []
-    const context = yield* Layer.build(
-      AgentSimulator.layerSsmApi((request) => {
-        requests.push(request)
-        return AgentSimulator.documentSpec(request)
-      }).pipe(
-        Layer.provideMerge(AgentSimulator.layer({ messagesPerSecond: 0, agentVersion })),
-        Layer.merge(NodeSession.layerWebSocketConstructor)
-      )
-    )
-    return { requests, context, simulator: Context.get(context, AgentSimulator.AgentSimulator) }
-  })
+const simulatedAws = (agentVersion?: string) => simulatedAwsWith({ agentVersion })
 
 describe("PortForwarding", () => {
   it("chooses the mode as the official client (gates 9 and 10)", () => {

@@ -1,24 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import type * as Socket from "@effect/platform/Socket"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream } from "effect"
-import * as AgentSimulator from "../src/AgentSimulator.js"
+import { Deferred, Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
 import * as NodePortForwarding from "../src/NodePortForwarding.js"
-import * as NodeSession from "../src/NodeSession.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import * as PortForwardingPool from "../src/PortForwardingPool.js"
+import { simulatedAws as simulatedAwsFor } from "./utils/aws.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { echoServer, roundTrip } from "./utils/tcp.js"
 
-/** The simulator as the SsmApi service and the "instance", for the test's scope. */
-const simulatedAws = Effect.gen(function*() {
-  const context = yield* Layer.build(
-    AgentSimulator.layerSsmApi().pipe(
-      Layer.provideMerge(AgentSimulator.layer({ messagesPerSecond: 0 })),
-      Layer.merge(NodeSession.layerWebSocketConstructor)
-    )
-  )
-  return { context, simulator: Context.get(context, AgentSimulator.AgentSimulator) }
-})
+const simulatedAws = simulatedAwsFor()
 
 /** Writes `text` on a connection and reads the echo back. */
 const exchange = (socket: Socket.Socket, text: string) =>

@@ -1,13 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
-import * as Http from "node:http"
 import * as Net from "node:net"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as NodeSocks from "../src/NodeSocks.js"
 import * as SsmApi from "../src/SsmApi.js"
 import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
+import * as HttpUtil from "./utils/http.js"
 import { pollUntil } from "./utils/poll.js"
 import { closedPort, echoServer } from "./utils/tcp.js"
 
@@ -27,20 +27,10 @@ const simulatedAws = Effect.gen(function*() {
 })
 
 /** A small HTTP server on 127.0.0.1 for the scope; its port. */
-const httpServer = Effect.acquireRelease(
-  Effect.async<Http.Server>((resume) => {
-    const server = Http.createServer((request, response) => {
-      response.setHeader("content-type", "text/plain")
-      response.end(`hello from the destination: ${request.url}\n`)
-    })
-    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-  }),
-  (server) =>
-    Effect.sync(() => {
-      server.closeAllConnections()
-      server.close()
-    })
-).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
+const httpServer = HttpUtil.httpServer((request, response) => {
+  response.setHeader("content-type", "text/plain")
+  response.end(`hello from the destination: ${request.url}\n`)
+})
 
 /** curl as a child process; its stdout, or its exit code and stderr as the failure. */
 const curl = (args: ReadonlyArray<string>) =>
