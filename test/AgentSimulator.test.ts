@@ -1,6 +1,9 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Fiber, Redacted, Stream } from "effect"
+import * as Events from "node:events"
+import type * as WS from "ws"
 import * as AgentSimulator from "../src/AgentSimulator.js"
+import { drained } from "../src/internal/simulator/agent.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as Session from "../src/Session.js"
 import { spawnCli, waitForOutput } from "./utils/cli.js"
@@ -63,4 +66,26 @@ describe("AgentSimulator", () => {
       assert.strictEqual(session.sessionType, "Port")
       assert.strictEqual(yield* exchange(session, "through the CLI"), "through the CLI")
     }), 60_000)
+})
+
+describe("the simulator's WebSocket writes", () => {
+  it.effect("waiting for a connection to drain leaves no listener behind, whichever of drain or close comes", () =>
+    Effect.gen(function*() {
+      // the connection under a ws WebSocket, with bytes waiting to leave
+      const connection = Object.assign(new Events.EventEmitter(), { destroyed: false, writableLength: 1, writableCorked: 0, uncork: () => {} })
+      const socket = { _socket: connection } as unknown as WS.WebSocket
+      for (let i = 0; i < 20; i++) {
+        const waiting = yield* Effect.fork(drained(socket))
+        yield* Effect.yieldNow()
+        connection.emit(i % 2 === 0 ? "drain" : "close")
+        yield* Fiber.join(waiting)
+      }
+      assert.strictEqual(connection.listenerCount("drain"), 0)
+      assert.strictEqual(connection.listenerCount("close"), 0)
+      // interrupted while it waits: the same
+      const interrupted = yield* Effect.fork(drained(socket))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(interrupted)
+      assert.strictEqual(connection.listenerCount("drain") + connection.listenerCount("close"), 0)
+    }))
 })

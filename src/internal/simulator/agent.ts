@@ -88,13 +88,19 @@ export const drained = (socket: WS.WebSocket): Effect.Effect<void> =>
     if (raw === undefined || raw.destroyed || raw.writableLength === 0) return resume(Effect.void)
     // a batch may have corked the connection: nothing would leave it while we wait
     while (raw.writableCorked > 0) raw.uncork()
-    const done = () => resume(Effect.void)
-    raw.once("drain", done)
-    raw.once("close", done)
-    return Effect.sync(() => {
+    // both listeners go at once, whichever comes: a "close" listener left after each drain would pile up on the
+    // connection (Node's MaxListenersExceededWarning in long benchmarks)
+    const off = () => {
       raw.off("drain", done)
       raw.off("close", done)
-    })
+    }
+    const done = () => {
+      off()
+      resume(Effect.void)
+    }
+    raw.once("drain", done)
+    raw.once("close", done)
+    return Effect.sync(off)
   })
 
 /** The 112-byte header variant the service uses for channel_closed (section 3.6). @internal */
