@@ -309,7 +309,7 @@ export const make = (
     }
 
     /** Output, StdErr and ExitCode: decrypted in KMS sessions (a payload that does not is fatal, section 8.4) */
-    const deliverData = (message: AgentMessage.AgentMessage, _owned: boolean): boolean => {
+    const deliverData = (message: AgentMessage.AgentMessage): boolean => {
       let payload = message.payload
       if (cipher !== undefined) {
         const plain = cipher.decrypt(payload)
@@ -345,7 +345,8 @@ export const make = (
     }
 
     let unknownPayloadTypeLogged = false
-    const deliver = (message: AgentMessage.AgentMessage, owned: boolean): boolean => {
+    // payloads are views the session keeps as they are (every transport hands over buffers it does not write to again)
+    const deliver = (message: AgentMessage.AgentMessage): boolean => {
       switch (message.payloadType) {
         case 5:
           handleHandshakeRequest(message)
@@ -359,7 +360,7 @@ export const make = (
         case 1:
         case 11:
         case 12:
-          return deliverData(message, owned)
+          return deliverData(message)
         case 10: {
           const view = message.payload
           const flag = view.length === 4 ? ((view[0]! << 24) | (view[1]! << 16) | (view[2]! << 8) | view[3]!) >>> 0 : -1
