@@ -107,7 +107,7 @@ const ours = (dir: string): Client => {
       extra.length === 0
         ? [Path.join(dir, "session-manager-plugin"), pluginArguments(response, endpoint, destination, local)]
         : [process.execPath, [
-          NODE_FLAGS,
+          ...NODE_FLAGS.split(" "),
           ...extra,
           Path.join(root, "dist", "bin", "sessionManagerPlugin.js"),
           ...pluginArguments(response, endpoint, destination, local)
