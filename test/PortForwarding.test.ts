@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import type * as Socket from "@effect/platform/Socket"
 import { Deferred, Effect, Either, Exit, Fiber, Metric, Option, Stream } from "effect"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { simulatedAws as simulatedAwsWith } from "./utils/aws.js"
 import { openSession } from "./utils/session.js"
+import { exchange } from "./utils/socket.js"
 import { closedPort, countingEchoServer, echoServer, greetingEchoServer } from "./utils/tcp.js"
 
 const forward = (
@@ -19,22 +19,6 @@ const forward = (
     const response = yield* simulator.startSession({ plugin: AgentSimulator.portPlugin({ onMode }), properties })
     const session = yield* openSession(response, clientVersion === undefined ? {} : { clientVersion })
     return yield* PortForwarding.make(session)
-  })
-
-/** Writes `text` on a connection and reads the echo back. */
-const exchange = (socket: Socket.Socket, text: string) =>
-  Effect.gen(function*() {
-    const done = yield* Deferred.make<string>()
-    let received = ""
-    const reader = yield* Effect.fork(socket.run((bytes) => {
-      received += new TextDecoder().decode(bytes)
-      if (received.length >= text.length) Deferred.unsafeDone(done, Exit.succeed(received))
-    }))
-    const write = yield* socket.writer
-    yield* write(text)
-    const echoed = yield* Deferred.await(done)
-    yield* Fiber.interrupt(reader)
-    return echoed
   })
 
 const simulatedAws = (agentVersion?: string) => simulatedAwsWith({ agentVersion })

@@ -1,29 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import type * as Socket from "@effect/platform/Socket"
-import { Deferred, Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
+import { Effect, Fiber, Schedule, Scope, Stream } from "effect"
 import * as NodePortForwarding from "../src/NodePortForwarding.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import * as PortForwardingPool from "../src/PortForwardingPool.js"
 import { simulatedAws as simulatedAwsFor } from "./utils/aws.js"
+import { exchange } from "./utils/socket.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { echoServer, roundTrip } from "./utils/tcp.js"
 
 const simulatedAws = simulatedAwsFor()
-
-/** Writes `text` on a connection and reads the echo back. */
-const exchange = (socket: Socket.Socket, text: string) =>
-  Effect.gen(function*() {
-    const done = yield* Deferred.make<string>()
-    let received = ""
-    const reader = yield* Effect.fork(socket.run((bytes) => {
-      received += new TextDecoder().decode(bytes)
-      if (received.length >= text.length) Deferred.unsafeDone(done, Exit.succeed(received))
-    }))
-    yield* (yield* socket.writer)(text)
-    const echoed = yield* Deferred.await(done)
-    yield* Fiber.interrupt(reader)
-    return echoed
-  })
 
 /** Waits for the first pool event that `matches`. */
 const nextEvent = (events: Stream.Stream<PortForwardingPool.PoolEvent>, matches: (event: PortForwardingPool.PoolEvent) => boolean) =>
