@@ -11,7 +11,7 @@ import * as Path from "node:path"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
-import { isLoopback } from "../src/cli/forward.js"
+import { isLoopback } from "../src/cli/status.js"
 import { pollUntil } from "./utils/poll.js"
 import { echoServer, roundTrip } from "./utils/tcp.js"
 

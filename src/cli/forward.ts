@@ -22,19 +22,7 @@ import * as PortForwardingPool from "../PortForwardingPool.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
 import * as Background from "./background.js"
 import * as Tunnels from "./tunnels.js"
-import { report, reportConnection } from "./status.js"
-
-/**
- * Whether a listening address is reachable from this machine alone: 127.0.0.0/8, ::1, or IPv4 loopback mapped into
- * IPv6.
- *
- * @since 0.2.0
- * @category running
- */
-export const isLoopback = (address: string): boolean => {
-  const v4 = address.startsWith("::ffff:") ? address.slice("::ffff:".length) : address
-  return (Net.isIPv4(v4) && v4.startsWith("127.")) || address === "::1" || address === "0:0:0:0:0:0:0:1"
-}
+import { announceListener, formatAddress, report, reportConnection, reportConnectionEvent } from "./status.js"
 
 /**
  * Listens, prints what the official client prints, warns (on stderr) when the listener is reachable from other
@@ -54,24 +42,12 @@ export const serve = <E = never>(
     // subscribe before listening, so that no event is missed
     const events = yield* Stream.toPull(yield* forwarding.subscribe)
     const listener = yield* NodePortForwarding.listen(forwarding, options)
-    const where = listener.address._tag === "Tcp" ? `Port ${listener.address.port}` : `Unix socket ${listener.address.path}`
-    yield* Console.log(`${where} opened for sessionId ${sessionId}.`)
-    if (listener.address._tag === "Tcp" && !isLoopback(listener.address.host)) {
-      yield* Console.error(
-        `warning: listening on ${listener.address.host}:${listener.address.port}, reachable from other machines: ` +
-          "whoever can connect to it uses this session"
-      )
-    }
+    yield* announceListener(listener.address, [sessionId])
     yield* Console.log("Waiting for connections...")
     yield* report(forwarding)
     yield* reportConnection(forwarding.session)
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(events, (chunk) =>
-      Effect.forEach(chunk, (event) =>
-        event._tag === "ConnectionOpened"
-          ? Console.log(`Connection accepted for session [${sessionId}]`)
-          : event._tag === "ConnectToPortError"
-          ? Console.error("The agent could not connect to the destination port.")
-          : Effect.void, { discard: true }))).pipe(Effect.ignore))
+      Effect.forEach(chunk, (event) => reportConnectionEvent(sessionId, event), { discard: true }))).pipe(Effect.ignore))
     // a broken tunnel fails here (its connections were reset): the error is the program's, and it exits 1
     yield* Effect.raceFirst(forwarding.closed, whileListening(listener.address))
     yield* Console.log(`\n\nExiting session with sessionId: ${sessionId}.\n\n`)
@@ -122,9 +98,7 @@ export const readyLine = (
 ): string =>
   JSON.stringify({
     mappings: mappings.map((mapping) => ({
-      local: mapping.address._tag === "Tcp"
-        ? `${mapping.address.host.includes(":") ? `[${mapping.address.host}]` : mapping.address.host}:${mapping.address.port}`
-        : `unix:${mapping.address.path}`,
+      local: formatAddress(mapping.address),
       remote: `${mapping.host ?? "localhost"}:${mapping.portNumber}`,
       target: mapping.target,
       sessionId: mapping.sessionId,
@@ -185,6 +159,7 @@ export const checkLocal = (listen: NodePortForwarding.ListenOptions): Effect.Eff
       probe.listen(listen.port, listen.host ?? "127.0.0.1", () => probe.close(() => resume(Effect.void)))
     })
 
+/** One session to one destination, served on a local listener: the demo's tunnel. */
 const startAndServe = (
   options: {
     readonly target: string
@@ -192,34 +167,18 @@ const startAndServe = (
     readonly host: Option.Option<string>
     readonly reason: Option.Option<string>
     readonly listen: NodePortForwarding.ListenOptions
-    readonly readyJson?: Option.Option<string>
   },
-  whileListening: (address: NodePortForwarding.ListenerAddress) => Effect.Effect<void> = () => Effect.never
+  whileListening: (address: NodePortForwarding.ListenerAddress) => Effect.Effect<void>
 ) =>
   Effect.gen(function*() {
     yield* checkLocal(options.listen)
-    const ready = Option.getOrUndefined(options.readyJson ?? Option.none())
-    if (ready !== undefined && ready !== "" && ready !== "-" && !Fs.existsSync(Path.dirname(Path.resolve(ready)))) {
-      return yield* Effect.fail(new Error(`--ready-json ${ready}: the directory ${Path.dirname(ready)} does not exist`))
-    }
     const forwarding = yield* PortForwarding.start({
       target: options.target,
       portNumber: options.portNumber,
       host: Option.getOrUndefined(options.host),
       reason: Option.getOrUndefined(options.reason)
     })
-    return yield* serve(forwarding, options.listen, (address) =>
-      ready === undefined ? whileListening(address) : writeReady(ready, readyLine([{
-        address,
-        target: options.target,
-        host: Option.getOrUndefined(options.host),
-        portNumber: options.portNumber,
-        sessionId: forwarding.session.sessionId
-      }])).pipe(
-        // a readiness line that cannot be written is the command's failure (exit 1): a script waiting for it
-        // would otherwise wait for ever
-        Effect.zipRight(whileListening(address))
-      ))
+    return yield* serve(forwarding, options.listen, whileListening)
   })
 
 const localForward = Options.text("local-forward").pipe(
@@ -284,16 +243,7 @@ const mappingsOf = (options: {
 /** What the official client prints for each port, the warnings, the readiness line and the background hand-off. */
 const announce = (target: string, readyJson: string | undefined) => (running: ReadonlyArray<Tunnels.Running>) =>
   Effect.gen(function*() {
-    for (const { address, sessionIds } of running) {
-      const where = address._tag === "Tcp" ? `Port ${address.port}` : `Unix socket ${address.path}`
-      yield* Console.log(`${where} opened for sessionId ${sessionIds.join(", ")}.`)
-      if (address._tag === "Tcp" && !isLoopback(address.host)) {
-        yield* Console.error(
-          `warning: listening on ${Tunnels.formatAddress(address)}, reachable from other machines: ` +
-            "whoever can connect to it uses this session"
-        )
-      }
-    }
+    for (const { address, sessionIds } of running) yield* announceListener(address, sessionIds)
     yield* Console.log("Waiting for connections...")
     const line = readyLine(running.map(({ address, mapping, sessionIds }) => ({
       address,

@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as NodeSocks from "../NodeSocks.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
-import { isLoopback } from "./forward.js"
+import { isLoopback } from "./status.js"
 
 /** The stderr line an event gets, if any: sessions opened, closed and failed. */
 const describeEvent = (event: NodeSocks.SocksEvent): string | undefined => {

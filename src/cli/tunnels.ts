@@ -9,14 +9,13 @@ import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Net from "node:net"
 import * as NodePortForwarding from "../NodePortForwarding.js"
 import type * as PortForwarding from "../PortForwarding.js"
 import * as PortForwardingPool from "../PortForwardingPool.js"
-import { formatStats, reportConnection } from "./status.js"
+import { formatAddress, formatStats, reportConnection, reportConnectionEvent, reportLine } from "./status.js"
 
 /**
  * One `-L` mapping: where to listen, and the destination as the instance sees it (`host` undefined for the
@@ -87,17 +86,6 @@ export const parseMapping = (spec: string): Either.Either<Mapping, string> => {
   }
   return Either.right({ listen: { host: address, port: Number(local) }, host: destination, portNumber: Number(remote) })
 }
-
-/**
- * `host:port` as a readiness line and the status line write it (IPv6 in brackets), or `unix:path`.
- *
- * @since 0.2.0
- * @category formatting
- */
-export const formatAddress = (address: NodePortForwarding.ListenerAddress): string =>
-  address._tag === "Tcp"
-    ? `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`
-    : `unix:${address.path}`
 
 /**
  * A mapping once its listener is up.
@@ -202,11 +190,7 @@ const reportAll = (running: ReadonlyArray<Running>): Effect.Effect<void, never, 
         Effect.gen(function*() {
           switch (event._tag) {
             case "Connection":
-              if (event.event._tag === "ConnectionOpened") yield* Console.log(`Connection accepted for session [${event.sessionId}]`)
-              else if (event.event._tag === "ConnectToPortError") {
-                yield* Console.error("The agent could not connect to the destination port.")
-              }
-              return
+              return yield* reportConnectionEvent(event.sessionId, event.event)
             case "SessionEnded":
               return yield* Console.error(
                 `session ${event.sessionId} ${event.error === undefined ? "ended" : `broke: ${event.error.message}`}; starting another`
@@ -220,7 +204,6 @@ const reportAll = (running: ReadonlyArray<Running>): Effect.Effect<void, never, 
           }
         })))
     }
-    const live = process.stderr.isTTY === true
     const line = Effect.gen(function*() {
       const all = yield* Effect.forEach(running, ({ pool }) => pool.stats)
       const total = all.reduce<PortForwarding.PortForwardingStats>((sum, stats) => ({
@@ -237,15 +220,5 @@ const reportAll = (running: ReadonlyArray<Running>): Effect.Effect<void, never, 
         `${formatAddress(r.address)}: ${all[i]!.activeConnections}/${all[i]!.connections}${all[i]!.sessions > 1 ? ` over ${all[i]!.sessions} sessions` : ""}`).join(", ")})`
       return `${resuming.some((r) => r) ? "resuming a session; " : ""}${formatStats(total)}${each}`
     })
-    let last = yield* line
-    yield* Effect.forkScoped(Effect.repeat(
-      Effect.flatMap(line, (text) =>
-        Effect.sync(() => {
-          if (live) process.stderr.write(`\r\x1b[K${text}`)
-          else if (text !== last) process.stderr.write(`${text}\n`)
-          last = text
-        })),
-      Schedule.spaced(live ? "1 second" : "30 seconds")
-    ))
-    yield* Effect.addFinalizer(() => Effect.map(line, (text) => process.stderr.write(`${live ? "\r\x1b[K" : ""}${text}\n`)))
+    yield* reportLine(line)
   })
