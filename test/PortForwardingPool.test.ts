@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Schedule, Scope, Stream } from "effect"
+import { Deferred, Effect, Fiber, Schedule, Scope, Stream } from "effect"
 import * as NodePortForwarding from "../src/NodePortForwarding.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import * as PortForwardingPool from "../src/PortForwardingPool.js"
 import { simulatedAws as simulatedAwsFor } from "./utils/aws.js"
 import { exchange } from "./utils/socket.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
+import { pollUntil } from "./utils/poll.js"
 import { echoServer, roundTrip } from "./utils/tcp.js"
 
 const simulatedAws = simulatedAwsFor()
@@ -126,6 +127,37 @@ describe("PortForwardingPool", () => {
         assert.strictEqual(error.detail, "target gone")
         assert.strictEqual(opened, 4)
         assert.strictEqual((yield* Effect.flip(Effect.scoped(pool.connect))).detail, "target gone")
+      })).pipe(Effect.provide(aws.context))
+    }))
+
+  it.scopedLive("a connection that finds no session and cannot start one waits for the replacement, without starting more", () =>
+    Effect.gen(function*() {
+      const port = yield* echoServer
+      const aws = yield* simulatedAws
+      const gone = () => new PortForwarding.PortForwardingError({ reason: "Session", detail: "target gone" })
+      // the first session starts; the replacement waits on `gate` and then fails; any other start fails at once
+      const gate = yield* Deferred.make<void>()
+      let opened = 0
+      const open = Effect.suspend(() => {
+        const call = ++opened
+        return call === 1
+          ? PortForwarding.start({ target: "i-1", portNumber: port })
+          : call === 2
+          ? Effect.zipRight(Deferred.await(gate), Effect.fail(gone()))
+          : Effect.fail(gone())
+      })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pool = yield* PortForwardingPool.make(open, { sessions: 1, maxSessions: 3, restart: Schedule.recurs(0) })
+        const [only] = yield* pool.members
+        yield* aws.simulator.terminateSession(only!.session.sessionId)
+        yield* pollUntil(Effect.sync(() => opened), (n) => n >= 2, { every: "10 millis", times: 500, what: "the replacement" })
+        const connecting = yield* Effect.fork(Effect.scoped(pool.connect))
+        yield* pollUntil(Effect.sync(() => opened), (n) => n >= 3, { every: "10 millis", times: 500, what: "the growth" })
+        yield* Deferred.succeed(gate, undefined)
+        assert.strictEqual((yield* Effect.flip(Fiber.join(connecting))).detail, "target gone")
+        assert.strictEqual((yield* Effect.flip(pool.closed)).detail, "target gone")
+        // one start of its own, then it waited: no StartSession after StartSession
+        assert.strictEqual(opened, 3)
       })).pipe(Effect.provide(aws.context))
     }))
 })

@@ -92,6 +92,15 @@ export const make = <E, R>(
     yield* Effect.addFinalizer(() => Effect.sync(() => closing = true))
 
     const publish = (event: PortForwardingPool.PoolEvent) => PubSub.publish(events, event)
+    const startFailed = (error: unknown) =>
+      publish({ _tag: "StartFailed", error: asPortForwardingError(error, "a session could not start") })
+    /** The pool fails once no session is left and none is starting: nothing would serve a connection again. */
+    const failIfNoneLeft = (error: unknown) =>
+      Effect.suspend(() => {
+        if (members.length > 0 || starting > 0 || closing || failure !== undefined) return Effect.void
+        failure = asPortForwardingError(error, "no session of the pool could be started")
+        return Deferred.fail(verdict, failure)
+      })
 
     /** Starts one session into the pool and watches it; it is replaced when it ends while the pool is open. */
     const startMember: Effect.Effect<Member, E> = Effect.gen(function*() {
@@ -124,7 +133,7 @@ export const make = <E, R>(
         const error = Exit.isFailure(ended) ? Cause.squash(ended.cause) : undefined
         yield* publish({
           _tag: "SessionEnded",
-          sessionId: forwarding.session.sessionId,
+          sessionId,
           ...(error === undefined ? {} : { error: asPortForwardingError(error, "the session failed") })
         })
         yield* fill
@@ -141,18 +150,10 @@ export const make = <E, R>(
         FiberSet.run(
           fibers,
           startMember.pipe(
-            Effect.tapError((error) =>
-              publish({ _tag: "StartFailed", error: asPortForwardingError(error, "a session could not start") })
-            ),
+            Effect.tapError(startFailed),
             Effect.retry(restart),
             Effect.ensuring(Effect.sync(() => starting--)),
-            Effect.catchAll((error) =>
-              Effect.suspend(() => {
-                if (members.length > 0 || starting > 0 || closing) return Effect.void
-                failure = asPortForwardingError(error, "no session of the pool could be started")
-                return Deferred.fail(verdict, failure)
-              })
-            )
+            Effect.catchAll(failIfNoneLeft)
           )
         ), { discard: true })
     })
@@ -168,16 +169,21 @@ export const make = <E, R>(
           Effect.ensuring(Effect.sync(() => starting--)),
           Effect.catchAll((error) =>
             Effect.zipRight(
-              publish({ _tag: "StartFailed", error: asPortForwardingError(error, "a session could not start") }),
-              best === undefined ? Effect.suspend(() => choose) : Effect.succeed(best)
+              startFailed(error),
+              // with no session to fall back on, wait for a replacement (not another start of our own: that would
+              // call StartSession again at once, with no backoff); if none is coming, the pool fails
+              best === undefined ? Effect.zipRight(failIfNoneLeft(error), awaitMember) : Effect.succeed(best)
             )
           )
         )
       }
       if (best !== undefined) return Effect.succeed(best)
-      // every session ended and replacements are starting: wait for one, or for the pool to fail
-      return Effect.zipRight(Effect.raceFirst(available.await, Deferred.await(verdict)), Effect.suspend(() => choose))
+      return awaitMember
     })
+    /** Every session ended and replacements are starting: wait for one, or for the pool to fail. */
+    const awaitMember: Effect.Effect<Member, PortForwardingError> = Effect.suspend(() =>
+      Effect.zipRight(Effect.raceFirst(available.await, Deferred.await(verdict)), choose)
+    )
 
     /** A member for the caller's scope, counted in its load until the scope closes. */
     const lease = Effect.flatMap(choose, (member) =>
@@ -198,11 +204,7 @@ export const make = <E, R>(
       const failed = first.find((result) => result._tag === "Left")!
       return yield* Effect.fail(failed.left as E)
     }
-    for (const result of first) {
-      if (result._tag === "Left") {
-        yield* publish({ _tag: "StartFailed", error: asPortForwardingError(result.left, "a session could not start") })
-      }
-    }
+    for (const result of first) if (result._tag === "Left") yield* startFailed(result.left)
     yield* fill
 
     return {
