@@ -153,6 +153,16 @@ describe("forward -L", () => {
         }
       }), (gone) => gone, { every: "50 millis", times: 200, what: "the background process end" })
 
+      // --ready-json -: the waiting process prints the readiness line, as the foreground command would
+      const toStdout = yield* spawnCli("main", ["forward", "--simulator", "-L", `0:${destination}`, "--background", "--ready-json=-"])
+      let printed = ""
+      toStdout.stdout!.on("data", (data: Buffer) => (printed += data.toString()))
+      assert.strictEqual(yield* exitCode(toStdout), 0)
+      const [, second] = /as process (\d+);/.exec(printed) ?? []
+      process.kill(Number(second), "SIGTERM")
+      const line = printed.split("\n").find((text) => text.startsWith("{"))!
+      assert.strictEqual((JSON.parse(line) as Readiness).mappings[0]!.remote, `localhost:${destination}`)
+
       const closed = yield* closedPort
       const failing = yield* spawnCli("main", ["forward", "--simulator", "-L", `0:${closed}`, "--wait-remote", "--background"])
       const stderr = stderrOf(failing)

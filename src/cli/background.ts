@@ -61,7 +61,10 @@ export const reportFailure = <A, E extends { readonly message: string }, R>(
  * @since 0.2.0
  * @category background
  */
-export const start = (): Effect.Effect<void, Error> =>
+export const start = (options: {
+  /** `--ready-json -`: the readiness line goes to this process's stdout, as in the foreground */
+  readonly readinessToStdout: boolean
+}): Effect.Effect<void, Error> =>
   Effect.gen(function*() {
     const child = ChildProcess.spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       detached: true,
@@ -87,8 +90,6 @@ export const start = (): Effect.Effect<void, Error> =>
       const port = mapping.local.startsWith("unix:") ? `Unix socket ${mapping.local.slice(5)}` : `Port ${mapping.local.split(":").pop()}`
       yield* Console.log(`${port} opened for sessionId ${mapping.sessionId}.`)
     }
-    if (process.argv.includes("--ready-json") && process.argv[process.argv.indexOf("--ready-json") + 1] === "-") {
-      yield* Console.log(body)
-    }
+    if (options.readinessToStdout) yield* Console.log(body)
     yield* Console.log(`Forwarding in the background as process ${child.pid}; end it with: kill ${child.pid}`)
   })

@@ -294,7 +294,7 @@ export const forward = Command.make(
       if (ready !== undefined && ready !== "" && ready !== "-" && !Fs.existsSync(Path.dirname(Path.resolve(ready)))) {
         return yield* Effect.fail(new Error(`--ready-json ${ready}: the directory ${Path.dirname(ready)} does not exist`))
       }
-      if (options.background && !Background.isChild()) return yield* Background.start()
+      if (options.background && !Background.isChild()) return yield* Background.start({ readinessToStdout: ready === "-" })
       return yield* Tunnels.runMappings(mappings, (mapping) =>
         PortForwardingPool.start({
           target,
