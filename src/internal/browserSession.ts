@@ -353,12 +353,12 @@ export const makeHandler = (
             // the data key of a KMS-encrypted session (the account's preferences ask for one): only for a session
             // this page may use, named in the encryption context the agent checks
             const { EncryptionContext, KeyId, NumberOfBytes } = body as Record<string, unknown>
-            const context_ = EncryptionContext as Record<string, unknown> | undefined
-            const sessionId = typeof context_ === "object" && context_ !== null ? context_["aws:ssm:SessionId"] : undefined
+            const encryptionContext = EncryptionContext as Record<string, unknown> | undefined
+            const sessionId = typeof encryptionContext === "object" && encryptionContext !== null ? encryptionContext["aws:ssm:SessionId"] : undefined
             if (
               typeof KeyId !== "string" || KeyId === "" || typeof NumberOfBytes !== "number" ||
               !Number.isInteger(NumberOfBytes) || NumberOfBytes < 1 || NumberOfBytes > 1024 ||
-              typeof sessionId !== "string" || !Object.values(context_!).every((value) => typeof value === "string")
+              typeof sessionId !== "string" || !Object.values(encryptionContext!).every((value) => typeof value === "string")
             ) {
               return kmsRefusal("InvalidParameters", 400, "KeyId, NumberOfBytes (1 to 1024) and an EncryptionContext naming aws:ssm:SessionId")
             }
@@ -368,7 +368,7 @@ export const makeHandler = (
             return yield* kms.value.generateDataKey({
               keyId: KeyId,
               numberOfBytes: NumberOfBytes,
-              encryptionContext: context_ as Record<string, string>
+              encryptionContext: encryptionContext as Record<string, string>
             }).pipe(
               Effect.map((key): BrowserSession.HandlerResponse => ({
                 status: 200,
