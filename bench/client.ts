@@ -22,7 +22,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
 import * as AgentSimulator from "../src/AgentSimulator.js"
-import { NODE_FLAGS } from "../src/cli/installPlugin.js"
+import { nodeFlags } from "../src/cli/installPlugin.js"
 import type { Row } from "./harness.js"
 import { server } from "./portForwarding.js"
 
@@ -107,7 +107,7 @@ const ours = (dir: string): Client => {
       extra.length === 0
         ? [Path.join(dir, "session-manager-plugin"), pluginArguments(response, endpoint, destination, local)]
         : [process.execPath, [
-          ...NODE_FLAGS.split(" "),
+          ...nodeFlags(),
           ...extra,
           Path.join(root, "dist", "bin", "sessionManagerPlugin.js"),
           ...pluginArguments(response, endpoint, destination, local)

@@ -1,8 +1,11 @@
 /**
- * The command-line bins as installed: one CommonJS bundle per entry started by a launcher through V8's code
- * cache (scripts/bundle-cli.mjs, scripts/launch.mjs), bundled here from the sources as they stand. The plugin
- * bundle forwards a port through the simulator without loading the AWS SDK; the code cache is written to the
- * user's own cache directory, used on the next start, and left alone where another user could write it.
+ * The command-line bins as installed: one CommonJS bundle per entry, loaded by a launcher through Node's own module
+ * loader with Node's compile cache on (scripts/bundle-cli.mjs, scripts/launch.mjs), bundled here from the sources as
+ * they stand and run on `SSM_BINS_NODE` (default: the Node running the tests). The plugin bundle forwards a port
+ * through the simulator without loading the AWS SDK; the main bundle loads the SDK and gets as far as a connection
+ * error. Where the Node has a compile cache (22.1 and later), it is written to the user's own cache
+ * directory (a subdirectory per Node version), used on the next start, recompiled when its bytes are damaged, and
+ * left alone where another user could write it or the directory is another user's; on Node 20 nothing is cached.
  */
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
@@ -12,7 +15,14 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import { exitCode, root, waitForOutput } from "./utils/cli.js"
-import { echoServer, roundTrip } from "./utils/tcp.js"
+import { closedPort, echoServer, roundTrip } from "./utils/tcp.js"
+
+/** The Node that runs the bins, and whether it has a compile cache (`module.enableCompileCache`, Node 22.1+). */
+const node = process.env["SSM_BINS_NODE"] ?? process.execPath
+const compileCache = ChildProcess.execFileSync(node, ["-p", "typeof require('node:module').enableCompileCache"], {
+  encoding: "utf8"
+}).trim() === "function"
+const nodeVersion = ChildProcess.execFileSync(node, ["--version"], { encoding: "utf8" }).trim()
 
 // inside the project, so that the bundles find the packages they leave outside (the AWS SDK) in node_modules
 const bins = Path.join(root, "node_modules", ".cache", `bins-test-${process.pid}`)
@@ -41,7 +51,7 @@ const cacheHome = (mode = 0o700) =>
 const spawnBin = (name: "main" | "sessionManagerPlugin", args: ReadonlyArray<string>, env: Record<string, string>) =>
   Effect.acquireRelease(
     Effect.sync(() =>
-      ChildProcess.spawn(process.execPath, [Path.join(bins, `${name}.js`), ...args], {
+      ChildProcess.spawn(node, [Path.join(bins, `${name}.js`), ...args], {
         env: { ...process.env, ...env },
         stdio: ["ignore", "pipe", "pipe"]
       })
@@ -55,9 +65,19 @@ const collect = (stream: NodeJS.ReadableStream) => {
   return () => text
 }
 
-const cacheFiles = (home: string) => Fs.readdirSync(Path.join(home, "ssm-session-manager"))
+/** What the launcher's cache directory holds: Node's subdirectories (one per Node version and V8 flags). */
+const cacheEntries = (home: string) => Fs.readdirSync(Path.join(home, "ssm-session-manager"))
 
-describe("the bundled bins", () => {
+/** The cache files of this Node's subdirectory, by path. */
+const cacheFiles = (home: string) =>
+  cacheEntries(home)
+    .filter((entry) => entry.startsWith(`${nodeVersion}-`))
+    .flatMap((entry) => Fs.readdirSync(Path.join(home, "ssm-session-manager", entry)).map((file) => Path.join(home, "ssm-session-manager", entry, file)))
+
+/** Node's own account of its compile cache, on stderr. */
+const debugCache = { NODE_DEBUG_NATIVE: "COMPILE_CACHE" }
+
+describe(`the bundled bins on Node ${nodeVersion}`, () => {
   it.scopedLive("the plugin bundle forwards a port through the simulator and loads no AWS SDK to do it", () =>
     Effect.gen(function*() {
       const home = yield* cacheHome()
@@ -83,37 +103,107 @@ describe("the bundled bins", () => {
       assert.strictEqual(yield* exitCode(child), 0, stderr())
       // NODE_DEBUG=module names every package required: none of the SDK's
       assert.notInclude(stderr(), "@aws-sdk")
-      assert.deepStrictEqual(cacheFiles(home).filter((file) => file.startsWith("sessionManagerPlugin.cjs-")).length, 1)
+      assert.strictEqual(cacheFiles(home).length, compileCache ? 1 : 0)
     }), 60_000)
 
-  it.scopedLive("a start writes the code cache once; the next start uses it and leaves it as it is", () =>
+  it.scopedLive("the main bundle loads the AWS SDK when it calls AWS: a connection error, not a loader error", () =>
     Effect.gen(function*() {
       const home = yield* cacheHome()
-      const version = (yield* outputs(yield* spawnBin("sessionManagerPlugin", ["--version"], { XDG_CACHE_HOME: home })))
-      assert.strictEqual(version.stdout.trim(), "1.2.694.0", version.stderr)
+      const port = yield* closedPort
+      // twice: the second start runs from the compile cache, where Node has one (the first launcher ran the bundle
+      // through vm.Script, which had no dynamic-import callback for the SDK's import(), and with one Node 20 lost
+      // it on the start that used the code cache)
+      for (const run of ["first", "cached"]) {
+        const result = yield* outputs(yield* spawnBin("main", [
+          "exec",
+          "--target",
+          "i-0123456789abcdef0",
+          "--endpoint",
+          `http://127.0.0.1:${port}`,
+          "--",
+          "true"
+        ], {
+          XDG_CACHE_HOME: home,
+          AWS_ACCESS_KEY_ID: "AKIDBINSTEST",
+          AWS_SECRET_ACCESS_KEY: "secret",
+          AWS_REGION: "us-east-1",
+          AWS_MAX_ATTEMPTS: "1",
+          AWS_CONFIG_FILE: Path.join(home, "none"),
+          AWS_SHARED_CREDENTIALS_FILE: Path.join(home, "none")
+        }))
+        assert.strictEqual(result.code, 1, `${run}: ${result.stderr}`)
+        assert.notInclude(result.stderr, "dynamic import", run)
+        assert.include(result.stderr, `ECONNREFUSED 127.0.0.1:${port}`, `${run}: ${result.stderr}`)
+      }
+    }), 60_000)
+
+  it.scopedLive("the compile cache: written once to the user's own directory, used by the next start, left as it is", () =>
+    Effect.gen(function*() {
+      const home = yield* cacheHome()
+      const first = yield* outputs(yield* spawnBin("sessionManagerPlugin", ["--version"], { XDG_CACHE_HOME: home, ...debugCache }))
+      assert.strictEqual(first.code, 0, first.stderr)
+      assert.strictEqual(first.stdout.trim(), "1.2.694.0", first.stderr)
+      if (!compileCache) {
+        // Node 20: compiled as usual, nothing written
+        assert.deepStrictEqual(cacheEntries(home), [])
+        return
+      }
+      // Node's subdirectory for this version, one file for the bundle, the user's alone
+      assert.strictEqual(cacheEntries(home).length, 1)
+      assert.match(cacheEntries(home)[0]!, new RegExp(`^${nodeVersion.replaceAll(".", "\\.")}-`))
       const [file] = cacheFiles(home)
-      assert.match(file!, /^sessionManagerPlugin\.cjs-v\d+\.\d+\.\d+-[0-9a-f]{32}\.cache$/)
-      const path = Path.join(home, "ssm-session-manager", file!)
-      assert.strictEqual(Fs.statSync(path).mode & 0o777, 0o600)
-      const written = Fs.statSync(path).mtimeMs
-      const again = yield* outputs(yield* spawnBin("sessionManagerPlugin", ["--version"], { XDG_CACHE_HOME: home }))
+      assert.strictEqual(cacheFiles(home).length, 1)
+      assert.strictEqual(Fs.statSync(file!).mode & 0o077, 0)
+      assert.strictEqual(Fs.statSync(Path.join(home, "ssm-session-manager")).mode & 0o777, 0o700)
+      const written = Fs.readFileSync(file!)
+      const again = yield* outputs(yield* spawnBin("sessionManagerPlugin", ["--version"], { XDG_CACHE_HOME: home, ...debugCache }))
       assert.strictEqual(again.stdout.trim(), "1.2.694.0", again.stderr)
-      // accepted by V8: not written again
-      assert.strictEqual(Fs.statSync(path).mtimeMs, written)
+      // read and accepted: not compiled, not written again
+      assert.match(again.stderr, /cache for .*sessionManagerPlugin\.cjs was accepted/)
+      assert.deepStrictEqual(Fs.readFileSync(file!), written)
       assert.deepStrictEqual(cacheFiles(home), [file])
     }), 60_000)
 
-  it.scopedLive("a cache directory others can write to is not used: the bin compiles as usual and writes nothing", () =>
+  it.scopedLive("a cache file with bytes changed inside: Node's checksum rejects it, the bin compiles and rewrites it", () =>
     Effect.gen(function*() {
-      const home = yield* cacheHome(0o777)
-      const version = yield* outputs(yield* spawnBin("sessionManagerPlugin", ["--version"], { XDG_CACHE_HOME: home }))
+      const home = yield* cacheHome()
+      const first = yield* outputs(yield* spawnBin("main", ["--version"], { XDG_CACHE_HOME: home }))
+      assert.strictEqual(first.code, 0, first.stderr)
+      if (!compileCache) return assert.deepStrictEqual(cacheEntries(home), [])
+      const [file] = cacheFiles(home)
+      const damaged = Fs.readFileSync(file!)
+      // past the header, through the code: every 997th byte inverted
+      for (let i = 64; i < damaged.length; i += 997) damaged[i] = damaged[i]! ^ 0xff
+      Fs.writeFileSync(file!, damaged)
+      const second = yield* outputs(yield* spawnBin("main", ["--version"], { XDG_CACHE_HOME: home, ...debugCache }))
+      assert.strictEqual(second.code, 0, second.stderr)
+      assert.strictEqual(second.stdout, first.stdout)
+      assert.match(second.stderr, /mismatch/)
+      assert.notDeepEqual(Fs.readFileSync(file!), damaged)
+      const third = yield* outputs(yield* spawnBin("main", ["--version"], { XDG_CACHE_HOME: home, ...debugCache }))
+      assert.strictEqual(third.stdout, first.stdout, third.stderr)
+      assert.match(third.stderr, /was accepted/)
+    }), 60_000)
+
+  it.scopedLive("a cache directory others can write to, or another user's, is not used: the bin compiles as usual", () =>
+    Effect.gen(function*() {
+      const open = yield* cacheHome(0o777)
+      const version = yield* outputs(yield* spawnBin("sessionManagerPlugin", ["--version"], { XDG_CACHE_HOME: open }))
       assert.strictEqual(version.code, 0, version.stderr)
       assert.strictEqual(version.stdout.trim(), "1.2.694.0")
-      assert.deepStrictEqual(cacheFiles(home), [])
+      assert.deepStrictEqual(cacheEntries(open), [])
+      if (process.getuid?.() === 0) {
+        // another user's directory, however private
+        const theirs = yield* cacheHome()
+        Fs.chownSync(Path.join(theirs, "ssm-session-manager"), 65534, 65534)
+        const plain = yield* outputs(yield* spawnBin("sessionManagerPlugin", ["--version"], { XDG_CACHE_HOME: theirs }))
+        assert.strictEqual(plain.code, 0, plain.stderr)
+        assert.deepStrictEqual(cacheEntries(theirs), [])
+      }
       const disabled = yield* cacheHome()
       const plain = yield* outputs(yield* spawnBin("main", ["--version"], { XDG_CACHE_HOME: disabled, NODE_DISABLE_COMPILE_CACHE: "1" }))
       assert.strictEqual(plain.code, 0, plain.stderr)
-      assert.deepStrictEqual(cacheFiles(disabled), [])
+      assert.deepStrictEqual(cacheEntries(disabled), [])
     }), 60_000)
 })
 

@@ -14,6 +14,7 @@ import * as NodeSession from "../src/NodeSession.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import * as Session from "../src/Session.js"
 import * as SsmApi from "../src/SsmApi.js"
+import { nodeFlags } from "../src/cli/installPlugin.js"
 import { exitCode, root, spawnCli } from "./utils/cli.js"
 import { echoServer, roundTrip } from "./utils/tcp.js"
 
@@ -84,6 +85,23 @@ describe("the package", () => {
 
   it("depending on it puts only ssm-session-manager on the PATH of npm scripts, never session-manager-plugin", () => {
     assert.deepStrictEqual(Object.keys(packageJson.bin), ["ssm-session-manager"])
+  })
+
+  it("the plugin script passes only the memory-reducer flag the Node that runs it has (a Node given an unknown V8 flag does not start)", () => {
+    const option = (name: string) => `  --${name} (…)\n        type: bool  default: --no-${name}\n`
+    // Node 20's V8, Node 22's and 24's, and a V8 with neither
+    assert.deepStrictEqual(nodeFlags(option("memory-reducer") + option("memory-reducer-single-gc")), [
+      "--max-semi-space-size=2",
+      "--memory-reducer-single-gc"
+    ])
+    assert.deepStrictEqual(nodeFlags(option("memory-reducer") + "  --memory-reducer-gc-count (Maximum …)\n"), [
+      "--max-semi-space-size=2",
+      "--memory-reducer-gc-count=1"
+    ])
+    assert.deepStrictEqual(nodeFlags(option("memory-reducer") + option("memory-reducer-for-small-heaps")), ["--max-semi-space-size=2"])
+    // and the Node running this accepts what it is given
+    const run = ChildProcess.spawnSync(process.execPath, [...nodeFlags(), "-e", "process.exit(0)"], { encoding: "utf8" })
+    assert.strictEqual(run.status, 0, run.stderr)
   })
 
   it.scopedLive("install-plugin writes a session-manager-plugin that runs this plugin; --version is bare for a program", () =>

@@ -9,6 +9,7 @@ import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -37,14 +38,31 @@ const MARKER = "# session-manager-plugin from ssm-session-manager"
  * of an idle tunnel is all V8's memory reducer (concurrent marking, evacuation, madvise), 0.42-0.47% of a core;
  * with a single collection it is 0.15-0.25%, for 5-6 MiB more resident (bench/client.ts, idle 40 s).
  *
+ * The memory reducer's flag is V8's own and changes between Node versions (`--memory-reducer-single-gc` in Node
+ * 20, `--memory-reducer-gc-count=1` from 22 on), and a Node given a flag its V8 lacks refuses to start, so the
+ * flags are the ones the Node running this (the Node the script runs) lists in `node --v8-options`.
+ *
  * @since 0.2.0
  * @category installing
  */
-export const NODE_FLAGS = "--max-semi-space-size=2 --memory-reducer-single-gc"
+export const nodeFlags = (v8Options: string = listV8Options()): ReadonlyArray<string> => [
+  "--max-semi-space-size=2",
+  ...(/^\s*--memory-reducer-gc-count\b/m.test(v8Options)
+    ? ["--memory-reducer-gc-count=1"]
+    : /^\s*--memory-reducer-single-gc\b/m.test(v8Options)
+    ? ["--memory-reducer-single-gc"]
+    : [])
+]
+
+/** What `node --v8-options` prints for the Node running this, or nothing when it cannot be asked. */
+const listV8Options = (): string => {
+  const result = ChildProcess.spawnSync(process.execPath, ["--v8-options"], { encoding: "utf8", timeout: 10_000 })
+  return typeof result.stdout === "string" ? result.stdout : ""
+}
 
 /**
  * The script: this Node running this package's plugin entry (its compiled form, or the TypeScript source
- * through tsx when the package runs from source), with `NODE_FLAGS`.
+ * through tsx when the package runs from source), with `nodeFlags()`.
  *
  * @since 0.2.0
  * @category installing
@@ -54,7 +72,7 @@ export const pluginScript = (): string => {
   const fromSource = here.endsWith(".ts")
   const entry = Path.join(Path.dirname(here), fromSource ? "sessionManagerPlugin.ts" : "sessionManagerPlugin.js")
   const quote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`
-  const flags = ` ${NODE_FLAGS}${fromSource ? " --conditions=ssm-session-manager-source --import tsx" : ""}`
+  const flags = ` ${nodeFlags().join(" ")}${fromSource ? " --conditions=ssm-session-manager-source --import tsx" : ""}`
   return `#!/bin/sh\n${MARKER}\nexec ${quote(process.execPath)}${flags} ${quote(entry)} "$@"\n`
 }
 
