@@ -4,16 +4,19 @@
  * client in-process on the printed StartSession responses.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Redacted, Stream } from "effect"
+import { Effect, Either, Layer, Redacted, Stream } from "effect"
 import type * as ChildProcess from "node:child_process"
 import * as NodePortForwarding from "../src/NodePortForwarding.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as Session from "../src/Session.js"
+import * as KmsApi from "../src/KmsApi.js"
 import type * as SsmApi from "../src/SsmApi.js"
+import * as SsmApiModule from "../src/SsmApi.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { spawnCli, waitForOutput } from "./utils/cli.js"
+import { pollUntil } from "./utils/poll.js"
 import { countingEchoServer, roundTrip } from "./utils/tcp.js"
 
 /** `simulate` for the scope, its stderr collected; SIGINT when the scope closes, SIGKILL if it is still there 5 s later. */
@@ -203,6 +206,41 @@ describe("CLI simulate", () => {
         Effect.timeout("30 seconds")
       )
       assert.strictEqual(sha256Hex(Uint8Array.from(echoed)), sha256Hex(data))
+    }), 60_000)
+
+  it.scopedLive("--sessions 0 --kms-key-id: another process starts sessions through the SDK at the endpoint on stderr", () =>
+    Effect.gen(function*() {
+      const simulator = yield* simulate(["--sessions", "0", "--target", "i-0123456789abcdef0", "--kms-key-id", "alias/simulate"])
+      const endpoint = (yield* pollUntil(
+        Effect.sync(() => /(http:\/\/127\.0\.0\.1:\d+)\n/.exec(simulator.stderr())?.[1]),
+        (found) => found !== undefined,
+        { every: "20 millis", times: 1500, what: `the endpoint on stderr: ${simulator.stderr()}` }
+      ))!
+      const credentials = { accessKeyId: "AKIDSIMULATE", secretAccessKey: "secret" }
+      const aws = Layer.mergeAll(
+        SsmApiModule.layer({ region: "us-east-1", endpoint, credentials, maxAttempts: 1 }),
+        KmsApi.layer({ region: "us-east-1", endpoint, credentials }),
+        NodeSession.layerWebSocketConstructor
+      )
+      // exec's document, encrypted with the simulator's KMS (GenerateDataKey over HTTP)
+      const result = yield* RemoteCommand.exec({ target: "i-0123456789abcdef0", command: "echo out; echo err >&2; exit 42" }).pipe(
+        Effect.provide(aws)
+      )
+      assert.deepStrictEqual(
+        { code: result.exitCode, stdout: new TextDecoder().decode(result.stdout), stderr: new TextDecoder().decode(result.stderr) },
+        { code: 42, stdout: "out\n", stderr: "err\n" }
+      )
+      // the node by its Name tag; another target is not connected
+      assert.strictEqual(yield* SsmApiModule.resolveTarget("simulated").pipe(Effect.provide(aws)), "i-0123456789abcdef0")
+      const refused = yield* SsmApiModule.openSession({ target: "i-0fffffffffffffff0" }).pipe(
+        Effect.scoped,
+        Effect.flip,
+        Effect.provide(aws)
+      )
+      assert.strictEqual((refused as SsmApi.SsmApiError).reason, "TargetNotConnected")
+      // nothing was printed for clients of their own
+      simulator.child.stdout!.resume()
+      assert.strictEqual(simulator.child.stdout!.readableLength, 0)
     }), 60_000)
 
   it.scopedLive("bad flag values: exit code 1, one line on stderr naming the flag, nothing on stdout", () =>

@@ -5,9 +5,11 @@
  * can be pointed at it. Serves until interrupted.
  *
  * One simulated session serves one client: once its plugin ends or the client terminates it, the simulator
- * refuses further connections to it (WebSocket close 4004); a connection that drops without ending it starts
- * the session over, handshake and plugin included (the simulator does not resume sessions). `--sessions N`
- * prints N responses for N clients.
+ * refuses further connections to it (WebSocket close 4004); a connection that drops without ending it is waited
+ * for (the agent paused) until the client resumes the session with ResumeSession over HTTP.
+ * `--sessions N` prints N responses for N clients. The endpoint printed on stderr serves the SSM API
+ * (StartSession for every document the simulator plays, ResumeSession, TerminateSession,
+ * DescribeInstanceInformation, CreateDocument) and KMS's GenerateDataKey to AWS SDK clients in other processes.
  *
  * @since 0.1.0
  */
@@ -19,7 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as AgentSimulator from "../AgentSimulator.js"
-import * as RemoteCommand from "../RemoteCommand.js"
+import * as SimulatorDocuments from "../internal/simulator/documents.js"
 
 /**
  * Bad flags, or a simulator that could not listen: reported as one line on stderr and exit code 1.
@@ -37,45 +39,8 @@ export class SimulateError extends Data.TaggedError("SimulateError")<{
   }
 }
 
-const sessionTypes = ["Port", "Standard_Stream", "InteractiveCommands", "NonInteractiveCommands"] as const
-type SessionType = typeof sessionTypes[number]
-
-interface DocumentInfo {
-  readonly sessionType: SessionType
-  readonly parameters: ReadonlyArray<string>
-  readonly required: ReadonlyArray<string>
-}
-
-/**
- * The documents `AgentSimulator.documentSpec` serves, with the parameters their published content declares
- * (the service refuses others, and requires those without a default).
- */
-const documents: Readonly<Record<string, DocumentInfo>> = {
-  "AWS-StartPortForwardingSession": { sessionType: "Port", parameters: ["portNumber", "localPortNumber"], required: [] },
-  "AWS-StartPortForwardingSessionToRemoteHost": {
-    sessionType: "Port",
-    parameters: ["host", "portNumber", "localPortNumber"],
-    required: ["host"]
-  },
-  "AWS-StartSSHSession": { sessionType: "Port", parameters: ["portNumber"], required: [] },
-  "AWS-StartInteractiveCommand": { sessionType: "InteractiveCommands", parameters: ["command"], required: ["command"] },
-  "AWS-StartNonInteractiveCommand": {
-    sessionType: "NonInteractiveCommands",
-    parameters: ["command"],
-    required: ["command"]
-  },
-  [RemoteCommand.DOCUMENT_NAME]: {
-    sessionType: "NonInteractiveCommands",
-    parameters: Object.keys(RemoteCommand.DOCUMENT_CONTENT.parameters),
-    required: Object.keys(RemoteCommand.DOCUMENT_CONTENT.parameters)
-  },
-  "SSM-SessionManagerRunShell": { sessionType: "Standard_Stream", parameters: [], required: [] }
-}
-const defaultShell: DocumentInfo = { sessionType: "Standard_Stream", parameters: [], required: [] }
-const documentNames = Object.keys(documents)
-
-/** as the documents' allowedPattern: 1 to 65535 for a destination, 0 (any) to 65535 for a local port */
-const portParameters: Readonly<Record<string, number>> = { portNumber: 1, localPortNumber: 0 }
+const { documentNames, documents, portParameters, sessionTypes } = SimulatorDocuments
+type SessionType = SimulatorDocuments.SessionType
 
 const port = Options.integer("port").pipe(
   Options.withDefault(0),
@@ -116,6 +81,13 @@ const target = Options.text("target").pipe(
   Options.withDefault("i-simulated"),
   Options.withDescription("the StartSession target, the instance id the agent uses (KMS encryption context)")
 )
+const kmsKeyId = Options.text("kms-key-id").pipe(
+  Options.optional,
+  Options.withDescription(
+    "play an account whose preferences encrypt shells and commands with this KMS key: the client calls " +
+      "GenerateDataKey, which the simulator serves too (AWS_ENDPOINT_URL_KMS set to its endpoint)"
+  )
+)
 const agentVersion = Options.text("agent-version").pipe(
   Options.withDefault("3.3.1142.0"),
   Options.withDescription("the AgentVersion of the handshake, which also picks the agent's behaviour (smux, ...)")
@@ -126,7 +98,9 @@ const messagesPerSecond = Options.integer("messages-per-second").pipe(
 )
 const sessions = Options.integer("sessions").pipe(
   Options.withDefault(1),
-  Options.withDescription("start this many sessions alike, one response line each (one per client)")
+  Options.withDescription(
+    "start this many sessions alike, one response line each (one per client); 0: none, the HTTP API alone"
+  )
 )
 const rate = (name: string, what: string) =>
   Options.float(name).pipe(
@@ -164,6 +138,7 @@ export interface SimulateOptions {
   readonly sessionType: Option.Option<SessionType>
   readonly echo: boolean
   readonly target: string
+  readonly kmsKeyId: Option.Option<string>
   readonly agentVersion: string
   readonly messagesPerSecond: number
   readonly sessions: number
@@ -216,7 +191,7 @@ export const plan = (options: SimulateOptions): Effect.Effect<SimulatePlan, Simu
       return yield* invalid(`--messages-per-second must be 0 (no pacing) or more, got ${options.messagesPerSecond}`)
     }
     if (options.delayMillis < 0) return yield* invalid(`--delay-millis must be 0 or more, got ${options.delayMillis}`)
-    if (options.sessions < 1) return yield* invalid(`--sessions must be 1 or more, got ${options.sessions}`)
+    if (options.sessions < 0) return yield* invalid(`--sessions must be 0 (the HTTP API alone) or more, got ${options.sessions}`)
     if (!/^\d+(\.\d+){0,3}$/.test(options.agentVersion)) {
       return yield* invalid(`--agent-version must be a version such as 3.3.1142.0, got "${options.agentVersion}"`)
     }
@@ -246,6 +221,10 @@ export const plan = (options: SimulateOptions): Effect.Effect<SimulatePlan, Simu
     const simulator: AgentSimulator.SimulatorOptions = {
       port: options.port,
       agentVersion: options.agentVersion,
+      // the one managed node, online: StartSession over HTTP names it by id (or by its Name tag through
+      // DescribeInstanceInformation); other targets are not connected
+      instances: [{ instanceId: options.target, tags: { Name: "simulated" }, computerName: "simulated", ipAddress: "127.0.0.1" }],
+      ...(Option.isSome(options.kmsKeyId) ? { kmsKeyId: options.kmsKeyId.value } : {}),
       messagesPerSecond: options.messagesPerSecond,
       faults: {
         seed: options.seed,
@@ -305,7 +284,7 @@ export const plan = (options: SimulateOptions): Effect.Effect<SimulatePlan, Simu
       }
     }
 
-    const info = document === undefined ? defaultShell : documents[document]!
+    const info = document === undefined ? SimulatorDocuments.defaultShell : documents[document]!
     const described = document ?? "the default shell (no --document-name)"
     for (const key of Object.keys(parameters)) {
       if (!info.parameters.includes(key)) {
@@ -348,8 +327,12 @@ const run = (options: SimulateOptions) =>
         })
       )
     )
-    // where a client resumes a session that lost its WebSocket: the plugin's endpoint argument
-    yield* Console.error(`ResumeSession and TerminateSession: ${simulator.endpoint}`)
+    // the SSM and KMS APIs: the plugin's endpoint argument (ResumeSession, TerminateSession), or
+    // AWS_ENDPOINT_URL_SSM and AWS_ENDPOINT_URL_KMS (or --endpoint) for a client that starts its own sessions
+    yield* Console.error(
+      `SSM API (StartSession, ResumeSession, TerminateSession, DescribeInstanceInformation, CreateDocument) and KMS ` +
+        `GenerateDataKey for target ${options.target} (Name simulated): ${simulator.endpoint}`
+    )
     for (let i = 0; i < sessions; i++) {
       const response = yield* simulator.startSession(spec())
       // the simulator's own token: printed so that a client can connect, as `aws ssm start-session` prints its response
@@ -383,6 +366,7 @@ export const simulate = Command.make(
     portNumber,
     reorder,
     seed,
+    kmsKeyId,
     sessionType,
     sessions,
     target
@@ -392,7 +376,9 @@ export const simulate = Command.make(
 ).pipe(Command.withDescription(
   "run a local agent simulator serving the session a StartSession request would start (--document-name, " +
     "--parameter; a shell by default; port sessions dial their real destination), print its StartSession response " +
-    "as one JSON line per session for session-manager-plugin or `plugin`, and serve until interrupted (with " +
-    "ResumeSession and TerminateSession over HTTP at the endpoint it prints on stderr). One session serves one client: " +
+    "as one JSON line per session for session-manager-plugin or `plugin`, and serve until interrupted, with the SSM " +
+    "API (StartSession for every document above, ResumeSession, TerminateSession, DescribeInstanceInformation, " +
+    "CreateDocument) and KMS GenerateDataKey over HTTP at the endpoint it prints on stderr, for AWS SDK clients " +
+    "(AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_KMS, or --endpoint). One session serves one client: " +
     "once it ends (the plugin ends, or the client terminates it) its StreamUrl refuses connections"
 ))

@@ -1,6 +1,7 @@
 /**
- * The simulated Session Manager service: a WebSocket server on 127.0.0.1, with the SSM JSON API (ResumeSession,
- * TerminateSession, and StartSession when a spec function is given) over HTTP on the same port. It carries frames
+ * The simulated Session Manager service: a WebSocket server on 127.0.0.1, with the SSM JSON API (StartSession for
+ * every document the simulator plays, ResumeSession, TerminateSession, DescribeInstanceInformation,
+ * CreateDocument) and KMS's GenerateDataKey over HTTP on the same port. It carries frames
  * between each client WebSocket and the session's agent side (`agent.ts`), which lives as long as the session,
  * not the WebSocket: while the client is away the agent is paused (`pause_publication`, as the service does,
  * AGENT-PROTOCOL.md section 9) for up to `resumeGrace`, and ResumeSession hands out a fresh single-use token
@@ -35,7 +36,9 @@ import * as kmsApi from "../kmsApi.js"
 import { corkSocket } from "../link.js"
 import * as ssmApi from "../ssmApi.js"
 import * as Agent from "./agent.js"
+import * as Documents from "./documents.js"
 import * as SimulatorKms from "./kms.js"
+import * as Port from "./port.js"
 
 const textEncoder = new TextEncoder()
 const decodeOpen = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))
@@ -96,6 +99,16 @@ interface ApiFailure {
   readonly status: number
   readonly name: string
   readonly message: string
+}
+
+/** StartSession's Parameters: a map of string lists (anything else is left out). */
+const parametersOf = (value: unknown): Record<string, ReadonlyArray<string>> => {
+  const parameters: Record<string, ReadonlyArray<string>> = Object.create(null)
+  if (typeof value !== "object" || value === null) return parameters
+  for (const [key, values] of Object.entries(value)) {
+    if (Array.isArray(values)) parameters[key] = values.map(String)
+  }
+  return parameters
 }
 
 /** @internal */
@@ -481,7 +494,118 @@ export const make = (
         }))
       )
 
-    /** The SSM JSON protocol (`X-Amz-Target: AmazonSSM.<Operation>`), for SDK clients in other processes. */
+    /**
+     * Session documents created through CreateDocument (their names), beside the ones the simulator plays (a created
+     * document the simulator does not know runs the echo plugin).
+     */
+    const createdDocuments = new Set<string>()
+
+    /**
+     * The service's answer to a StartSession request: TargetNotConnected for a managed node whose agent is not
+     * online (or, when `instances` lists the account's nodes, one it does not list); with `sessionSpec`, what it
+     * says; otherwise the document's plugin (`port.documentSpec`) after the service's checks of the document and its
+     * parameters (InvalidDocument, InvalidParameters).
+     */
+    const startSpec = (request: SsmApi.StartSessionRequest) =>
+      Effect.suspend((): Effect.Effect<AgentSimulator.SessionSpec, ApiFailure> => {
+        const instance = instances.find((instance) => instance.instanceId === request.target)
+        if (
+          instance === undefined ? options.instances !== undefined : (instance.pingStatus ?? "Online") !== "Online"
+        ) {
+          return Effect.fail({ status: 400, name: "TargetNotConnected", message: `${request.target} is not connected.` })
+        }
+        if (options.sessionSpec !== undefined) return Effect.succeed(options.sessionSpec(request))
+        const parameters = request.parameters ?? {}
+        const problem = createdDocuments.has(request.documentName ?? "")
+          ? undefined
+          : Documents.checkRequest(request.documentName, parameters)
+        if (problem !== undefined) {
+          return Effect.fail(
+            problem._tag === "UnknownDocument"
+              ? { status: 400, name: "InvalidDocument", message: `Document with name ${problem.document} does not exist.` }
+              : {
+                status: 400,
+                name: "InvalidParameters",
+                message: problem._tag === "UnknownParameter"
+                  ? `Parameter ${problem.key} is not declared by the document (it takes: ${problem.known.join(", ") || "none"})`
+                  : problem._tag === "MissingParameter"
+                  ? `Parameter ${problem.key} is required by the document`
+                  : `Parameter ${problem.key} must be a port number from ${problem.minimum} to 65535, got "${problem.value}"`
+              }
+          )
+        }
+        return Effect.succeed(Port.documentSpec(request))
+      })
+
+    const createDocument = (body: Record<string, unknown>) =>
+      Effect.suspend(() => {
+        const name = String(body["Name"] ?? "")
+        const type = String(body["DocumentType"] ?? "Command")
+        const format = String(body["DocumentFormat"] ?? "JSON")
+        if (!/^[a-zA-Z0-9_.-]{3,128}$/.test(name) || /^(aws|amazon|amzn)/i.test(name) && !(name in Documents.documents)) {
+          return Effect.fail<ApiFailure>({ status: 400, name: "ValidationException", message: `Invalid document name ${name}` })
+        }
+        if (createdDocuments.has(name) || name in Documents.documents && name.startsWith("AWS-")) {
+          return Effect.fail<ApiFailure>({ status: 400, name: "DocumentAlreadyExists", message: "The specified document already exists." })
+        }
+        try {
+          const content = format === "JSON" ? JSON.parse(String(body["Content"] ?? "")) : undefined
+          if (type === "Session" && format === "JSON" && (typeof content !== "object" || content === null || !("sessionType" in content))) {
+            throw new Error("no sessionType")
+          }
+        } catch {
+          return Effect.fail<ApiFailure>({ status: 400, name: "InvalidDocumentContent", message: "The content for the document is not valid." })
+        }
+        createdDocuments.add(name)
+        return Effect.succeed({
+          Name: name,
+          DocumentType: type,
+          DocumentFormat: format,
+          DocumentVersion: "1",
+          LatestVersion: "1",
+          DefaultVersion: "1",
+          Status: "Active",
+          SchemaVersion: "1.0"
+        })
+      })
+
+    /** KMS's GenerateDataKey (the KMS JSON protocol, `X-Amz-Target: TrentService.GenerateDataKey`). */
+    const generateDataKey = (body: Record<string, unknown>) =>
+      Effect.suspend((): Effect.Effect<Record<string, unknown>, ApiFailure> => {
+        const keyId = String(body["KeyId"] ?? "")
+        const context = body["EncryptionContext"] ?? {}
+        const numberOfBytes = body["NumberOfBytes"] !== undefined
+          ? Number(body["NumberOfBytes"])
+          : body["KeySpec"] === "AES_128"
+          ? 16
+          : body["KeySpec"] === "AES_256"
+          ? 32
+          : NaN
+        if (keyId === "") return Effect.fail({ status: 400, name: "ValidationException", message: "KeyId is required" })
+        if (!(Number.isInteger(numberOfBytes) && numberOfBytes >= 1 && numberOfBytes <= 1024)) {
+          return Effect.fail({ status: 400, name: "ValidationException", message: "NumberOfBytes or KeySpec is required" })
+        }
+        if (typeof context !== "object" || context === null || Object.values(context).some((v) => typeof v !== "string")) {
+          return Effect.fail({ status: 400, name: "ValidationException", message: "EncryptionContext must map strings to strings" })
+        }
+        return Effect.map(
+          simulatedKms.kms.generateDataKey({
+            keyId,
+            numberOfBytes,
+            encryptionContext: context as Record<string, string>
+          }),
+          (key) => ({
+            KeyId: keyId,
+            Plaintext: Buffer.from(Redacted.value(key.plaintext)).toString("base64"),
+            CiphertextBlob: Buffer.from(key.ciphertextBlob).toString("base64")
+          })
+        ).pipe(Effect.catchAll((error) => Effect.fail<ApiFailure>({ status: 400, name: "KMSInternalException", message: error.detail })))
+      })
+
+    /**
+     * The SSM JSON protocol (`X-Amz-Target: AmazonSSM.<Operation>`) and KMS's (`TrentService.<Operation>`), for SDK
+     * clients in other processes.
+     */
     const serveApi = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
       let raw = ""
       request.on("data", (chunk) => (raw += chunk))
@@ -543,23 +667,21 @@ export const make = (
             )
           }
           case "AmazonSSM.StartSession": {
-            const spec = options.sessionSpec
-            if (spec === undefined) {
-              return fail({ status: 400, name: "ValidationException", message: "this simulator starts sessions only through its own API" })
-            }
-            const parameters = (body["Parameters"] ?? {}) as Record<string, ReadonlyArray<string>>
+            const target = String(body["Target"] ?? "")
+            const documentName = typeof body["DocumentName"] === "string" ? body["DocumentName"] : undefined
+            const parameters = parametersOf(body["Parameters"])
             return answer(
-              startSession({
-                targetId: String(body["Target"] ?? ""),
-                ...spec({
-                  target: String(body["Target"] ?? ""),
-                  ...(typeof body["DocumentName"] === "string" ? { documentName: body["DocumentName"] } : {}),
-                  parameters
-                })
-              }),
+              Effect.flatMap(
+                startSpec({ target, documentName, parameters }),
+                (spec) => startSession({ targetId: target, ...spec })
+              ),
               (r) => ({ SessionId: r.SessionId, TokenValue: Redacted.value(r.TokenValue), StreamUrl: r.StreamUrl })
             )
           }
+          case "AmazonSSM.CreateDocument":
+            return answer(createDocument(body), (description) => ({ DocumentDescription: description }))
+          case "TrentService.GenerateDataKey":
+            return answer(generateDataKey(body), (key) => key)
           default:
             return fail({ status: 400, name: "UnknownOperationException", message: "not simulated" })
         }
