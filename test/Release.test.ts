@@ -1,0 +1,288 @@
+/**
+ * The release tests: the package as a user gets it. The checkout is built, packed with `npm pack` and installed
+ * with its peers into an empty project (`--omit=dev`); its bins then run as real processes on each Node of
+ * `SSM_RELEASE_NODES` (colon-separated paths to `node` binaries; default the Node running the tests): `npx
+ * ssm-session-manager`, `node_modules/.bin/ssm-session-manager`, and the `session-manager-plugin` that
+ * `install-plugin` writes. Every AWS call they make goes through the real AWS SDK to the simulator's HTTP API
+ * (`AWS_ENDPOINT_URL_SSM`, `AWS_ENDPOINT_URL_KMS`, fake keys): StartSession for forward, exec, shell, ssh-proxy
+ * and socks, the name lookup (DescribeInstanceInformation), CreateDocument, ResumeSession and TerminateSession
+ * from the plugin, KMS's GenerateDataKey, and a refused StartSession. With the first launcher (vm.Script without
+ * a dynamic-import callback) every check that calls AWS failed.
+ *
+ * Run alone with `npm run test:release` (vitest.release.config.ts); the main suite leaves this file out.
+ */
+import { CreateDocumentCommand, SSMClient, StartSessionCommand, type StartSessionCommandInput } from "@aws-sdk/client-ssm"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as AgentSimulator from "../src/AgentSimulator.js"
+import { type Installed, packAndInstall } from "./release/install.js"
+import { pathFor, runToEnd, spawn } from "./release/processes.js"
+import { socks5RoundTrip } from "./release/socks.js"
+import { echoServer, greetingEchoServer, roundTrip } from "./utils/tcp.js"
+
+const nodes = (process.env["SSM_RELEASE_NODES"] ?? process.execPath).split(":").filter((node) => node !== "")
+
+let installed: Installed
+beforeAll(() => {
+  installed = packAndInstall()
+  return () => installed.remove()
+}, 600_000)
+
+const INSTANCE = "i-0123456789abcdef0"
+const OFFLINE = "i-0fffffffffffffff0"
+const instances: ReadonlyArray<AgentSimulator.SimulatedInstance> = [
+  { instanceId: INSTANCE, tags: { Name: "web-1" }, computerName: "web-1", ipAddress: "127.0.0.1" },
+  { instanceId: OFFLINE, tags: { Name: "gone" }, pingStatus: "ConnectionLost" }
+]
+const credentials = { accessKeyId: "AKIDRELEASETEST", secretAccessKey: "release-test-secret" }
+
+/** A simulator for the scope, with the account's two managed nodes. */
+const simulator = (options: AgentSimulator.SimulatorOptions = {}) =>
+  AgentSimulator.make({ messagesPerSecond: 0, instances, ...options })
+
+/**
+ * The environment of a bin on `node`: that Node first on the PATH, a home and cache of the run's own, fake keys,
+ * and the simulator as the SSM and KMS endpoints; no shared AWS config.
+ */
+const environment = (node: string, endpoint: string): Record<string, string> => {
+  const home = Path.join(installed.scratch, "home")
+  Fs.mkdirSync(home, { recursive: true })
+  return {
+    PATH: pathFor(node),
+    HOME: home,
+    XDG_CACHE_HOME: Path.join(installed.scratch, "cache"),
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    AWS_REGION: "us-east-1",
+    AWS_ENDPOINT_URL_SSM: endpoint,
+    AWS_ENDPOINT_URL_KMS: endpoint,
+    AWS_CONFIG_FILE: Path.join(home, "no-config"),
+    AWS_SHARED_CREDENTIALS_FILE: Path.join(home, "no-credentials"),
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_PROFILE: "",
+    AWS_DEFAULT_PROFILE: "",
+    NODE_OPTIONS: "",
+    NO_COLOR: "1"
+  }
+}
+
+/** StartSession through the real SDK, as the AWS CLI makes it before it starts the plugin. */
+const startSession = (endpoint: string, input: StartSessionCommandInput) =>
+  Effect.acquireRelease(
+    Effect.sync(() => new SSMClient({ region: "us-east-1", endpoint, credentials, maxAttempts: 1 })),
+    (client) => Effect.sync(() => client.destroy())
+  ).pipe(
+    Effect.flatMap((client) => Effect.promise(() => client.send(new StartSessionCommand(input)))),
+    Effect.map((output) => ({ SessionId: output.SessionId!, TokenValue: output.TokenValue!, StreamUrl: output.StreamUrl! }))
+  )
+
+/** `session-manager-plugin` as the AWS CLI runs it. */
+const pluginArgs = (
+  response: { readonly SessionId: string; readonly TokenValue: string; readonly StreamUrl: string },
+  request: StartSessionCommandInput,
+  endpoint: string
+) => [JSON.stringify(response), "us-east-1", "StartSession", "", JSON.stringify(request), endpoint]
+
+/**
+ * The `session-manager-plugin` that `ssm-session-manager install-plugin --dir D` writes when run on `node` (the
+ * `index`th of the Nodes), written on first use: the script runs the Node that installed it.
+ */
+const installPlugin = (index: number, node: string) =>
+  Effect.gen(function*() {
+    const dir = Path.join(installed.scratch, `plugin-${index}`)
+    const plugin = Path.join(dir, "session-manager-plugin")
+    if (Fs.existsSync(plugin)) return plugin
+    const install = yield* runToEnd(installed.bin, ["install-plugin", "--dir", dir], environment(node, "http://127.0.0.1:9"))
+    assert.strictEqual(install.code, 0, install.stderr)
+    assert.include(Fs.readFileSync(plugin, "utf8"), node)
+    return plugin
+  })
+
+const text = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex")
+
+const versionOf = (node: string) => ChildProcess.execFileSync(node, ["--version"], { encoding: "utf8" }).trim()
+
+describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node) })))(
+  "the installed package on Node $version",
+  ({ index, node, version }) => {
+    const bin = () => installed.bin
+
+    it.scopedLive("npx ssm-session-manager --version, install-plugin, and the plugin's --version", () =>
+      Effect.gen(function*() {
+        const env = environment(node, "http://127.0.0.1:9")
+        const viaNpx = yield* runToEnd("npx", ["--no", "--", "ssm-session-manager", "--version"], env, { cwd: installed.project })
+        assert.strictEqual(viaNpx.code, 0, viaNpx.stderr)
+        assert.strictEqual(viaNpx.stdout.trim(), installed.version)
+        const plugin = yield* runToEnd(yield* installPlugin(index, node), ["--version"], env)
+        assert.strictEqual(plugin.code, 0, plugin.stderr)
+        assert.match(plugin.stdout, /^\d+\.\d+\.\d+\.\d+\n$/)
+        assert.strictEqual(plugin.stderr, "")
+        // the compile cache, where Node has one, is in the user's own directory, a subdirectory per Node version
+        const major = Number(version.slice(1).split(".")[0])
+        const cache = Path.join(env["XDG_CACHE_HOME"]!, "ssm-session-manager")
+        if (major >= 22) assert.isTrue(Fs.readdirSync(cache).some((entry) => entry.startsWith(`${version}-`)), version)
+      }), 120_000)
+
+    it.scopedLive("forward: StartSession over the SDK, then bytes through the tunnel to the destination and back", () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator()
+        const destination = yield* echoServer
+        const tunnel = yield* spawn(bin(), [
+          "forward",
+          "--target",
+          INSTANCE,
+          "--remote-port",
+          String(destination),
+          "--ready-json",
+          "-"
+        ], environment(node, sim.endpoint))
+        const [line] = yield* tunnel.waitFor(/^\{"mappings".*$/m)
+        const ready = JSON.parse(line) as { mappings: Array<{ local: string; sessionId: string; target: string }> }
+        assert.strictEqual(ready.mappings[0]!.target, INSTANCE)
+        const port = Number(ready.mappings[0]!.local.split(":").at(-1))
+        const data = Crypto.randomBytes(256 * 1024)
+        const echoed = yield* roundTrip(port, data)
+        assert.strictEqual(text(echoed), text(data))
+        tunnel.child.kill("SIGINT")
+        assert.strictEqual(yield* tunnel.exit, 0, tunnel.stderr())
+      }), 60_000)
+
+    it.scopedLive("exec: the remote's exit code 42, its stdout and stderr apart", () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator()
+        const result = yield* runToEnd(bin(), [
+          "exec",
+          "--target",
+          INSTANCE,
+          "--",
+          "sh",
+          "-c",
+          "echo out; echo err >&2; exit 42"
+        ], environment(node, sim.endpoint))
+        assert.strictEqual(result.code, 42, result.stderr)
+        assert.strictEqual(result.stdout, "out\n")
+        assert.isTrue(result.stderr.endsWith("err\n"), result.stderr)
+        assert.notInclude(result.stderr, "out\n")
+      }), 60_000)
+
+    it.scopedLive("shell: commands from piped stdin run in the remote shell", () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator()
+        const result = yield* runToEnd(bin(), ["shell", "--target", INSTANCE], environment(node, sim.endpoint), {
+          input: "echo shell-$((6*7))\nexit\n"
+        })
+        assert.strictEqual(result.code, 0, result.stderr)
+        assert.include(result.stdout, "shell-42")
+      }), 60_000)
+
+    it.scopedLive("ssh-proxy: stdin and stdout carried to the SSH port (a stand-in sshd) and back", () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator()
+        const sshd = yield* greetingEchoServer("SSH-2.0-StandIn\r\n")
+        const proxy = yield* spawn(bin(), ["ssh-proxy", "--target", INSTANCE, "--port", String(sshd)], environment(node, sim.endpoint), {
+          stdin: "pipe"
+        })
+        yield* proxy.waitFor(/SSH-2\.0-StandIn\r\n/)
+        proxy.child.stdin!.write("SSH-2.0-Client\r\n")
+        yield* proxy.waitFor(/SSH-2\.0-StandIn\r\nSSH-2\.0-Client\r\n/)
+        proxy.child.stdin!.end()
+        assert.strictEqual(yield* proxy.exit, 0, proxy.stderr())
+        assert.strictEqual(proxy.stdout(), "SSH-2.0-StandIn\r\nSSH-2.0-Client\r\n")
+      }), 60_000)
+
+    it.scopedLive("socks: a SOCKS5 CONNECT through the proxy reaches a destination the instance reaches", () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator()
+        const destination = yield* echoServer
+        const proxy = yield* spawn(bin(), ["socks", "--target", INSTANCE, "--port", "0"], environment(node, sim.endpoint))
+        const [, port] = yield* proxy.waitFor(/SOCKS5 proxy listening on 127\.0\.0\.1:(\d+)/, "either")
+        const data = Crypto.randomBytes(64 * 1024)
+        assert.strictEqual(text(yield* socks5RoundTrip(Number(port), destination, data)), text(data))
+        proxy.child.kill("SIGINT")
+        assert.strictEqual(yield* proxy.exit, 0, proxy.stderr())
+      }), 60_000)
+
+    it.scopedLive("a target by its Name tag (DescribeInstanceInformation), and create-document", () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator()
+        const env = environment(node, sim.endpoint)
+        const named = yield* runToEnd(bin(), ["exec", "--target", "web-1", "--", "echo", "named"], env)
+        assert.strictEqual(named.code, 0, named.stderr)
+        // the simulator starts sessions only with the nodes it lists, by id: "web-1" was looked up
+        assert.strictEqual(named.stdout, "named\n")
+        const created = yield* runToEnd(bin(), ["create-document"], env)
+        assert.strictEqual(created.code, 0, created.stderr)
+        assert.include(created.stdout, "created the Session document SSM-RunShellCommandWithExitCode")
+        const again = yield* runToEnd(bin(), ["create-document"], env)
+        assert.strictEqual(again.code, 0, again.stderr)
+        assert.include(again.stdout, "exists already")
+        // what the simulator holds now: the document exists
+        const exists = yield* Effect.promise(() =>
+          new SSMClient({ region: "us-east-1", endpoint: sim.endpoint, credentials, maxAttempts: 1 }).send(
+            new CreateDocumentCommand({ Name: "SSM-RunShellCommandWithExitCode", DocumentType: "Session", Content: "{}" })
+          ).then(() => "created", (error: Error) => error.name)
+        )
+        assert.strictEqual(exists, "DocumentAlreadyExists")
+      }), 60_000)
+
+    it.scopedLive("the plugin resumes after a dropped WebSocket (ResumeSession), and calls TerminateSession", () =>
+      Effect.gen(function*() {
+        // an agent from before the TerminateSession flag: the plugin ends the session through the API
+        const sim = yield* simulator({ agentVersion: "2.3.672.0" })
+        const destination = yield* echoServer
+        const request = {
+          Target: INSTANCE,
+          DocumentName: "AWS-StartPortForwardingSession",
+          Parameters: { portNumber: [String(destination)], localPortNumber: ["0"] }
+        }
+        const response = yield* startSession(sim.endpoint, request)
+        const plugin = yield* spawn(yield* installPlugin(index, node), pluginArgs(response, request, sim.endpoint), environment(node, sim.endpoint))
+        const [, port] = yield* plugin.waitFor(/Port (\d+) opened/, "either")
+        const first = Crypto.randomBytes(64 * 1024)
+        assert.strictEqual(text(yield* roundTrip(Number(port), first)), text(first))
+        assert.isTrue(yield* sim.dropConnection(response.SessionId))
+        const second = Crypto.randomBytes(64 * 1024)
+        assert.strictEqual(text(yield* roundTrip(Number(port), second).pipe(Effect.timeout("30 seconds"))), text(second))
+        assert.strictEqual((yield* sim.sessionStats(response.SessionId))?.resumes, 1)
+        plugin.child.kill("SIGINT")
+        yield* plugin.exit
+        assert.isTrue((yield* sim.sessionStats(response.SessionId))?.terminatedByApi, plugin.stderr())
+      }), 60_000)
+
+    it.scopedLive("a KMS-encrypted shell: GenerateDataKey over the SDK, from shell and from the plugin", () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator({ kmsKeyId: "alias/release-test" })
+        const env = environment(node, sim.endpoint)
+        const shell = yield* runToEnd(bin(), ["shell", "--target", INSTANCE], env, { input: "echo kms-$((6*7))\nexit\n" })
+        assert.strictEqual(shell.code, 0, shell.stderr)
+        assert.include(shell.stdout, "kms-42")
+        const request = { Target: INSTANCE }
+        const response = yield* startSession(sim.endpoint, request)
+        const plugin = yield* spawn(yield* installPlugin(index, node), pluginArgs(response, request, sim.endpoint), env, { stdin: "pipe" })
+        plugin.child.stdin!.write("echo plugin-kms-$((6*7))\n")
+        yield* plugin.waitFor(/plugin-kms-42/)
+        assert.isTrue((yield* sim.sessionStats(response.SessionId))?.encrypted)
+        plugin.child.stdin!.end("exit\n")
+        yield* plugin.exit
+      }), 60_000)
+
+    it.scopedLive("a refused StartSession (TargetNotConnected): one line on stderr, nothing on stdout, a non-zero exit", () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator()
+        const result = yield* runToEnd(bin(), ["exec", "--target", OFFLINE, "--", "true"], environment(node, sim.endpoint))
+        assert.notStrictEqual(result.code, 0)
+        assert.strictEqual(result.stdout, "")
+        // the error's one line, and the hint that goes with it
+        const lines = result.stderr.trimEnd().split("\n").filter((line) => !line.startsWith("hint: "))
+        assert.deepStrictEqual(
+          lines,
+          [`ssm-session-manager: StartSession: TargetNotConnected: ${OFFLINE} is not connected.`],
+          result.stderr
+        )
+      }), 60_000)
+  }
+)
