@@ -253,7 +253,14 @@ export const execStream: (
 > = internal.execStream
 
 /**
- * Sends the remote command an interrupt (0x03) or quit (0x1c), the bytes command agents act on.
+ * Sends the remote command an interrupt (0x03) or quit (0x1c), the bytes command agents act on. On Linux and
+ * macOS the agent sends SIGINT or SIGQUIT to the command's process alone, not to its process group
+ * (`agent/session/shell/shell_unix.go` InputStreamMessageHandler, `execcmd/execcmd.go` Signal): under `sh -c`
+ * (as `exec` runs a command line) the shell gets it, and what it started, such as a `sleep`, runs on. The agent
+ * then waits for the command to exit before it reads any more input, so a second signal is not delivered, and it
+ * usually reports exit code 1 for a command it signalled, whatever the command's own code (its two waits for the
+ * process race, `agent/session/shell/shell.go`). To end a command that does not exit, end its session
+ * (`ssm:TerminateSession`): the agent then kills the command's process. Windows agents kill the process.
  *
  * @since 0.1.0
  * @category running

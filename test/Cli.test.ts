@@ -10,7 +10,10 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
-import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
+import { collectOutput, exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
+import { ABANDON_LINE, FIRST_INTERRUPT_LINE, terminateAbandoned } from "../src/cli/exec.js"
+import type * as Session from "../src/Session.js"
+import * as SsmApi from "../src/SsmApi.js"
 import { isLoopback } from "../src/cli/status.js"
 import { pollUntil } from "./utils/poll.js"
 import { echoServer, roundTrip } from "./utils/tcp.js"
@@ -40,7 +43,7 @@ describe("CLI", () => {
     Effect.gen(function*() {
       const destination = yield* echoServer
       const child = yield* spawnCli("main", ["forward", "--simulator", "--remote-port", String(destination)])
-      const [, port] = yield* waitForOutput(child, /Port (\d+) opened for sessionId /)
+      const [, port] = yield* waitForOutput(child, /Port (\d+) opened for sessionId /, "stderr")
       const data = pseudoRandomBytes(256 * 1024, 3)
       assert.strictEqual(sha256Hex(yield* roundTrip(Number(port), data)), sha256Hex(data))
       child.kill("SIGINT")
@@ -57,7 +60,7 @@ describe("CLI", () => {
       }
       const open = yield* spawnCli("main", ["forward", "--simulator", "--remote-port", String(destination), "--local-host", "0.0.0.0"])
       const openWarnings = lines(open)
-      const [, port] = yield* waitForOutput(open, /Port (\d+) opened for sessionId /)
+      const [, port] = yield* waitForOutput(open, /Port (\d+) opened for sessionId /, "stderr")
       assert.strictEqual(new TextDecoder().decode(yield* roundTrip(Number(port), new TextEncoder().encode("hi"))), "hi")
       open.kill("SIGINT")
       assert.strictEqual(yield* exitCode(open), 0)
@@ -66,7 +69,7 @@ describe("CLI", () => {
       ])
       const local = yield* spawnCli("main", ["forward", "--simulator", "--remote-port", String(destination)])
       const localWarnings = lines(local)
-      yield* waitForOutput(local, /Waiting for connections/)
+      yield* waitForOutput(local, /Waiting for connections/, "stderr")
       local.kill("SIGINT")
       assert.strictEqual(yield* exitCode(local), 0)
       assert.deepStrictEqual(localWarnings(), [])
@@ -81,7 +84,7 @@ describe("CLI", () => {
       )
       const file = Path.join(dir, "ready.json")
       const child = yield* spawnCli("main", ["forward", "--simulator", "--remote-port", String(destination), "--ready-json", file])
-      const [, sessionId] = yield* waitForOutput(child, /opened for sessionId (\S+)\./)
+      const [, sessionId] = yield* waitForOutput(child, /opened for sessionId (\S+)\./, "stderr")
       const text = yield* pollUntil(Effect.sync(() => Fs.existsSync(file) ? Fs.readFileSync(file, "utf8") : ""), (text) => text !== "", {
         every: "50 millis",
         times: 200,
@@ -237,17 +240,68 @@ describe("CLI exec and ssh-proxy", () => {
         const [stdout] = yield* waitForOutput(child, /out\n/)
         assert.strictEqual(stdout, "out\n")
         assert.strictEqual(yield* exitCode(child), code)
-        assert.include(stderr, "err\n")
+        assert.strictEqual(stderr, "err\n")
       }
     }), 60_000)
 
-  it.scopedLive("exec: Ctrl-C goes to the remote command, whose exit code (130) becomes ours", () =>
+  it.scopedLive("exec: the first Ctrl-C says on stderr that SIGINT went to the remote command's process, and only to it", () =>
     Effect.gen(function*() {
-      const child = yield* spawnCli("main", ["exec", "--simulator", "--", "echo started; exec sleep 30"])
+      // the agent signals the shell alone: the `sleep` it waits for runs its 2 s; then the shell ends (dash, as
+      // killed by SIGINT; bash goes on to `exit 7`) and the agent reports exit code 1 (see RemoteCommand.signal)
+      const child = yield* spawnCli("main", ["exec", "--simulator", "--", "echo started; sleep 2; exit 7"])
+      const output = collectOutput(child)
+      yield* waitForOutput(child, /started\n/)
+      const interrupted = Date.now()
+      child.kill("SIGINT")
+      assert.strictEqual(yield* exitCode(child), 1)
+      assert.isAtLeast(Date.now() - interrupted, 1500)
+      assert.strictEqual(output.stderr(), `${FIRST_INTERRUPT_LINE}\n`)
+    }), 60_000)
+
+  it.scopedLive("exec: a second Ctrl-C abandons the command: the session is terminated, the command ended, exit 130", () =>
+    Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "ssm-abandon-"))),
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      const pidFile = Path.join(dir, "pid")
+      // a command that ignores SIGINT
+      const child = yield* spawnCli("main", ["exec", "--simulator", "--", `echo $$ > ${pidFile}; trap '' INT; echo started; sleep 60`])
+      const output = collectOutput(child)
       yield* waitForOutput(child, /started\n/)
       child.kill("SIGINT")
+      yield* pollUntil(Effect.sync(output.stderr), (text) => text.includes(FIRST_INTERRUPT_LINE), {
+        every: "20 millis",
+        times: 250,
+        what: "the first Ctrl-C's line"
+      })
+      const abandoned = Date.now()
+      child.kill("SIGINT")
       assert.strictEqual(yield* exitCode(child), 130)
+      // TerminateSession through the API at once (the flag would wait for an agent that reads no more input)
+      assert.isBelow(Date.now() - abandoned, 2000)
+      assert.strictEqual(output.stderr(), `${FIRST_INTERRUPT_LINE}\n${ABANDON_LINE}\n`)
+      const pid = Number(Fs.readFileSync(pidFile, "utf8"))
+      const alive = () => {
+        try {
+          process.kill(pid, 0)
+          return true
+        } catch {
+          return false
+        }
+      }
+      assert.isFalse(alive(), "the remote command is gone with its session")
     }), 60_000)
+
+  it.effect("exec: an abandoned command's session ends through ssm:TerminateSession", () =>
+    Effect.gen(function*() {
+      const terminated: Array<string> = []
+      const api = {
+        terminateSession: (sessionId: string) => Effect.sync(() => void terminated.push(sessionId))
+      } as unknown as SsmApi.SsmApi
+      yield* terminateAbandoned({ sessionId: "s-1" } as Session.Session).pipe(Effect.provideService(SsmApi.SsmApi, api))
+      assert.deepStrictEqual(terminated, ["s-1"])
+    }))
 
   it.scopedLive("ssh-proxy --simulator: an SSH-style byte stream over stdin and stdout, 4 MiB intact", () =>
     Effect.gen(function*() {

@@ -137,6 +137,22 @@ describe("waiting for AWS", () => {
       ])
       assert.isBelow(Date.now() - started, 20_000)
     }), 60_000)
+
+  it.scopedLive("exec off a terminal: silent while AWS answers, but a StartSession that takes a second is said", () =>
+    Effect.gen(function*() {
+      const port = yield* silentServer
+      const child = yield* spawnCli("main", [
+        "exec", "--target", "i-0123456789abcdef0", "--region", "us-east-1", "--endpoint", `http://127.0.0.1:${port}`,
+        "--api-timeout", "2", "--", "true"
+      ], { env: { AWS_ACCESS_KEY_ID: "AKIDTEST", AWS_SECRET_ACCESS_KEY: "secret" } })
+      let stderr = ""
+      child.stderr!.on("data", (data: Buffer) => stderr += data.toString())
+      assert.strictEqual(yield* exitCode(child), 1)
+      assert.deepStrictEqual(stderr.trim().split("\n"), [
+        "Starting a session with i-0123456789abcdef0 (SSM-RunShellCommandWithExitCode)...",
+        "ssm-session-manager: StartSession: Timeout: no answer within 2s"
+      ])
+    }), 60_000)
 })
 
 describe("the simulator's commands", () => {

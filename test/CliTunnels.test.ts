@@ -14,7 +14,7 @@ import * as NodeSession from "../src/NodeSession.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import * as PortForwardingPool from "../src/PortForwardingPool.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
-import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
+import { collectOutput, exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
 import { pollUntil } from "./utils/poll.js"
 import { closedPort, echoServer, roundTrip } from "./utils/tcp.js"
 
@@ -127,10 +127,12 @@ describe("forward -L", () => {
       const parent = yield* spawnCli("main", [
         "forward", "--simulator", "-L", `0:${destination}`, "--wait-remote", "--background", "--ready-json", file
       ])
-      let stdout = ""
-      parent.stdout!.on("data", (data: Buffer) => (stdout += data.toString()))
+      const parentOutput = collectOutput(parent)
       assert.strictEqual(yield* exitCode(parent), 0)
-      const [, pid] = /Forwarding in the background as process (\d+); end it with: kill \d+/.exec(stdout) ?? []
+      // what the foreground command would have said, on stderr; stdout has nothing without --ready-json -
+      const said = parentOutput.stderr()
+      assert.strictEqual(parentOutput.stdout(), "")
+      const [, pid] = /Forwarding in the background as process (\d+); end it with: kill \d+/.exec(said) ?? []
       assert.isDefined(pid)
       yield* Effect.addFinalizer(() => Effect.sync(() => {
         try {
@@ -141,7 +143,7 @@ describe("forward -L", () => {
       }))
       const ready = JSON.parse(Fs.readFileSync(file, "utf8")) as Readiness
       const port = portOf(ready.mappings[0]!.local)
-      assert.match(stdout, new RegExp(`^Port ${port} opened for sessionId ${ready.mappings[0]!.sessionId}\\.$`, "m"))
+      assert.match(said, new RegExp(`^Port ${port} opened for sessionId ${ready.mappings[0]!.sessionId}\\.$`, "m"))
       assert.strictEqual(new TextDecoder().decode(yield* roundTrip(port, new TextEncoder().encode("detached"))), "detached")
       process.kill(Number(pid), "SIGTERM")
       yield* pollUntil(Effect.sync(() => {
@@ -153,15 +155,17 @@ describe("forward -L", () => {
         }
       }), (gone) => gone, { every: "50 millis", times: 200, what: "the background process end" })
 
-      // --ready-json -: the waiting process prints the readiness line, as the foreground command would
+      // --ready-json -: the waiting process prints the readiness line, with the background process, alone on stdout
       const toStdout = yield* spawnCli("main", ["forward", "--simulator", "-L", `0:${destination}`, "--background", "--ready-json=-"])
-      let printed = ""
-      toStdout.stdout!.on("data", (data: Buffer) => (printed += data.toString()))
+      const printed = collectOutput(toStdout)
       assert.strictEqual(yield* exitCode(toStdout), 0)
-      const [, second] = /as process (\d+);/.exec(printed) ?? []
-      process.kill(Number(second), "SIGTERM")
-      const line = printed.split("\n").find((text) => text.startsWith("{"))!
-      assert.strictEqual((JSON.parse(line) as Readiness).mappings[0]!.remote, `localhost:${destination}`)
+      const lines = printed.stdout().split("\n")
+      assert.strictEqual(lines.length, 2, printed.stdout())
+      assert.strictEqual(lines[1], "")
+      const readiness = JSON.parse(lines[0]!) as Readiness & { readonly pid: number }
+      process.kill(readiness.pid, "SIGTERM")
+      assert.match(printed.stderr(), new RegExp(`as process ${readiness.pid}; end it with: kill ${readiness.pid}`))
+      assert.strictEqual(readiness.mappings[0]!.remote, `localhost:${destination}`)
 
       const closed = yield* closedPort
       const failing = yield* spawnCli("main", ["forward", "--simulator", "-L", `0:${closed}`, "--wait-remote", "--background"])
@@ -198,9 +202,12 @@ describe("runMappings", () => {
         )
       }
       const lines: Array<string> = []
-      const error = console.error
-      console.error = (...args: Array<unknown>) => void lines.push(args.join(" "))
-      yield* Effect.addFinalizer(() => Effect.sync(() => (console.error = error)))
+      const write = process.stderr.write
+      process.stderr.write = ((text: string | Uint8Array) => {
+        lines.push(...String(text).split("\n").filter((line) => line !== ""))
+        return true
+      }) as typeof process.stderr.write
+      yield* Effect.addFinalizer(() => Effect.sync(() => (process.stderr.write = write)))
       const mappings = [
         Either.getOrThrow(parseMapping(`0:${destination}`)),
         Either.getOrThrow(parseMapping(`0:127.0.0.1:${destination}`))

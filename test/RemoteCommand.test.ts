@@ -9,6 +9,7 @@ import * as Url from "node:url"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
+import * as SimulatorCommand from "../src/internal/simulator/command.js"
 import * as SimulatorPort from "../src/internal/simulator/port.js"
 import * as Session from "../src/Session.js"
 import { sha256Hex } from "./utils/bytes.js"
@@ -193,31 +194,69 @@ describe("RemoteCommand", () => {
         result.left.reason === "OutputTooLarge")
     }).pipe(Effect.provide(simulatedAws)), 60_000)
 
-  it.live("signal(SIGINT) interrupts the remote command: exit code 130", () =>
+  /** A command session through the simulator, its output pulled item by item. */
+  const commandSession = (command: string) =>
     Effect.gen(function*() {
       const simulator = yield* AgentSimulator.AgentSimulator
       const response = yield* simulator.startSession(AgentSimulator.documentSpec({
         target: "i-1",
         documentName: RemoteCommand.DOCUMENT_NAME,
-        parameters: { command: [RemoteCommand.shellCommand("echo started; exec sleep 60")] }
+        parameters: { command: [RemoteCommand.shellCommand(command)] }
       }))
-      const result = yield* Effect.scoped(Effect.gen(function*() {
-        const session = yield* Session.make({
-          sessionId: response.SessionId,
-          streamUrl: response.StreamUrl,
-          tokenValue: response.TokenValue,
-          messagesPerSecond: 0
+      const session = yield* Session.make({
+        sessionId: response.SessionId,
+        streamUrl: response.StreamUrl,
+        tokenValue: response.TokenValue,
+        messagesPerSecond: 0
+      })
+      const items = yield* Stream.toPull(RemoteCommand.stream(session))
+      let stdout = ""
+      /** pulls until `done` says stop; the exit code once it came */
+      const until = (done: (stdout: string, exit: number | undefined) => boolean) =>
+        Effect.gen(function*() {
+          let exit: number | undefined
+          while (!done(stdout, exit)) {
+            for (const item of yield* items) {
+              if (item._tag === "Stdout") stdout += text(item.bytes)
+              if (item._tag === "Exit") exit = item.code
+            }
+          }
+          return { stdout, exit }
         })
-        const items = yield* Stream.toPull(RemoteCommand.stream(session))
-        const first = yield* items
-        assert.strictEqual(Chunk.unsafeHead(first)._tag, "Stdout")
-        yield* RemoteCommand.signal(session, "SIGINT")
-        let last: RemoteCommand.CommandOutput | undefined
-        while (last?._tag !== "Exit") last = Chunk.unsafeLast(yield* items)
-        return last
-      }))
-      assert.deepStrictEqual(result, { _tag: "Exit", code: 130 })
-    }).pipe(Effect.provide(Layer.merge(AgentSimulator.layer({ messagesPerSecond: 0 }), NodeSession.layerWebSocketConstructor))), 60_000)
+      return { session, until }
+    })
+
+  it.live("signal(SIGINT) kills a command that is the process (no shell left): the agent reports exit code 1", () =>
+    Effect.gen(function*() {
+      const { session, until } = yield* commandSession("echo started; exec sleep 60")
+      yield* until((stdout) => stdout === "started\n")
+      yield* RemoteCommand.signal(session, "SIGINT")
+      // the agent's own Wait collects the signalled command, and the plugin's then fails: ErrorExitCode (1)
+      assert.deepStrictEqual(yield* until((_, exit) => exit !== undefined), { stdout: "started\n", exit: 1 })
+    }).pipe(Effect.scoped, Effect.provide(Layer.merge(AgentSimulator.layer({ messagesPerSecond: 0 }), NodeSession.layerWebSocketConstructor))), 60_000)
+
+  it.live("as the agent: a message's first control byte is its one signal, and none is delivered again until the command exits", () =>
+    Effect.gen(function*() {
+      // the shell (the command's process) traps both signals and goes on; its loop runs about a second
+      const { session, until } = yield* commandSession(
+        "trap 'n=$((n+1)); echo INT$n' INT; trap 'echo QUIT' QUIT; echo ready; i=0; " +
+          "while [ $i -lt 10 ]; do sleep 0.1; i=$((i+1)); done; echo done; exit 7"
+      )
+      yield* until((stdout) => stdout === "ready\n")
+      // 0x1c before 0x03: SIGQUIT alone (shell_unix.go InputStreamMessageHandler breaks at the first)
+      yield* session.write(new Uint8Array([0x61, 0x1c, 0x03]))
+      // the agent's input handler waits for the command to exit: these are not delivered
+      yield* RemoteCommand.signal(session, "SIGINT")
+      yield* RemoteCommand.signal(session, "SIGINT")
+      const result = yield* until((_, exit) => exit !== undefined)
+      assert.deepStrictEqual(result, { stdout: "ready\nQUIT\ndone\n", exit: 1 })
+    }).pipe(Effect.scoped, Effect.provide(Layer.merge(AgentSimulator.layer({ messagesPerSecond: 0 }), NodeSession.layerWebSocketConstructor))), 60_000)
+
+  it("controlSignal: the first 0x03 or 0x1c of a message, as ByteControlSignalsLinux", () => {
+    assert.strictEqual(SimulatorCommand.controlSignal(new Uint8Array([0x61, 0x03, 0x1c])), "SIGINT")
+    assert.strictEqual(SimulatorCommand.controlSignal(new Uint8Array([0x1c, 0x03])), "SIGQUIT")
+    assert.strictEqual(SimulatorCommand.controlSignal(new Uint8Array([0x61, 0x1a, 0x04])), undefined)
+  })
 
   it.live("exact output and exit code under the simulator's faults (loss, duplicates, reordering, garbage)", () =>
     Effect.gen(function*() {

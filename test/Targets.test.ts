@@ -91,7 +91,7 @@ describe("SsmApi.resolveTarget", () => {
       const child = yield* spawnCli("main", ["forward", "--simulator", "--target", "simulated", "-L", `0:${destination}`])
       let stderr = ""
       child.stderr!.on("data", (data: Buffer) => (stderr += data.toString()))
-      yield* waitForOutput(child, /Waiting for connections/)
+      yield* waitForOutput(child, /Waiting for connections/, "stderr")
       assert.include(stderr.split("\n"), "Target simulated is i-simulated.")
       child.kill("SIGINT")
       assert.strictEqual(yield* exitCode(child), 0)

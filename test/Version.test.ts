@@ -1,5 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { PACKAGE_VERSION } from "../src/cli/run.js"
+import { CLIENT_VERSION } from "../src/internal/session.js"
 import * as Version from "../src/internal/version.js"
+import { collectOutput, exitCode, spawnCli } from "./utils/cli.js"
 
 describe("version gates (AGENT-PROTOCOL.md section 18.2)", () => {
   it("the agent's comparison: the examples verified against versionutil.Compare", () => {
@@ -24,4 +28,23 @@ describe("version gates (AGENT-PROTOCOL.md section 18.2)", () => {
     assert.isTrue(Version.isGreaterThan("3.1.1575.0", "3.1.1511.0"))
     assert.isTrue(Version.isGreaterThan("2.3.756.0", "2.3.722.0"))
   })
+})
+
+describe("--version of the command line", () => {
+  const output = (bin: "main" | "sessionManagerPlugin", args: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const child = yield* spawnCli(bin, args)
+      const collected = collectOutput(child)
+      assert.strictEqual(yield* exitCode(child), 0)
+      assert.strictEqual(collected.stderr(), "")
+      return collected.stdout()
+    })
+
+  it.scopedLive("one line each, no blank line: the package's version, and the plugin's ClientVersion", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(yield* output("main", ["--version"]), `${PACKAGE_VERSION}\n`)
+      // read by a program (the AWS CLI), the plugin answers with its ClientVersion alone
+      assert.strictEqual(yield* output("main", ["plugin", "--version"]), `${CLIENT_VERSION}\n`)
+      assert.strictEqual(yield* output("sessionManagerPlugin", ["--version"]), `${CLIENT_VERSION}\n`)
+    }), 60_000)
 })

@@ -6,15 +6,18 @@
  */
 import * as Options from "@effect/cli/Options"
 import type * as Socket from "@effect/platform/Socket"
-import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 import * as AgentSimulator from "../AgentSimulator.js"
 import * as KmsApi from "../KmsApi.js"
 import * as NodeSession from "../NodeSession.js"
 import * as SsmApi from "../SsmApi.js"
+import { printLine } from "./status.js"
 
 /**
  * @since 0.1.0
@@ -60,39 +63,84 @@ export interface AwsOptions {
 }
 
 /**
- * `SsmApi` saying on stderr what it waits for: a StartSession with no answer yet is never silent. `whenSlow`
- * (ssh's ProxyCommand, run for every connection) says it only when StartSession has taken a second.
+ * When a command says on stderr what it waits for (`Starting a session with …`, `Opening the data channel of
+ * session …`): `always`; `whenSlow`, only once a wait has taken a second (ssh's ProxyCommand, run for every
+ * connection, and `exec`'s stderr when it is not a terminal: the remote command's stderr stays byte-exact unless
+ * AWS is slow); `terminal`, always when stderr is a terminal, otherwise as `whenSlow`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Announce = "always" | "whenSlow" | "terminal"
+
+/**
+ * How long a wait may take before a `whenSlow` command says what it waits for.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const SLOW_WAIT: Duration.DurationInput = "1 second"
+
+/**
+ * The end of a command's setup, for its announcements: once the data channel is open, a `whenSlow` command has
+ * nothing more to say about its start.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class Announcer extends Context.Tag("ssm-session-manager/cli/Announcer")<Announcer, {
+  /** the data channel is open (and the session ready): no `Opening the data channel …` line is due any more */
+  readonly channelOpen: Effect.Effect<void>
+}>() {}
+
+/**
+ * `SsmApi` saying on stderr what it waits for: a StartSession with no answer yet, then the data channel of its
+ * session until `Announcer.channelOpen`. `whenSlow` says each only once it has taken a second.
  *
  * @since 0.2.0
  * @category layers
  */
 export const layerAnnounced = (
-  when: "always" | "whenSlow" = "always"
-): Layer.Layer<SsmApi.SsmApi, never, SsmApi.SsmApi> =>
-  Layer.effect(
-    SsmApi.SsmApi,
-    Effect.map(SsmApi.SsmApi, (api) => ({
+  when: Announce = "always"
+): Layer.Layer<SsmApi.SsmApi | Announcer, never, SsmApi.SsmApi> => {
+  const slow = when === "whenSlow" || (when === "terminal" && process.stderr.isTTY !== true)
+  const write = (line: string) => Effect.sync(() => printLine("stderr", line))
+  return Layer.scopedContext(Effect.gen(function*() {
+    const api = yield* SsmApi.SsmApi
+    const scope = yield* Effect.scope
+    // the delayed `Opening the data channel …` line of a whenSlow command, until the channel is open
+    const opening = yield* Ref.make<Option.Option<Fiber.RuntimeFiber<void>>>(Option.none())
+    const channelOpen = Effect.flatMap(
+      Ref.getAndSet(opening, Option.none()),
+      (fiber) => Option.isSome(fiber) ? Effect.asVoid(Fiber.interrupt(fiber.value)) : Effect.void
+    )
+    const announced: SsmApi.SsmApi = {
       ...api,
       startSession: (request) => {
-        const starting = Effect.sync(() =>
-          process.stderr.write(
-            `Starting a session with ${request.target}${request.documentName === undefined ? "" : ` (${request.documentName})`}...\n`
-          )
+        const starting = write(
+          `Starting a session with ${request.target}${request.documentName === undefined ? "" : ` (${request.documentName})`}...`
         )
-        if (when === "whenSlow") {
+        const opened = (sessionId: string) => write(`Opening the data channel of session ${sessionId}...`)
+        if (slow) {
           return Effect.flatMap(
-            Effect.fork(Effect.delay(starting, "1 second")),
-            (line) => Effect.ensuring(api.startSession(request), Fiber.interrupt(line))
+            Effect.fork(Effect.delay(starting, SLOW_WAIT)),
+            (line) =>
+              Effect.ensuring(api.startSession(request), Fiber.interrupt(line)).pipe(
+                Effect.tap((response) =>
+                  Effect.flatMap(
+                    Effect.forkIn(Effect.delay(opened(response.sessionId), SLOW_WAIT), scope),
+                    (fiber) => Ref.set(opening, Option.some(fiber))
+                  )
+                )
+              )
           )
         }
-        return Effect.zipRight(
-          starting,
-          Effect.tap(api.startSession(request), (response) =>
-            Effect.sync(() => process.stderr.write(`Opening the data channel of session ${response.sessionId}...\n`)))
-        )
+        return Effect.zipRight(starting, Effect.tap(api.startSession(request), (response) => opened(response.sessionId)))
       }
-    }))
-  )
+    }
+    return Context.make(SsmApi.SsmApi, announced).pipe(Context.add(Announcer, { channelOpen }))
+  }))
+}
 
 /**
  * The SSM and KMS APIs (real or simulated) and the WebSocket constructor.
@@ -102,8 +150,11 @@ export const layerAnnounced = (
  */
 export const layerAws = (
   options: AwsOptions,
-  announce: "always" | "whenSlow" = "always"
-): Layer.Layer<SsmApi.SsmApi | KmsApi.KmsApi | Socket.WebSocketConstructor, AgentSimulator.SimulatorError> =>
+  announce: Announce = "always"
+): Layer.Layer<
+  SsmApi.SsmApi | KmsApi.KmsApi | Socket.WebSocketConstructor | Announcer,
+  AgentSimulator.SimulatorError
+> =>
   Layer.merge(
     options.simulator
       ? Layer.merge(Layer.provide(layerAnnounced(announce), AgentSimulator.layerSsmApi()), AgentSimulator.layerKmsApi).pipe(
@@ -135,13 +186,17 @@ export const layerAws = (
  */
 export const requireTarget = (
   target: Option.Option<string>,
-  simulator: boolean
+  simulator: boolean,
+  announce: Announce = "always"
 ): Effect.Effect<string, Error | SsmApi.SsmApiError, SsmApi.SsmApi> =>
   Option.match(target, {
     onSome: (target) =>
       SsmApi.targetQuery(target)._tag === "Id"
         ? Effect.succeed(target)
-        : Effect.tap(SsmApi.resolveTarget(target), (id) => Console.error(`Target ${target} is ${id}.`)),
+        : Effect.tap(SsmApi.resolveTarget(target), (id) =>
+          announce === "always" || (announce === "terminal" && process.stderr.isTTY === true)
+            ? Effect.sync(() => printLine("stderr", `Target ${target} is ${id}.`))
+            : Effect.void),
     onNone: () =>
       simulator ? Effect.succeed("i-simulated") : Effect.fail(new Error("--target is required (or use --simulator)"))
   })

@@ -54,9 +54,10 @@ export const reportFailure = <A, E extends { readonly message: string }, R>(
   Effect.tapError(effect, (error) => report(`error ${error.message.replace(/\n/g, " ")}`))
 
 /**
- * Starts this command line again as a detached child and waits for its word: its readiness (printed as the
- * foreground command would have printed it: a line per port, and the readiness line when `--ready-json -`),
- * or its failure. Interrupted (Ctrl-C), the child is killed.
+ * Starts this command line again as a detached child and waits for its word: its readiness (a line per port and
+ * the process to end on stderr, as the foreground command would have printed them; with `--ready-json -` the
+ * readiness line, with the child's `pid` added, alone on stdout), or its failure. Interrupted (Ctrl-C), the
+ * child is killed.
  *
  * @since 0.2.0
  * @category background
@@ -85,11 +86,14 @@ export const start = (options: {
     const body = rest.join(" ")
     if (kind !== "ready") return yield* Effect.fail(new Error(body))
     child.unref()
-    const readiness = JSON.parse(body) as { readonly mappings: ReadonlyArray<{ readonly local: string; readonly sessionId: string }> }
+    const readiness = JSON.parse(body) as {
+      readonly mappings: ReadonlyArray<{ readonly local: string; readonly sessionId: string }>
+    }
     for (const mapping of readiness.mappings) {
       const port = mapping.local.startsWith("unix:") ? `Unix socket ${mapping.local.slice(5)}` : `Port ${mapping.local.split(":").pop()}`
-      yield* Console.log(`${port} opened for sessionId ${mapping.sessionId}.`)
+      yield* Console.error(`${port} opened for sessionId ${mapping.sessionId}.`)
     }
-    if (options.readinessToStdout) yield* Console.log(body)
-    yield* Console.log(`Forwarding in the background as process ${child.pid}; end it with: kill ${child.pid}`)
+    // stdout holds the readiness line alone, with the process to end for a script
+    if (options.readinessToStdout) yield* Console.log(JSON.stringify({ ...readiness, pid: child.pid }))
+    yield* Console.error(`Forwarding in the background as process ${child.pid}; end it with: kill ${child.pid}`)
   })

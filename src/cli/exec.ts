@@ -7,15 +7,18 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as PortForwarding from "../PortForwarding.js"
 import * as RemoteCommand from "../RemoteCommand.js"
 import type * as Session from "../Session.js"
-import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
-import { reportConnection } from "./status.js"
+import * as SsmApi from "../SsmApi.js"
+import { Announcer, awsOptions, layerAws, requireTarget, target } from "./aws.js"
+import { printLine, reportConnection } from "./status.js"
 import { carry, writeTo } from "./stdio.js"
 
 /**
@@ -30,34 +33,88 @@ export const commandLine = (args: ReadonlyArray<string>): string =>
     : args.map((arg) => /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`).join(" ")
 
 /**
- * While the scope is open, Ctrl-C and Ctrl-\ go to the remote command (0x03, 0x1c: it decides what to do and
- * reports its exit code); a second Ctrl-C stops waiting for it, as usual (the session is then terminated).
+ * What the first Ctrl-C says on stderr.
+ *
+ * @since 0.2.0
+ * @category signals
+ */
+export const FIRST_INTERRUPT_LINE =
+  "ssm-session-manager: Ctrl-C sent to the remote command as SIGINT (press Ctrl-C again to abandon it and end the session)"
+
+/**
+ * What the second Ctrl-C says on stderr.
+ *
+ * @since 0.2.0
+ * @category signals
+ */
+export const ABANDON_LINE = "ssm-session-manager: abandoning the remote command: terminating the session (exit 130)"
+
+/**
+ * While the scope is open, Ctrl-C and Ctrl-\ go to the remote command as the bytes 0x03 and 0x1c, which the agent
+ * turns into SIGINT and SIGQUIT for the command's process (it decides what to do and reports its exit code), each
+ * said in one line on stderr. A second Ctrl-C abandons the command: the returned effect completes, for the caller
+ * to terminate the session and exit 130; a third leaves at once (130).
  *
  * @since 0.1.0
  * @category signals
  */
-export const interruptsToRemote = (session: Session.Session): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
-    Effect.acquireRelease(
+export const interruptsToRemote = (session: Session.Session): Effect.Effect<Effect.Effect<void>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
+    const abandoned = yield* Deferred.make<void>()
+    // on a terminal the echoed ^C is not followed by a line end
+    const line = (text: string) => printLine("stderr", `${process.stderr.isTTY === true ? "\n" : ""}${text}`)
+    yield* Effect.acquireRelease(
       Effect.sync(() => {
-        // runMain's own handler (interrupt the program) is set aside for the first Ctrl-C and restored after it
+        // runMain's and runCli's handlers (interrupt the program; leave at the second) are set aside meanwhile
         const previous = process.listeners("SIGINT")
-        const restore = () => {
+        let interrupts = 0
+        const onInterrupt = () => {
+          interrupts++
+          if (interrupts === 1) {
+            line(FIRST_INTERRUPT_LINE)
+            Runtime.runFork(runtime)(Effect.ignore(RemoteCommand.signal(session, "SIGINT")))
+          } else if (interrupts === 2) {
+            line(ABANDON_LINE)
+            Deferred.unsafeDone(abandoned, Exit.void)
+          } else {
+            process.exit(130)
+          }
+        }
+        const onQuit = () => {
+          line("ssm-session-manager: Ctrl-\\ sent to the remote command as SIGQUIT")
+          Runtime.runFork(runtime)(Effect.ignore(RemoteCommand.signal(session, "SIGQUIT")))
+        }
+        process.removeAllListeners("SIGINT")
+        process.on("SIGINT", onInterrupt)
+        process.on("SIGQUIT", onQuit)
+        return () => {
           process.off("SIGINT", onInterrupt)
           process.off("SIGQUIT", onQuit)
           for (const listener of previous) if (!process.listeners("SIGINT").includes(listener)) process.on("SIGINT", listener)
         }
-        const onInterrupt = () => {
-          restore()
-          Runtime.runFork(runtime)(Effect.ignore(RemoteCommand.signal(session, "SIGINT")))
-        }
-        const onQuit = () => Runtime.runFork(runtime)(Effect.ignore(RemoteCommand.signal(session, "SIGQUIT")))
-        process.removeAllListeners("SIGINT")
-        process.on("SIGINT", onInterrupt)
-        process.on("SIGQUIT", onQuit)
-        return restore
       }),
       (restore) => Effect.sync(restore)
+    )
+    return Deferred.await(abandoned)
+  })
+
+/**
+ * Ends an abandoned command's session through the service (`ssm:TerminateSession`), which works even while the
+ * agent reads no input: after a Ctrl-C the agent's input handler waits for the command to exit
+ * (`agent/session/shell/shell_unix.go` InputStreamMessageHandler), so the TerminateSession flag on the data channel
+ * would not be read. The agent then kills the command's process.
+ *
+ * @since 0.2.0
+ * @category signals
+ */
+export const terminateAbandoned = (session: Session.Session): Effect.Effect<void, never, SsmApi.SsmApi> =>
+  Effect.flatMap(SsmApi.SsmApi, (api) =>
+    api.terminateSession(session.sessionId).pipe(
+      Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("no answer within 10s") }),
+      Effect.catchAll((error) =>
+        Effect.sync(() => printLine("stderr", `ssm-session-manager: TerminateSession failed: ${error.message}`))
+      )
     ))
 
 /**
@@ -74,30 +131,43 @@ export const exec = Command.make(
       Options.withDefault(RemoteCommand.DOCUMENT_NAME)
     ),
     // a command is required: `exec` alone is a usage error, not a session that runs nothing
-    command: Args.text({ name: "command" }).pipe(Args.atLeast(1))
+    command: Args.text({ name: "command" }).pipe(
+      Args.withDescription("one argument is a shell command line as it is; several are words, each quoted for sh -c"),
+      Args.atLeast(1)
+    )
   },
   (options) =>
     Effect.gen(function*() {
-      const target = yield* requireTarget(options.target, options.simulator)
+      // stdout and stderr are the remote command's, byte for byte: what exec waits for is said only on a
+      // terminal, or once a wait has taken a second
+      const target = yield* requireTarget(options.target, options.simulator, "terminal")
       const session = yield* RemoteCommand.start({
         target,
         command: commandLine(options.command),
         documentName: options.document
       })
-      yield* interruptsToRemote(session)
+      yield* Effect.flatMap(Announcer, (announcer) => announcer.channelOpen)
+      const abandoned = yield* interruptsToRemote(session)
       yield* reportConnection(session)
       let exitCode = 0
-      yield* Stream.runForEach(RemoteCommand.stream(session), (item) =>
-        item._tag === "Stdout"
-          ? writeTo(process.stdout, item.bytes)
-          : item._tag === "Stderr"
-          ? writeTo(process.stderr, item.bytes)
-          : Effect.sync(() => {
-            exitCode = item.code
-          }))
+      const outcome = yield* Effect.raceFirst(
+        Stream.runForEach(RemoteCommand.stream(session), (item) =>
+          item._tag === "Stdout"
+            ? writeTo(process.stdout, item.bytes)
+            : item._tag === "Stderr"
+            ? writeTo(process.stderr, item.bytes)
+            : Effect.sync(() => {
+              exitCode = item.code
+            })).pipe(Effect.as("Exited" as const)),
+        Effect.as(abandoned, "Abandoned" as const)
+      )
+      if (outcome === "Abandoned") {
+        yield* terminateAbandoned(session)
+        exitCode = 130
+      }
       // runMain leaves a successful process to end by itself, with this code
       process.exitCode = exitCode
-    }).pipe(Effect.scoped, Effect.provide(layerAws(options)))
+    }).pipe(Effect.scoped, Effect.provide(layerAws(options, "terminal")))
 ).pipe(Command.withDescription("run a command on an instance: its stdout, stderr and exit code become ours"))
 
 /**
@@ -113,12 +183,13 @@ export const sshProxy = Command.make(
   },
   (options) =>
     Effect.gen(function*() {
-      const target = yield* requireTarget(options.target, options.simulator)
+      const target = yield* requireTarget(options.target, options.simulator, "whenSlow")
       const forwarding = yield* PortForwarding.start({
         target,
         portNumber: options.port,
         documentName: "AWS-StartSSHSession"
       })
+      yield* Effect.flatMap(Announcer, (announcer) => announcer.channelOpen)
       yield* carry(forwarding)
     }).pipe(Effect.scoped, Effect.provide(layerAws(options, "whenSlow")))
 ).pipe(Command.withDescription("for ssh -o ProxyCommand='ssm-session-manager ssh-proxy --target %h --port %p'"))

@@ -6,7 +6,6 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -22,7 +21,7 @@ import * as PortForwardingPool from "../PortForwardingPool.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
 import * as Background from "./background.js"
 import * as Tunnels from "./tunnels.js"
-import { announceListener, formatAddress, report, reportConnection, reportConnectionEvent } from "./status.js"
+import { announceListener, formatAddress, report, reportConnection, reportConnectionEvent, say } from "./status.js"
 
 /**
  * Listens, prints what the official client prints, warns (on stderr) when the listener is reachable from other
@@ -43,14 +42,14 @@ export const serve = <E = never>(
     const events = yield* Stream.toPull(yield* forwarding.subscribe)
     const listener = yield* NodePortForwarding.listen(forwarding, options)
     yield* announceListener(listener.address, [sessionId])
-    yield* Console.log("Waiting for connections...")
+    yield* say("stdout", "Waiting for connections...")
     yield* report(forwarding)
     yield* reportConnection(forwarding.session)
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(events, (chunk) =>
       Effect.forEach(chunk, (event) => reportConnectionEvent(sessionId, event), { discard: true }))).pipe(Effect.ignore))
     // a broken tunnel fails here (its connections were reset): the error is the program's, and it exits 1
     yield* Effect.raceFirst(forwarding.closed, whileListening(listener.address))
-    yield* Console.log(`\n\nExiting session with sessionId: ${sessionId}.\n\n`)
+    yield* say("stdout", `\n\nExiting session with sessionId: ${sessionId}.\n\n`)
   })
 
 const localPort = Options.integer("local-port").pipe(
@@ -72,8 +71,8 @@ const host = Options.text("host").pipe(
 const reason = Options.text("reason").pipe(Options.withDescription("reason recorded with the session"), Options.optional)
 const readyJson = Options.text("ready-json").pipe(
   Options.withDescription(
-    "once listening, write one JSON line saying where, for scripts: `-` for stdout, or a file path (written whole " +
-      "under a temporary name, then renamed, so a reader never sees half of it)"
+    "once listening, write one JSON line saying where, for scripts: - for stdout (then the only thing on stdout), " +
+      "or a file path (written whole under a temporary name, then renamed)"
   ),
   Options.optional
 )
@@ -109,7 +108,7 @@ export const readyLine = (
 /** Writes `line` to stdout (`-`) or atomically to a file. */
 const writeReady = (destination: string, line: string): Effect.Effect<void, Error> =>
   destination === "-"
-    ? Console.log(line)
+    ? say("stdout", line)
     : Effect.try({
       try: () => {
         const temporary = `${destination}.${process.pid}.tmp`
@@ -240,11 +239,14 @@ const mappingsOf = (options: {
     return mappings
   })
 
-/** What the official client prints for each port, the warnings, the readiness line and the background hand-off. */
+/**
+ * What the official client prints for each port (on stderr: `forward`'s stdout is for the readiness line alone),
+ * the warnings, the readiness line and the background hand-off.
+ */
 const announce = (target: string, readyJson: string | undefined) => (running: ReadonlyArray<Tunnels.Running>) =>
   Effect.gen(function*() {
-    for (const { address, sessionIds } of running) yield* announceListener(address, sessionIds)
-    yield* Console.log("Waiting for connections...")
+    for (const { address, sessionIds } of running) yield* announceListener(address, sessionIds, "stderr")
+    yield* say("stderr", "Waiting for connections...")
     const line = readyLine(running.map(({ address, mapping, sessionIds }) => ({
       address,
       target,
@@ -355,7 +357,8 @@ export const demo = Command.make(
       const simulated = Option.isNone(options.target)
       const portNumber = simulated ? yield* demoServer : options.remotePort
       if (simulated) {
-        yield* Console.log(
+        yield* say(
+          "stdout",
           `Simulated instance: an HTTP server on 127.0.0.1:${portNumber}, reached through a local agent simulator.`
         )
       }
@@ -368,10 +371,10 @@ export const demo = Command.make(
       }, (address) =>
         Effect.gen(function*() {
           if (address._tag === "Tcp") {
-            yield* Console.log(`Try: curl http://127.0.0.1:${address.port}/`)
+            yield* say("stdout", `Try: curl http://127.0.0.1:${address.port}/`)
             if (simulated) {
               const body = yield* Effect.orDie(get(address.port))
-              yield* Console.log(`GET /demo through the tunnel: ${body.trim()}`)
+              yield* say("stdout", `GET /demo through the tunnel: ${body.trim()}`)
             }
           }
           if (!options.once) return yield* Effect.never

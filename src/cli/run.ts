@@ -16,6 +16,7 @@ import * as FiberId from "effect/FiberId"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import { clearLiveLine, printLine, redrawLiveLine } from "./status.js"
 
 /**
  * This package's version (the CLI's `--version`; the drop-in plugin's on a terminal).
@@ -103,20 +104,24 @@ export const hint = (cause: Cause.Cause<unknown>, env: Record<string, string | u
 }
 
 /**
- * `logger` starting each line afresh on a terminal: the live status line (`\r` and the counters, no newline) is
- * cleared first rather than run into, and rewritten at its next tick.
+ * `logger` beside the live status line: the line (`\r` and the counters, no newline) is cleared before each log
+ * line rather than run into, and drawn again after it. Nothing is added when no live line is shown (stderr is not
+ * a terminal, or no tunnel runs).
  *
  * @since 0.2.0
  * @category running
  */
 export const onFreshLine = <Message, Output>(
   logger: Logger.Logger<Message, Output>,
-  tty: () => boolean,
-  write: (text: string) => void
+  around: { readonly before: () => void; readonly after: () => void } = { before: clearLiveLine, after: redrawLiveLine }
 ): Logger.Logger<Message, Output> =>
   Logger.make((options) => {
-    if (tty()) write("\r\x1b[K")
-    return logger.log(options)
+    around.before()
+    try {
+      return logger.log(options)
+    } finally {
+      around.after()
+    }
   })
 
 /**
@@ -133,7 +138,7 @@ export const runCli = <A, E>(name: string, program: Effect.Effect<A, E>): void =
   let signals = 0
   const onSignal = () => {
     if (++signals >= 2) process.exit(130)
-    process.stderr.write(`${name}: ending the session (press Ctrl-C again to leave at once)\n`)
+    printLine("stderr", `${name}: ending the session (press Ctrl-C again to leave at once)`)
   }
   process.on("SIGINT", onSignal)
   process.on("SIGTERM", onSignal)
@@ -158,7 +163,7 @@ export const runCli = <A, E>(name: string, program: Effect.Effect<A, E>): void =
     ),
     Effect.provide(Logger.replace(
       Logger.defaultLogger,
-      onFreshLine(Logger.prettyLogger({ stderr: true }), () => process.stderr.isTTY === true, (text) => process.stderr.write(text))
+      onFreshLine(Logger.prettyLogger({ stderr: true }))
     )),
     runMain({ disableErrorReporting: true, disablePrettyLogger: true })
   )

@@ -1,10 +1,10 @@
 /**
  * What a long-running tunnel shows: a live status line on a terminal, a periodic summary otherwise, and a final
- * summary. Written to stderr, so that stdout carries only what the official client prints.
+ * summary, all on stderr. Every other line a command prints goes through `printLine`, which clears the live line
+ * first and draws it again after, so that no line runs into it.
  *
  * @since 0.1.0
  */
-import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
@@ -40,9 +40,59 @@ export const formatStats = (stats: PortForwarding.PortForwardingStats): string =
   `sent ${formatBytes(stats.bytesSent)}, received ${formatBytes(stats.bytesReceived)}` +
   (stats.connectErrors > 0 ? `; ${stats.connectErrors} failed to connect` : "")
 
+/** The live status line on stderr now (a terminal only), without its line end; undefined when none is shown. */
+let liveLine: string | undefined
+
 /**
- * A status line on stderr until the scope closes: live on a terminal (every second), otherwise written every 30
- * seconds when it changed; `final` once more at the end (by default the same line).
+ * Clears the live status line, if one is shown, so that the terminal's cursor is at the start of an empty line.
+ *
+ * @since 0.2.0
+ * @category output
+ */
+export const clearLiveLine = (): void => {
+  if (liveLine !== undefined) process.stderr.write("\r\x1b[K")
+}
+
+/**
+ * Draws the live status line again, if one is shown (after `clearLiveLine` and a line of output).
+ *
+ * @since 0.2.0
+ * @category output
+ */
+export const redrawLiveLine = (): void => {
+  if (liveLine !== undefined) process.stderr.write(liveLine)
+}
+
+/** a terminal in raw mode (a shell's session) moves the cursor down on `\n` without going back to column 0 */
+const lineEnd = (stream: NodeJS.WriteStream): string =>
+  stream.isTTY === true && process.stdin.isTTY === true && process.stdin.isRaw ? "\r\n" : "\n"
+
+/**
+ * Writes `text` and a line end to stdout or stderr, at once: a live status line is cleared first and drawn again
+ * after it, so that the two never run together on a terminal.
+ *
+ * @since 0.2.0
+ * @category output
+ */
+export const printLine = (to: "stdout" | "stderr", text: string): void => {
+  const stream = to === "stdout" ? process.stdout : process.stderr
+  clearLiveLine()
+  stream.write(`${text}${lineEnd(stream)}`)
+  redrawLiveLine()
+}
+
+/**
+ * `printLine` as an effect.
+ *
+ * @since 0.2.0
+ * @category output
+ */
+export const say = (to: "stdout" | "stderr", text: string): Effect.Effect<void> => Effect.sync(() => printLine(to, text))
+
+/**
+ * A status line on stderr until the scope closes: live on a terminal (redrawn every second, and after every line
+ * `printLine` writes), otherwise written every 30 seconds when it changed; `final` once more at the end (by
+ * default the same line). Nothing live is drawn when stderr is not a terminal.
  *
  * @since 0.2.0
  * @category reporting
@@ -55,12 +105,20 @@ export const reportLine = (
     const live = process.stderr.isTTY === true
     let last = yield* final
     const tick = Effect.map(line, (text) => {
-      if (live) process.stderr.write(`\r\x1b[K${text}`)
-      else if (text !== last) process.stderr.write(`${text}\n`)
+      if (live) {
+        process.stderr.write(`\r\x1b[K${text}`)
+        liveLine = text
+      } else if (text !== last) process.stderr.write(`${text}\n`)
       last = text
     })
     yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(live ? "1 second" : "30 seconds")))
-    yield* Effect.addFinalizer(() => Effect.map(final, (text) => process.stderr.write(`${live ? "\r\x1b[K" : ""}${text}\n`)))
+    yield* Effect.addFinalizer(() =>
+      Effect.map(final, (text) => {
+        clearLiveLine()
+        liveLine = undefined
+        process.stderr.write(`${text}\n`)
+      })
+    )
   })
 
 /**
@@ -102,21 +160,24 @@ export const formatAddress = (address: NodePortForwarding.ListenerAddress): stri
     : `unix:${address.path}`
 
 /**
- * What the official client prints once a port listens (`Port 8080 opened for sessionId …`), and a warning on
- * stderr when the listener is reachable from other machines.
+ * What the official client prints once a port listens (`Port 8080 opened for sessionId …`, on `to`: stdout, as
+ * the official client prints it, by default), and a warning on stderr when the listener is reachable from other
+ * machines.
  *
  * @since 0.2.0
  * @category reporting
  */
 export const announceListener = (
   address: NodePortForwarding.ListenerAddress,
-  sessionIds: ReadonlyArray<string>
+  sessionIds: ReadonlyArray<string>,
+  to: "stdout" | "stderr" = "stdout"
 ): Effect.Effect<void> =>
-  Effect.gen(function*() {
+  Effect.sync(() => {
     const where = address._tag === "Tcp" ? `Port ${address.port}` : `Unix socket ${address.path}`
-    yield* Console.log(`${where} opened for sessionId ${sessionIds.join(", ")}.`)
+    printLine(to, `${where} opened for sessionId ${sessionIds.join(", ")}.`)
     if (address._tag === "Tcp" && !isLoopback(address.host)) {
-      yield* Console.error(
+      printLine(
+        "stderr",
         `warning: listening on ${formatAddress(address)}, reachable from other machines: ` +
           "whoever can connect to it uses this session"
       )
@@ -124,17 +185,21 @@ export const announceListener = (
   })
 
 /**
- * The official client's line for a connection event of a tunnel: an accepted connection (stdout), or a failed
- * dial on the instance (stderr); nothing for the rest.
+ * The official client's line for a connection event of a tunnel: an accepted connection (on `to`: stdout, as the
+ * official client prints it, by default), or a failed dial on the instance (stderr); nothing for the rest.
  *
  * @since 0.2.0
  * @category reporting
  */
-export const reportConnectionEvent = (sessionId: string, event: PortForwarding.PortForwardingEvent): Effect.Effect<void> =>
+export const reportConnectionEvent = (
+  sessionId: string,
+  event: PortForwarding.PortForwardingEvent,
+  to: "stdout" | "stderr" = "stdout"
+): Effect.Effect<void> =>
   event._tag === "ConnectionOpened"
-    ? Console.log(`Connection accepted for session [${sessionId}]`)
+    ? say(to, `Connection accepted for session [${sessionId}]`)
     : event._tag === "ConnectToPortError"
-    ? Console.error("The agent could not connect to the destination port.")
+    ? say("stderr", "The agent could not connect to the destination port.")
     : Effect.void
 
 /**
@@ -161,7 +226,7 @@ export const reportConnection = (session: Session.Session): Effect.Effect<void, 
   Effect.flatMap(session.subscribe, (events) =>
     Effect.asVoid(Effect.forkScoped(Stream.runForEach(events, (event) =>
       Effect.sync(() => {
-        // a terminal may be in raw mode (a shell) or show the status line: start the line afresh
-        const tty = process.stderr.isTTY === true
-        process.stderr.write(`${tty ? "\r\x1b[K" : ""}${formatConnectionEvent(event)}${tty ? "\r\n" : "\n"}`)
+        // a terminal may be in raw mode (a shell) and mid-line: start the line afresh
+        if (liveLine === undefined && process.stderr.isTTY === true) process.stderr.write("\r\x1b[K")
+        printLine("stderr", formatConnectionEvent(event))
       })))))

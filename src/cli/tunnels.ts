@@ -5,7 +5,6 @@
  *
  * @since 0.2.0
  */
-import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -15,7 +14,7 @@ import * as Net from "node:net"
 import * as NodePortForwarding from "../NodePortForwarding.js"
 import type * as PortForwarding from "../PortForwarding.js"
 import * as PortForwardingPool from "../PortForwardingPool.js"
-import { formatAddress, formatStats, reportConnection, reportConnectionEvent, reportLine } from "./status.js"
+import { formatAddress, formatStats, reportConnection, reportConnectionEvent, reportLine, say } from "./status.js"
 
 /**
  * One `-L` mapping: where to listen, and the destination as the instance sees it (`host` undefined for the
@@ -167,7 +166,7 @@ export const runMappings = <E extends { readonly message: string }, R>(
     // failure is the command's, said once by its error line)
     if (listening.length === 1) return yield* listening[0]!.closed
     const outcomes = yield* Effect.forEach(listening, ({ address, closed, mapping }) =>
-      Effect.tapError(closed, (error) => Console.error(`${describe(mapping, address)} ended: ${error.message}`)).pipe(
+      Effect.tapError(closed, (error) => say("stderr", `${describe(mapping, address)} ended: ${error.message}`)).pipe(
         Effect.either
       ), { concurrency: "unbounded" })
     const failed = outcomes.filter(Either.isLeft)
@@ -178,7 +177,7 @@ export const runMappings = <E extends { readonly message: string }, R>(
 
 /**
  * The pools' sessions and connections on stderr: a line when a session is replaced or resumed, connection lines as
- * the official client prints them, and one status line over every mapping (live on a terminal, every 30 seconds
+ * the official client words them, and one status line over every mapping (live on a terminal, every 30 seconds
  * otherwise, and once at the end).
  */
 const reportAll = (running: ReadonlyArray<Running>): Effect.Effect<void, never, Scope.Scope> =>
@@ -190,13 +189,14 @@ const reportAll = (running: ReadonlyArray<Running>): Effect.Effect<void, never, 
         Effect.gen(function*() {
           switch (event._tag) {
             case "Connection":
-              return yield* reportConnectionEvent(event.sessionId, event.event)
+              return yield* reportConnectionEvent(event.sessionId, event.event, "stderr")
             case "SessionEnded":
-              return yield* Console.error(
+              return yield* say(
+                "stderr",
                 `session ${event.sessionId} ${event.error === undefined ? "ended" : `broke: ${event.error.message}`}; starting another`
               )
             case "StartFailed":
-              return yield* Console.error(`a session could not start: ${event.error.message}`)
+              return yield* say("stderr", `a session could not start: ${event.error.message}`)
             case "SessionStarted": {
               const member = (yield* pool.members).find((member) => member.session.sessionId === event.sessionId)
               if (member !== undefined) yield* reportConnection(member.session)

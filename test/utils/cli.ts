@@ -31,20 +31,41 @@ export const spawnCli = (
     (child) => Effect.sync(() => child.exitCode === null && child.kill("SIGINT"))
   )
 
-/** Collects a child's stdout and resolves with the first match of `pattern` in it. */
-export const waitForOutput = (child: ChildProcess.ChildProcess, pattern: RegExp) =>
+/**
+ * Collects a child's stdout (or stderr, or each of them) and resolves with the first match of `pattern` in it.
+ * Reading a stream sets it flowing: collect it before, if its earlier output matters (`collectOutput`).
+ */
+export const waitForOutput = (
+  child: ChildProcess.ChildProcess,
+  pattern: RegExp,
+  from: "stdout" | "stderr" | "either" = "stdout"
+) =>
   Effect.async<RegExpExecArray>((resume) => {
-    let output = ""
-    const onData = (data: Buffer) => {
-      output += data.toString()
-      const match = pattern.exec(output)
-      if (match !== null) {
-        child.stdout!.off("data", onData)
-        resume(Effect.succeed(match))
+    const streams = from === "either" ? [child.stdout!, child.stderr!] : [from === "stdout" ? child.stdout! : child.stderr!]
+    const seen = new Map<NodeJS.ReadableStream, string>()
+    const listeners = streams.map((stream) => {
+      const onData = (data: Buffer) => {
+        const output = (seen.get(stream) ?? "") + data.toString()
+        seen.set(stream, output)
+        const match = pattern.exec(output)
+        if (match !== null) {
+          streams.forEach((each, i) => each.off("data", listeners[i]!))
+          resume(Effect.succeed(match))
+        }
       }
-    }
-    child.stdout!.on("data", onData)
+      stream.on("data", onData)
+      return onData
+    })
   })
+
+/** Everything a child writes to stdout and to stderr, so far, as text. */
+export const collectOutput = (child: ChildProcess.ChildProcess) => {
+  let stdout = ""
+  let stderr = ""
+  child.stdout!.on("data", (data: Buffer) => stdout += data.toString())
+  child.stderr!.on("data", (data: Buffer) => stderr += data.toString())
+  return { stdout: () => stdout, stderr: () => stderr }
+}
 
 /** The child's exit code (a signal counts as -1). */
 export const exitCode = (child: ChildProcess.ChildProcess) =>

@@ -6,15 +6,18 @@
  * reads them; the command is split into words as google/shlex splits them and run without a shell
  * (`sh -c '…'` in the command for shell syntax); with `separateOutputStream` stdout goes as Output (after the
  * separator prefix, if any), stderr as StdErr and the exit code as `EXIT_CODE: n`, otherwise both streams as
- * Output and no exit code. Input bytes 0x03 and 0x1c interrupt and
- * quit the command; all other input is ignored.
+ * Output and no exit code. Input bytes 0x03 and 0x1c send SIGINT and SIGQUIT to the command's process alone
+ * (not its group), after which the agent reads no input until the command exits, and reports exit code 1; all
+ * other input is ignored.
  *
  * Each behaviour names the agent file and function it comes from (`aws/amazon-ssm-agent`, under `agent/`).
  *
  * @internal
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Os from "node:os"
@@ -340,6 +343,23 @@ const withPrefix = (prefix: string, write: (bytes: Uint8Array) => Effect.Effect<
     }, { discard: true })
 }
 
+/**
+ * `appconfig.ByteControlSignalsLinux` as `shell_unix.go` InputStreamMessageHandler reads it: the first byte of
+ * the message that is 0x03 (SIGINT) or 0x1c (SIGQUIT), if any.
+ *
+ * @internal
+ */
+export const controlSignal = (bytes: Uint8Array): "SIGINT" | "SIGQUIT" | undefined => {
+  for (const byte of bytes) {
+    if (byte === 0x03) return "SIGINT"
+    if (byte === 0x1c) return "SIGQUIT"
+  }
+  return undefined
+}
+
+/** how long the pumps read on after the input handler collected a signalled command (the two race in the agent) */
+const PIPE_DRAIN = "20 millis"
+
 /** @internal */
 export const commandPlugin = (options: AgentSimulator.CommandPluginOptions = {}): AgentSimulator.Plugin => {
   const sessionType = options.sessionType ?? "NonInteractiveCommands"
@@ -379,20 +399,47 @@ export const commandPlugin = (options: AgentSimulator.CommandPluginOptions = {})
           yield* Effect.sleep("1 second")
           return yield* io.writeStdErr(textEncoder.encode(startError(program, Option.getOrUndefined(failed))))
         }
-        // shell_unix.go InputStreamMessageHandler: the agent acts on two control bytes and ignores all other input
-        yield* Effect.forkScoped(Stream.runForEach(io.input, (item) =>
-          Effect.sync(() => {
-            if (item._tag !== "Data") return
-            if (item.bytes.includes(0x03)) child.kill("SIGINT")
-            if (item.bytes.includes(0x1c)) child.kill("SIGQUIT")
-          })))
-        yield* SimulatorProcess.pipeOutput(
+        const exited = yield* Effect.cached(SimulatorProcess.exitCode(child))
+        // a control byte reached the command: its exit is then collected by the input handler (below)
+        const signalled = yield* Deferred.make<void>()
+        // shell_unix.go InputStreamMessageHandler: the agent acts on two control bytes and ignores all other input;
+        // the first control byte of a message is its one signal (ByteControlSignalsLinux in appconfig/constants.go:
+        // 0x03 SIGINT, 0x1c SIGQUIT), sent with execcmd.go Signal (os.Process.Signal) to the command's process
+        // only, not to its process group: what the command started (`sleep` under `sh -c`) gets nothing. The
+        // handler then waits for the command to exit (its deferred `p.execCmd.Wait()`), so no further input, a
+        // second Ctrl-C included, is read until then (the real agent also holds that message's ack and reads
+        // nothing else from the data channel meanwhile).
+        yield* Effect.forkScoped(Stream.runForEach(io.input, (item) => {
+          const signal = item._tag === "Data" ? controlSignal(item.bytes) : undefined
+          if (signal === undefined) return Effect.void
+          return Effect.zipRight(
+            Effect.sync(() => {
+              child.kill(signal)
+              Deferred.unsafeDone(signalled, Exit.void)
+            }),
+            exited
+          )
+        }))
+        // shell.go processCommandsWithOutputStreamSeparate: both pipes to their end, then Wait. After a signal the
+        // handler's Wait collects the command as soon as it exits and, as exec.Cmd.Wait does, closes the pipes:
+        // what is still unread, or written later by what the command started, is lost
+        const pipes = SimulatorProcess.pipeOutput(
           child,
           separate ? withPrefix(config.stdOutSeparatorPrefix, io.write) : io.write,
           separate ? withPrefix(config.stdErrSeparatorPrefix, io.writeStdErr) : io.write
         )
-        const code = yield* SimulatorProcess.exitCode(child)
-        // shell.go sendExitCode, after both pipes end and the command is waited for
+        const collectedByHandler = Deferred.await(signalled).pipe(
+          Effect.zipRight(exited),
+          // the pumps read what had reached them as the process exited
+          Effect.zipRight(Effect.sleep(PIPE_DRAIN))
+        )
+        yield* Effect.raceFirst(pipes, collectedByHandler)
+        const code = (yield* Deferred.isDone(signalled)) ? 1 : yield* exited
+        // shell.go sendExitCode, after both pipes end and the command is waited for. Once the handler has waited
+        // for the command, the plugin's own Wait fails ("Wait was already called", or ECHILD) and the code sent is
+        // appconfig.ErrorExitCode (1). The two Waits race when both pipes end as the command exits, and the
+        // plugin's may win (the command's code, or -1 when a signal killed it); when what the command started
+        // still holds a pipe, the handler's always wins. The simulator plays that case: 1.
         if (separate) yield* io.writeExitCode(code)
       })
   }
