@@ -1,8 +1,10 @@
 /**
  * `npm run bench:install`: what a library user installs and pays at start. Packs this package, installs the
  * tarball with its peers into an empty project (`npm install --omit=dev`, from the registry), and reports the
- * installed size, the package count, the bins, install scripts, and the time to import the barrel and to answer
- * `--version` (median of 7 runs each). Not part of `npm run bench`: it needs the npm registry.
+ * installed size (the files' apparent size, `du -sb`, and the disk they take, `du -sk`: every file takes whole
+ * blocks, so thousands of small files take more than they hold), the package count, the bins, install scripts,
+ * and the time to import the barrel and to answer `--version` (median of 7 runs each). Not part of
+ * `npm run bench`: it needs the npm registry.
  */
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
@@ -35,6 +37,7 @@ try {
   run(`npm install --omit=dev --no-audit --no-fund ${tarball} ${peers.join(" ")}`, project)
   const modules = Path.join(project, "node_modules")
   const bytes = Number(run(`du -sb ${modules}`, project).split("\t")[0])
+  const diskBytes = Number(run(`du -sk ${modules}`, project).split("\t")[0]) * 1024
   const packages = run("npm ls --all --parseable --omit=dev", project).trim().split("\n").length - 1
   const bins = Fs.existsSync(Path.join(modules, ".bin")) ? Fs.readdirSync(Path.join(modules, ".bin")) : []
   const effects = run("npm ls --all --parseable effect", project).trim().split("\n").filter((line) => line.endsWith("/effect"))
@@ -46,7 +49,11 @@ try {
   const cli = Path.join(modules, "ssm-session-manager", pkg.bin["ssm-session-manager"] as string)
   const versionMs = timeNode([cli, "--version"], project)
   const pluginMs = timeNode([Path.join(Path.dirname(cli), "sessionManagerPlugin.js"), "--version"], project)
-  console.log(`installed: ${(bytes / 1e6).toFixed(1)} MB in ${packages} packages; copies of effect: ${effects.length}`)
+  const files = Number(run(`find ${modules} -type f | wc -l`, project).trim())
+  console.log(
+    `installed: ${(bytes / 1e6).toFixed(1)} MB of files (apparent size, du -sb), ${(diskBytes / 1e6).toFixed(1)} MB on disk ` +
+      `(du -sk) in ${files} files, ${packages} packages; copies of effect: ${effects.length}`
+  )
   console.log(`bins: ${bins.join(", ")}`)
   console.log(`packages with install scripts: ${withScripts.length === 0 ? "none" : withScripts.join(", ")}`)
   console.log(`import the barrel: ${importMs.toFixed(0)} ms (node alone: ${baselineMs.toFixed(0)} ms)`)

@@ -6,11 +6,12 @@
  *
  * @since 0.1.0
  */
+import type * as Socket from "@effect/platform/Socket"
 import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
@@ -20,6 +21,7 @@ import * as command from "./internal/simulator/command.js"
 import * as port from "./internal/simulator/port.js"
 import * as shell from "./internal/simulator/shell.js"
 import type * as KmsApi from "./KmsApi.js"
+import * as NodeSession from "./NodeSession.js"
 import type * as SsmApi from "./SsmApi.js"
 
 /**
@@ -218,7 +220,7 @@ export interface SimulatorOptions {
    * paused meanwhile); after it, ResumeSession returns no token. Default 2 minutes
    */
   readonly resumeGrace?: Duration.DurationInput | undefined
-  /** what StartSession over the HTTP API (`endpoint`) runs; without it, that API starts no sessions */
+  /** what StartSession over the HTTP API (`endpoint`) runs instead of the document's plugin (`documentSpec`, after the service's checks) */
   readonly sessionSpec?: ((request: SsmApi.StartSessionRequest) => SessionSpec) | undefined
   /**
    * called once per data message the agent sends, with the ms from its latest transmission to the arrival of the
@@ -311,7 +313,7 @@ export interface SimulatorError {
 export interface AgentSimulator {
   readonly host: string
   readonly port: number
-  /** the SSM JSON API over HTTP (ResumeSession, TerminateSession, StartSession with `sessionSpec`), for SDKs */
+  /** the SSM JSON API over HTTP (StartSession, ResumeSession, TerminateSession, DescribeInstanceInformation, CreateDocument) and KMS GenerateDataKey, for SDKs */
   readonly endpoint: string
   readonly startSession: (spec: SessionSpec) => Effect.Effect<StartSessionResponse>
   /** a fresh single-use token for a session whose WebSocket is gone; none when it timed out */
@@ -352,6 +354,10 @@ export const make: (options?: SimulatorOptions) => Effect.Effect<AgentSimulator,
   service.make
 
 /**
+ * The simulator alone, started with the layer and stopped with it: for tests that drive it directly
+ * (`startSession`, `sessionStats`, faults). A program written against `SsmApi` wants `layerAll`, which also
+ * provides the services that talk to it.
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -412,16 +418,75 @@ export const downloadPlugin: (bytes: Uint8Array, options?: DownloadPluginOptions
 export const documentSpec: (request: SsmApi.StartSessionRequest) => SessionSpec = port.documentSpec
 
 /**
- * The `SsmApi` service backed by the simulator: StartSession starts a simulated session whose behaviour `spec`
- * chooses from the request (by default `documentSpec`), TerminateSession ends it, ResumeSession answers as for a
- * session that timed out.
+ * The `SsmApi` service backed by a simulator you provide: StartSession starts a simulated session whose behaviour
+ * `spec` chooses from the request (by default `documentSpec`), TerminateSession ends it, ResumeSession answers as
+ * for a session that timed out.
+ *
+ * It needs an `AgentSimulator` (a compiler error that says `Type 'AgentSimulator' is not assignable to type
+ * 'never'` means none was provided): give it one that you keep using,
+ * `layerSsmApi().pipe(Layer.provideMerge(AgentSimulator.layer(options)))`, or take `layerAll(options)`, which
+ * starts its own and provides it too.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerSsmApi = (
   spec: (request: SsmApi.StartSessionRequest) => SessionSpec = port.documentSpec
-): Layer.Layer<SsmApi.SsmApi, never, AgentSimulator> => service.layerSsmApi(spec)
+): Layer.Layer<SsmApi.SsmApi, never, AgentSimulator> => withSimulator("layerSsmApi", service.layerSsmApi(spec))
+
+/**
+ * `services` over the simulator in the context; without one (a wiring the compiler was told to accept, or plain
+ * JavaScript) a defect that says what to provide, in place of Effect's "Service not found".
+ */
+const withSimulator = <A>(
+  name: string,
+  services: Layer.Layer<A, never, AgentSimulator>
+): Layer.Layer<A, never, AgentSimulator> =>
+  Layer.unwrapEffect(Effect.map(
+    Effect.serviceOption(AgentSimulator),
+    Option.match({
+      onNone: (): Layer.Layer<A> =>
+        Layer.die(
+          new Error(
+            `AgentSimulator.${name} needs an AgentSimulator: provide one to it (AgentSimulator.layer(options), say, with ` +
+              `Layer.provideMerge), or use AgentSimulator.layerAll(options), which starts one`
+          )
+        ),
+      onSome: (simulator) => Layer.provide(services, Layer.succeed(AgentSimulator, simulator))
+    })
+  ))
+
+/**
+ * What `layerAll` provides: everything `PortForwarding`, `RemoteCommand`, `Shell`, `PortForwardingPool` and
+ * `NodeSocks` need, and the simulator behind it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Services = AgentSimulator | SsmApi.SsmApi | KmsApi.KmsApi | Socket.WebSocketConstructor
+
+/**
+ * Everything a program needs to run against the simulator instead of AWS, in one self-contained Layer: a
+ * simulator started with `options` (and stopped with the layer) as `AgentSimulator`, the `SsmApi` service backed
+ * by it (StartSession runs what `options.sessionSpec` chooses, by default `documentSpec`: port forwarding dials
+ * 127.0.0.1, `RemoteCommand` runs its command on this machine, shells run `/bin/sh`), its KMS as `KmsApi` (for
+ * sessions encrypted with `kmsKeyId`), and the Node WebSocket (`NodeSession.layerWebSocketConstructor`).
+ *
+ * ```ts
+ * program.pipe(Effect.provide(AgentSimulator.layerAll({ messagesPerSecond: 0 })))
+ * ```
+ *
+ * To build the simulator yourself and keep using it, see `layerSsmApi` and `layerKmsApi`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerAll = (options: SimulatorOptions = {}): Layer.Layer<Services, SimulatorError> =>
+  Layer.mergeAll(
+    service.layerSsmApi(options.sessionSpec ?? port.documentSpec),
+    service.layerKmsApi,
+    NodeSession.layerWebSocketConstructor
+  ).pipe(Layer.provideMerge(layer(options)))
 
 /**
  * @since 0.1.0
@@ -454,8 +519,9 @@ export interface CommandPluginOptions {
 /**
  * The NonInteractiveCommands session as the agent runs it: the `commands` property in `sh -c` on this machine;
  * with the `separateOutputStream` property stdout as Output, stderr as StdErr and the exit code as an ExitCode
- * message (`EXIT_CODE: n`), otherwise both streams as Output and no exit code. Input 0x03 interrupts the
- * command, 0x1c quits it; other input is ignored.
+ * message (`EXIT_CODE: n`), otherwise both streams as Output and no exit code. The first 0x03 or 0x1c of an
+ * input message sends SIGINT or SIGQUIT to the command's process alone (not its group), no further input is
+ * read until it exits, and exit code 1 is reported, as the agent does; other input is ignored.
  *
  * @since 0.1.0
  * @category plugins
@@ -484,9 +550,13 @@ export interface ShellPluginOptions {
 export const shellPlugin: (options?: ShellPluginOptions) => Plugin = shell.shellPlugin
 
 /**
- * The `KmsApi` service backed by the simulator's KMS, for KMS-encrypted simulated sessions.
+ * The `KmsApi` service backed by the KMS of a simulator you provide (see `layerSsmApi`; `layerAll` includes it),
+ * for KMS-encrypted simulated sessions.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerKmsApi: Layer.Layer<KmsApi.KmsApi, never, AgentSimulator> = service.layerKmsApi
+export const layerKmsApi: Layer.Layer<KmsApi.KmsApi, never, AgentSimulator> = withSimulator(
+  "layerKmsApi",
+  service.layerKmsApi
+)

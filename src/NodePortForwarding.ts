@@ -11,33 +11,73 @@ import * as internal from "./internal/nodePortForwarding.js"
 import type * as PortForwarding from "./PortForwarding.js"
 
 /**
+ * Listening on TCP.
+ *
  * @since 0.1.0
  * @category models
  */
-export type ListenOptions =
-  | {
-    /** default 127.0.0.1 */
-    readonly host?: string | undefined
-    /** default 0: an ephemeral port, reported in the listener's address */
-    readonly port?: number | undefined
-  }
-  | { readonly path: string }
+export interface TcpListenOptions {
+  /** default 127.0.0.1 */
+  readonly host?: string | undefined
+  /** default 0: an ephemeral port, reported as the listener's `port` */
+  readonly port?: number | undefined
+}
+
+/**
+ * Listening on a Unix socket.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UnixListenOptions {
+  readonly path: string
+}
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type ListenerAddress =
-  | { readonly _tag: "Tcp"; readonly host: string; readonly port: number }
-  | { readonly _tag: "Unix"; readonly path: string }
+export type ListenOptions = TcpListenOptions | UnixListenOptions
 
 /**
  * @since 0.1.0
  * @category models
  */
-export interface Listener {
+export interface TcpAddress {
+  readonly _tag: "Tcp"
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface UnixAddress {
+  readonly _tag: "Unix"
+  readonly path: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ListenerAddress = TcpAddress | UnixAddress
+
+/**
+ * A listener; `Listener<TcpAddress>` (what `listen` gives for TCP options) has its port as a number.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Listener<Address extends ListenerAddress = ListenerAddress> {
   /** where it listens, with the real port when an ephemeral one was asked for */
-  readonly address: ListenerAddress
+  readonly address: Address
+  /**
+   * the TCP port it listens on (the real one when an ephemeral one was asked for), as `address.port`; undefined
+   * on a Unix socket
+   */
+  readonly port: Address extends TcpAddress ? number : undefined
   /**
    * completes when the listener stops taking connections because the tunnel ended (normally, or broken: then
    * its open connections were reset)
@@ -54,15 +94,26 @@ export interface Listener {
 export type Forwarder = Pick<PortForwarding.PortForwarding, "forward" | "closed">
 
 /**
- * Listens for local connections and forwards each through the tunnel, until the scope closes.
+ * Listens for local connections and forwards each through the tunnel, until the scope closes: on TCP (127.0.0.1
+ * and an ephemeral port by default; `listener.port` is the real one) or on a Unix socket (`{ path }`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const listen: (
-  forwarding: Forwarder,
-  options?: ListenOptions
-) => Effect.Effect<Listener, PortForwarding.PortForwardingError, Scope.Scope> = internal.listen
+export const listen: {
+  (
+    forwarding: Forwarder,
+    options: UnixListenOptions
+  ): Effect.Effect<Listener<UnixAddress>, PortForwarding.PortForwardingError, Scope.Scope>
+  (
+    forwarding: Forwarder,
+    options?: TcpListenOptions
+  ): Effect.Effect<Listener<TcpAddress>, PortForwarding.PortForwardingError, Scope.Scope>
+  (
+    forwarding: Forwarder,
+    options?: ListenOptions
+  ): Effect.Effect<Listener, PortForwarding.PortForwardingError, Scope.Scope>
+} = internal.listen
 
 /**
  * One tunnel of `listenAll` once it listens: where, over what, and how it ended.
@@ -73,6 +124,8 @@ export const listen: (
 export interface Listening<M, F extends Forwarder, E> {
   readonly mapping: M
   readonly address: ListenerAddress
+  /** the TCP port it listens on, as `address.port`; undefined on a Unix socket */
+  readonly port: number | undefined
   readonly forwarder: F
   /**
    * completes when the tunnel ended normally, fails when it broke or `open` failed; its listener and its sessions

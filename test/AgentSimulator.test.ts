@@ -1,12 +1,18 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Fiber, Redacted, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import * as Events from "node:events"
 import type * as WS from "ws"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import { drained } from "../src/internal/simulator/agent.js"
+import * as NodePortForwarding from "../src/NodePortForwarding.js"
 import * as NodeSession from "../src/NodeSession.js"
+import * as PortForwarding from "../src/PortForwarding.js"
+import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as Session from "../src/Session.js"
+import * as SsmApi from "../src/SsmApi.js"
+import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { spawnCli, waitForOutput } from "./utils/cli.js"
+import { echoServer, roundTrip } from "./utils/tcp.js"
 
 const connect = (response: AgentSimulator.StartSessionResponse) =>
   Session.make({
@@ -66,6 +72,83 @@ describe("AgentSimulator", () => {
       assert.strictEqual(session.sessionType, "Port")
       assert.strictEqual(yield* exchange(session, "through the CLI"), "through the CLI")
     }), 60_000)
+})
+
+describe("AgentSimulator.layerAll: one layer in place of AWS", () => {
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
+
+  it.scopedLive("runs a command and a tunnel with nothing else provided, on the simulator it provides", () =>
+    Effect.gen(function*() {
+      const simulator = yield* AgentSimulator.AgentSimulator
+      const session = yield* RemoteCommand.start({ target: "i-simulated", command: "echo out; echo err >&2; exit 3" })
+      const result = yield* RemoteCommand.run(session)
+      assert.deepStrictEqual(
+        { stdout: text(result.stdout), stderr: text(result.stderr), exitCode: result.exitCode },
+        { stdout: "out\n", stderr: "err\n", exitCode: 3 }
+      )
+      // SsmApi started it on the simulator the layer provides, not on one of its own
+      assert.isDefined(yield* simulator.sessionStats(session.sessionId))
+
+      const destination = yield* echoServer
+      const forwarding = yield* PortForwarding.toInstancePort({ target: "i-simulated", portNumber: destination })
+      const listener = yield* NodePortForwarding.listen(forwarding)
+      const data = pseudoRandomBytes(64 * 1024, 3)
+      assert.strictEqual(sha256Hex(yield* roundTrip(listener.port, data)), sha256Hex(data))
+      assert.isDefined(yield* simulator.sessionStats(forwarding.session.sessionId))
+    }).pipe(Effect.provide(AgentSimulator.layerAll({ messagesPerSecond: 0 }))), 30_000)
+
+  it.scopedLive("with the account's KMS preference: KmsApi is the simulator's KMS, so encrypted sessions work", () =>
+    Effect.gen(function*() {
+      const simulator = yield* AgentSimulator.AgentSimulator
+      const session = yield* RemoteCommand.start({ target: "i-simulated", command: "echo secret" })
+      assert.strictEqual(session.customerMessage, "This session is encrypted using AWS KMS.")
+      const result = yield* RemoteCommand.run(session)
+      assert.strictEqual(text(result.stdout), "secret\n")
+      assert.isTrue((yield* simulator.sessionStats(session.sessionId))?.encrypted)
+    }).pipe(
+      Effect.provide(AgentSimulator.layerAll({ messagesPerSecond: 0, kmsKeyId: "alias/session-manager" }))
+    ), 30_000)
+
+  it.scopedLive("its SsmApi starts what `sessionSpec` chooses", () =>
+    Effect.gen(function*() {
+      const ssm = yield* SsmApi.SsmApi
+      const response = yield* ssm.startSession({ target: "i-simulated" })
+      const session = yield* connect({
+        SessionId: response.sessionId,
+        StreamUrl: response.streamUrl,
+        TokenValue: response.tokenValue
+      })
+      const prompt = yield* session.output.pipe(Stream.take(1), Stream.runCollect)
+      assert.strictEqual(text([...prompt][0]!), "ready> ")
+      assert.strictEqual(yield* exchange(session, "hello"), "HELLO")
+    }).pipe(
+      Effect.provide(AgentSimulator.layerAll({ messagesPerSecond: 0, sessionSpec: () => ({ plugin: shoutPlugin }) }))
+    ))
+
+  it("wiring: layerSsmApi still needs a simulator, and says which; layerAll needs nothing", () => {
+    // @ts-expect-error Type 'AgentSimulator' is not assignable to type 'never': nothing provides the simulator
+    const missing: Layer.Layer<SsmApi.SsmApi> = AgentSimulator.layerSsmApi()
+    const composed: Layer.Layer<SsmApi.SsmApi | AgentSimulator.AgentSimulator, AgentSimulator.SimulatorError> =
+      AgentSimulator.layerSsmApi().pipe(Layer.provideMerge(AgentSimulator.layer()))
+    const all: Layer.Layer<AgentSimulator.Services, AgentSimulator.SimulatorError, never> = AgentSimulator.layerAll()
+    assert.isTrue([missing, composed, all].every(Layer.isLayer))
+  })
+
+  // it.live: @effect/vitest's `layer` above assigns its runtime to the shared `it.effect` and `it.scoped`, which
+  // would provide a simulator here
+  it.live("wiring: layerSsmApi or layerKmsApi with no simulator, past the compiler, dies saying what to provide", () =>
+    Effect.gen(function*() {
+      const unwired = [
+        AgentSimulator.layerSsmApi() as Layer.Layer<SsmApi.SsmApi>,
+        AgentSimulator.layerKmsApi as Layer.Layer<unknown>
+      ]
+      for (const services of unwired) {
+        const exit = yield* Effect.exit(Effect.provide(Effect.void, services))
+        assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
+        const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.match(String(defect), /needs an AgentSimulator: .*AgentSimulator\.layer\(options\).*AgentSimulator\.layerAll\(options\)/)
+      }
+    }))
 })
 
 describe("the simulator's WebSocket writes", () => {

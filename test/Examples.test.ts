@@ -1,9 +1,11 @@
 /**
- * The port-forwarding examples, run against the agent simulator standing in for AWS (SsmApi and the instance).
+ * The examples, run against the agent simulator standing in for AWS (SsmApi and the instance): the functions
+ * imported, the whole programs as processes.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as ChildProcess from "node:child_process"
-import { Effect, Layer } from "effect"
+import * as Path from "node:path"
+import { Effect } from "effect"
 import { diskUsage } from "../examples/exec.js"
 import { getThroughInstance } from "../examples/in-process.js"
 import { forwardToInstance } from "../examples/forward-port.js"
@@ -11,15 +13,27 @@ import { fastDatabase } from "../examples/pool.js"
 import { forwardToDatabase } from "../examples/remote-host.js"
 import { proxyInto } from "../examples/socks.js"
 import * as AgentSimulator from "../src/AgentSimulator.js"
-import * as NodeSession from "../src/NodeSession.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
+import { root } from "./utils/cli.js"
 import * as HttpUtil from "./utils/http.js"
 import { echoServer, roundTrip } from "./utils/tcp.js"
 
-const simulatedAws = AgentSimulator.layerSsmApi().pipe(
-  Layer.provide(AgentSimulator.layer({ messagesPerSecond: 0 })),
-  Layer.merge(NodeSession.layerWebSocketConstructor)
-)
+const simulatedAws = AgentSimulator.layerAll({ messagesPerSecond: 0 })
+
+/** Runs an example as a program (`node examples/x.ts`, from the sources) to its end: its exit code and output. */
+const runProgram = (file: string) =>
+  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }, Error>((resume) => {
+    const child = ChildProcess.execFile(
+      process.execPath,
+      ["--conditions=ssm-session-manager-source", "--import", "tsx", Path.join(root, file)],
+      { cwd: root, timeout: 50_000 },
+      (error, stdout, stderr) =>
+        error !== null && typeof error.code !== "number"
+          ? resume(Effect.fail(new Error(`${file}: ${error.message}\n${stderr}`)))
+          : resume(Effect.succeed({ code: error === null ? 0 : error.code as number, stdout, stderr }))
+    )
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
 
 const httpServer = HttpUtil.httpServer((request, response) => response.end(`you asked for ${request.url}`))
 
@@ -29,9 +43,8 @@ describe("examples", () => {
       const destination = yield* echoServer
       const { listener } = yield* forwardToInstance("i-0123456789abcdef0", destination, 0)
       assert.strictEqual(listener.address._tag, "Tcp")
-      const port = listener.address._tag === "Tcp" ? listener.address.port : 0
       const data = pseudoRandomBytes(64 * 1024, 9)
-      assert.strictEqual(sha256Hex(yield* roundTrip(port, data)), sha256Hex(data))
+      assert.strictEqual(sha256Hex(yield* roundTrip(listener.port, data)), sha256Hex(data))
     }).pipe(Effect.provide(simulatedAws)))
 
   it.scopedLive("remote-host.ts: a host behind the instance on an ephemeral local port", () =>
@@ -82,4 +95,20 @@ describe("examples", () => {
       assert.strictEqual(result.exitCode, 3)
       assert.strictEqual(result.stderr, "")
     }).pipe(Effect.provide(simulatedAws)))
+
+  it.live("simulator-port-forwarding.ts: a whole program forwards a local port through the simulator to a web server", () =>
+    Effect.gen(function*() {
+      const { code, stderr, stdout } = yield* runProgram("examples/simulator-port-forwarding.ts")
+      assert.strictEqual(code, 0, stderr)
+      const [forwarding, answer] = stdout.trimEnd().split("\n")
+      assert.match(forwarding ?? "", /^127\.0\.0\.1:\d+ -> i-simulated:\d+ \(Mux\)$/)
+      assert.strictEqual(answer, "came back: the instance answers /hello")
+    }), 60_000)
+
+  it.live("simulator-exec.ts: a whole program runs a command through the simulator and passes its exit code on", () =>
+    Effect.gen(function*() {
+      const { code, stderr, stdout } = yield* runProgram("examples/simulator-exec.ts")
+      assert.strictEqual(stdout, "exit code 3, stdout \"out\\n\", stderr \"err\\n\"\n", stderr)
+      assert.strictEqual(code, 3)
+    }), 60_000)
 })

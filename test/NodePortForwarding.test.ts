@@ -86,6 +86,41 @@ describe("NodePortForwarding.listen", () => {
       assert.strictEqual(sha256Hex(yield* roundTrip(path, data)), sha256Hex(data))
     }))
 
+  it.scopedLive("listener.port: the real TCP port as a number without narrowing the address; none on a Unix socket", () =>
+    Effect.gen(function*() {
+      const destination = yield* echoServer
+      const forwarding = yield* tunnel(destination)
+      const tcp = yield* NodePortForwarding.listen(forwarding)
+      const port: number = tcp.port // TCP options: typed as a number, as address.port (a TcpAddress) is
+      assert.isAbove(port, 0)
+      assert.strictEqual(port, tcp.address.port)
+      const data = pseudoRandomBytes(16 * 1024, 8)
+      assert.strictEqual(sha256Hex(yield* roundTrip(tcp.port, data)), sha256Hex(data))
+
+      const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ssm-forward-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(directory, { recursive: true, force: true })))
+      const unix = yield* NodePortForwarding.listen(forwarding, { path: Path.join(directory, "tunnel.sock") })
+      const none: undefined = unix.port
+      assert.isUndefined(none)
+
+      // options known only as ListenOptions: a port or undefined, as the address says
+      const options: NodePortForwarding.ListenOptions = { port: 0 }
+      const either = yield* NodePortForwarding.listen(forwarding, options)
+      const maybe: number | undefined = either.port
+      assert.strictEqual(maybe, either.address._tag === "Tcp" ? either.address.port : "not TCP")
+      assert.notStrictEqual(maybe, port)
+
+      // listenAll's tunnels too
+      const mappings: ReadonlyArray<{ readonly listen: NodePortForwarding.ListenOptions }> = [
+        { listen: {} },
+        { listen: { path: Path.join(directory, "all.sock") } }
+      ]
+      const [onTcp, onUnix] = yield* NodePortForwarding.listenAll(mappings, () => Effect.succeed(forwarding))
+      assert.strictEqual(onTcp!.port, onTcp!.address._tag === "Tcp" ? onTcp!.address.port : "not TCP")
+      assert.isUndefined(onUnix!.port)
+      assert.strictEqual(sha256Hex(yield* roundTrip(onTcp!.port!, data)), sha256Hex(data))
+    }))
+
   it.scopedLive("a refused destination closes the local connection promptly and is reported", () =>
     Effect.gen(function*() {
       const forwarding = yield* tunnel(yield* closedPort)

@@ -15,6 +15,11 @@ describe("README", () => {
     assert.strictEqual(unmarked, blocks.length)
   })
 
+  it("shows whole programs against the simulator, port forwarding and a command, which test/Examples.test.ts runs", () => {
+    const shown = blocks.map(([, file]) => file)
+    for (const file of ["examples/simulator-port-forwarding.ts", "examples/simulator-exec.ts"]) assert.include(shown, file)
+  })
+
   for (const [, file, code] of blocks) {
     it(`${file} is the README's example, so npm run check compiles it`, () => {
       assert.strictEqual(Fs.readFileSync(Path.join(root, file!), "utf8"), code)

@@ -17,8 +17,7 @@ import type * as PortForwarding from "../PortForwarding.js"
 import * as NodeSmux from "./nodeSmux.js"
 import { PortForwardingError } from "./portForwarding.js"
 
-/** @internal */
-export const listen = (
+const listenAny = (
   forwarding: NodePortForwarding.Forwarder,
   options: NodePortForwarding.ListenOptions = {}
 ): Effect.Effect<NodePortForwarding.Listener, PortForwardingError, Scope.Scope> =>
@@ -75,13 +74,19 @@ export const listen = (
       Effect.andThen(Deferred.succeed(stopped, undefined))
     ))
     const address = server.address()
-    return {
-      address: typeof address === "string" || address === null
-        ? { _tag: "Unix", path: "path" in options ? options.path : String(address) }
-        : { _tag: "Tcp", host: address.address, port: address.port },
-      closed: Deferred.await(stopped)
-    }
+    const closed = Deferred.await(stopped)
+    return typeof address === "string" || address === null
+      ? { address: { _tag: "Unix", path: "path" in options ? options.path : String(address) }, port: undefined, closed }
+      : { address: { _tag: "Tcp", host: address.address, port: address.port }, port: address.port, closed }
   })
+
+/**
+ * `listenAny`, typed per options: TCP options give a `Listener<TcpAddress>` (its port a number), a path a
+ * `Listener<UnixAddress>`, as the address `listenAny` reads from the server shows
+ *
+ * @internal
+ */
+export const listen = listenAny as typeof NodePortForwarding.listen
 
 /**
  * A socket file left by a process that was killed: removed when nothing answers on it, so the next start can
@@ -134,9 +139,15 @@ export const listenAll = <
     const run = (mapping: M, up: Deferred.Deferred<NodePortForwarding.Listening<M, F, E | E2>, Failure>, ended: Deferred.Deferred<void, Failure>) =>
       Effect.scoped(Effect.gen(function*() {
         const forwarder = yield* open(mapping)
-        const listener = yield* listen(forwarder, mapping.listen)
+        const listener = yield* listenAny(forwarder, mapping.listen)
         yield* ready(forwarder, listener.address, mapping)
-        yield* Deferred.succeed(up, { mapping, address: listener.address, forwarder, closed: Deferred.await(ended) })
+        yield* Deferred.succeed(up, {
+          mapping,
+          address: listener.address,
+          port: listener.port,
+          forwarder,
+          closed: Deferred.await(ended)
+        })
         yield* forwarder.closed
       })).pipe(
         // the scope is closed (listener, sessions) before the tunnel's end is told
