@@ -169,7 +169,8 @@ export interface SessionOptions {
   /**
    * every accepted message is acknowledged once more this long after the first time (0: never). An ack the
    * agent lost, or one that overtook the agent's recording of the message, would otherwise cost one of the
-   * agent's resend slots (one per 100 ms). Default 50 ms
+   * agent's resend slots (one per 100 ms). An ack that had to wait for a full connection (see
+   * `acknowledgementsWaiting`) goes once, late. Default 50 ms
    */
   readonly repeatAckAfter?: Duration.DurationInput | undefined
   /** bytes of output and events delivered but not yet read before new messages go unacknowledged. Default 1 MiB */
@@ -248,6 +249,12 @@ export interface SessionStats {
   readonly retransmissions: number
   readonly duplicatesReceived: number
   readonly droppedUnacknowledged: number
+  /**
+   * acknowledgements waiting for the connection to take them: while more than 256 KiB of ours wait for the network
+   * beyond the data not yet acknowledged (the agent is not reading), acknowledgements wait here, one per sequence
+   * number, and go as soon as it drains. Never dropped; at most 32768, past which new messages go unacknowledged
+   */
+  readonly acknowledgementsWaiting: number
   readonly rtt: number
   readonly rto: number
   readonly reorderDepth: number

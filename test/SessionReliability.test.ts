@@ -301,6 +301,156 @@ describe("receiving as the agent needs it", () => {
       assert.strictEqual(h.acksSent().length, 4)
     }))
 
+  /** A transport whose backlog a test fills and drains: `congested` as told, drain callbacks kept for the test. */
+  const congestedTransport = () => {
+    const state = { congested: false, allowances: [] as Array<number>, drains: [] as Array<() => void> }
+    const congestion: DataChannel.Congestion = {
+      congested: (allowance) => {
+        state.allowances.push(allowance)
+        return state.congested
+      },
+      whenDrained: (callback) => {
+        state.drains.push(callback)
+      }
+    }
+    const drain = () => {
+      state.congested = false
+      const callbacks = state.drains.splice(0)
+      for (const callback of callbacks) callback()
+    }
+    return { state, congestion, drain }
+  }
+  const ackedSequences = (acks: ReadonlyArray<AgentMessage.AgentMessage>) =>
+    acks.map((ack) => Number(new TextDecoder().decode(ack.payload).match(/Number":(\d+)/)![1]))
+
+  it.scoped("while the transport is congested acks wait, one per sequence number, and all go when it drains", () =>
+    Effect.gen(function*() {
+      const transport = congestedTransport()
+      const h = yield* harness({ repeatAckAfter: 50, congestion: transport.congestion })
+      h.output(0)
+      yield* h.settle
+      assert.deepStrictEqual(ackedSequences(h.acksSent()), [0])
+      transport.state.congested = true
+      // in order, out of order, duplicates of both, and the repeat of 0 falling due: nothing is written, nothing lost
+      h.output(1)
+      h.output(3)
+      h.output(1)
+      h.output(0)
+      h.output(3)
+      h.output(2)
+      yield* TestClock.adjust("50 millis")
+      yield* h.settle
+      assert.deepStrictEqual(ackedSequences(h.acksSent()), [0])
+      assert.strictEqual(h.delivered.length, 4)
+      assert.strictEqual(h.channel.stats().duplicatesReceived, 3)
+      assert.strictEqual(transport.state.drains.length, 1, "one drain callback asked for")
+      assert.strictEqual(h.channel.stats().acknowledgementsWaiting, 4)
+      transport.drain()
+      yield* h.settle
+      assert.strictEqual(h.channel.stats().acknowledgementsWaiting, 0)
+      // each once, in the order they were due (0's repeat included); not repeated later, as they went late anyway
+      assert.deepStrictEqual(ackedSequences(h.acksSent()), [0, 1, 3, 0, 2])
+      yield* TestClock.adjust("1 second")
+      yield* h.settle
+      assert.deepStrictEqual(ackedSequences(h.acksSent()), [0, 1, 3, 0, 2])
+      // once drained, a duplicate is acknowledged at once again, and so is a new message (then repeated)
+      h.output(1)
+      h.output(4)
+      yield* TestClock.adjust("50 millis")
+      yield* h.settle
+      assert.deepStrictEqual(ackedSequences(h.acksSent()), [0, 1, 3, 0, 2, 1, 4, 1, 4])
+    }))
+
+  it.scoped("an acknowledgement that waits, or a repeat that waits, names its message as the one written at once", () =>
+    Effect.gen(function*() {
+      const transport = congestedTransport()
+      const h = yield* harness({ repeatAckAfter: 50, congestion: transport.congestion })
+      const ids = ["6f1c0c4e-2b7a-4d3e-9a51-0c2d4e6f8a10", "a3b2c1d0-e9f8-4a7b-8c6d-5e4f3a2b1c0d"]
+      const data = (sequenceNumber: number) =>
+        h.channel.receive(h.agentFrame({
+          messageType: "output_stream_data",
+          sequenceNumber,
+          messageId: ids[sequenceNumber]!,
+          payloadType: 1,
+          payload: new TextEncoder().encode(`m${sequenceNumber}`)
+        }))
+      data(0)
+      yield* h.settle
+      transport.state.congested = true
+      data(1)
+      // 0's repeat falls due while the transport is full: it waits too, read back from the frame written
+      yield* TestClock.adjust("50 millis")
+      yield* h.settle
+      transport.drain()
+      yield* h.settle
+      const acks = h.acksSent().map((ack) => JSON.parse(new TextDecoder().decode(ack.payload)))
+      assert.deepStrictEqual(
+        acks.map((ack) => [ack.AcknowledgedMessageSequenceNumber, ack.AcknowledgedMessageId, ack.AcknowledgedMessageType]),
+        [[0, ids[0], "output_stream_data"], [1, ids[1], "output_stream_data"], [0, ids[0], "output_stream_data"]]
+      )
+    }))
+
+  it.scoped("acknowledgements that wait still go when the drain never comes, once the channel carries on", () =>
+    Effect.gen(function*() {
+      const transport = congestedTransport()
+      const h = yield* harness({ congestion: transport.congestion })
+      transport.state.congested = true
+      h.output(0)
+      h.output(1)
+      yield* h.settle
+      assert.strictEqual(h.acksSent().length, 0)
+      // the transport is lost; its drain callback never runs. A new one carries the channel on
+      h.channel.hold(true)
+      transport.state.drains.length = 0
+      transport.state.congested = false
+      h.channel.hold(false)
+      yield* h.settle
+      assert.deepStrictEqual(ackedSequences(h.acksSent()), [0, 1])
+    }))
+
+  it.scoped("data frames not yet acknowledged are allowed for: acknowledgements never wait behind data alone", () =>
+    Effect.gen(function*() {
+      const transport = congestedTransport()
+      const h = yield* harness({ congestion: transport.congestion })
+      yield* h.channel.send(1, new Uint8Array(1500))
+      yield* h.settle
+      h.output(0)
+      yield* h.settle
+      const frames = h.dataSent().map((m) => m.payload.length + 120 + 8)
+      assert.strictEqual(transport.state.allowances.at(-1), frames[0]! + frames[1]!)
+      h.ack(0)
+      h.ack(1)
+      h.output(1)
+      yield* h.settle
+      assert.strictEqual(transport.state.allowances.at(-1), 0)
+    }))
+
+  it.scoped(`past ${DataChannel.MAX_PENDING_ACKS} waiting acks new messages are not accepted, and come again`, () =>
+    Effect.gen(function*() {
+      const transport = congestedTransport()
+      const h = yield* harness({ congestion: transport.congestion, reorderBufferSize: 100_000 })
+      transport.state.congested = true
+      const max = DataChannel.MAX_PENDING_ACKS
+      for (let seq = 0; seq < max + 3; seq++) h.output(seq)
+      // a duplicate of one that waits adds nothing; one beyond is refused again (it was never accepted)
+      h.output(5)
+      h.output(max + 1)
+      yield* h.settle
+      assert.strictEqual(h.delivered.length, max)
+      assert.strictEqual(h.channel.stats().droppedUnacknowledged, 4)
+      assert.strictEqual(h.acksSent().length, 0)
+      transport.drain()
+      yield* h.settle
+      const acked = ackedSequences(h.acksSent())
+      assert.strictEqual(acked.length, max)
+      assert.deepStrictEqual(acked.slice(0, 3), [0, 1, 2])
+      // the peer sends the refused ones again: taken now
+      for (let seq = max; seq < max + 3; seq++) h.output(seq)
+      yield* h.settle
+      assert.strictEqual(h.delivered.length, max + 3)
+      assert.deepStrictEqual(ackedSequences(h.acksSent()).slice(max), [max, max + 1, max + 2])
+    }))
+
   it.scoped("the reorder buffer is bounded in bytes too, counting an overhead per message", () =>
     Effect.gen(function*() {
       const h = yield* harness({

@@ -20,6 +20,13 @@
  * delivers in order. A message that does not fit is dropped unacknowledged, so the peer resends it later; an
  * acknowledged message that cannot be delivered yet waits in the reorder buffer until `resumeDelivery`.
  *
+ * Acknowledgements are never dropped. While the transport holds `MAX_UNSENT_BYTES` of our frames that the network
+ * has not taken (`congestion`: a peer that does not read), an acknowledgement waits in the engine instead, one entry
+ * per sequence number (a duplicate or a repeat of one that waits adds nothing), and all go out as soon as the
+ * transport drains or a new one carries the channel. That set is bounded (`MAX_PENDING_ACKS`): when it is full the
+ * engine accepts no more messages, as when its receive buffer is full (the peer resends them later), so an accepted
+ * message is always acknowledged.
+ *
  * @internal
  */
 import * as Deferred from "effect/Deferred"
@@ -69,6 +76,12 @@ export interface ChannelOptions {
    * after chunking to 1024 bytes and before the digest, as section 8.2 says)
    */
   readonly outgoingPayload?: ((payloadType: AgentMessage.PayloadType, payload: Uint8Array) => Uint8Array) | undefined
+  /**
+   * optional: how full the transport is. While `congested` says so, acknowledgements wait in the engine (unique per
+   * sequence number, at most `MAX_PENDING_ACKS`) instead of piling up in the transport, and go out when the
+   * callback given to `whenDrained` runs (or when `hold(false)` carries on over a new transport)
+   */
+  readonly congestion?: Congestion | undefined
   /** called for frames that fail to decode or validate (they are dropped unacknowledged) */
   readonly onInvalid?: ((error: internalMessage.AgentMessageError) => void) | undefined
   /** `library` (window, fast resends, give-up) or `agent` (as the SSM Agent). Default `library` */
@@ -100,6 +113,24 @@ export interface ChannelOptions {
 
 /** @internal */
 export type Sender = "library" | "agent"
+
+/**
+ * A transport's backlog of frames written and not yet taken by the network, as the engine's acknowledgements see it.
+ * @internal
+ */
+export interface Congestion {
+  /**
+   * true while so much of ours waits for the network that acknowledgements should wait in the engine instead: more
+   * than its bound beyond `allowance` bytes, the data frames not yet acknowledged (the window bounds them, and any of
+   * them may still wait there), so that acknowledgements never wait behind data alone
+   */
+  readonly congested: (allowance: number) => boolean
+  /**
+   * calls `callback` once, when the backlog has drained or may have (the engine then looks again), or when the
+   * transport ends (or never, then: `hold(false)` sends what waits on the next transport)
+   */
+  readonly whenDrained: (callback: () => void) => void
+}
 
 /** @internal */
 export type ChannelMetrics = Session.SessionMetrics
@@ -189,6 +220,7 @@ interface Reordered {
 interface RepeatAck {
   readonly frame: Uint8Array
   readonly due: number
+  readonly sequence: number
 }
 
 interface OutgoingRequest {
@@ -208,6 +240,18 @@ export const CHUNK_SIZE = 1024
  * @internal
  */
 export const RECENT_ACKS = 1024
+
+/**
+ * Acknowledgements that wait for a congested transport, at most (one per sequence number, about 100 bytes each).
+ * Past it the engine accepts no new message until some have gone (the peer resends what it refused): a peer that
+ * stops reading while it goes on sending cannot make the client hold more. The SSM Agent itself keeps at most
+ * `AGENT_BUFFER_CAPACITY` messages for acknowledgement.
+ * @internal
+ */
+export const MAX_PENDING_ACKS = 32_768
+
+/** what a WebSocket adds to a frame of ours at most (a masked frame under 64 KiB): see `Congestion` */
+const WEBSOCKET_FRAMING = 8
 
 /** resends per 100 ms tick at most */
 const MAX_RESEND_BURST = 256
@@ -240,6 +284,31 @@ const MAX_PENDING_WRITES = 256
 const AGENT_RESEND_TICK = 100
 
 const textDecoder = new TextDecoder()
+const textEncoder = new TextEncoder()
+
+/** where an acknowledgement's JSON names the message id */
+const ACKNOWLEDGED_ID_KEY = textEncoder.encode(`"AcknowledgedMessageId":"`)
+const idScratch = new Uint8Array(36)
+
+/**
+ * A message id in one piece, for an acknowledgement that waits: the decoder builds ids from some 20 short strings,
+ * a rope that holds about 500 bytes where the flat string holds 60.
+ */
+const flatMessageId = (messageId: string): string => {
+  if (messageId.length !== 36) return messageId
+  textEncoder.encodeInto(messageId, idScratch)
+  return textDecoder.decode(idScratch)
+}
+
+/** The message id an acknowledgement frame of ours names (read back only when its repeat must wait). */
+const acknowledgedMessageId = (frame: Uint8Array): string => {
+  const key = ACKNOWLEDGED_ID_KEY
+  search: for (let i = internalMessage.PAYLOAD_OFFSET; i + key.length + 36 <= frame.length; i++) {
+    for (let j = 0; j < key.length; j++) if (frame[i + j] !== key[j]) continue search
+    return textDecoder.decode(frame.subarray(i + key.length, i + key.length + 36))
+  }
+  return "00000000-0000-0000-0000-000000000000"
+}
 
 /** @internal */
 export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Scope.Scope> =>
@@ -272,6 +341,17 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     let carriedOnAt = 0
     const recentAcks: Array<Uint8Array | undefined> = new Array(RECENT_ACKS)
     let recentAcksNext = 0
+    /**
+     * acknowledgements waiting for the congested transport: sequence number to message id, in the order they were
+     * due. Never dropped: they go out when the transport drains (see `Congestion`)
+     */
+    const pendingAcks = new Map<number, string>()
+    /** a `whenDrained` callback is registered */
+    let drainRequested = false
+    const congestion = options.congestion
+    /** bytes of the data frames sent and not yet acknowledged, with their WebSocket framing: see `Congestion` */
+    let inFlightBytes = 0
+    const congested = (): boolean => congestion !== undefined && congestion.congested(inFlightBytes)
     /** the latest send time of any acknowledged message */
     let latestAckedSendTime = 0
     /** the highest sequence number acknowledged for its first transmission */
@@ -317,6 +397,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       }
       outgoing.length = 0
       outgoingHead = 0
+      pendingAcks.clear()
       windowOpen.unsafeOpen()
       transportUp.unsafeOpen()
       publishing.unsafeOpen()
@@ -379,21 +460,67 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     // ------------------------------------------------------------------------------------------------------------
     // acknowledgements
     // ------------------------------------------------------------------------------------------------------------
-    const sendAck = (message: AgentMessage.AgentMessage, now: number) => {
-      const frame = internalMessage.encodeAcknowledge(
-        message.messageType,
-        message.messageId,
-        message.sequenceNumber,
-        Math.max(1, now)
-      )
+    /** Encodes and writes one acknowledgement; with `repeat`, it goes once more `repeatAckAfter` later. */
+    const writeAck = (sequence: number, messageId: string, now: number, repeat: boolean) => {
+      const frame = internalMessage.encodeAcknowledge(receiveType, messageId, sequence, Math.max(1, now))
       write(frame)
       recentAcks[recentAcksNext] = frame
       recentAcksNext = (recentAcksNext + 1) % RECENT_ACKS
       // the same bytes again later: the agent matches acknowledgements by sequence number only
-      if (repeatAckAfter > 0) {
+      if (repeat && repeatAckAfter > 0) {
         if (repeatAcks.length === 0) repeatAcksDue.unsafeOpen()
-        repeatAcks.push({ frame, due: now + repeatAckAfter })
+        repeatAcks.push({ frame, due: now + repeatAckAfter, sequence })
       }
+    }
+
+    /** The acknowledgement waits for the transport to drain: one entry per sequence number, whatever asks again. */
+    const holdAck = (sequence: number, messageId: () => string) => {
+      if (!pendingAcks.has(sequence)) pendingAcks.set(sequence, messageId())
+      if (drainRequested || congestion === undefined) return
+      drainRequested = true
+      congestion.whenDrained(flushAcks)
+    }
+
+    /**
+     * Writes the acknowledgements that wait, oldest first, while the transport takes them. Not repeated: the
+     * repeat is for an acknowledgement that overtakes the agent's recording of its message, and these are late.
+     */
+    const flushAcks = () => {
+      drainRequested = false
+      if (pendingAcks.size === 0 || failure !== undefined) return
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const [sequence, messageId] of pendingAcks) {
+        if (congested()) break
+        // deleting the entry being visited is safe in a Map's iteration
+        pendingAcks.delete(sequence)
+        writeAck(sequence, messageId, now, false)
+      }
+      if (pendingAcks.size > 0 && !drainRequested) {
+        drainRequested = true
+        congestion!.whenDrained(flushAcks)
+      }
+    }
+
+    /** Acknowledges an accepted message (or a duplicate): now, or once the congested transport drains. */
+    const sendAck = (message: AgentMessage.AgentMessage, now: number) => {
+      // behind those that wait, or into the wait while the transport is full: never dropped
+      if (pendingAcks.size > 0 || congested()) {
+        if (pendingAcks.size > 0 && !congested()) flushAcks()
+        if (pendingAcks.size > 0 || congested()) {
+          return holdAck(message.sequenceNumber, () => flatMessageId(message.messageId))
+        }
+      }
+      writeAck(message.sequenceNumber, message.messageId, now, true)
+    }
+
+    /**
+     * Whether the acknowledgement of `sequence` has room to wait if it must: false only while `MAX_PENDING_ACKS`
+     * wait already (the message is then not accepted, and the peer sends it again later).
+     */
+    const ackRoom = (sequence: number): boolean => {
+      if (pendingAcks.size < MAX_PENDING_ACKS || pendingAcks.has(sequence)) return true
+      if (!congested()) flushAcks()
+      return pendingAcks.size < MAX_PENDING_ACKS
     }
 
     const onAck = (message: AgentMessage.AgentMessage, now: number) => {
@@ -412,6 +539,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         return
       }
       inFlight.delete(sequence)
+      inFlightBytes -= entry.frame.length + WEBSOCKET_FRAMING
       // an acknowledged resend may answer the first transmission: only an unambiguous send time proves that
       // messages sent before it were lost
       const sendTime = entry.retransmitted ? entry.firstSent : entry.lastSent
@@ -459,9 +587,15 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     const onData = (message: AgentMessage.AgentMessage, now: number) => {
       const sequence = message.sequenceNumber
       if (sequence < expected || reorder.has(sequence)) {
-        // a duplicate: our ack was lost, say it again (the official client does not, section 5.5)
+        // a duplicate: our ack was lost, say it again (the official client does not, section 5.5). Only when
+        // MAX_PENDING_ACKS acknowledgements wait already is it ignored, as if it had not come: the peer sends it again
         stats.duplicatesReceived++
-        sendAck(message, now)
+        if (ackRoom(sequence)) sendAck(message, now)
+        return
+      }
+      if (!ackRoom(sequence)) {
+        // the acknowledgement could not even wait: not accepted, so the peer resends it later
+        stats.droppedUnacknowledged++
         return
       }
       if (sequence === expected) {
@@ -568,6 +702,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       // the agent records what it sent while its buffer has room; past that a message is never resent
       if (!agentSender || inFlight.size < AGENT_BUFFER_CAPACITY) {
         const unrecorded = agentSender && options.ackBeforeRecord !== undefined && options.ackBeforeRecord()
+        inFlightBytes += frame.length + WEBSOCKET_FRAMING
         inFlight.set(nextSequence, {
           frame,
           firstSent: now,
@@ -701,7 +836,13 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
       const now = clock.unsafeCurrentTimeMillis()
       while (repeatAcksHead < repeatAcks.length && repeatAcks[repeatAcksHead]!.due <= now) {
-        write(repeatAcks[repeatAcksHead++]!.frame)
+        const repeat = repeatAcks[repeatAcksHead++]!
+        // a congested transport: the first went out, and the repeat waits with the others (or is one already)
+        if (pendingAcks.size > 0 || congested()) {
+          if (ackRoom(repeat.sequence)) holdAck(repeat.sequence, () => acknowledgedMessageId(repeat.frame))
+        } else {
+          write(repeat.frame)
+        }
       }
       if (repeatAcksHead > 4096 && repeatAcksHead * 2 > repeatAcks.length) {
         repeatAcks.splice(0, repeatAcksHead)
@@ -748,6 +889,8 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
           const frame = recentAcks[(recentAcksNext + i) % RECENT_ACKS]
           if (frame !== undefined) write(frame)
         }
+        // those that waited for the old transport go on this one (its drain callback may never come)
+        flushAcks()
         transportUp.unsafeOpen()
       },
       failed: Deferred.await(failed),
@@ -761,6 +904,7 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         reorderDepth: reorder.size,
         inFlight: inFlight.size,
         queued: outgoing.length - outgoingHead,
+        acknowledgementsWaiting: pendingAcks.size,
         expected
       })
     }

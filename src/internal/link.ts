@@ -17,7 +17,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
-import { hasMessageType } from "./agentMessage.js"
 
 /**
  * Corks the TCP socket under a `ws` WebSocket for a batch of frames, when there is one: one frame per WebSocket
@@ -32,11 +31,16 @@ export const corkSocket = (webSocket: unknown): () => void => {
 }
 
 /**
- * Bytes of frames written and not yet taken by the network past which acknowledgements are dropped: what a peer
- * that does not read leaves in our memory is bounded by this plus the window of data messages.
+ * Bytes of frames written and not yet taken by the network past which the link is congested: acknowledgements then
+ * wait in the data-channel engine (one small entry per sequence number, bounded) instead of piling up here, so what
+ * a peer that does not read leaves in our memory is bounded by this, the engine's bound and the window of data
+ * messages.
  * @internal
  */
 export const MAX_UNSENT_BYTES = 256 * 1024
+
+/** How soon a congested link looks again at its backlog, if it has not drained before. */
+const DRAIN_POLL_MILLIS = 10
 
 /** How a link ended. @internal */
 export type LinkEnd =
@@ -56,6 +60,17 @@ export interface Link {
   readonly send: (frame: Uint8Array) => void
   /** holds the connection's writes until the returned function is called (a Node socket's cork) */
   readonly cork: () => () => void
+  /**
+   * more than `MAX_UNSENT_BYTES` beyond `allowance` bytes of ours wait for the network (or the link is going away):
+   * acknowledgements should wait for `whenDrained`
+   */
+  readonly congested: (allowance: number) => boolean
+  /**
+   * calls `callback` once when the backlog may be under the bound again: when it has drained, or `DRAIN_POLL_MILLIS`
+   * later, whichever comes first (a backlog of data that keeps coming may never drain whole), or when the connection
+   * closes (nothing is written then: the next link takes what waits)
+   */
+  readonly whenDrained: (callback: () => void) => void
   /** stops and resumes reading, where the platform can (`ws`): TCP then pushes back on the service */
   readonly pauseReading: () => void
   readonly resumeReading: () => void
@@ -76,6 +91,14 @@ export interface LinkOptions {
   readonly expectingTraffic: () => boolean
 }
 
+/** The connection under a `ws` WebSocket, as far as the link watches its backlog. */
+interface NodeConnection {
+  readonly writableNeedDrain?: boolean
+  readonly destroyed?: boolean
+  readonly once: (event: "drain" | "close", listener: () => void) => void
+  readonly off: (event: "drain" | "close", listener: () => void) => void
+}
+
 /** The WebSocket as `ws` has it on Node: it can ping, hear pongs, stop reading and end at once. */
 interface NodeWebSocket extends globalThis.WebSocket {
   readonly ping?: (data?: string) => void
@@ -86,6 +109,7 @@ interface NodeWebSocket extends globalThis.WebSocket {
   readonly pause?: () => void
   readonly resume?: () => void
   readonly terminate?: () => void
+  readonly _socket?: NodeConnection | null
 }
 
 /** What a WebSocket error event says: ws's carry the Error (ECONNREFUSED, "Unexpected server response: 403"). */
@@ -210,15 +234,38 @@ export const open = (
       uncork?.()
     }
 
-    // an acknowledgement written while the network already holds MAX_UNSENT_BYTES of ours is dropped, as a lossy
-    // network would: a peer that does not read its acknowledgements would otherwise fill our memory with them. The
-    // repeat 50 ms later, or the peer's resend, acknowledges it again. (Reading on while writes wait keeps both
-    // sides moving: a link that stopped reading until its writes drained could wait for ever on a peer doing the
-    // same.) Data frames are bounded by the window and always go.
-    const overBound = () => webSocket.bufferedAmount > MAX_UNSENT_BYTES
+    // past MAX_UNSENT_BYTES of ours waiting for the network, the engine holds its acknowledgements back (bounded,
+    // one per sequence number) until the connection drains: a peer that does not read them would otherwise fill our
+    // memory with them, and dropping them instead loses them for good when the repeat 50 ms later is dropped too
+    // (the agent then resends one message per 100 ms). Reading goes on while writes wait, which keeps both sides
+    // moving: a link that stopped reading until its writes drained could wait for ever on a peer doing the same.
+    // Every frame written here goes; data frames are bounded by the window.
+    const congested = (allowance: number) =>
+      webSocket.readyState !== 1 || webSocket.bufferedAmount > MAX_UNSENT_BYTES + allowance
+    const whenDrained = (callback: () => void) => {
+      if (webSocket.readyState !== 1) return
+      // Node's connection says "drain" once what it held has gone (it always says so after refusing a write, as
+      // past MAX_UNSENT_BYTES, far above its high-water mark); browsers have no such event. Either way the backlog
+      // is looked at again shortly: data that keeps coming may keep it from draining whole
+      const connection = webSocket._socket
+      const watched = connection !== undefined && connection !== null && connection.writableNeedDrain === true &&
+          connection.destroyed !== true
+        ? connection
+        : undefined
+      let timer: ReturnType<typeof setTimeout> | undefined = undefined
+      const done = () => {
+        clearTimeout(timer)
+        watched?.off("drain", done)
+        watched?.off("close", done)
+        callback()
+      }
+      timer = setTimeout(done, DRAIN_POLL_MILLIS)
+      watched?.once("drain", done)
+      watched?.once("close", done)
+    }
     return {
       send: (frame) => {
-        if (webSocket.readyState !== 1 || (hasMessageType(frame, "acknowledge") && overBound())) return
+        if (webSocket.readyState !== 1) return
         if (batch === undefined) {
           batch = corkSocket(webSocket)
           queueMicrotask(flush)
@@ -226,6 +273,8 @@ export const open = (
         webSocket.send(frame)
       },
       cork: () => corkSocket(webSocket),
+      congested,
+      whenDrained,
       canPause: typeof webSocket.pause === "function" && typeof webSocket.resume === "function",
       pauseReading: () => webSocket.pause?.(),
       resumeReading: () => webSocket.resume?.(),

@@ -396,6 +396,11 @@ export const make = (
         return true
       },
       cork: () => link === undefined ? () => {} : link.cork(),
+      // with no link (resuming) acknowledgements wait too; `hold(false)` sends them on the new one
+      congestion: {
+        congested: (allowance) => link === undefined || link.congested(allowance),
+        whenDrained: (callback) => link?.whenDrained(callback)
+      },
       outgoingPayload: (payloadType, payload) =>
         cipher !== undefined && SessionCipher.isEncrypted(payloadType, "client") ? cipher.encrypt(payload) : payload,
       deliver,

@@ -184,6 +184,30 @@ export interface SessionRecord {
   readonly terminate: Deferred.Deferred<void>
 }
 
+/**
+ * The data channel of each running agent, by session id: for tests that look at what the agent still waits to have
+ * acknowledged (`unacknowledged`, `drained`). An entry goes when its agent ends.
+ * @internal
+ */
+export const agentChannels = new Map<string, DataChannel.Channel>()
+
+/**
+ * Watches the frames of one session's agent, for tests and measurements: `sent` for each frame the agent's data
+ * channel writes (before the service's faults), `received` for each client frame it reads (after them).
+ * @internal
+ */
+export interface AgentFrameObserver {
+  readonly sent?: ((frame: Uint8Array) => void) | undefined
+  readonly received?: ((frame: Uint8Array) => void) | undefined
+}
+
+/**
+ * Observers by session id, registered between StartSession and the client's first WebSocket (the agent looks once,
+ * when it starts). An entry is the test's to remove.
+ * @internal
+ */
+export const agentFrameObservers = new Map<string, AgentFrameObserver>()
+
 /** What the agent side of a session runs with. @internal */
 export interface AgentRun {
   readonly sessionId: string
@@ -209,7 +233,14 @@ export interface AgentRun {
  */
 export const runAgent = (run: AgentRun): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const { clientVersion, faults, frames, options, random, record, send, sessionId } = run
+    const { clientVersion, faults, frames, options, random, record, sessionId } = run
+    const observer = agentFrameObservers.get(sessionId)
+    const observeSent = observer?.sent
+    const observeReceived = observer?.received
+    const send = observeSent === undefined ? run.send : (frame: Uint8Array) => {
+      observeSent(frame)
+      return run.send(frame)
+    }
     const spec = record.spec
     const simulatedKms = run.kms
     // 2. the agent's data channel
@@ -334,9 +365,12 @@ export const runAgent = (run: AgentRun): Effect.Effect<void, never, Scope.Scope>
       onAckSample: options.onAcknowledged
     })
     record.channel = channel
+    agentChannels.set(sessionId, channel)
+    yield* Effect.addFinalizer(() => Effect.sync(() => agentChannels.delete(sessionId)))
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(frames.takeAll, ([batch, done]) =>
       Effect.suspend(() => {
         for (const frame of batch) {
+          observeReceived?.(frame)
           if (frame.length > 40 && frame[4] === 0x69 && frame[5] === 0x6e) countClientMessage() // "in"put_stream_data
           channel.receive(frame)
         }
