@@ -1,23 +1,17 @@
 import { defineConfig } from "vitest/config"
+import main from "./vitest.config.js"
 
 /**
  * The release tests alone (`npm run test:release`): the package built, packed and installed, its bins run on
  * each Node of SSM_RELEASE_NODES (see test/Release.test.ts). The main configuration (vitest.config.ts) leaves
- * them out.
+ * them out; this one is the main one with only them.
  */
 export default defineConfig({
-  resolve: {
-    conditions: ["ssm-session-manager-source"]
-  },
-  ssr: {
-    resolve: {
-      conditions: ["ssm-session-manager-source"],
-      externalConditions: ["ssm-session-manager-source"]
-    }
-  },
+  ...main,
   test: {
+    ...main.test,
     include: ["test/Release.test.ts"],
-    setupFiles: ["./test/setup.ts"],
+    exclude: ["**/node_modules/**"],
     testTimeout: 120_000,
     // the build, npm pack and npm install
     hookTimeout: 600_000

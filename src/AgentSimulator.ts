@@ -460,7 +460,7 @@ const withSimulator = <A>(
  * What `layerAll` provides: everything `PortForwarding`, `RemoteCommand`, `Shell`, `PortForwardingPool` and
  * `NodeSocks` need, and the simulator behind it.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export type Services = AgentSimulator | SsmApi.SsmApi | KmsApi.KmsApi | Socket.WebSocketConstructor
@@ -478,7 +478,7 @@ export type Services = AgentSimulator | SsmApi.SsmApi | KmsApi.KmsApi | Socket.W
  *
  * To build the simulator yourself and keep using it, see `layerSsmApi` and `layerKmsApi`.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category layers
  */
 export const layerAll = (options: SimulatorOptions = {}): Layer.Layer<Services, SimulatorError> =>

@@ -13,7 +13,7 @@ import type * as PortForwarding from "./PortForwarding.js"
 /**
  * Listening on TCP.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface TcpListenOptions {
@@ -26,7 +26,7 @@ export interface TcpListenOptions {
 /**
  * Listening on a Unix socket.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface UnixListenOptions {
@@ -40,7 +40,7 @@ export interface UnixListenOptions {
 export type ListenOptions = TcpListenOptions | UnixListenOptions
 
 /**
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface TcpAddress {
@@ -50,7 +50,7 @@ export interface TcpAddress {
 }
 
 /**
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface UnixAddress {

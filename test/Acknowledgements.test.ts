@@ -283,6 +283,34 @@ const faults: AgentSimulator.DirectionFaults = { duplicate: 0.02, drop: 0.003, r
 /** the connection takes none of our bytes for 120 ms in every 200 */
 const stall: Stall = { everyMillis: 200, forMillis: 120 }
 
+/**
+ * Unpaced downloads through stalls, one per seed, each checked whole by `download` (every arrival acknowledged
+ * within a second: a stall's length, and then some for a loaded machine); and the runs did what they are for:
+ * acknowledgements met a full connection, and duplicates came.
+ */
+const unpacedRuns = (
+  seeds: ReadonlyArray<number>,
+  run: Pick<Run, "size" | "sender" | "windowSize" | "faults">
+) =>
+  Effect.gen(function*() {
+    let congested = 0
+    let duplicates = 0
+    for (const seed of seeds) {
+      const result = yield* download({
+        ...run,
+        seed,
+        messagesPerSecond: 0,
+        stall,
+        ackWithinMillis: 1000,
+        deadline: "20 seconds"
+      })
+      if (result.congested) congested++
+      duplicates += result.duplicates
+    }
+    assert.isAbove(congested, 0, "a run filled the connection past MAX_UNSENT_BYTES")
+    assert.isAbove(duplicates, 0)
+  })
+
 describe("acknowledgements", () => {
   it.live("at the service's pace (1000 messages a second) each acknowledgement goes out within 50 ms of arrival", () =>
     Effect.gen(function*() {
@@ -321,50 +349,13 @@ describe("acknowledgements", () => {
     }))
 
   it.live("unpaced, the agent's sender: every message acknowledged, every duplicate again, through stalls", () =>
-    Effect.gen(function*() {
-      let congested = 0
-      let duplicates = 0
-      for (let seed = 1; seed <= 6; seed++) {
-        const result = yield* download({
-          seed,
-          size: 2 * MiB,
-          messagesPerSecond: 0,
-          sender: "agent",
-          faults,
-          stall,
-          // a stall's length, and then some for a loaded machine: a lost acknowledgement waits for the agent's slot
-          ackWithinMillis: 1000,
-          deadline: "20 seconds"
-        })
-        if (result.congested) congested++
-        duplicates += result.duplicates
-      }
-      // the runs did what they are for: acknowledgements met a full connection, and duplicates came
-      assert.isAbove(congested, 0, "a run filled the connection past MAX_UNSENT_BYTES")
-      assert.isAbove(duplicates, 0)
-    }))
+    unpacedRuns([1, 2, 3, 4, 5, 6], { size: 2 * MiB, sender: "agent", faults }))
 
   it.live("unpaced, the windowed sender: every message acknowledged, every duplicate again, through stalls", () =>
-    Effect.gen(function*() {
-      let congested = 0
-      let duplicates = 0
-      for (let seed = 11; seed <= 13; seed++) {
-        const result = yield* download({
-          seed,
-          size: 4 * MiB,
-          messagesPerSecond: 0,
-          sender: "library",
-          windowSize: 4096,
-          faults: { duplicate: 0.02, drop: 0.02, reorder: 0.02 },
-          stall,
-          ackWithinMillis: 1000,
-          deadline: "20 seconds"
-        })
-        if (result.congested) congested++
-        duplicates += result.duplicates
-      }
-      assert.isAbove(congested, 0, "a run filled the connection past MAX_UNSENT_BYTES")
-      assert.isAbove(duplicates, 0)
+    unpacedRuns([11, 12, 13], {
+      size: 4 * MiB,
+      sender: "library",
+      windowSize: 4096,
+      faults: { duplicate: 0.02, drop: 0.02, reorder: 0.02 }
     }))
-
 })
