@@ -98,12 +98,24 @@ describe.skipIf(!haveChromium && !inCi)("the browser shell in Chromium", () => {
 
   it.scopedLive("a shell: keystrokes, resize, Ctrl-C, a resume, its end and a reconnect; a command with its exit code", () =>
     Effect.gen(function*() {
-      const { url } = yield* serve({ target: "i-simulated" })
+      const { cookieName, origin, url } = yield* serve({ target: "i-simulated" })
       const browser = yield* launch
+      // without the printed URL's secret: 403 and no page
+      const stranger = yield* Effect.promise(() => browser.newPage())
+      const refused = yield* Effect.promise(() => stranger.goto(`${origin}/`))
+      assert.strictEqual(refused?.status(), 403)
+      assert.notInclude(yield* Effect.promise(() => stranger.content()), "Instance shell")
+      yield* Effect.promise(() => stranger.close())
+
       const page = yield* Effect.promise(() => browser.newPage({ viewport: { width: 1100, height: 720 } }))
       const errors: Array<string> = []
       page.on("pageerror", (error) => errors.push(error.message))
+      // the printed URL: its secret becomes an HttpOnly, SameSite=Strict cookie, and the page its clean URL
       yield* Effect.promise(() => page.goto(url))
+      assert.strictEqual(page.url(), `${origin}/`)
+      const cookies = yield* Effect.promise(() => page.context().cookies(origin))
+      assert.deepStrictEqual(cookies.map((c) => [c.name, c.httpOnly, c.sameSite]), [[cookieName, true, "Strict"]])
+      assert.isFalse(yield* Effect.promise(() => page.evaluate(() => document.cookie.includes("browser-shell"))))
 
       yield* until(page, () => document.getElementById("status")!.dataset["state"] === "open", undefined, "the session open")
       yield* screen(page, prompt, "the prompt")

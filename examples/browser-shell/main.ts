@@ -40,6 +40,7 @@ const api = aws
 
 Effect.gen(function*() {
   const { url } = yield* serve({ target: values.target ?? "i-simulated", port: Number(values.port) })
+  // the URL carries the secret that grants the page (traded for a cookie when opened): it is for this user only
   yield* Console.log(`Open ${url} (${aws ? `AWS, target ${values.target}` : "simulated instance: a shell on this machine"}). Ctrl-C stops.`)
   return yield* Effect.never
 }).pipe(Effect.scoped, Effect.provide(api), NodeRuntime.runMain)
