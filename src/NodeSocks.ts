@@ -8,6 +8,12 @@
  * (2) when the caller may not start it, "network unreachable" (3) when the target is offline, "host unreachable"
  * (4) when the service rejects the host.
  *
+ * The proxy keeps at most `maxDestinations` destinations (default 64). A CONNECT to a new destination beyond
+ * that closes the sessions of the least recently used destination that has no connection; when every kept
+ * destination has connections, the CONNECT is answered "general failure" (1) and nothing is closed. A
+ * destination whose every CONNECT so far was refused by the agent is not kept: its sessions close as soon as its
+ * last connection ends (the next CONNECT to it starts afresh, as after a failed start).
+ *
  * The reply to a CONNECT waits for the tunnel connection to be open and for the agent's answer: success comes
  * with the destination's first bytes, or, when the destination speaks second (HTTP), once a refusal would have
  * come back (twice the session's round-trip time, from 100 ms to 1 s; `refusalWait`). A destination that has
@@ -65,11 +71,12 @@ export declare namespace SocksError {
    * - `Refused`: the agent could not connect to the destination (or the destination closed at once).
    * - `Start`: no session to the destination could be started (the StartSession call or the session failed).
    * - `Broken`: the destination's sessions failed under a connection.
+   * - `Limit`: a new destination beyond `maxDestinations` while every kept destination has connections.
    *
    * @since 0.2.0
    * @category errors
    */
-  export type Reason = "InvalidOptions" | "Listen" | "Handshake" | "Refused" | "Start" | "Broken"
+  export type Reason = "InvalidOptions" | "Listen" | "Handshake" | "Refused" | "Start" | "Broken" | "Limit"
 }
 
 /**
@@ -119,6 +126,11 @@ export interface ServeOptions {
   readonly port?: number | undefined
   /** a destination with no connection for this long has its sessions closed; default 5 minutes */
   readonly idleTimeout?: Duration.DurationInput | undefined
+  /**
+   * the most destinations kept at once (default 64): a new one beyond it closes the least recently used
+   * destination with no connection, or, when every one has connections, is answered "general failure" (1)
+   */
+  readonly maxDestinations?: number | undefined
   /** sessions per destination (a `PortForwardingPool`), for more than one session's rate cap; default 1 */
   readonly sessions?: number | undefined
   /** the time a client has to send a complete greeting and request; default 10 seconds */
@@ -142,12 +154,16 @@ export interface ServeOptions {
 export type SocksEvent =
   /** a session to a destination opened (on its first CONNECT, or replacing one that ended) */
   | { readonly _tag: "SessionOpened"; readonly destination: string; readonly sessionId: string }
-  /** a session closed: `Idle` (no connection for `idleTimeout`), `Ended` (the service ended it), `Broken` */
+  /**
+   * a session closed: `Idle` (no connection for `idleTimeout`), `Ended` (the service ended it), `Broken`,
+   * `Evicted` (its destination was the least recently used one when a new destination went beyond
+   * `maxDestinations`), `Refused` (the agent refused every connection to its destination, and the last one ended)
+   */
   | {
     readonly _tag: "SessionClosed"
     readonly destination: string
     readonly sessionId: string
-    readonly reason: "Idle" | "Ended" | "Broken"
+    readonly reason: "Idle" | "Ended" | "Broken" | "Evicted" | "Refused"
     readonly error?: SocksError | undefined
   }
   /** a session to a destination could not start (the CONNECTs waiting for it were answered with a failure) */

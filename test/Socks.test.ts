@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option, Stream } from "effect"
+import { Context, Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
 import * as AgentSimulator from "../src/AgentSimulator.js"
@@ -199,7 +199,12 @@ describe("NodeSocks", () => {
       const v6 = yield* exchangeRaw(proxy.address.port, [...greeting, ...ipv6])
       assert.deepStrictEqual(v6, { received: [5, 0, 5, 5, 0, 1, 0, 0, 0, 0, 0, 0], closed: true })
       assert.strictEqual(aws.starts[1], `AWS-StartPortForwardingSessionToRemoteHost ::1:${port}`)
-      assert.include((yield* proxy.destinations).map((destination) => destination.destination), `[::1]:${port}`)
+      // refused every time: not kept (its session closes once the connection has ended)
+      yield* pollUntil(proxy.destinations, (destinations) => destinations.length === 0, {
+        every: "20 millis",
+        times: 250,
+        what: "the refused destinations dropped"
+      })
     }))
 
   it.scopedLive("handshakes it cannot serve get the reply RFC 1928 gives them, and no session", () =>
@@ -300,6 +305,174 @@ describe("NodeSocks", () => {
       assert.strictEqual(stats.sessionsClosed, 1)
     }))
 
+  it.scopedLive("maxDestinations: a new destination closes the least recently used one without connections; with every one in use it gets reply 1", () =>
+    Effect.gen(function*() {
+      const ports = yield* Effect.all([echoServer, echoServer, echoServer, echoServer, echoServer])
+      const [a, b, c, d, e] = ports as [number, number, number, number, number]
+      const aws = yield* simulatedAws
+      const proxy = yield* NodeSocks.serve({ target: "i-simulated", port: 0, maxDestinations: 2, idleTimeout: "60 seconds" })
+        .pipe(Effect.provide(aws.context))
+      const port = proxy.address.port
+      const events = yield* proxy.subscribe
+      // every session opened, by destination, and the most sessions live in the simulator at once
+      const opened = new Map<string, string>()
+      const evicted: Array<string> = []
+      yield* Effect.forkScoped(Stream.runForEach(events, (event) =>
+        Effect.sync(() => {
+          if (event._tag === "SessionOpened") opened.set(event.destination, event.sessionId)
+          if (event._tag === "SessionClosed" && event.reason === "Evicted") evicted.push(event.destination)
+        })))
+      const live = Effect.gen(function*() {
+        let count = 0
+        for (const sessionId of opened.values()) {
+          const stats = yield* aws.simulator.sessionStats(sessionId)
+          if (stats !== undefined && !stats.closed) count++
+        }
+        return count
+      })
+      const use = (destination: number, text: string) =>
+        Effect.scoped(Effect.gen(function*() {
+          const socket = yield* socksConnect(port, "127.0.0.1", destination)
+          assert.strictEqual(yield* echo(socket, text), text)
+          assert.isAtMost(yield* live, 2)
+        }))
+      const kept = Effect.map(proxy.destinations, (list) => list.map((info) => info.destination))
+      const name = (destination: number) => `127.0.0.1:${destination}`
+      yield* use(a, "to a")
+      yield* use(b, "to b")
+      // a is used again: b is now the least recently used
+      yield* use(a, "to a again")
+      const waitForConnections = (count: number) =>
+        pollUntil(proxy.stats, (stats) => stats.activeConnections === count, {
+          every: "20 millis",
+          times: 250,
+          what: `${count} connections`
+        })
+      yield* waitForConnections(0)
+      yield* use(c, "to c")
+      assert.deepStrictEqual(evicted, [name(b)])
+      assert.deepStrictEqual(yield* kept, [name(a), name(c)])
+      assert.isTrue((yield* aws.simulator.sessionStats(opened.get(name(b))!))?.closed)
+      yield* waitForConnections(0)
+      // b again: a is the least recently used now
+      yield* use(b, "to b again")
+      assert.deepStrictEqual(evicted, [name(b), name(a)])
+      assert.deepStrictEqual(yield* kept, [name(c), name(b)])
+      yield* waitForConnections(0)
+      // both kept destinations in use: a third is refused (general failure), and neither is closed
+      yield* Effect.scoped(Effect.gen(function*() {
+        const onC = yield* socksConnect(port, "127.0.0.1", c)
+        const onB = yield* socksConnect(port, "127.0.0.1", b)
+        const refused = yield* exchangeRaw(port, [...greeting, ...connectRequest("127.0.0.1", d)])
+        assert.deepStrictEqual(refused, { received: [5, 0, 5, 1, 0, 1, 0, 0, 0, 0, 0, 0], closed: true })
+        assert.strictEqual(yield* echo(onC, "c still"), "c still")
+        assert.strictEqual(yield* echo(onB, "b still"), "b still")
+        assert.deepStrictEqual(yield* kept, [name(c), name(b)])
+      }))
+      assert.isFalse(aws.starts.some((start) => start.endsWith(`:${d}`)))
+      yield* waitForConnections(0)
+      // many more distinct destinations, one after another: never more than 2 sessions live
+      for (const [i, destination] of [d, e, a, b, c, d, e].entries()) yield* use(destination, `round ${i}`)
+      assert.isAtMost(yield* live, 2)
+      assert.strictEqual((yield* proxy.stats).destinations, 2)
+    }))
+
+  it.scopedLive("a destination the agent refused every connection to is not kept: its session closes with its last connection", () =>
+    Effect.gen(function*() {
+      const port = yield* closedPort
+      const aws = yield* simulatedAws
+      const proxy = yield* NodeSocks.serve({ target: "i-simulated", port: 0, idleTimeout: "60 seconds", refusalWait: "20 seconds" })
+        .pipe(Effect.provide(aws.context))
+      const events = yield* proxy.subscribe
+      const opened = yield* Effect.fork(nextEvent(events, (event) => event._tag === "SessionOpened"))
+      const closed = yield* Effect.fork(nextEvent(events, (event) => event._tag === "SessionClosed"))
+      const { received } = yield* exchangeRaw(proxy.address.port, [...greeting, ...connectRequest("127.0.0.1", port)])
+      assert.deepStrictEqual(received, [5, 0, 5, 5, 0, 1, 0, 0, 0, 0, 0, 0])
+      const first = yield* opened.await.pipe(Effect.flatten)
+      const sessionId = first._tag === "SessionOpened" ? first.sessionId : ""
+      // long before the idle timeout
+      assert.deepStrictEqual(yield* closed.await.pipe(Effect.flatten), {
+        _tag: "SessionClosed",
+        destination: `127.0.0.1:${port}`,
+        sessionId,
+        reason: "Refused"
+      })
+      yield* pollUntil(aws.simulator.sessionStats(sessionId), (stats) => stats?.closed === true, {
+        every: "20 millis",
+        times: 250,
+        what: "the refused destination's session closed in the simulator"
+      })
+      assert.deepStrictEqual(yield* proxy.destinations, [])
+      // the next CONNECT to it starts afresh, and is refused the same way
+      const again = yield* exchangeRaw(proxy.address.port, [...greeting, ...connectRequest("127.0.0.1", port)])
+      assert.deepStrictEqual(again.received, [5, 0, 5, 5, 0, 1, 0, 0, 0, 0, 0, 0])
+      assert.strictEqual(aws.starts.length, 2)
+    }))
+
+  it.scopedLive("many refused destinations at once: never more than maxDestinations kept, none left once they end", () =>
+    Effect.gen(function*() {
+      const ports = yield* Effect.all(Array.from({ length: 12 }, () => closedPort))
+      const aws = yield* simulatedAws
+      // (a refusal comes back long before the refusal wait: success could only come from waiting it out)
+      const proxy = yield* NodeSocks.serve({
+        target: "i-simulated",
+        port: 0,
+        maxDestinations: 4,
+        idleTimeout: "60 seconds",
+        refusalWait: "20 seconds"
+      }).pipe(Effect.provide(aws.context))
+      const events = yield* proxy.subscribe
+      const opened: Array<string> = []
+      yield* Effect.forkScoped(Stream.runForEach(events, (event) =>
+        Effect.sync(() => {
+          if (event._tag === "SessionOpened") opened.push(event.sessionId)
+        })))
+      // the most destinations the proxy kept, sampled while the CONNECTs run
+      let most = 0
+      const sampler = yield* Effect.forkScoped(
+        Effect.repeat(
+          Effect.map(proxy.stats, (stats) => {
+            most = Math.max(most, stats.destinations)
+          }),
+          Schedule.spaced("5 millis")
+        )
+      )
+      const replies = yield* Effect.forEach(
+        ports,
+        (port) => exchangeRaw(proxy.address.port, [...greeting, ...connectRequest("127.0.0.1", port)]),
+        { concurrency: "unbounded" }
+      )
+      yield* Fiber.interrupt(sampler)
+      // refused by the agent (5), or, while 4 destinations were held by their CONNECTs, refused by the bound (1)
+      for (const reply of replies) assert.oneOf(reply.received[3], [1, 5], `${reply.received}`)
+      assert.isAtLeast(replies.filter((reply) => reply.received[3] === 5).length, 1)
+      assert.isAtMost(most, 4)
+      assert.isAtMost(aws.starts.length, 12)
+      yield* pollUntil(proxy.destinations, (destinations) => destinations.length === 0, {
+        every: "20 millis",
+        times: 250,
+        what: "every refused destination dropped"
+      })
+      for (const sessionId of opened) {
+        yield* pollUntil(aws.simulator.sessionStats(sessionId), (stats) => stats?.closed === true, {
+          every: "20 millis",
+          times: 250,
+          what: `session ${sessionId} closed`
+        })
+      }
+    }))
+
+  it.scopedLive("maxDestinations must be an integer of 1 or more", () =>
+    Effect.gen(function*() {
+      const aws = yield* simulatedAws
+      for (const maxDestinations of [0, -1, 1.5, Number.NaN]) {
+        const error = yield* Effect.flip(
+          NodeSocks.serve({ target: "i-simulated", port: 0, maxDestinations }).pipe(Effect.provide(aws.context))
+        )
+        assert.strictEqual(error.reason, "InvalidOptions")
+      }
+    }))
+
   it.scopedLive("a session that cannot start: the reply that fits its error, StartFailed, and the next CONNECT tries again", () =>
     Effect.gen(function*() {
       const calls: Array<string> = []
@@ -335,15 +508,36 @@ describe("NodeSocks", () => {
       assert.isTrue(calls.every((host) => host === "db.internal"))
     }))
 
-  it.scopedLive("the CLI: `socks --simulator` prints where it listens, curl goes through it, Ctrl-C exits 0", () =>
+  it.scopedLive("the CLI: `socks --simulator` prints where it listens, curl goes through it, --max-destinations closes the LRU one, Ctrl-C exits 0", () =>
     Effect.gen(function*() {
       const destination = yield* httpServer
-      const child = yield* spawnCli("main", ["socks", "--simulator", "--port", "0", "--idle-timeout", "60"])
+      const child = yield* spawnCli("main", [
+        "socks",
+        "--simulator",
+        "--port",
+        "0",
+        "--idle-timeout",
+        "60",
+        "--max-destinations",
+        "1"
+      ])
       let stderr = ""
       child.stderr!.on("data", (data: Buffer) => stderr += data.toString())
       const [, port] = yield* waitForOutput(child, /SOCKS5 proxy listening on 127\.0\.0\.1:(\d+) for target i-simulated/)
       const body = yield* curl(["--socks5-hostname", `127.0.0.1:${port}`, `http://localhost:${destination}/cli`])
       assert.strictEqual(body, "hello from the destination: /cli\n")
+      // another destination (by address): the first one, now idle, is closed for it
+      // (retried while the proxy has not yet seen the first connection end: until then it answers 1, all in use)
+      const second = yield* curl(["--socks5", `127.0.0.1:${port}`, `http://127.0.0.1:${destination}/second`]).pipe(
+        Effect.retry(Schedule.intersect(Schedule.spaced("50 millis"), Schedule.recurs(100)))
+      )
+      assert.strictEqual(second, "hello from the destination: /second\n")
+      yield* pollUntil(Effect.sync(() => stderr), (text) => text.includes("closed (least recently used"), {
+        every: "20 millis",
+        times: 250,
+        what: "the eviction line"
+      })
+      assert.match(stderr, new RegExp(`session \\S+ to localhost:${destination} closed \\(least recently used, for a new destination\\)`))
       child.kill("SIGINT")
       assert.strictEqual(yield* exitCode(child), 0)
       assert.match(stderr, new RegExp(`session \\S+ opened for localhost:${destination}`))

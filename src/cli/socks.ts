@@ -1,6 +1,6 @@
 /**
  * `socks`: a local SOCKS5 proxy whose destinations are reached from an instance, one port-forwarding session per
- * destination (opened on first use, reused, closed when idle).
+ * destination (opened on first use, reused, closed when idle, at most `--max-destinations` kept).
  *
  * @since 0.2.0
  */
@@ -27,13 +27,20 @@ const describeEvent = (event: NodeSocks.SocksEvent): string | undefined => {
         ? `session ${event.sessionId} to ${event.destination} closed (idle)`
         : event.reason === "Ended"
         ? `session ${event.sessionId} to ${event.destination} ended by the service`
+        : event.reason === "Evicted"
+        ? `session ${event.sessionId} to ${event.destination} closed (least recently used, for a new destination)`
+        : event.reason === "Refused"
+        ? `session ${event.sessionId} to ${event.destination} closed (the destination refused every connection)`
         : `session ${event.sessionId} to ${event.destination} failed: ${event.error?.detail ?? "broken"}`
     case "StartFailed":
       return `no session to ${event.destination}: ${event.error.detail}`
     case "DestinationFailed":
       return `sessions to ${event.destination} failed: ${event.error.detail}`
     case "Rejected":
-      return undefined
+      // the bound is the one rejection the user can act on (--max-destinations); the others are the client's
+      return event.error.reason === "Limit"
+        ? `CONNECT to ${event.destination ?? "?"} refused (reply 1): ${event.error.detail}`
+        : undefined
   }
 }
 
@@ -58,6 +65,12 @@ export const socks = Command.make(
       Options.withDescription("seconds a destination's session is kept with no connection"),
       Options.withDefault(300)
     ),
+    maxDestinations: Options.integer("max-destinations").pipe(
+      Options.withDescription(
+        "destinations kept at once; a new one closes the least recently used idle one, or is refused when all are in use"
+      ),
+      Options.withDefault(64)
+    ),
     sessions: Options.integer("sessions").pipe(
       Options.withDescription("sessions per destination, each under the service's rate cap"),
       Options.withDefault(1)
@@ -74,6 +87,7 @@ export const socks = Command.make(
         port: options.port,
         idleTimeout: `${options.idleTimeout} seconds`,
         sessions: options.sessions,
+        maxDestinations: options.maxDestinations,
         reason: Option.getOrUndefined(options.reason)
       })
       const events = yield* proxy.subscribe

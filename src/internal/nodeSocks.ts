@@ -2,7 +2,9 @@
  * A SOCKS5 proxy (RFC 1928: no authentication, CONNECT only) whose every destination is reached through a
  * port-forwarding session to a remote host (`AWS-StartPortForwardingSessionToRemoteHost`): a pool of sessions
  * per destination, started on its first CONNECT (concurrent first CONNECTs share the start), reused by later ones
- * (one smux stream per connection), and closed when it has carried no connection for `idleTimeout`.
+ * (one smux stream per connection), and closed when it has carried no connection for `idleTimeout`. At most
+ * `maxDestinations` are kept (the least recently used one without connections is closed for a new one), and a
+ * destination the agent has only ever refused is closed once its last connection ends.
  *
  * @internal
  */
@@ -113,8 +115,12 @@ interface Destination {
   active: number
   /** a connection to it has received bytes from it: later CONNECTs are answered once their stream is open */
   proven: boolean
-  /** taken out of the table (idle, failed, or the proxy closing) */
+  /** taken out of the table (idle, failed, evicted, refused, or the proxy closing) */
   detached: boolean
+  /** a CONNECT to it was answered with success */
+  succeeded: boolean
+  /** a CONNECT to it was refused by the agent */
+  refused: boolean
 }
 
 /** A rejected handshake or CONNECT: the reply to send (if any) before closing, and why. */
@@ -148,6 +154,10 @@ export const serve = (
     const listenPort = options.port ?? 1080
     if (!Number.isInteger(listenPort) || listenPort < 0 || listenPort > 65535) {
       return yield* invalid(`the port must be an integer from 0 to 65535, not ${listenPort}`)
+    }
+    const maxDestinations = options.maxDestinations ?? 64
+    if (!Number.isInteger(maxDestinations) || maxDestinations < 1) {
+      return yield* invalid(`maxDestinations must be an integer of 1 or more, not ${maxDestinations}`)
     }
     const sessions = options.sessions ?? 1
     if (!Number.isInteger(sessions) || sessions < 1) {
@@ -323,26 +333,68 @@ export const serve = (
           Effect.sleep(idle),
           Effect.suspend(() => {
             if (destination.active > 0 || destination.pool === undefined || !detach(destination)) return Effect.void
-            const pool = destination.pool
-            return Effect.gen(function*() {
-              const open = yield* pool.sessions
-              stats.sessionsClosed += open.length
-              yield* Effect.forEach(open, (session) =>
-                Effect.zipRight(
-                  Effect.logDebug(`session ${session.sessionId} to ${destination.name} closed: idle for ${Duration.format(idle)}`),
-                  publish({
-                    _tag: "SessionClosed",
-                    destination: destination.name,
-                    sessionId: session.sessionId,
-                    reason: "Idle"
-                  })
-                ), { discard: true })
-              // closed by another fiber: this one is the timer, which closing must not interrupt
-              yield* FiberSet.run(background, closeDestination(destination))
-            })
+            return Effect.asVoid(retire(destination, "Idle", `idle for ${Duration.format(idle)}`))
           })
         ))
       ))
+
+    /**
+     * Closes the sessions of a destination already detached (so that no timer or CONNECT takes it again): tells
+     * each session's close, then closes its scope from another fiber (the caller may be its idle timer, which the
+     * close must not interrupt); the fiber that closes it.
+     */
+    const retire = (
+      destination: Destination,
+      reason: "Idle" | "Evicted" | "Refused",
+      why: string
+    ): Effect.Effect<Fiber.RuntimeFiber<void>> =>
+      Effect.gen(function*() {
+        const pool = destination.pool
+        if (pool !== undefined) {
+          const open = yield* pool.sessions
+          stats.sessionsClosed += open.length
+          yield* Effect.forEach(open, (session) =>
+            Effect.zipRight(
+              Effect.logDebug(`session ${session.sessionId} to ${destination.name} closed: ${why}`),
+              publish({ _tag: "SessionClosed", destination: destination.name, sessionId: session.sessionId, reason })
+            ), { discard: true })
+        }
+        return yield* FiberSet.run(background, closeDestination(destination))
+      })
+
+    /** Moves a destination to the most recently used end of the table. */
+    const touch = (destination: Destination) => {
+      if (destination.detached || table.get(destination.key) !== destination) return
+      table.delete(destination.key)
+      table.set(destination.key, destination)
+    }
+
+    /**
+     * Makes room for one more destination, synchronously (so that concurrent CONNECTs cannot both take the same
+     * room): the least recently used one with no connection (and started) is detached, and the effect returned
+     * closes it; nothing when the table has room. `undefined` when every kept destination has connections.
+     */
+    const makeRoom = (): Effect.Effect<void> | undefined => {
+      if (table.size < maxDestinations) return Effect.void
+      let victim: Destination | undefined
+      // a Map iterates in insertion order: `touch` keeps the least recently used first
+      for (const candidate of table.values()) {
+        if (candidate.active === 0 && candidate.pool !== undefined) {
+          victim = candidate
+          break
+        }
+      }
+      if (victim === undefined) return undefined
+      const evicted = victim
+      // detached first (synchronously with the choice): its idle timer, if it fires now, leaves it alone
+      detach(evicted)
+      // the new destination starts once the evicted one's sessions are closed: never more than the bound at once
+      return FiberMap.remove(idleTimers, evicted.id).pipe(
+        Effect.zipRight(retire(evicted, "Evicted", `the least recently used of ${maxDestinations} destinations (maxDestinations)`)),
+        Effect.flatMap(Fiber.await),
+        Effect.asVoid
+      )
+    }
 
     /**
      * The destination's pool for the caller's scope, counted as in use until the scope closes; the first CONNECT
@@ -354,6 +406,21 @@ export const serve = (
           const key = formatDestination(host.toLowerCase(), port)
           let destination = table.get(key)
           const created = destination === undefined
+          let room: Effect.Effect<void> = Effect.void
+          if (destination === undefined) {
+            const made = makeRoom()
+            if (made === undefined) {
+              return Effect.fail(
+                new SocksError({
+                  reason: "Limit",
+                  detail: `the proxy keeps ${maxDestinations} destinations (maxDestinations) and each has connections now`
+                })
+              )
+            }
+            room = made
+          } else {
+            touch(destination)
+          }
           if (destination === undefined) {
             destination = {
               id: nextId++,
@@ -366,25 +433,41 @@ export const serve = (
               scope: undefined,
               active: 0,
               proven: false,
-              detached: false
+              detached: false,
+              succeeded: false,
+              refused: false
             }
             table.set(key, destination)
           }
           destination.active++
           const found = destination
           return Effect.as(
-            // forked from an uninterruptible region (the acquire), so made interruptible again: the proxy's close
-            // must be able to stop a start, and the fibers it forks
-            created ? FiberSet.run(background, Effect.interruptible(start(found))) : FiberMap.remove(idleTimers, found.id),
+            Effect.zipRight(
+              room,
+              // forked from an uninterruptible region (the acquire), so made interruptible again: the proxy's close
+              // must be able to stop a start, and the fibers it forks
+              created ? FiberSet.run(background, Effect.interruptible(start(found))) : FiberMap.remove(idleTimers, found.id)
+            ),
             found
           )
         }),
         (destination) =>
           Effect.suspend(() => {
             destination.active--
-            return destination.active === 0 && !destination.detached && destination.pool !== undefined && !closing
-              ? scheduleIdle(destination)
-              : Effect.void
+            touch(destination)
+            if (destination.active > 0 || destination.detached || destination.pool === undefined || closing) {
+              return Effect.void
+            }
+            // the agent refused every connection to it: not kept (a client trying closed ports would otherwise
+            // hold a session per port until the idle timeout); the next CONNECT starts afresh
+            if (destination.refused && !destination.succeeded) {
+              detach(destination)
+              return Effect.zipRight(
+                FiberMap.remove(idleTimers, destination.id),
+                Effect.asVoid(retire(destination, "Refused", "the agent refused every connection to it"))
+              )
+            }
+            return scheduleIdle(destination)
           })
       ).pipe(Effect.flatMap((destination) =>
         Effect.map(Deferred.await(destination.ready), (pool) => ({ destination, pool }))
@@ -524,6 +607,7 @@ export const serve = (
             if (!replied) {
               replied = true
               stats.succeeded++
+              destination.succeeded = true
               Deferred.unsafeDone(answered, Exit.void)
               out = then === undefined ? success : concat([success, then])
             }
@@ -574,6 +658,7 @@ export const serve = (
           return yield* reject(Reply.GeneralFailure, "Broken", result.right.error.message, result.right.error)
         }
         destination.proven = false
+        destination.refused = true
         return yield* reject(
           Reply.ConnectionRefused,
           "Refused",
