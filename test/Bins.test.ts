@@ -4,8 +4,10 @@
  * they stand and run on `SSM_BINS_NODE` (default: the Node running the tests). The plugin bundle forwards a port
  * through the simulator without loading the AWS SDK; the main bundle loads the SDK and gets as far as a connection
  * error. Where the Node has a compile cache (22.1 and later), it is written to the user's own cache
- * directory (a subdirectory per Node version), used on the next start, recompiled when its bytes are damaged, and
- * left alone where another user could write it or the directory is another user's; on Node 20 nothing is cached.
+ * directory (a subdirectory per Node version), used on the next start, recompiled when its bytes are damaged,
+ * cleared of links, odd files and oversized entries before Node reads it, emptied above its bound, and left alone
+ * where another user could write it or the directory is another user's; on Node 20 nothing is cached. The cache
+ * tests do something only on Node 22.1+: run them with `SSM_BINS_NODE` (or that Node first on the PATH).
  */
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
@@ -183,6 +185,63 @@ describe(`the bundled bins on Node ${nodeVersion}`, () => {
       const third = yield* outputs(yield* spawnBin("main", ["--version"], { XDG_CACHE_HOME: home, ...debugCache }))
       assert.strictEqual(third.stdout, first.stdout, third.stderr)
       assert.match(third.stderr, /was accepted/)
+    }), 60_000)
+
+  it.scopedLive("links and oversized entries in the cache are removed before Node reads it; nothing is read through them", () =>
+    Effect.gen(function*() {
+      const home = yield* cacheHome()
+      const first = yield* outputs(yield* spawnBin("sessionManagerPlugin", ["--version"], { XDG_CACHE_HOME: home }))
+      assert.strictEqual(first.code, 0, first.stderr)
+      if (!compileCache) return assert.deepStrictEqual(cacheEntries(home), [])
+      const cache = Path.join(home, "ssm-session-manager")
+      const [file] = cacheFiles(home)
+      const good = Fs.readFileSync(file!)
+      // an entry that is a link to a valid entry elsewhere: Node would accept it through the link
+      const elsewhere = Path.join(home, "elsewhere")
+      Fs.writeFileSync(elsewhere, good)
+      Fs.rmSync(file!)
+      Fs.symlinkSync(elsewhere, file!)
+      // a link to /dev/zero, a FIFO and an oversized (sparse) file beside it
+      const subdirectory = Path.dirname(file!)
+      Fs.symlinkSync("/dev/zero", Path.join(subdirectory, "0000zero"))
+      ChildProcess.execFileSync("mkfifo", [Path.join(subdirectory, "0000fifo")])
+      Fs.closeSync(Fs.openSync(Path.join(subdirectory, "0000huge"), "w"))
+      Fs.truncateSync(Path.join(subdirectory, "0000huge"), 17 * 1024 * 1024)
+      // a version subdirectory that is a link to a directory elsewhere, and a stray file at the top
+      const outside = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ssm-bins-outside-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(outside, { recursive: true, force: true })))
+      Fs.symlinkSync(outside, Path.join(cache, "v0.0.0-x64-00000000-0"))
+      Fs.writeFileSync(Path.join(cache, "stray"), "")
+      const second = yield* outputs(yield* spawnBin("sessionManagerPlugin", ["--version"], { XDG_CACHE_HOME: home, ...debugCache }))
+      assert.strictEqual(second.code, 0, second.stderr)
+      assert.strictEqual(second.stdout.trim(), "1.2.694.0", second.stderr)
+      // not read through the link: compiled and written afresh, as a plain file
+      assert.notMatch(second.stderr, /was accepted/)
+      assert.isTrue(Fs.lstatSync(file!).isFile())
+      assert.deepStrictEqual(Fs.readFileSync(elsewhere), good)
+      assert.deepStrictEqual(Fs.readdirSync(subdirectory), [Path.basename(file!)])
+      assert.deepStrictEqual(cacheEntries(home), [Path.basename(subdirectory)])
+      assert.deepStrictEqual(Fs.readdirSync(outside), [])
+    }), 60_000)
+
+  it.scopedLive("a cache above its bound in total is emptied before use", () =>
+    Effect.gen(function*() {
+      const home = yield* cacheHome()
+      const first = yield* outputs(yield* spawnBin("sessionManagerPlugin", ["--version"], { XDG_CACHE_HOME: home }))
+      assert.strictEqual(first.code, 0, first.stderr)
+      if (!compileCache) return assert.deepStrictEqual(cacheEntries(home), [])
+      // an old Node version's subdirectory: five entries each under the bound per entry, 75 MiB in all (sparse)
+      const old = Path.join(home, "ssm-session-manager", "v0.0.0-x64-00000000-0")
+      Fs.mkdirSync(old)
+      for (let i = 0; i < 5; i++) {
+        Fs.closeSync(Fs.openSync(Path.join(old, `entry${i}`), "w"))
+        Fs.truncateSync(Path.join(old, `entry${i}`), 15 * 1024 * 1024)
+      }
+      const second = yield* outputs(yield* spawnBin("sessionManagerPlugin", ["--version"], { XDG_CACHE_HOME: home, ...debugCache }))
+      assert.strictEqual(second.code, 0, second.stderr)
+      assert.notMatch(second.stderr, /was accepted/)
+      assert.isFalse(Fs.existsSync(old))
+      assert.strictEqual(cacheFiles(home).length, 1)
     }), 60_000)
 
   it.scopedLive("a cache directory others can write to, or another user's, is not used: the bin compiles as usual", () =>

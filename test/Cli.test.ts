@@ -3,14 +3,16 @@
  * invoked exactly as the AWS CLI invokes AWS's binary.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect, Either, Redacted } from "effect"
 import type * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { collectOutput, exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
+import { checkStreamUrl } from "../src/cli/plugin.js"
 import { ABANDON_LINE, FIRST_INTERRUPT_LINE, terminateAbandoned } from "../src/cli/exec.js"
 import type * as Session from "../src/Session.js"
 import * as SsmApi from "../src/SsmApi.js"
@@ -154,12 +156,108 @@ describe("CLI", () => {
           "https://127.0.0.1:9/"
         ], { env: { AWS_SSM_START_SESSION_RESPONSE: responseJson(response) } })
         const [, port] = yield* waitForOutput(child, /Port (\d+) opened for sessionId /)
+        // the token is nowhere on the command line, which every local user can read
+        if (Fs.existsSync(`/proc/${child.pid}/cmdline`)) {
+          assert.notInclude(Fs.readFileSync(`/proc/${child.pid}/cmdline`, "utf8"), Redacted.value(response.TokenValue))
+        }
         const data = pseudoRandomBytes(100 * 1024, 4)
         assert.strictEqual(sha256Hex(yield* roundTrip(Number(port), data)), sha256Hex(data))
         child.kill("SIGINT")
         assert.strictEqual(yield* exitCode(child), 0)
         const stats = yield* simulator.sessionStats(response.SessionId)
         assert.strictEqual(stats?.terminateFlags, 1)
+      }), 60_000)
+
+    it("checkStreamUrl: wss: anywhere, ws: only to loopback (127.0.0.0/8, ::1, localhost); nothing else", () => {
+      for (
+        const url of [
+          "wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/s-1?role=publish_subscribe",
+          "ws://127.0.0.1:8080/v1/data-channel/s-1",
+          "ws://127.9.8.7/v1/data-channel/s-1",
+          "ws://[::1]:8080/v1/data-channel/s-1",
+          "ws://localhost:8080/v1/data-channel/s-1"
+        ]
+      ) assert.isTrue(Either.isRight(checkStreamUrl(url)), url)
+      for (
+        const url of [
+          "ws://example.com/v1/data-channel/s-1",
+          "ws://10.0.0.1/v1/data-channel/s-1",
+          "ws://128.0.0.1/v1/data-channel/s-1",
+          "ws://localhost.example.com/v1/data-channel/s-1",
+          "http://127.0.0.1/v1/data-channel/s-1",
+          "https://ssmmessages.eu-west-1.amazonaws.com/",
+          "ws+unix:/tmp/socket:/v1/data-channel/s-1",
+          "",
+          "wss:"
+        ]
+      ) assert.isTrue(Either.isLeft(checkStreamUrl(url)), url)
+    })
+
+    it.scopedLive("a StreamUrl other than wss:, or ws: to loopback, is one error line and exit 1, before any connection", () =>
+      Effect.gen(function*() {
+        // listeners the refused URLs point to: a TCP port and a Unix socket, counting connections
+        let connections = 0
+        const count = (server: Net.Server) => server.on("connection", (socket) => {
+          connections++
+          socket.destroy()
+        })
+        const tcp = yield* Effect.acquireRelease(
+          Effect.async<Net.Server>((resume) => {
+            const server = count(Net.createServer())
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+          }),
+          (server) => Effect.sync(() => server.close())
+        )
+        const port = (tcp.address() as Net.AddressInfo).port
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "ssm-streamurl-"))),
+          (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+        )
+        const socket = Path.join(dir, "s")
+        yield* Effect.acquireRelease(
+          Effect.async<Net.Server>((resume) => {
+            const server = count(Net.createServer())
+            server.listen(socket, () => resume(Effect.succeed(server)))
+          }),
+          (server) => Effect.sync(() => server.close())
+        )
+        const refused = [
+          `http://127.0.0.1:${port}/v1/data-channel/s-1`,
+          `ws+unix:${socket}:/v1/data-channel/s-1`,
+          "ws://example.com/v1/data-channel/s-1",
+          "file:///etc/passwd",
+          "not a url"
+        ]
+        const results = yield* Effect.forEach(refused, (streamUrl) =>
+          Effect.gen(function*() {
+            const child = yield* spawnCli("sessionManagerPlugin", [
+              "AWS_SSM_START_SESSION_RESPONSE",
+              "us-east-1",
+              "StartSession",
+              "",
+              request(port),
+              "https://127.0.0.1:9/"
+            ], {
+              env: {
+                AWS_SSM_START_SESSION_RESPONSE: JSON.stringify({ SessionId: "s-1", TokenValue: "secret-token", StreamUrl: streamUrl })
+              }
+            })
+            const output = collectOutput(child)
+            const code = yield* exitCode(child)
+            yield* Effect.async<void>((resume) => {
+              if (child.stderr!.readableEnded) return resume(Effect.void)
+              child.stderr!.once("end", () => resume(Effect.void))
+            })
+            return { streamUrl, code, stderr: output.stderr() }
+          }), { concurrency: 2 })
+        for (const { code, stderr, streamUrl } of results) {
+          assert.strictEqual(code, 1, `${streamUrl}: ${stderr}`)
+          const lines = stderr.trim().split("\n")
+          assert.strictEqual(lines.length, 1, `${streamUrl}: ${stderr}`)
+          assert.match(lines[0]!, /StreamUrl .*(is not wss:|is not a URL)/)
+          assert.notInclude(stderr, "secret-token")
+        }
+        assert.strictEqual(connections, 0)
       }), 60_000)
 
     it.scopedLive("a standard-stream session (AWS-StartSSHSession) over stdin and stdout, 1 MiB intact", () =>

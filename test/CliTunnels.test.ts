@@ -154,6 +154,8 @@ describe("forward -L", () => {
           return true
         }
       }), (gone) => gone, { every: "50 millis", times: 200, what: "the background process end" })
+      // the readiness file went with it (SIGTERM)
+      assert.isFalse(Fs.existsSync(file))
 
       // --ready-json -: the waiting process prints the readiness line, with the background process, alone on stdout
       const toStdout = yield* spawnCli("main", ["forward", "--simulator", "-L", `0:${destination}`, "--background", "--ready-json=-"])

@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Crypto from "node:crypto"
 import * as Http from "node:http"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -72,7 +73,7 @@ const reason = Options.text("reason").pipe(Options.withDescription("reason recor
 const readyJson = Options.text("ready-json").pipe(
   Options.withDescription(
     "once listening, write one JSON line saying where, for scripts: - for stdout (then the only thing on stdout), " +
-      "or a file path (written whole under a temporary name, then renamed)"
+      "or a file path (written whole, mode 0600, under a random temporary name, then renamed; removed on exit)"
   ),
   Options.optional
 )
@@ -105,18 +106,75 @@ export const readyLine = (
     }))
   })
 
-/** Writes `line` to stdout (`-`) or atomically to a file. */
+/**
+ * Writes `line` to stdout (`-`), or to a file: under a temporary name of 16 random bytes in the file's own
+ * directory, created with `wx` (O_CREAT|O_EXCL: never through a link, never over a file already there) and mode
+ * 0600, then renamed over the file (a link there is replaced, not followed). The file is removed when the command
+ * ends (see `removeReadyOnExit`).
+ */
 const writeReady = (destination: string, line: string): Effect.Effect<void, Error> =>
   destination === "-"
     ? say("stdout", line)
     : Effect.try({
       try: () => {
-        const temporary = `${destination}.${process.pid}.tmp`
-        Fs.writeFileSync(temporary, `${line}\n`)
-        Fs.renameSync(temporary, destination)
+        const temporary = Path.join(
+          Path.dirname(destination),
+          `.${Path.basename(destination)}.${Crypto.randomBytes(16).toString("hex")}.tmp`
+        )
+        const fd = Fs.openSync(temporary, "wx", 0o600)
+        try {
+          Fs.writeFileSync(fd, `${line}\n`)
+          // the umask may only take bits away; this makes the mode 0600 whatever it is
+          Fs.fchmodSync(fd, 0o600)
+        } catch (cause) {
+          Fs.closeSync(fd)
+          Fs.rmSync(temporary, { force: true })
+          throw cause
+        }
+        Fs.closeSync(fd)
+        try {
+          Fs.renameSync(temporary, destination)
+        } catch (cause) {
+          Fs.rmSync(temporary, { force: true })
+          throw cause
+        }
+        written.set(Path.resolve(destination), identity(Fs.lstatSync(destination, { bigint: true })))
       },
       catch: (cause) => new Error(`--ready-json ${destination}: ${cause instanceof Error ? cause.message : String(cause)}`)
     })
+
+/** A file's identity: its inode, and its change time (an inode number is soon reused). */
+const identity = (stat: Fs.BigIntStats) => `${stat.dev}:${stat.ino}:${stat.ctimeNs}`
+
+/** The readiness files this process wrote, with their identity, so that only they are removed at the end. */
+const written = new Map<string, string>()
+
+/** Removes the readiness files this process wrote, if they are still the ones it wrote. */
+const removeReady = () => {
+  for (const [path, wrote] of written) {
+    written.delete(path)
+    try {
+      if (identity(Fs.lstatSync(path, { bigint: true })) === wrote) Fs.unlinkSync(path)
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+}
+
+/**
+ * The `--ready-json` file goes when the command ends: its scope closes (a failure, the session's end, the first
+ * Ctrl-C or SIGTERM), or the process exits without closing it (a second Ctrl-C).
+ */
+const removeReadyOnExit: Effect.Effect<void, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.sync(() => {
+    process.once("exit", removeReady)
+  }),
+  () =>
+    Effect.sync(() => {
+      removeReady()
+      process.off("exit", removeReady)
+    })
+)
 
 const listenOptions = (options: {
   readonly localPort: number
@@ -297,6 +355,7 @@ export const forward = Command.make(
         return yield* Effect.fail(new Error(`--ready-json ${ready}: the directory ${Path.dirname(ready)} does not exist`))
       }
       if (options.background && !Background.isChild()) return yield* Background.start({ readinessToStdout: ready === "-" })
+      if (ready !== undefined && ready !== "-") yield* removeReadyOnExit
       return yield* Tunnels.runMappings(mappings, (mapping) =>
         PortForwardingPool.start({
           target,

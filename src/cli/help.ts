@@ -109,10 +109,18 @@ export const commandHelp: Readonly<Record<string, CommandHelp>> = {
     examples: [
       ["Put it on the PATH as session-manager-plugin, then use the AWS CLI as usual:", `${bin} install-plugin`],
       ["", `aws ssm start-session --target ${instance}`],
-      ["The ClientVersion it answers the AWS CLI with:", `${bin} plugin --version`]
+      ["The ClientVersion it answers the AWS CLI with:", `${bin} plugin --version`],
+      [
+        "By hand, with a response from simulate: in the environment, never on the command line:",
+        `AWS_SSM_START_SESSION_RESPONSE="$(head -n 1 session.json)" ${bin} plugin AWS_SSM_START_SESSION_RESPONSE ` +
+          `us-east-1 StartSession "" '{"Target":"i-simulated"}' "$endpoint"`
+      ]
     ],
     note: "<response> is StartSession's JSON response, or the name of an environment variable holding it " +
-      "(AWS_SSM_START_SESSION_RESPONSE…); <request> is the request's JSON."
+      "(AWS_SSM_START_SESSION_RESPONSE…), read and removed from the environment; <request> is the request's JSON. " +
+      "Use the environment variable, as the AWS CLI does: a command line, and the session token in it, is readable " +
+      "by every local user (/proc/PID/cmdline). The StreamUrl must be wss: (ws: only to a loopback host, for the " +
+      "simulator)."
   },
   "install-plugin": {
     purpose: "Put a session-manager-plugin for the AWS CLI on the PATH.",
@@ -120,7 +128,10 @@ export const commandHelp: Readonly<Record<string, CommandHelp>> = {
     examples: [
       ["Into ~/.local/bin:", `${bin} install-plugin`],
       ["Elsewhere, replacing AWS's plugin there:", `${bin} install-plugin --dir /usr/local/bin --force`]
-    ]
+    ],
+    note: "It never writes through a symbolic link at <dir>/session-manager-plugin: it refuses, and with --force " +
+      "replaces the link itself, leaving the file it points to as it is. The script is written under a random " +
+      "temporary name (created exclusively) and renamed into place."
   },
   "create-document": {
     purpose: "Create the Session document exec runs (SSM-RunShellCommandWithExitCode) in an account and region.",

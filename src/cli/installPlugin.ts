@@ -10,6 +10,7 @@ import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -20,7 +21,7 @@ import * as Url from "node:url"
  * @category errors
  */
 export class InstallPluginError extends Data.TaggedError("InstallPluginError")<{
-  readonly reason: "Exists" | "Write"
+  readonly reason: "Exists" | "Link" | "NotAFile" | "Write"
   readonly detail: string
 }> {
   override get message(): string {
@@ -76,9 +77,53 @@ export const pluginScript = (): string => {
   return `#!/bin/sh\n${MARKER}\nexec ${quote(process.execPath)}${flags} ${quote(entry)} "$@"\n`
 }
 
+/** What is at the script's path now, seen without following a link. */
+const existing = (target: string) => {
+  try {
+    const stat = Fs.lstatSync(target)
+    if (stat.isSymbolicLink()) return { _tag: "Link" as const, to: Fs.readlinkSync(target) }
+    if (!stat.isFile()) return { _tag: "NotAFile" as const }
+    // O_NOFOLLOW: a link put there since the lstat is not read through
+    const fd = Fs.openSync(target, Fs.constants.O_RDONLY | Fs.constants.O_NOFOLLOW)
+    try {
+      return { _tag: "File" as const, ours: Fs.readFileSync(fd, "utf8").includes(MARKER) }
+    } finally {
+      Fs.closeSync(fd)
+    }
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === "ENOENT") return { _tag: "None" as const }
+    throw cause
+  }
+}
+
+/**
+ * Writes `script` under a random temporary name in `target`'s directory, created with `wx` (O_CREAT|O_EXCL: never
+ * through a link, never over a file already there), mode 0755, then renames it over `target`: a link at `target`
+ * is itself replaced, the file it points to left as it is.
+ */
+const writeScript = (target: string, script: string) => {
+  const temporary = Path.join(Path.dirname(target), `.session-manager-plugin.${Crypto.randomBytes(16).toString("hex")}.tmp`)
+  const fd = Fs.openSync(temporary, "wx", 0o755)
+  try {
+    try {
+      Fs.writeFileSync(fd, script)
+      Fs.fchmodSync(fd, 0o755)
+    } finally {
+      Fs.closeSync(fd)
+    }
+    Fs.renameSync(temporary, target)
+  } catch (cause) {
+    Fs.rmSync(temporary, { force: true })
+    throw cause
+  }
+}
+
 /**
  * Writes the script as `<dir>/session-manager-plugin`; refuses to replace a file it did not write (AWS's plugin)
- * unless `force`. Returns the path and whether `dir` is on the PATH.
+ * unless `force`. Never writes through a symbolic link there: without `force` it refuses (one that points to our
+ * own script too: it may be a link another user planted), with `force` it replaces the link itself, leaving what
+ * it points to untouched (`replacedLink`). Anything else there that is not a regular file (a directory) is
+ * refused. Returns the path and whether `dir` is on the PATH.
  *
  * @since 0.2.0
  * @category installing
@@ -87,14 +132,14 @@ export const install = (dir: string, force: boolean) =>
   Effect.try({
     try: () => {
       const target = Path.join(dir, "session-manager-plugin")
-      if (Fs.existsSync(target) && !force && !Fs.readFileSync(target, "utf8").includes(MARKER)) {
-        return { _tag: "Exists" as const, target }
-      }
+      const before = existing(target)
+      if (before._tag === "NotAFile") return { _tag: "NotAFile" as const, target }
+      if (before._tag === "Link" && !force) return { _tag: "Link" as const, target, to: before.to }
+      if (before._tag === "File" && !before.ours && !force) return { _tag: "Exists" as const, target }
       Fs.mkdirSync(dir, { recursive: true })
-      Fs.writeFileSync(target, pluginScript(), { mode: 0o755 })
-      Fs.chmodSync(target, 0o755)
+      writeScript(target, pluginScript())
       const onPath = (process.env["PATH"] ?? "").split(Path.delimiter).some((entry) => Path.resolve(entry) === Path.resolve(dir))
-      return { _tag: "Written" as const, target, onPath }
+      return { _tag: "Written" as const, target, onPath, replacedLink: before._tag === "Link" ? before.to : undefined }
     },
     catch: (cause) => new InstallPluginError({ reason: "Write", detail: `could not write the plugin: ${String(cause)}` })
   }).pipe(Effect.flatMap((result) =>
@@ -103,6 +148,21 @@ export const install = (dir: string, force: boolean) =>
         new InstallPluginError({
           reason: "Exists",
           detail: `${result.target} exists and is not ours (AWS's plugin?): --force replaces it`
+        })
+      )
+      : result._tag === "Link"
+      ? Effect.fail(
+        new InstallPluginError({
+          reason: "Link",
+          detail: `${result.target} is a symbolic link (to ${result.to}): not writing through it; --force replaces ` +
+            `the link itself, leaving ${result.to} as it is`
+        })
+      )
+      : result._tag === "NotAFile"
+      ? Effect.fail(
+        new InstallPluginError({
+          reason: "NotAFile",
+          detail: `${result.target} exists and is not a regular file: not replacing it`
         })
       )
       : Effect.succeed(result)
@@ -119,11 +179,18 @@ export const installPlugin = Command.make(
       Options.withDescription("where to put session-manager-plugin (default ~/.local/bin)"),
       Options.withDefault(Path.join(Os.homedir(), ".local", "bin"))
     ),
-    force: Options.boolean("force").pipe(Options.withDescription("replace a session-manager-plugin that is not ours"))
+    force: Options.boolean("force").pipe(
+      Options.withDescription(
+        "replace a session-manager-plugin that is not ours, or a symbolic link there (the link itself, never the file it points to)"
+      )
+    )
   },
   ({ dir, force }) =>
     Effect.gen(function*() {
       const result = yield* install(dir, force)
+      if (result.replacedLink !== undefined) {
+        yield* Console.error(`note: replaced the symbolic link ${result.target} itself; ${result.replacedLink} is untouched`)
+      }
       yield* Console.log(`${result.target}: aws ssm start-session now runs ssm-session-manager's plugin`)
       if (!result.onPath) yield* Console.error(`note: ${dir} is not on your PATH`)
     })

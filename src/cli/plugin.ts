@@ -28,7 +28,7 @@ import * as SsmApi from "../SsmApi.js"
 import { serve } from "./forward.js"
 import { runShell, terminalSize } from "./shell.js"
 import { PACKAGE_VERSION } from "./run.js"
-import { reportConnection } from "./status.js"
+import { isLoopback, reportConnection } from "./status.js"
 import { carry, writeTo } from "./stdio.js"
 
 /**
@@ -86,6 +86,32 @@ export interface PluginInvocation {
 }
 
 /**
+ * Whether the plugin may connect to a StartSession response's StreamUrl, before it does: `wss:` to any host (the
+ * service only ever gives `wss:`), and `ws:` only to a loopback host (127.0.0.0/8, ::1, localhost), as the
+ * simulator's and the tests' are. Anything else (`ws:` to another host, `http:`, `ws+unix:`, not a URL) is the
+ * reason it may not, in one line.
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const checkStreamUrl = (streamUrl: string): Either.Either<string, string> => {
+  let url: URL
+  try {
+    url = new URL(streamUrl)
+  } catch {
+    return Either.left("the StartSession response's StreamUrl is not a URL")
+  }
+  const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
+  if (url.protocol === "wss:" && host !== "") return Either.right(streamUrl)
+  if (url.protocol === "ws:" && (host === "localhost" || isLoopback(host))) return Either.right(streamUrl)
+  const shown = JSON.stringify(url.host === "" ? url.protocol : `${url.protocol}//${url.host}`)
+  return Either.left(
+    `the StartSession response's StreamUrl (${shown}) is not wss: (ws: is accepted only to a loopback host, ` +
+      "for the simulator): not connecting"
+  )
+}
+
+/**
  * Reads the arguments; the response is JSON, or the name of an environment variable starting with
  * `AWS_SSM_START_SESSION_RESPONSE` that holds it (removed from the environment once read).
  *
@@ -108,6 +134,8 @@ export const parseInvocation = (
   }
   const response = Schema.decodeUnknownEither(StartSessionResponse)(responseText)
   if (Either.isLeft(response)) return invalid("the StartSession response is not valid JSON with SessionId, TokenValue and StreamUrl")
+  const streamUrl = checkStreamUrl(response.right.StreamUrl)
+  if (Either.isLeft(streamUrl)) return invalid(streamUrl.left)
   const request = Schema.decodeUnknownEither(StartSessionRequest)(args[4] === "" ? "{}" : args[4]!)
   if (Either.isLeft(request)) return invalid("the StartSession request is not valid JSON")
   return Either.right({
@@ -231,5 +259,7 @@ export const plugin = Command.make(
   { args: Args.text({ name: "argument" }).pipe(Args.repeated) },
   ({ args }) => runPlugin(args)
 ).pipe(Command.withDescription(
-  "behave as session-manager-plugin: <response JSON or env var name> <region> StartSession <profile> <request JSON> <endpoint>"
+  "behave as session-manager-plugin: <response JSON or env var name> <region> StartSession <profile> <request JSON> " +
+    "<endpoint>; give the response in an environment variable (AWS_SSM_START_SESSION_RESPONSE, named as the first " +
+    "argument), as the AWS CLI does: on the command line its token is readable by every local user"
 ))
