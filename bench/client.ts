@@ -182,7 +182,13 @@ const start = (
     const started = now()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => ChildProcess.spawn(command, args, {
-        env: { ...process.env, ...client.env },
+        // the simulator's credentials: its API (the plugin's ResumeSession, TerminateSession) answers no other
+        env: {
+          ...process.env,
+          ...client.env,
+          AWS_ACCESS_KEY_ID: simulator.credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: Redacted.value(simulator.credentials.secretAccessKey)
+        },
         stdio: ["ignore", "pipe", "pipe"]
       })),
       (child) =>

@@ -305,6 +305,19 @@ export interface SimulatorError {
 }
 
 /**
+ * The credentials a simulator generates when it starts: its HTTP API (`endpoint`) answers only calls signed
+ * (AWS Signature Version 4, as every AWS SDK signs) with this secret. The access key id is the simulator's; a call
+ * may sign under any other id with the same secret (a test rotating keys to play expiry, `expireCredentials`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SimulatorCredentials {
+  readonly accessKeyId: string
+  readonly secretAccessKey: Redacted.Redacted<string>
+}
+
+/**
  * A running simulator.
  *
  * @since 0.1.0
@@ -313,8 +326,17 @@ export interface SimulatorError {
 export interface AgentSimulator {
   readonly host: string
   readonly port: number
-  /** the SSM JSON API over HTTP (StartSession, ResumeSession, TerminateSession, DescribeInstanceInformation, CreateDocument) and KMS GenerateDataKey, for SDKs */
+  /**
+   * the SSM JSON API over HTTP (StartSession, ResumeSession, TerminateSession, DescribeInstanceInformation,
+   * CreateDocument) and KMS GenerateDataKey, for SDKs signing with `credentials`; anything else gets 403
+   */
   readonly endpoint: string
+  /**
+   * what an SDK client of `endpoint` signs with (see `SimulatorCredentials`); generated when the simulator starts
+   *
+   * @since 0.2.0
+   */
+  readonly credentials: SimulatorCredentials
   readonly startSession: (spec: SessionSpec) => Effect.Effect<StartSessionResponse>
   /** a fresh single-use token for a session whose WebSocket is gone; none when it timed out */
   readonly resumeSession: (sessionId: string) => Effect.Effect<Option.Option<StartSessionResponse>, SsmApi.SsmApiError>
@@ -345,7 +367,9 @@ export interface AgentSimulator {
 export const AgentSimulator: Context.Tag<AgentSimulator, AgentSimulator> = service.simulatorTag
 
 /**
- * Starts the simulator; it stops with the scope.
+ * Starts the simulator; it stops with the scope. It listens on 127.0.0.1 (an ephemeral port by default) and runs
+ * real commands and dials real ports on this machine, as the user running it: its HTTP API answers only calls
+ * signed with the `credentials` it generates now, and each data-channel token opens one WebSocket.
  *
  * @since 0.1.0
  * @category constructors

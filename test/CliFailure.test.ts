@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Option, Redacted } from "effect"
 import type * as ChildProcess from "node:child_process"
 import * as AgentSimulator from "../src/AgentSimulator.js"
+import { credentialsEnvironment } from "./utils/aws.js"
 import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
 import { download, downloadServer, howItEnded } from "./utils/download.js"
 import { hostileAgent } from "./utils/hostileAgent.js"
@@ -15,9 +16,13 @@ const MiB = 1024 * 1024
 
 /**
  * Runs the plugin on `response` for a port session to `port`, as the AWS CLI does, with keys in the environment
- * and `endpoint` for its API calls (by default one where nothing listens).
+ * and the simulator's endpoint and credentials for its API calls (by default an endpoint where nothing listens).
  */
-const plugin = (response: AgentSimulator.StartSessionResponse, port: number, endpoint = "https://127.0.0.1:9/") =>
+const plugin = (
+  response: AgentSimulator.StartSessionResponse,
+  port: number,
+  simulator?: AgentSimulator.AgentSimulator
+) =>
   spawnCli("sessionManagerPlugin", [
     JSON.stringify({
       SessionId: response.SessionId,
@@ -28,8 +33,13 @@ const plugin = (response: AgentSimulator.StartSessionResponse, port: number, end
     "StartSession",
     "",
     JSON.stringify({ Target: "i-1", DocumentName: "AWS-StartPortForwardingSession", Parameters: { portNumber: [String(port)] } }),
-    endpoint
-  ], { env: { AWS_ACCESS_KEY_ID: "AKIDPLUGINTEST", AWS_SECRET_ACCESS_KEY: "plugin-test-secret" } })
+    simulator?.endpoint ?? "https://127.0.0.1:9/"
+  ], {
+    // the simulator's API answers only its own credentials
+    env: simulator === undefined
+      ? { AWS_ACCESS_KEY_ID: "AKIDPLUGINTEST", AWS_SECRET_ACCESS_KEY: "plugin-test-secret" }
+      : credentialsEnvironment(simulator)
+  })
 
 /** Everything the child writes to stderr, as lines. */
 const stderrLines = (child: ChildProcess.ChildProcess) => {
@@ -56,7 +66,7 @@ describe("session-manager-plugin under failure", () => {
         properties: { portNumber: String(destination), type: "LocalPortForwarding" },
         faults: { closeAfterMessages: 2000 }
       })
-      const child = yield* plugin(response, destination, simulator.endpoint)
+      const child = yield* plugin(response, destination, simulator)
       const stderr = stderrLines(child)
       const [, port] = yield* waitForOutput(child, /Port (\d+) opened for sessionId /)
       assert.strictEqual(yield* howItEnded(download(Number(port), 1, 8 * MiB)), "cut")
@@ -142,7 +152,7 @@ describe("session-manager-plugin under failure", () => {
         properties: { portNumber: String(destination), type: "LocalPortForwarding" },
         faults: { dropConnection: { everyMessages: 2500, times: 3, lostFrames: 8 } }
       })
-      const child = yield* plugin(response, destination, simulator.endpoint)
+      const child = yield* plugin(response, destination, simulator)
       const stderr = stderrLines(child)
       const [, port] = yield* waitForOutput(child, /Port (\d+) opened for sessionId /)
       assert.strictEqual(yield* howItEnded(download(Number(port), 1, 8 * MiB)), "complete", stderr().join("\n"))

@@ -211,12 +211,28 @@ describe("CLI simulate", () => {
   it.scopedLive("--sessions 0 --kms-key-id: another process starts sessions through the SDK at the endpoint on stderr", () =>
     Effect.gen(function*() {
       const simulator = yield* simulate(["--sessions", "0", "--target", "i-0123456789abcdef0", "--kms-key-id", "alias/simulate"])
-      const endpoint = (yield* pollUntil(
-        Effect.sync(() => /(http:\/\/127\.0\.0\.1:\d+)\n/.exec(simulator.stderr())?.[1]),
-        (found) => found !== undefined,
-        { every: "20 millis", times: 1500, what: `the endpoint on stderr: ${simulator.stderr()}` }
+      // the credentials it generated, in the shell line on its stderr
+      const exported = (yield* pollUntil(
+        Effect.sync(() =>
+          /^export AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+) AWS_ENDPOINT_URL_SSM=(http:\/\/127\.0\.0\.1:\d+) AWS_ENDPOINT_URL_KMS=\3$/m
+            .exec(simulator.stderr())
+        ),
+        (found) => found !== null,
+        { every: "20 millis", times: 1500, what: `the credentials on stderr: ${simulator.stderr()}` }
       ))!
-      const credentials = { accessKeyId: "AKIDSIMULATE", secretAccessKey: "secret" }
+      const endpoint = exported[3]!
+      const credentials = { accessKeyId: exported[1]!, secretAccessKey: exported[2]! }
+      // nothing else is answered
+      const forged = yield* SsmApiModule.resolveTarget("simulated").pipe(
+        Effect.flip,
+        Effect.provide(SsmApiModule.layer({
+          region: "us-east-1",
+          endpoint,
+          credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: "guessed" },
+          maxAttempts: 1
+        }))
+      )
+      assert.include(JSON.stringify(forged), "InvalidSignatureException")
       const aws = Layer.mergeAll(
         SsmApiModule.layer({ region: "us-east-1", endpoint, credentials, maxAttempts: 1 }),
         KmsApi.layer({ region: "us-east-1", endpoint, credentials }),

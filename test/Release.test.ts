@@ -20,6 +20,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import { type Installed, packAndInstall } from "./release/install.js"
+import { sdkCredentials } from "./utils/aws.js"
 import { pathFor, runToEnd, spawn } from "./release/processes.js"
 import { socks5RoundTrip } from "./release/socks.js"
 import { echoServer, greetingEchoServer, roundTrip } from "./utils/tcp.js"
@@ -38,7 +39,8 @@ const instances: ReadonlyArray<AgentSimulator.SimulatedInstance> = [
   { instanceId: INSTANCE, tags: { Name: "web-1" }, computerName: "web-1", ipAddress: "127.0.0.1" },
   { instanceId: OFFLINE, tags: { Name: "gone" }, pingStatus: "ConnectionLost" }
 ]
-const credentials = { accessKeyId: "AKIDRELEASETEST", secretAccessKey: "release-test-secret" }
+/** keys for runs that reach no simulator */
+const noSimulatorCredentials = { accessKeyId: "AKIDRELEASETEST", secretAccessKey: "release-test-secret" }
 
 /** A simulator for the scope, with the account's two managed nodes. */
 const simulator = (options: AgentSimulator.SimulatorOptions = {}) =>
@@ -46,9 +48,11 @@ const simulator = (options: AgentSimulator.SimulatorOptions = {}) =>
 
 /**
  * The environment of a bin on `node`: that Node first on the PATH, a home and cache of the run's own, fake keys,
- * and the simulator as the SSM and KMS endpoints; no shared AWS config.
+ * and the simulator as the SSM and KMS endpoints with its credentials; no shared AWS config.
  */
-const environment = (node: string, endpoint: string): Record<string, string> => {
+const environment = (node: string, sim?: AgentSimulator.AgentSimulator): Record<string, string> => {
+  const endpoint = sim?.endpoint ?? "http://127.0.0.1:9"
+  const credentials = sim === undefined ? noSimulatorCredentials : sdkCredentials(sim)
   const home = Path.join(installed.scratch, "home")
   Fs.mkdirSync(home, { recursive: true })
   return {
@@ -71,9 +75,11 @@ const environment = (node: string, endpoint: string): Record<string, string> => 
 }
 
 /** StartSession through the real SDK, as the AWS CLI makes it before it starts the plugin. */
-const startSession = (endpoint: string, input: StartSessionCommandInput) =>
+const startSession = (sim: AgentSimulator.AgentSimulator, input: StartSessionCommandInput) =>
   Effect.acquireRelease(
-    Effect.sync(() => new SSMClient({ region: "us-east-1", endpoint, credentials, maxAttempts: 1 })),
+    Effect.sync(() =>
+      new SSMClient({ region: "us-east-1", endpoint: sim.endpoint, credentials: sdkCredentials(sim), maxAttempts: 1 })
+    ),
     (client) => Effect.sync(() => client.destroy())
   ).pipe(
     Effect.flatMap((client) => Effect.promise(() => client.send(new StartSessionCommand(input)))),
@@ -96,7 +102,7 @@ const installPlugin = (index: number, node: string) =>
     const dir = Path.join(installed.scratch, `plugin-${index}`)
     const plugin = Path.join(dir, "session-manager-plugin")
     if (Fs.existsSync(plugin)) return plugin
-    const install = yield* runToEnd(installed.bin, ["install-plugin", "--dir", dir], environment(node, "http://127.0.0.1:9"))
+    const install = yield* runToEnd(installed.bin, ["install-plugin", "--dir", dir], environment(node))
     assert.strictEqual(install.code, 0, install.stderr)
     assert.include(Fs.readFileSync(plugin, "utf8"), node)
     return plugin
@@ -113,7 +119,7 @@ describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node
 
     it.scopedLive("npx ssm-session-manager --version, install-plugin, and the plugin's --version", () =>
       Effect.gen(function*() {
-        const env = environment(node, "http://127.0.0.1:9")
+        const env = environment(node)
         const viaNpx = yield* runToEnd("npx", ["--no", "--", "ssm-session-manager", "--version"], env, { cwd: installed.project })
         assert.strictEqual(viaNpx.code, 0, viaNpx.stderr)
         assert.strictEqual(viaNpx.stdout.trim(), installed.version)
@@ -139,7 +145,7 @@ describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node
           String(destination),
           "--ready-json",
           "-"
-        ], environment(node, sim.endpoint))
+        ], environment(node, sim))
         const [line] = yield* tunnel.waitFor(/^\{"mappings".*$/m)
         const ready = JSON.parse(line) as { mappings: Array<{ local: string; sessionId: string; target: string }> }
         assert.strictEqual(ready.mappings[0]!.target, INSTANCE)
@@ -162,7 +168,7 @@ describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node
           "sh",
           "-c",
           "echo out; echo err >&2; exit 42"
-        ], environment(node, sim.endpoint))
+        ], environment(node, sim))
         assert.strictEqual(result.code, 42, result.stderr)
         assert.strictEqual(result.stdout, "out\n")
         assert.isTrue(result.stderr.endsWith("err\n"), result.stderr)
@@ -172,7 +178,7 @@ describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node
     it.scopedLive("shell: commands from piped stdin run in the remote shell", () =>
       Effect.gen(function*() {
         const sim = yield* simulator()
-        const result = yield* runToEnd(bin(), ["shell", "--target", INSTANCE], environment(node, sim.endpoint), {
+        const result = yield* runToEnd(bin(), ["shell", "--target", INSTANCE], environment(node, sim), {
           input: "echo shell-$((6*7))\nexit\n"
         })
         assert.strictEqual(result.code, 0, result.stderr)
@@ -183,7 +189,7 @@ describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node
       Effect.gen(function*() {
         const sim = yield* simulator()
         const sshd = yield* greetingEchoServer("SSH-2.0-StandIn\r\n")
-        const proxy = yield* spawn(bin(), ["ssh-proxy", "--target", INSTANCE, "--port", String(sshd)], environment(node, sim.endpoint), {
+        const proxy = yield* spawn(bin(), ["ssh-proxy", "--target", INSTANCE, "--port", String(sshd)], environment(node, sim), {
           stdin: "pipe"
         })
         yield* proxy.waitFor(/SSH-2\.0-StandIn\r\n/)
@@ -198,7 +204,7 @@ describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node
       Effect.gen(function*() {
         const sim = yield* simulator()
         const destination = yield* echoServer
-        const proxy = yield* spawn(bin(), ["socks", "--target", INSTANCE, "--port", "0"], environment(node, sim.endpoint))
+        const proxy = yield* spawn(bin(), ["socks", "--target", INSTANCE, "--port", "0"], environment(node, sim))
         const [, port] = yield* proxy.waitFor(/SOCKS5 proxy listening on 127\.0\.0\.1:(\d+)/, "either")
         const data = Crypto.randomBytes(64 * 1024)
         assert.strictEqual(text(yield* socks5RoundTrip(Number(port), destination, data)), text(data))
@@ -209,7 +215,7 @@ describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node
     it.scopedLive("a target by its Name tag (DescribeInstanceInformation), and create-document", () =>
       Effect.gen(function*() {
         const sim = yield* simulator()
-        const env = environment(node, sim.endpoint)
+        const env = environment(node, sim)
         const named = yield* runToEnd(bin(), ["exec", "--target", "web-1", "--", "echo", "named"], env)
         assert.strictEqual(named.code, 0, named.stderr)
         // the simulator starts sessions only with the nodes it lists, by id: "web-1" was looked up
@@ -222,7 +228,7 @@ describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node
         assert.include(again.stdout, "exists already")
         // what the simulator holds now: the document exists
         const exists = yield* Effect.promise(() =>
-          new SSMClient({ region: "us-east-1", endpoint: sim.endpoint, credentials, maxAttempts: 1 }).send(
+          new SSMClient({ region: "us-east-1", endpoint: sim.endpoint, credentials: sdkCredentials(sim), maxAttempts: 1 }).send(
             new CreateDocumentCommand({ Name: "SSM-RunShellCommandWithExitCode", DocumentType: "Session", Content: "{}" })
           ).then(() => "created", (error: Error) => error.name)
         )
@@ -239,8 +245,8 @@ describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node
           DocumentName: "AWS-StartPortForwardingSession",
           Parameters: { portNumber: [String(destination)], localPortNumber: ["0"] }
         }
-        const response = yield* startSession(sim.endpoint, request)
-        const plugin = yield* spawn(yield* installPlugin(index, node), pluginArgs(response, request, sim.endpoint), environment(node, sim.endpoint))
+        const response = yield* startSession(sim, request)
+        const plugin = yield* spawn(yield* installPlugin(index, node), pluginArgs(response, request, sim.endpoint), environment(node, sim))
         const [, port] = yield* plugin.waitFor(/Port (\d+) opened/, "either")
         const first = Crypto.randomBytes(64 * 1024)
         assert.strictEqual(text(yield* roundTrip(Number(port), first)), text(first))
@@ -256,12 +262,12 @@ describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node
     it.scopedLive("a KMS-encrypted shell: GenerateDataKey over the SDK, from shell and from the plugin", () =>
       Effect.gen(function*() {
         const sim = yield* simulator({ kmsKeyId: "alias/release-test" })
-        const env = environment(node, sim.endpoint)
+        const env = environment(node, sim)
         const shell = yield* runToEnd(bin(), ["shell", "--target", INSTANCE], env, { input: "echo kms-$((6*7))\nexit\n" })
         assert.strictEqual(shell.code, 0, shell.stderr)
         assert.include(shell.stdout, "kms-42")
         const request = { Target: INSTANCE }
-        const response = yield* startSession(sim.endpoint, request)
+        const response = yield* startSession(sim, request)
         const plugin = yield* spawn(yield* installPlugin(index, node), pluginArgs(response, request, sim.endpoint), env, { stdin: "pipe" })
         plugin.child.stdin!.write("echo plugin-kms-$((6*7))\n")
         yield* plugin.waitFor(/plugin-kms-42/)
@@ -273,7 +279,7 @@ describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node
     it.scopedLive("a refused StartSession (TargetNotConnected): one line on stderr, nothing on stdout, a non-zero exit", () =>
       Effect.gen(function*() {
         const sim = yield* simulator()
-        const result = yield* runToEnd(bin(), ["exec", "--target", OFFLINE, "--", "true"], environment(node, sim.endpoint))
+        const result = yield* runToEnd(bin(), ["exec", "--target", OFFLINE, "--", "true"], environment(node, sim))
         assert.notStrictEqual(result.code, 0)
         assert.strictEqual(result.stdout, "")
         // the error's one line, and the hint that goes with it

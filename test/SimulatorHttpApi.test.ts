@@ -15,12 +15,13 @@ import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as Session from "../src/Session.js"
 import * as Shell from "../src/Shell.js"
 import * as SsmApi from "../src/SsmApi.js"
+import { sdkCredentials } from "./utils/aws.js"
 
-const credentials = { accessKeyId: "AKIDRELEASE", secretAccessKey: "secret" }
-
-const ssmClient = (endpoint: string) =>
+const ssmClient = (simulator: AgentSimulator.AgentSimulator) =>
   Effect.acquireRelease(
-    Effect.sync(() => new SSMClient({ region: "us-east-1", endpoint, credentials, maxAttempts: 1 })),
+    Effect.sync(() =>
+      new SSMClient({ region: "us-east-1", endpoint: simulator.endpoint, credentials: sdkCredentials(simulator), maxAttempts: 1 })
+    ),
     (client) => Effect.sync(() => client.destroy())
   )
 
@@ -42,7 +43,7 @@ describe("the simulator's HTTP API through the AWS SDK", () => {
   it.scopedLive("StartSession answers for every document the simulator plays, with the session its document runs", () =>
     Effect.gen(function*() {
       const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0, instances })
-      const client = yield* ssmClient(simulator.endpoint)
+      const client = yield* ssmClient(simulator)
       const requests: ReadonlyArray<readonly [string | undefined, Record<string, Array<string>>, string]> = [
         [undefined, {}, "Standard_Stream"],
         ["SSM-SessionManagerRunShell", {}, "Standard_Stream"],
@@ -87,7 +88,7 @@ describe("the simulator's HTTP API through the AWS SDK", () => {
         command: "echo out; echo err >&2; exit 42"
       }).pipe(
         Effect.provide(Layer.merge(
-          SsmApi.layer({ region: "us-east-1", endpoint: simulator.endpoint, credentials, maxAttempts: 1 }),
+          SsmApi.layer({ region: "us-east-1", endpoint: simulator.endpoint, credentials: sdkCredentials(simulator), maxAttempts: 1 }),
           NodeSession.layerWebSocketConstructor
         ))
       )
@@ -99,7 +100,7 @@ describe("the simulator's HTTP API through the AWS SDK", () => {
   it.scopedLive("refusals as the service gives them: TargetNotConnected, InvalidDocument, InvalidParameters", () =>
     Effect.gen(function*() {
       const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0, instances })
-      const client = yield* ssmClient(simulator.endpoint)
+      const client = yield* ssmClient(simulator)
       const start = (input: ConstructorParameters<typeof StartSessionCommand>[0]) =>
         call(() => client.send(new StartSessionCommand(input)))
       // offline, and not a node of the account
@@ -122,7 +123,7 @@ describe("the simulator's HTTP API through the AWS SDK", () => {
         Effect.scoped,
         Effect.flip,
         Effect.provide(Layer.merge(
-          SsmApi.layer({ region: "us-east-1", endpoint: simulator.endpoint, credentials, maxAttempts: 1 }),
+          SsmApi.layer({ region: "us-east-1", endpoint: simulator.endpoint, credentials: sdkCredentials(simulator), maxAttempts: 1 }),
           NodeSession.layerWebSocketConstructor
         ))
       )
@@ -132,7 +133,7 @@ describe("the simulator's HTTP API through the AWS SDK", () => {
   it.scopedLive("CreateDocument: created once, DocumentAlreadyExists after; content that is no Session document refused", () =>
     Effect.gen(function*() {
       const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
-      const client = yield* ssmClient(simulator.endpoint)
+      const client = yield* ssmClient(simulator)
       const create = (content: string) =>
         call(() =>
           client.send(
@@ -155,7 +156,7 @@ describe("the simulator's HTTP API through the AWS SDK", () => {
     Effect.gen(function*() {
       const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0, kmsKeyId: "alias/release-test", instances })
       const kms = yield* Effect.acquireRelease(
-        Effect.sync(() => new KMSClient({ region: "us-east-1", endpoint: simulator.endpoint, credentials, maxAttempts: 1 })),
+        Effect.sync(() => new KMSClient({ region: "us-east-1", endpoint: simulator.endpoint, credentials: sdkCredentials(simulator), maxAttempts: 1 })),
         (client) => Effect.sync(() => client.destroy())
       )
       const key = yield* call(() =>
@@ -184,8 +185,8 @@ describe("the simulator's HTTP API through the AWS SDK", () => {
         Effect.scoped,
         Effect.timeout("30 seconds"),
         Effect.provide(Layer.mergeAll(
-          SsmApi.layer({ region: "us-east-1", endpoint: simulator.endpoint, credentials, maxAttempts: 1 }),
-          KmsApi.layer({ region: "us-east-1", endpoint: simulator.endpoint, credentials }),
+          SsmApi.layer({ region: "us-east-1", endpoint: simulator.endpoint, credentials: sdkCredentials(simulator), maxAttempts: 1 }),
+          KmsApi.layer({ region: "us-east-1", endpoint: simulator.endpoint, credentials: sdkCredentials(simulator) }),
           NodeSession.layerWebSocketConstructor
         ))
       )

@@ -147,8 +147,8 @@ describe("SsmApi.layer: ResumeSession through the SDK, against the simulator's H
       const saved = { credentials: process.env["AWS_SHARED_CREDENTIALS_FILE"], config: process.env["AWS_CONFIG_FILE"] }
       process.env["AWS_SHARED_CREDENTIALS_FILE"] = file
       process.env["AWS_CONFIG_FILE"] = Path.join(dir, "config")
-      const write = (accessKeyId: string) =>
-        Fs.writeFileSync(file, `[resume-test]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = secret\n`)
+      const write = (accessKeyId: string, secret: string) =>
+        Fs.writeFileSync(file, `[resume-test]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = ${secret}\n`)
       return { dir, saved, write }
     }),
     ({ dir, saved }) =>
@@ -179,11 +179,13 @@ describe("SsmApi.layer: ResumeSession through the SDK, against the simulator's H
   it.scopedLive("keys rotated in the credentials file after the session started are the ones each resume uses", () =>
     Effect.gen(function*() {
       const credentials = yield* credentialsFile
-      credentials.write("AKIDFIRST")
       const sim = yield* AgentSimulator.make({
         messagesPerSecond: 0,
         sessionSpec: () => ({ plugin: AgentSimulator.echoPlugin() })
       })
+      // the simulator's secret under ids of our own: it answers any id signed with its secret
+      const secret = Redacted.value(sim.credentials.secretAccessKey)
+      credentials.write("AKIDFIRST", secret)
       const aws = Layer.merge(
         SsmApi.layer({ region: "us-east-1", endpoint: sim.endpoint, profile: "resume-test", maxAttempts: 1 }),
         NodeSession.layerWebSocketConstructor
@@ -194,7 +196,7 @@ describe("SsmApi.layer: ResumeSession through the SDK, against the simulator's H
         for (const next of ["AKIDSECOND", "AKIDTHIRD"]) {
           // the keys the session started with (or last resumed with) expire, and new ones are in the file
           yield* sim.expireCredentials(next === "AKIDSECOND" ? "AKIDFIRST" : "AKIDSECOND")
-          credentials.write(next)
+          credentials.write(next, secret)
           assert.isTrue(yield* sim.dropConnection(session.sessionId))
           yield* ping(session, sim)
         }
@@ -214,7 +216,7 @@ describe("SsmApi.layer: ResumeSession through the SDK, against the simulator's H
         SsmApi.layer({
           region: "us-east-1",
           endpoint: sim.endpoint,
-          credentials: { accessKeyId: "AKIDSTATIC", secretAccessKey: "secret" },
+          credentials: { accessKeyId: "AKIDSTATIC", secretAccessKey: Redacted.value(sim.credentials.secretAccessKey) },
           maxAttempts: 1
         }),
         NodeSession.layerWebSocketConstructor

@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as SsmApi from "../src/SsmApi.js"
+import { sdkCredentials } from "./utils/aws.js"
 import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
 import { echoServer } from "./utils/tcp.js"
 
@@ -25,7 +26,7 @@ const viaSdk = Effect.gen(function*() {
   return SsmApi.layer({
     region: "us-east-1",
     endpoint: simulator.endpoint,
-    credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "example" },
+    credentials: sdkCredentials(simulator),
     maxAttempts: 1
   })
 })

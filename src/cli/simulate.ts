@@ -9,7 +9,9 @@
  * for (the agent paused) until the client resumes the session with ResumeSession over HTTP.
  * `--sessions N` prints N responses for N clients. The endpoint printed on stderr serves the SSM API
  * (StartSession for every document the simulator plays, ResumeSession, TerminateSession,
- * DescribeInstanceInformation, CreateDocument) and KMS's GenerateDataKey to AWS SDK clients in other processes.
+ * DescribeInstanceInformation, CreateDocument) and KMS's GenerateDataKey to AWS SDK clients in other processes
+ * that sign with the credentials the simulator generated, which the next stderr line gives as
+ * `export AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… AWS_ENDPOINT_URL_SSM=… AWS_ENDPOINT_URL_KMS=…`.
  *
  * @since 0.1.0
  */
@@ -333,6 +335,13 @@ const run = (options: SimulateOptions) =>
       `SSM API (StartSession, ResumeSession, TerminateSession, DescribeInstanceInformation, CreateDocument) and KMS ` +
         `GenerateDataKey for target ${options.target} (Name simulated): ${simulator.endpoint}`
     )
+    // the API answers only calls signed with the credentials generated now, which only this process's stderr
+    // shows: one shell line that points an AWS SDK or CLI (and the plugin's ResumeSession) at the simulator
+    yield* Console.error(
+      `export AWS_ACCESS_KEY_ID=${simulator.credentials.accessKeyId} ` +
+        `AWS_SECRET_ACCESS_KEY=${Redacted.value(simulator.credentials.secretAccessKey)} ` +
+        `AWS_ENDPOINT_URL_SSM=${simulator.endpoint} AWS_ENDPOINT_URL_KMS=${simulator.endpoint}`
+    )
     for (let i = 0; i < sessions; i++) {
       const response = yield* simulator.startSession(spec())
       // the simulator's own token: printed so that a client can connect, as `aws ssm start-session` prints its response
@@ -379,6 +388,9 @@ export const simulate = Command.make(
     "as one JSON line per session for session-manager-plugin or `plugin`, and serve until interrupted, with the SSM " +
     "API (StartSession for every document above, ResumeSession, TerminateSession, DescribeInstanceInformation, " +
     "CreateDocument) and KMS GenerateDataKey over HTTP at the endpoint it prints on stderr, for AWS SDK clients " +
-    "(AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_KMS, or --endpoint). One session serves one client: " +
+    "(AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_KMS, or --endpoint) that sign with the credentials it generates and " +
+    "prints on stderr as an `export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...` line (any other call gets 403). " +
+    "Sessions run real commands and dial real ports on this machine, as the user running `simulate`. " +
+    "One session serves one client: " +
     "once it ends (the plugin ends, or the client terminates it) its StreamUrl refuses connections"
 ))

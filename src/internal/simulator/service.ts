@@ -13,6 +13,7 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -26,6 +27,7 @@ import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
 import * as Http from "node:http"
 import * as WS from "ws"
 import * as AgentPayload from "../../AgentPayload.js"
@@ -94,22 +96,224 @@ interface ServiceSession extends Agent.SessionRecord {
   resumeCalls: number
 }
 
-/** A failure of the simulated API, as the service reports it. */
-interface ApiFailure {
+/** A failure of the simulated API, as the service reports it. @internal */
+export interface ApiFailure {
   readonly status: number
   readonly name: string
   readonly message: string
 }
 
-/** StartSession's Parameters: a map of string lists (anything else is left out). */
-const parametersOf = (value: unknown): Record<string, ReadonlyArray<string>> => {
-  const parameters: Record<string, ReadonlyArray<string>> = Object.create(null)
-  if (typeof value !== "object" || value === null) return parameters
-  for (const [key, values] of Object.entries(value)) {
-    if (Array.isArray(values)) parameters[key] = values.map(String)
-  }
-  return parameters
+/** The largest request body the API reads; past it, 413 and the connection closes. */
+export const BODY_LIMIT = 1024 * 1024
+
+/** The largest WebSocket message a data channel takes (the `ws` default is 100 MiB). */
+const MESSAGE_LIMIT = 4 * 1024 * 1024
+
+/** How far a signed request's X-Amz-Date may be from now, as AWS allows. */
+const SKEW_MILLIS = 15 * 60 * 1000
+
+type Body = Readonly<Record<string, unknown>>
+
+const serialization = (message: string): ApiFailure => ({ status: 400, name: "SerializationException", message })
+
+/** A string member of a JSON body (absent or null: undefined); anything else is a SerializationException. */
+const stringField = (body: Body, key: string): Either.Either<string | undefined, ApiFailure> => {
+  const value = body[key]
+  return value === undefined || value === null
+    ? Either.right(undefined)
+    : typeof value === "string"
+    ? Either.right(value)
+    : Either.left(serialization(`${key} must be a string`))
 }
+
+/** A number member of a JSON body (absent or null: undefined). */
+const numberField = (body: Body, key: string): Either.Either<number | undefined, ApiFailure> => {
+  const value = body[key]
+  return value === undefined || value === null
+    ? Either.right(undefined)
+    : typeof value === "number"
+    ? Either.right(value)
+    : Either.left(serialization(`${key} must be a number`))
+}
+
+const isObject = (value: unknown): value is Body =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** A list of strings, or a SerializationException naming `what`. */
+const stringList = (value: unknown, what: string): Either.Either<ReadonlyArray<string>, ApiFailure> =>
+  Array.isArray(value) && value.every((item) => typeof item === "string")
+    ? Either.right(value as ReadonlyArray<string>)
+    : Either.left(serialization(`${what} must be a list of strings`))
+
+/** StartSession's Parameters: a map of string lists. */
+const parametersOf = (value: unknown): Either.Either<Record<string, ReadonlyArray<string>>, ApiFailure> =>
+  Either.gen(function*() {
+    const parameters: Record<string, ReadonlyArray<string>> = Object.create(null)
+    if (value === undefined || value === null) return parameters
+    if (!isObject(value)) return yield* Either.left(serialization("Parameters must map names to lists of strings"))
+    for (const [key, values] of Object.entries(value)) parameters[key] = yield* stringList(values, `Parameters.${key}`)
+    return parameters
+  })
+
+/** DescribeInstanceInformation's Filters: a list of `{ Key, Values }`. */
+const filtersOf = (value: unknown): Either.Either<ReadonlyArray<SsmApi.InstanceFilter>, ApiFailure> =>
+  Either.gen(function*() {
+    if (value === undefined || value === null) return []
+    if (!Array.isArray(value)) return yield* Either.left(serialization("Filters must be a list"))
+    const filters: Array<SsmApi.InstanceFilter> = []
+    for (const filter of value) {
+      if (!isObject(filter)) return yield* Either.left(serialization("each filter must be an object"))
+      const key = (yield* stringField(filter, "Key")) ?? ""
+      const values = filter["Values"] === undefined || filter["Values"] === null
+        ? []
+        : yield* stringList(filter["Values"], "Values")
+      filters.push({ key, values })
+    }
+    return filters
+  })
+
+/** `decodeURIComponent`, or undefined for a malformed escape (`%`, `%E0%A4%A`). */
+const decodeComponent = (text: string): string | undefined => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** RFC 3986 escaping as SigV4 does it (`encodeURIComponent` plus `!'()*`). */
+const escapeUri = (text: string) =>
+  encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+
+/** The canonical URI of a non-S3 request (segments normalised, then escaped once more), as the SDK signs it. */
+const canonicalPath = (path: string) => {
+  const segments: Array<string> = []
+  for (const segment of path.split("/")) {
+    if (segment === "" || segment === ".") continue
+    if (segment === "..") segments.pop()
+    else segments.push(segment)
+  }
+  const normalised = `${path.startsWith("/") ? "/" : ""}${segments.join("/")}${
+    segments.length > 0 && path.endsWith("/") ? "/" : ""
+  }`
+  return escapeUri(normalised).replace(/%2F/g, "/")
+}
+
+/** The canonical query string; undefined when it does not decode. */
+const canonicalQuery = (query: string): string | undefined => {
+  const pairs: Array<string> = []
+  for (const part of query.split("&")) {
+    if (part === "") continue
+    const equals = part.indexOf("=")
+    const [key, value] = equals < 0 ? [part, ""] : [part.slice(0, equals), part.slice(equals + 1)]
+    try {
+      const name = decodeURIComponent(key)
+      if (name.toLowerCase() === "x-amz-signature") continue
+      pairs.push(`${escapeUri(name)}=${escapeUri(decodeURIComponent(value))}`)
+    } catch {
+      return undefined
+    }
+  }
+  return pairs.sort().join("&")
+}
+
+const hmac = (key: Crypto.BinaryLike, text: string) => Crypto.createHmac("sha256", key).update(text, "utf8").digest()
+const sha256Hex = (data: string | Uint8Array) => Crypto.createHash("sha256").update(data).digest("hex")
+
+const AUTHORIZATION =
+  /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request, ?SignedHeaders=([a-z0-9;_.-]+), ?Signature=([0-9a-f]{64})$/
+
+/**
+ * Checks a request's AWS Signature Version 4 (the Authorization header form; see the AWS docs "Create a canonical
+ * request for Signature Version 4") against `secret`: the signature recomputed over the method, path, query,
+ * signed headers (`host` and `x-amz-date` among them) and the hash of the body received, compared in constant
+ * time, with X-Amz-Date within 15 minutes of `now`. The access key id it was signed under, or the failure to answer.
+ *
+ * @internal
+ */
+export const verifySignature = (
+  request: {
+    readonly method: string
+    readonly url: string
+    readonly headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+  },
+  body: Uint8Array,
+  secret: string,
+  now: number
+): Either.Either<string, ApiFailure> => {
+  const unrecognized = Either.left<ApiFailure>({
+    status: 403,
+    name: "UnrecognizedClientException",
+    message: "The security token included in the request is invalid."
+  })
+  const header = (name: string): string | undefined => {
+    const value = request.headers[name]
+    return value === undefined ? undefined : typeof value === "string" ? value : value.join(",")
+  }
+  const match = AUTHORIZATION.exec(header("authorization") ?? "")
+  if (match === null) return unrecognized
+  const [, accessKeyId, shortDate, region, service, signedHeaderList, signature] = match as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string
+  ]
+  const signedHeaders = signedHeaderList.split(";")
+  const longDate = header("x-amz-date") ?? ""
+  const dated = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(longDate)
+  if (
+    dated === null || !longDate.startsWith(shortDate) || !signedHeaders.includes("host") ||
+    !signedHeaders.includes("x-amz-date") || signedHeaders.some((name, i) => i > 0 && signedHeaders[i - 1]! >= name)
+  ) {
+    return unrecognized
+  }
+  const signedAt = Date.UTC(+dated[1]!, +dated[2]! - 1, +dated[3]!, +dated[4]!, +dated[5]!, +dated[6]!)
+  if (!(Math.abs(now - signedAt) <= SKEW_MILLIS)) {
+    return Either.left({
+      status: 403,
+      name: "InvalidSignatureException",
+      message: "Signature expired: the request's X-Amz-Date is more than 15 minutes from the simulator's time."
+    })
+  }
+  const question = request.url.indexOf("?")
+  const query = canonicalQuery(question < 0 ? "" : request.url.slice(question + 1))
+  if (query === undefined) return unrecognized
+  const canonicalHeaders = signedHeaders.map((name) =>
+    `${name}:${(header(name) ?? "").replace(/[\r\n]/g, " ").replace(/[ \t]+/g, " ").replace(/^ | $/g, "")}\n`
+  ).join("")
+  const canonicalRequest = [
+    request.method,
+    canonicalPath(question < 0 ? request.url : request.url.slice(0, question)),
+    query,
+    canonicalHeaders,
+    signedHeaderList,
+    sha256Hex(body)
+  ].join("\n")
+  const scope = `${shortDate}/${region}/${service}/aws4_request`
+  const stringToSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${sha256Hex(canonicalRequest)}`
+  const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, shortDate), region), service), "aws4_request")
+  const expected = Crypto.createHmac("sha256", key).update(stringToSign, "utf8").digest()
+  return Crypto.timingSafeEqual(expected, Buffer.from(signature, "hex"))
+    ? Either.right(accessKeyId)
+    : Either.left({
+      status: 403,
+      name: "InvalidSignatureException",
+      message: "The request signature we calculated does not match the signature you provided."
+    })
+}
+
+/** Whether two strings are equal, in time that does not depend on where they differ. */
+const sameSecret = (a: string, b: string) =>
+  Crypto.timingSafeEqual(Crypto.createHash("sha256").update(a).digest(), Crypto.createHash("sha256").update(b).digest())
+
+/** Fresh credentials for a simulator (see `AgentSimulator.SimulatorCredentials`). */
+const generateCredentials = (): AgentSimulator.SimulatorCredentials => ({
+  accessKeyId: `AKIASIM${Crypto.randomBytes(8).toString("hex").toUpperCase()}`,
+  secretAccessKey: Redacted.make(Crypto.randomBytes(30).toString("base64url"))
+})
 
 /** @internal */
 export const make = (
@@ -117,6 +321,7 @@ export const make = (
 ): Effect.Effect<AgentSimulator.AgentSimulator, AgentSimulator.SimulatorError, Scope.Scope> =>
   Effect.gen(function*() {
     const sessions = new Map<string, ServiceSession>()
+    const credentials = generateCredentials()
     const expiredAccessKeys = new Set<string>()
     // the simulator's KMS: the data keys clients make are the ones its agent can decrypt
     const simulatedKms = SimulatorKms.make()
@@ -128,7 +333,7 @@ export const make = (
     const { server, webSockets } = yield* Effect.acquireRelease(
       Effect.async<{ server: Http.Server; webSockets: WS.WebSocketServer }, AgentSimulator.SimulatorError>((resume) => {
         const server = Http.createServer((request, response) => serveApi(request, response))
-        const webSockets = new WS.WebSocketServer({ server })
+        const webSockets = new WS.WebSocketServer({ server, maxPayload: MESSAGE_LIMIT })
         server.once("listening", () => resume(Effect.succeed({ server, webSockets })))
         server.once("error", (cause) => resume(Effect.fail({ _tag: "SimulatorError", reason: "Listen", cause })))
         server.listen(options.port ?? 0, options.host ?? "127.0.0.1")
@@ -156,9 +361,14 @@ export const make = (
     // ------------------------------------------------------------------------------------------------------------
     // connections: a WebSocket presents a token, then carries the session until it closes or is dropped
     // ------------------------------------------------------------------------------------------------------------
+    // after listening, errors are per connection: none may end the process (a listener keeps them from throwing)
+    server.on("error", () => {})
+    webSockets.on("error", () => {})
     webSockets.on("connection", (socket, request) => {
+      // a frame ws rejects (bad opcode, too large, bad UTF-8) is an "error" on the socket, then "close"
+      socket.on("error", () => {})
       const match = /^\/v1\/data-channel\/([^?]+)/.exec(request.url ?? "")
-      const session = match === null ? undefined : sessions.get(decodeURIComponent(match[1]!))
+      const session = match === null ? undefined : sessions.get(decodeComponent(match[1]!) ?? "")
       if (session === undefined || session.ended || session.expired || session.killed) {
         socket.close(4004, "unknown session")
         return
@@ -174,7 +384,10 @@ export const make = (
           clearTimeout(openTimer)
           if (isBinary) return socket.close(4001, "expected OpenDataChannel")
           const open = decodeOpen(textEncoder.encode(data.toString("utf8")))
-          if (Either.isLeft(open) || session.token === undefined || Redacted.value(open.right.TokenValue) !== session.token) {
+          if (
+            Either.isLeft(open) || session.token === undefined ||
+            !sameSecret(Redacted.value(open.right.TokenValue), session.token)
+          ) {
             return socket.close(4003, "invalid token")
           }
           session.token = undefined
@@ -537,27 +750,29 @@ export const make = (
         return Effect.succeed(Port.documentSpec(request))
       })
 
-    const createDocument = (body: Record<string, unknown>) =>
-      Effect.suspend(() => {
-        const name = String(body["Name"] ?? "")
-        const type = String(body["DocumentType"] ?? "Command")
-        const format = String(body["DocumentFormat"] ?? "JSON")
+    const createDocument = (body: Body) =>
+      Effect.gen(function*() {
+        const name = (yield* stringField(body, "Name")) ?? ""
+        const type = (yield* stringField(body, "DocumentType")) ?? "Command"
+        const format = (yield* stringField(body, "DocumentFormat")) ?? "JSON"
+        const text = (yield* stringField(body, "Content")) ?? ""
         if (!/^[a-zA-Z0-9_.-]{3,128}$/.test(name) || /^(aws|amazon|amzn)/i.test(name) && !(name in Documents.documents)) {
-          return Effect.fail<ApiFailure>({ status: 400, name: "ValidationException", message: `Invalid document name ${name}` })
+          return yield* Effect.fail<ApiFailure>({ status: 400, name: "ValidationException", message: `Invalid document name ${name}` })
         }
         if (createdDocuments.has(name) || name in Documents.documents && name.startsWith("AWS-")) {
-          return Effect.fail<ApiFailure>({ status: 400, name: "DocumentAlreadyExists", message: "The specified document already exists." })
+          return yield* Effect.fail<ApiFailure>({ status: 400, name: "DocumentAlreadyExists", message: "The specified document already exists." })
         }
-        try {
-          const content = format === "JSON" ? JSON.parse(String(body["Content"] ?? "")) : undefined
-          if (type === "Session" && format === "JSON" && (typeof content !== "object" || content === null || !("sessionType" in content))) {
-            throw new Error("no sessionType")
-          }
-        } catch {
-          return Effect.fail<ApiFailure>({ status: 400, name: "InvalidDocumentContent", message: "The content for the document is not valid." })
+        const content = format === "JSON"
+          ? Either.try(() => JSON.parse(text) as unknown)
+          : Either.right(undefined)
+        if (
+          Either.isLeft(content) ||
+          type === "Session" && format === "JSON" && !(isObject(content.right) && "sessionType" in content.right)
+        ) {
+          return yield* Effect.fail<ApiFailure>({ status: 400, name: "InvalidDocumentContent", message: "The content for the document is not valid." })
         }
         createdDocuments.add(name)
-        return Effect.succeed({
+        return {
           Name: name,
           DocumentType: type,
           DocumentFormat: format,
@@ -566,29 +781,25 @@ export const make = (
           DefaultVersion: "1",
           Status: "Active",
           SchemaVersion: "1.0"
-        })
+        }
       })
 
     /** KMS's GenerateDataKey (the KMS JSON protocol, `X-Amz-Target: TrentService.GenerateDataKey`). */
-    const generateDataKey = (body: Record<string, unknown>) =>
-      Effect.suspend((): Effect.Effect<Record<string, unknown>, ApiFailure> => {
-        const keyId = String(body["KeyId"] ?? "")
+    const generateDataKey = (body: Body) =>
+      Effect.gen(function*() {
+        const keyId = (yield* stringField(body, "KeyId")) ?? ""
         const context = body["EncryptionContext"] ?? {}
-        const numberOfBytes = body["NumberOfBytes"] !== undefined
-          ? Number(body["NumberOfBytes"])
-          : body["KeySpec"] === "AES_128"
-          ? 16
-          : body["KeySpec"] === "AES_256"
-          ? 32
-          : NaN
-        if (keyId === "") return Effect.fail({ status: 400, name: "ValidationException", message: "KeyId is required" })
+        const keySpec = yield* stringField(body, "KeySpec")
+        const numberOfBytes = (yield* numberField(body, "NumberOfBytes")) ??
+          (keySpec === "AES_128" ? 16 : keySpec === "AES_256" ? 32 : NaN)
+        if (keyId === "") return yield* Effect.fail<ApiFailure>({ status: 400, name: "ValidationException", message: "KeyId is required" })
         if (!(Number.isInteger(numberOfBytes) && numberOfBytes >= 1 && numberOfBytes <= 1024)) {
-          return Effect.fail({ status: 400, name: "ValidationException", message: "NumberOfBytes or KeySpec is required" })
+          return yield* Effect.fail<ApiFailure>({ status: 400, name: "ValidationException", message: "NumberOfBytes or KeySpec is required" })
         }
-        if (typeof context !== "object" || context === null || Object.values(context).some((v) => typeof v !== "string")) {
-          return Effect.fail({ status: 400, name: "ValidationException", message: "EncryptionContext must map strings to strings" })
+        if (!isObject(context) || Object.values(context).some((v) => typeof v !== "string")) {
+          return yield* Effect.fail<ApiFailure>({ status: 400, name: "ValidationException", message: "EncryptionContext must map strings to strings" })
         }
-        return Effect.map(
+        return yield* Effect.map(
           simulatedKms.kms.generateDataKey({
             keyId,
             numberOfBytes,
@@ -602,88 +813,125 @@ export const make = (
         ).pipe(Effect.catchAll((error) => Effect.fail<ApiFailure>({ status: 400, name: "KMSInternalException", message: error.detail })))
       })
 
+    const operations: Record<string, (body: Body, accessKeyId: string) => Effect.Effect<unknown, ApiFailure>> = {
+      "AmazonSSM.ResumeSession": (body, accessKeyId) =>
+        Effect.gen(function*() {
+          const sessionId = (yield* stringField(body, "SessionId")) ?? ""
+          const resumed = yield* resumeSession(sessionId, accessKeyId)
+          return Option.match(resumed, {
+            onNone: () => ({ SessionId: sessionId }),
+            onSome: (r) => ({ SessionId: r.SessionId, TokenValue: Redacted.value(r.TokenValue), StreamUrl: r.StreamUrl })
+          })
+        }),
+      "AmazonSSM.TerminateSession": (body) =>
+        Effect.gen(function*() {
+          const sessionId = (yield* stringField(body, "SessionId")) ?? ""
+          if (!(yield* terminateSession(sessionId))) {
+            return yield* Effect.fail<ApiFailure>({ status: 400, name: "DoesNotExistException", message: `Session ${sessionId} does not exist` })
+          }
+          return { SessionId: sessionId }
+        }),
+      "AmazonSSM.DescribeInstanceInformation": (body) =>
+        Effect.gen(function*() {
+          const all = yield* describeInstanceInformation(yield* filtersOf(body["Filters"]))
+          // pages as the service gives them: MaxResults (5 to 50) at a time, NextToken an opaque offset
+          const size = Math.min(50, Math.max(5, (yield* numberField(body, "MaxResults")) ?? 50)) || 50
+          const from = Math.max(0, Math.floor(Number((yield* stringField(body, "NextToken")) ?? 0))) || 0
+          const list = all.slice(from, from + size)
+          return {
+            ...(from + size < all.length ? { NextToken: String(from + size) } : {}),
+            InstanceInformationList: list.map((instance) => ({
+              InstanceId: instance.instanceId,
+              PingStatus: instance.pingStatus,
+              ComputerName: instance.computerName,
+              IPAddress: instance.ipAddress
+            }))
+          }
+        }),
+      "AmazonSSM.StartSession": (body) =>
+        Effect.gen(function*() {
+          const target = (yield* stringField(body, "Target")) ?? ""
+          const documentName = yield* stringField(body, "DocumentName")
+          const parameters = yield* parametersOf(body["Parameters"])
+          const spec = yield* startSpec({ target, documentName, parameters })
+          const r = yield* startSession({ targetId: target, ...spec })
+          return { SessionId: r.SessionId, TokenValue: Redacted.value(r.TokenValue), StreamUrl: r.StreamUrl }
+        }),
+      "AmazonSSM.CreateDocument": (body) =>
+        Effect.map(createDocument(body), (description) => ({ DocumentDescription: description })),
+      "TrentService.GenerateDataKey": generateDataKey
+    }
+
     /**
      * The SSM JSON protocol (`X-Amz-Target: AmazonSSM.<Operation>`) and KMS's (`TrentService.<Operation>`), for SDK
-     * clients in other processes.
+     * clients in other processes that sign with the simulator's credentials. Bodies past `BODY_LIMIT` get 413 and
+     * the connection closes; a body that is not a JSON object, or a member of the wrong type, gets
+     * SerializationException; anything unforeseen gets 500: no request ends the server.
      */
     const serveApi = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
-      let raw = ""
-      request.on("data", (chunk) => (raw += chunk))
+      const reply = (status: number, body: unknown, errorType?: string) => {
+        if (response.headersSent || response.destroyed) return
+        response.statusCode = status
+        response.setHeader("content-type", "application/x-amz-json-1.1")
+        if (errorType !== undefined) response.setHeader("x-amzn-errortype", errorType)
+        response.end(JSON.stringify(body))
+      }
+      const fail = (failure: ApiFailure) => reply(failure.status, { __type: failure.name, message: failure.message }, failure.name)
+      let done = false
+      /** 413, and the connection closes once it is said, without reading further */
+      const tooLarge = () => {
+        done = true
+        request.removeAllListeners("data")
+        response.setHeader("connection", "close")
+        response.once("finish", () => request.socket.destroy())
+        fail({ status: 413, name: "RequestEntityTooLargeException", message: `request bodies are limited to ${BODY_LIMIT} bytes` })
+      }
+      const declared = Number(request.headers["content-length"] ?? 0)
+      if (declared > BODY_LIMIT) return tooLarge()
+      const chunks: Array<Buffer> = []
+      let size = 0
+      request.on("error", () => {
+        done = true
+      })
+      request.on("data", (chunk: Buffer) => {
+        if (done) return
+        size += chunk.length
+        if (size > BODY_LIMIT) return tooLarge()
+        chunks.push(chunk)
+      })
       request.on("end", () => {
-        const reply = (status: number, body: unknown, errorType?: string) => {
-          response.statusCode = status
-          response.setHeader("content-type", "application/x-amz-json-1.1")
-          if (errorType !== undefined) response.setHeader("x-amzn-errortype", errorType)
-          response.end(JSON.stringify(body))
-        }
-        const fail = (failure: ApiFailure) => reply(failure.status, { __type: failure.name, message: failure.message }, failure.name)
-        let body: Record<string, unknown> = {}
+        if (done) return
+        done = true
         try {
-          body = JSON.parse(raw || "{}")
-        } catch {
-          return fail({ status: 400, name: "SerializationException", message: "the request is not JSON" })
-        }
-        const accessKeyId = /Credential=([^/]+)\//.exec(String(request.headers["authorization"] ?? ""))?.[1]
-        const sessionId = String(body["SessionId"] ?? "")
-        const answer = <A>(effect: Effect.Effect<A, ApiFailure>, ok: (a: A) => unknown) =>
-          Effect.runFork(Effect.match(effect, { onFailure: fail, onSuccess: (a) => reply(200, ok(a)) }))
-        switch (String(request.headers["x-amz-target"] ?? "")) {
-          case "AmazonSSM.ResumeSession":
-            return answer(resumeSession(sessionId, accessKeyId), (resumed) =>
-              Option.match(resumed, {
-                onNone: () => ({ SessionId: sessionId }),
-                onSome: (r) => ({ SessionId: r.SessionId, TokenValue: Redacted.value(r.TokenValue), StreamUrl: r.StreamUrl })
-              }))
-          case "AmazonSSM.TerminateSession":
-            return answer(
-              Effect.flatMap(terminateSession(sessionId), (known) =>
-                known
-                  ? Effect.void
-                  : Effect.fail<ApiFailure>({ status: 400, name: "DoesNotExistException", message: `Session ${sessionId} does not exist` })),
-              () => ({ SessionId: sessionId })
-            )
-          case "AmazonSSM.DescribeInstanceInformation": {
-            const filters = Array.isArray(body["Filters"]) ? body["Filters"] as Array<{ Key?: unknown; Values?: unknown }> : []
-            return answer(
-              describeInstanceInformation(filters.map((filter) => ({
-                key: String(filter.Key ?? ""),
-                values: Array.isArray(filter.Values) ? filter.Values.map(String) : []
-              }))),
-              (all) => {
-                // pages as the service gives them: MaxResults (5 to 50) at a time, NextToken an opaque offset
-                const size = Math.min(50, Math.max(5, Number(body["MaxResults"] ?? 50) || 50))
-                const from = Number(body["NextToken"] ?? 0) || 0
-                const list = all.slice(from, from + size)
-                return {
-                  ...(from + size < all.length ? { NextToken: String(from + size) } : {}),
-                  InstanceInformationList: list.map((instance) => ({
-                    InstanceId: instance.instanceId,
-                    PingStatus: instance.pingStatus,
-                    ComputerName: instance.computerName,
-                    IPAddress: instance.ipAddress
-                  }))
-                }
-              }
-            )
+          const raw = Buffer.concat(chunks)
+          const signed = verifySignature(
+            { method: request.method ?? "", url: request.url ?? "/", headers: request.headers },
+            raw,
+            Redacted.value(credentials.secretAccessKey),
+            Date.now()
+          )
+          if (Either.isLeft(signed)) return fail(signed.left)
+          const body = Either.try(() => JSON.parse(raw.length === 0 ? "{}" : raw.toString("utf8")) as unknown)
+          if (Either.isLeft(body) || !isObject(body.right)) {
+            return fail(serialization("the request body is not a JSON object"))
           }
-          case "AmazonSSM.StartSession": {
-            const target = String(body["Target"] ?? "")
-            const documentName = typeof body["DocumentName"] === "string" ? body["DocumentName"] : undefined
-            const parameters = parametersOf(body["Parameters"])
-            return answer(
-              Effect.flatMap(
-                startSpec({ target, documentName, parameters }),
-                (spec) => startSession({ targetId: target, ...spec })
-              ),
-              (r) => ({ SessionId: r.SessionId, TokenValue: Redacted.value(r.TokenValue), StreamUrl: r.StreamUrl })
-            )
-          }
-          case "AmazonSSM.CreateDocument":
-            return answer(createDocument(body), (description) => ({ DocumentDescription: description }))
-          case "TrentService.GenerateDataKey":
-            return answer(generateDataKey(body), (key) => key)
-          default:
+          const target = request.headers["x-amz-target"]
+          const operation = request.method === "POST" && typeof target === "string" && Object.hasOwn(operations, target)
+            ? operations[target]!
+            : undefined
+          if (operation === undefined) {
             return fail({ status: 400, name: "UnknownOperationException", message: "not simulated" })
+          }
+          Effect.runFork(Effect.matchCause(operation(body.right, signed.right), {
+            onFailure: (cause) =>
+              Option.match(Cause.failureOption(cause), {
+                onSome: fail,
+                onNone: () => fail({ status: 500, name: "InternalServerError", message: "the simulator failed" })
+              }),
+            onSuccess: (answer) => reply(200, answer)
+          }))
+        } catch {
+          fail({ status: 500, name: "InternalServerError", message: "the simulator failed" })
         }
       })
     }
@@ -692,6 +940,7 @@ export const make = (
       host,
       port,
       endpoint: `http://${host}:${port}`,
+      credentials,
       kms: simulatedKms.kms,
       startSession,
       resumeSession: (sessionId) =>
