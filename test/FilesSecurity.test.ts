@@ -95,16 +95,24 @@ const outputs = (child: ChildProcess.ChildProcess) =>
     return { code, stdout: output.stdout(), stderr: output.stderr() }
   })
 
+/**
+ * A directory for the scope in which `session-manager-plugin` is a symbolic link to `victim`, a file of someone
+ * else's that mentions the plugin script's marker.
+ */
+const plantedLink = Effect.gen(function*() {
+  const dir = yield* tempDir
+  const plugin = Path.join(dir, "session-manager-plugin")
+  const victim = Path.join(dir, "victim")
+  const victimText = "# session-manager-plugin from ssm-session-manager\nthe victim's own\n"
+  Fs.writeFileSync(victim, victimText, { mode: 0o600 })
+  Fs.symlinkSync(victim, plugin)
+  return { dir, plugin, victim, victimText }
+})
+
 describe("install-plugin --dir D", () => {
   it.scopedLive("refuses, in one line, a symbolic link at D/session-manager-plugin (dangling or not) and a directory", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const plugin = Path.join(dir, "session-manager-plugin")
-      // a file that mentions the marker, reached through a link
-      const victim = Path.join(dir, "victim")
-      const victimText = "# session-manager-plugin from ssm-session-manager\nthe victim's own\n"
-      Fs.writeFileSync(victim, victimText, { mode: 0o600 })
-      Fs.symlinkSync(victim, plugin)
+      const { dir, plugin, victim, victimText } = yield* plantedLink
       const linked = yield* outputs(yield* spawnCli("main", ["install-plugin", "--dir", dir]))
       assert.strictEqual(linked.code, 1, linked.stderr)
       assert.match(linked.stderr.trim(), /session-manager-plugin is a symbolic link \(to .*victim\): not writing through it; --force replaces the link itself/)
@@ -134,12 +142,7 @@ describe("install-plugin --dir D", () => {
 
   it.scopedLive("with --force, replaces the link itself, says so, and leaves the file it pointed to untouched", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const plugin = Path.join(dir, "session-manager-plugin")
-      const victim = Path.join(dir, "victim")
-      const victimText = "# session-manager-plugin from ssm-session-manager\nthe victim's own\n"
-      Fs.writeFileSync(victim, victimText, { mode: 0o600 })
-      Fs.symlinkSync(victim, plugin)
+      const { dir, plugin, victim, victimText } = yield* plantedLink
       const forced = yield* outputs(yield* spawnCli("main", ["install-plugin", "--dir", dir, "--force"]))
       assert.strictEqual(forced.code, 0, forced.stderr)
       assert.match(forced.stderr, /replaced the symbolic link .*session-manager-plugin itself; .*victim is untouched/)

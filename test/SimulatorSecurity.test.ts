@@ -83,33 +83,6 @@ const attached = (sim: AgentSimulator.AgentSimulator, sessionId: string) =>
     what: "the session carried by the WebSocket"
   })
 
-/** A WebSocket upgrade request for `path` over a raw socket (any bytes); what came back before the first blank line. */
-const rawUpgrade = (port: number, path: string) =>
-  Effect.async<string>((resume) => {
-    const socket = Net.connect(port, "127.0.0.1")
-    let answer = ""
-    let done = false
-    const finish = () => {
-      if (done) return
-      done = true
-      socket.destroy()
-      resume(Effect.succeed(answer))
-    }
-    socket.on("connect", () =>
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-        "latin1"
-      ))
-    socket.on("data", (data: Buffer) => {
-      answer += data.toString("latin1")
-      if (answer.includes("\r\n\r\n")) finish()
-    })
-    socket.on("error", finish)
-    socket.on("close", finish)
-    return Effect.sync(() => socket.destroy())
-  })
-
 describe("the simulator's API serves only the holder of its credentials", () => {
   it.scopedLive("a SessionId alone resumes nothing: unsigned, forged, stale and wrong-secret calls get 403", () =>
     Effect.gen(function*() {
@@ -180,14 +153,16 @@ describe("the simulator's API serves only the holder of its credentials", () => 
 })
 
 /**
- * A WebSocket upgrade for `path`, then `frames` written raw (any bytes, valid frames or not), on a raw socket; done
- * when the server closes the connection or has answered and taken the bytes.
+ * A WebSocket upgrade request for `path` over a raw socket (any bytes). Without `frames`: what came back before the
+ * first blank line. With `frames` (any bytes, valid frames or not), written raw after the server's answer and
+ * followed by a close frame: what came back until the server closed the connection or took the bytes.
  */
-const rawFrames = (port: number, path: string, frames: Uint8Array) =>
+const rawUpgrade = (port: number, path: string, frames?: Uint8Array) =>
   Effect.async<string>((resume) => {
     const socket = Net.connect(port, "127.0.0.1")
     let answer = ""
     let done = false
+    let sent = false
     const finish = () => {
       if (done) return
       done = true
@@ -197,17 +172,17 @@ const rawFrames = (port: number, path: string, frames: Uint8Array) =>
     socket.on("connect", () =>
       socket.write(
         `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`
+          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        "latin1"
       ))
-    let sent = false
     socket.on("data", (data: Buffer) => {
       answer += data.toString("latin1")
-      if (!sent && answer.includes("\r\n\r\n")) {
-        sent = true
-        // the frames, then a close frame (masked, code 1000): the server answers it, or has closed already
-        socket.write(frames)
-        socket.write(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]), () => socket.end())
-      }
+      if (sent || !answer.includes("\r\n\r\n")) return
+      if (frames === undefined) return finish()
+      sent = true
+      // the frames, then a close frame (masked, code 1000): the server answers it, or has closed already
+      socket.write(frames)
+      socket.write(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]), () => socket.end())
     })
     socket.on("error", finish)
     socket.on("close", finish)
@@ -226,7 +201,7 @@ describe("no input ends the simulator", () => {
       const frames = fc.tuple(header, fc.uint8Array({ maxLength: 300 }))
         .map(([head, body]) => Uint8Array.from([...head, ...body]))
       for (const [bytes, path] of fc.sample(fc.tuple(frames, fc.constantFrom(live, "/v1/data-channel/unknown", "/")), { numRuns: 150, seed: 28 })) {
-        const answer = yield* rawFrames(sim.port, path, bytes)
+        const answer = yield* rawUpgrade(sim.port, path, bytes)
         assert.match(answer, /^HTTP\/1\.1 101 /)
       }
       yield* stillServes(sim)
@@ -442,7 +417,7 @@ describe("the simulate process, probed as a real process", () => {
       const channel = yield* openChannel(`ws://127.0.0.1:${sim.port}/v1/data-channel/%`, "t")
       assert.strictEqual(yield* closeCode(channel), 4004)
       // a frame ws rejects (opcode 15), on the live session's data channel
-      const invalid = yield* rawFrames(sim.port, `/v1/data-channel/${sim.sessionId}`, Uint8Array.from([0x8f, 0x80, 0, 0, 0, 0]))
+      const invalid = yield* rawUpgrade(sim.port, `/v1/data-channel/${sim.sessionId}`, Uint8Array.from([0x8f, 0x80, 0, 0, 0, 0]))
       assert.match(invalid, /^HTTP\/1\.1 101 /)
       const nullBody = yield* call(sim, "AmazonSSM.StartSession", "null", sim.sign)
       assert.strictEqual(nullBody.status, 400, nullBody.body)
