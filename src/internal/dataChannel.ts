@@ -473,12 +473,17 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
       }
     }
 
-    /** The acknowledgement waits for the transport to drain: one entry per sequence number, whatever asks again. */
-    const holdAck = (sequence: number, messageId: () => string) => {
-      if (!pendingAcks.has(sequence)) pendingAcks.set(sequence, messageId())
+    /** Asks the transport, once at a time, to say when it has drained: `flushAcks` then writes what waits. */
+    const requestDrain = () => {
       if (drainRequested || congestion === undefined) return
       drainRequested = true
       congestion.whenDrained(flushAcks)
+    }
+
+    /** The acknowledgement waits for the transport to drain: one entry per sequence number, whatever asks again. */
+    const holdAck = (sequence: number, messageId: () => string) => {
+      if (!pendingAcks.has(sequence)) pendingAcks.set(sequence, messageId())
+      requestDrain()
     }
 
     /**
@@ -495,20 +500,15 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
         pendingAcks.delete(sequence)
         writeAck(sequence, messageId, now, false)
       }
-      if (pendingAcks.size > 0 && !drainRequested) {
-        drainRequested = true
-        congestion!.whenDrained(flushAcks)
-      }
+      if (pendingAcks.size > 0) requestDrain()
     }
 
     /** Acknowledges an accepted message (or a duplicate): now, or once the congested transport drains. */
     const sendAck = (message: AgentMessage.AgentMessage, now: number) => {
       // behind those that wait, or into the wait while the transport is full: never dropped
+      if (pendingAcks.size > 0 && !congested()) flushAcks()
       if (pendingAcks.size > 0 || congested()) {
-        if (pendingAcks.size > 0 && !congested()) flushAcks()
-        if (pendingAcks.size > 0 || congested()) {
-          return holdAck(message.sequenceNumber, () => flatMessageId(message.messageId))
-        }
+        return holdAck(message.sequenceNumber, () => flatMessageId(message.messageId))
       }
       writeAck(message.sequenceNumber, message.messageId, now, true)
     }
