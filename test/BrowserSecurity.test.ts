@@ -14,6 +14,7 @@ import { MAX_BODY, serve } from "../examples/browser-shell/server.js"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as SsmApi from "../src/SsmApi.js"
+import { canRunAsOtherUser, runAsOtherUser } from "./utils/otherUser.js"
 
 interface Answer {
   readonly status: number
@@ -125,9 +126,13 @@ const login = (url: URL) =>
     return setCookie.split(";")[0]!
   })
 
-const canSwitchUser = process.getuid?.() === 0 && Fs.existsSync("/usr/bin/setpriv") && Fs.existsSync("/usr/bin/curl")
+const canSwitchUser = canRunAsOtherUser && Fs.existsSync("/usr/bin/curl")
+
+/** curl as another local user (uid 65534): the body, then the HTTP status on a line of its own. */
+const curlAsOtherUser = (args: ReadonlyArray<string>) =>
+  runAsOtherUser("/usr/bin/curl", ["-sS", "-w", "\n%{http_code}", ...args])
 if (!canSwitchUser) {
-  console.warn("test/BrowserSecurity.test.ts: the other-user test is skipped: it needs root, /usr/bin/setpriv and /usr/bin/curl")
+  console.warn("test/BrowserSecurity.test.ts: the other-user test is skipped: it needs root, setpriv and /usr/bin/curl")
 }
 
 describe("the browser demo's server as a process", () => {
@@ -203,29 +208,13 @@ describe("the browser demo's server as a process", () => {
       // another local user, without the printed URL: nothing
       if (canSwitchUser) {
         for (const path of ["/", "/client.js"]) {
-          const other = ChildProcess.spawnSync("/usr/bin/setpriv", [
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "/usr/bin/curl",
-            "-sS",
-            "-w",
-            "\n%{http_code}",
-            `${origin}${path}`
-          ], { encoding: "utf8", timeout: 10_000 })
-          assert.strictEqual(other.status, 0, other.stderr)
+          const other = yield* curlAsOtherUser([`${origin}${path}`])
+          assert.strictEqual(other.code, 0, other.stderr)
           const lines = other.stdout.trimEnd().split("\n")
           assert.strictEqual(lines.at(-1), "403", other.stdout)
           assert.notInclude(other.stdout, "<html")
         }
-        const post = ChildProcess.spawnSync("/usr/bin/setpriv", [
-          "--reuid=65534",
-          "--regid=65534",
-          "--clear-groups",
-          "/usr/bin/curl",
-          "-sS",
-          "-w",
-          "\n%{http_code}",
+        const post = yield* curlAsOtherUser([
           "-H",
           `origin: ${origin}`,
           "-H",
@@ -233,7 +222,7 @@ describe("the browser demo's server as a process", () => {
           "--data",
           start,
           `${origin}/api/session`
-        ], { encoding: "utf8", timeout: 10_000 })
+        ])
         assert.strictEqual(post.stdout.trimEnd().split("\n").at(-1), "403", post.stdout)
         assert.notInclude(post.stdout, "SessionId")
       }

@@ -7,12 +7,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FastCheck as fc, Redacted } from "effect"
-import * as ChildProcess from "node:child_process"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import * as WS from "ws"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import { spawnCli, waitForOutput } from "./utils/cli.js"
+import { canRunAsOtherUser, runAsOtherUser } from "./utils/otherUser.js"
 import { request } from "./utils/http.js"
 import { pollUntil } from "./utils/poll.js"
 
@@ -426,13 +426,11 @@ describe("the simulate process, probed as a real process", () => {
       assert.isNull(sim.child.exitCode)
     }), 60_000)
 
-  const otherUser = process.getuid?.() === 0 &&
-    ChildProcess.spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "true"]).status === 0
-  if (!otherUser) {
+  if (!canRunAsOtherUser) {
     // eslint-disable-next-line no-console
     console.warn("skipping the other-user test: it needs root and setpriv to run a probe as uid 65534")
   }
-  it.scopedLive.skipIf(!otherUser)("another uid that knows a SessionId gets 403 from ResumeSession, and no token", () =>
+  it.scopedLive.skipIf(!canRunAsOtherUser)("another uid that knows a SessionId gets 403 from ResumeSession, and no token", () =>
     Effect.gen(function*() {
       const sim = yield* simulate
       // the probe of the issue: ResumeSession with the printed SessionId, unsigned and with keys of its own
@@ -450,14 +448,7 @@ describe("the simulate process, probed as a real process", () => {
           "AWS4-HMAC-SHA256 Credential=AKIDMINE/20260101/us-east-1/ssm/aws4_request, SignedHeaders=host;x-amz-date, Signature=" + "1".repeat(64) })])
           .then((answers) => console.log(JSON.stringify(answers)))
       `
-      const result = yield* Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
-        ChildProcess.execFile(
-          "setpriv",
-          ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", probe, String(sim.port), sim.sessionId],
-          { cwd: "/", env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" } },
-          (error, stdout, stderr) => resume(Effect.succeed({ code: error === null ? 0 : (error.code as number), stdout, stderr }))
-        )
-      })
+      const result = yield* runAsOtherUser(process.execPath, ["-e", probe, String(sim.port), sim.sessionId])
       assert.strictEqual(result.code, 0, result.stderr)
       const answers = JSON.parse(result.stdout) as Array<string>
       assert.strictEqual(answers.length, 2)
