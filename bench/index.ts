@@ -13,23 +13,21 @@ import * as SmuxBench from "./smux.js"
 import * as SocksBench from "./socks.js"
 
 const rows: Array<Row> = []
-console.log(`Node ${process.version}, ${process.platform}/${process.arch}\n`)
-console.log("== AgentMessage ==")
-rows.push(...AgentMessageBench.run())
-console.log("\n== Smux ==")
-rows.push(...(await SmuxBench.run()))
-console.log("\n== Session ==")
-rows.push(...(await SessionBench.run()))
-console.log("\n== Port forwarding ==")
-rows.push(...(await PortForwardingBench.run()))
-console.log("\n== Session pool ==")
-rows.push(...(await PoolBench.run()))
-console.log("\n== SOCKS proxy ==")
-rows.push(...(await SocksBench.run()))
-console.log("\n== Resume ==")
-rows.push(...(await ResumeBench.run()))
-console.log("\n== Client process (separate processes) ==")
-rows.push(...(await ClientBench.run()))
-console.log("\n== Browser (Debian's Chromium) ==")
-rows.push(...(await BrowserBench.run()))
+/** `SSM_BENCH_ONLY=smux,session` runs only those groups (the keys below). */
+const only = process.env["SSM_BENCH_ONLY"]?.split(",").map((name) => name.trim().toLowerCase())
+const group = async (key: string, title: string, run: () => ReadonlyArray<Row> | Promise<ReadonlyArray<Row>>) => {
+  if (only !== undefined && !only.includes(key)) return
+  console.log(`\n== ${title} ==`)
+  rows.push(...(await run()))
+}
+console.log(`Node ${process.version}, ${process.platform}/${process.arch}`)
+await group("agentmessage", "AgentMessage", AgentMessageBench.run)
+await group("smux", "Smux", SmuxBench.run)
+await group("session", "Session", SessionBench.run)
+await group("portforwarding", "Port forwarding", PortForwardingBench.run)
+await group("pool", "Session pool", PoolBench.run)
+await group("socks", "SOCKS proxy", SocksBench.run)
+await group("resume", "Resume", ResumeBench.run)
+await group("client", "Client process (separate processes)", ClientBench.run)
+await group("browser", "Browser (Debian's Chromium)", BrowserBench.run)
 printTable(rows)

@@ -3,7 +3,7 @@
  * the fairness figure (1-byte round trips on one stream while another uploads at full speed).
  */
 import { Effect, Fiber, Stream } from "effect"
-import * as NodeSmux from "../src/NodeSmux.js"
+import * as NodeNetTransport from "../src/NodeNetTransport.js"
 import * as Smux from "../src/Smux.js"
 import { buildGoPeer, goClient, goServer } from "../test/utils/goPeer.js"
 import type { Row } from "./harness.js"
@@ -21,7 +21,7 @@ const upload = (stream: Smux.SmuxStream, bytes: number) =>
   })
 
 const countBytes = (stream: Smux.SmuxStream) =>
-  Stream.runFold(stream.readable, 0, (total, bytes: Uint8Array) => total + bytes.length)
+  Stream.runFold(Smux.toStream(stream), 0, (total, bytes: Uint8Array) => total + bytes.length)
 
 /** MB/s of `streams` uploads of `perStream` bytes each, client to a draining server, in memory. */
 const inMemory = (streams: number, perStream: number) =>
@@ -44,14 +44,14 @@ const inMemory = (streams: number, perStream: number) =>
 /** Seconds for our client to echo `streams` x `size` bytes through the Go server over loopback TCP. */
 const ourClientEcho = (port: number, streams: number, size: number) =>
   Effect.scoped(Effect.gen(function*() {
-    const transport = yield* NodeSmux.connect({ host: "127.0.0.1", port })
+    const transport = yield* NodeNetTransport.connect({ host: "127.0.0.1", port })
     const client = yield* Smux.make(transport, { role: "client" })
     const start = now()
     yield* Effect.forEach(Array.from({ length: streams }), () =>
       Effect.scoped(Effect.gen(function*() {
         const stream = yield* client.open
         const reader = yield* Effect.fork(
-          Stream.runFoldWhile(stream.readable, 0, (n) => n < size, (n, bytes: Uint8Array) => n + bytes.length)
+          Stream.runFoldWhile(Smux.toStream(stream), 0, (n) => n < size, (n, bytes: Uint8Array) => n + bytes.length)
         )
         yield* upload(stream, size)
         yield* Fiber.join(reader)
@@ -68,11 +68,11 @@ const pingSamples = (withBulk: boolean, pings: number) =>
     const bulk = yield* client.open
     const ping = yield* client.open
     yield* Effect.forkScoped(server.serve((stream) =>
-      stream.id === bulk.id ? Stream.runDrain(stream.readable) : Stream.run(stream.readable, stream.sink)
+      stream.id === bulk.id ? Stream.runDrain(Smux.toStream(stream)) : Stream.run(Smux.toStream(stream), stream.sink)
     ))
     // no timers here: a pure in-memory flood starves setTimeout (the scheduler never reaches the timer phase)
     if (withBulk) yield* Effect.forkScoped(Effect.forever(bulk.write(block)))
-    const pull = yield* Stream.toPull(ping.readable)
+    const pull = yield* Stream.toPull(Smux.toStream(ping))
     for (let i = 0; i < 20; i++) yield* Effect.zipRight(ping.write(new Uint8Array([1])), Effect.orDie(pull))
     const samples: Array<number> = []
     for (let i = 0; i < pings; i++) {

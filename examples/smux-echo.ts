@@ -8,13 +8,13 @@ const program = Effect.gen(function*() {
   const server = yield* Smux.make(right, { role: "server" })
 
   // The server echoes every stream; each handler's stream is closed (FIN) when the handler ends.
-  yield* Effect.forkScoped(server.serve((stream) => Stream.run(stream.readable, stream.sink)))
+  yield* Effect.forkScoped(server.serve((stream) => Stream.run(Smux.toStream(stream), stream.sink)))
 
   // A client stream lives in its own scope: leaving it sends FIN.
   const reply = yield* Effect.scoped(Effect.gen(function*() {
     const stream = yield* client.open
     yield* stream.write(new TextEncoder().encode("hello over smux"))
-    return yield* stream.readable.pipe(Stream.take(1), Stream.runCollect)
+    return yield* Smux.toStream(stream).pipe(Stream.take(1), Stream.runCollect)
   }))
   return new TextDecoder().decode([...reply][0])
 })

@@ -98,6 +98,14 @@ export const Flags = {
 } as const
 
 /**
+ * One of the values of `Flags`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Flags = typeof Flags[keyof typeof Flags]
+
+/**
  * The values of a `Flag` payload (PayloadType 10, section 6.2).
  *
  * @since 0.1.0

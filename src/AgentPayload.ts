@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -20,6 +20,13 @@ import * as GoJson from "./internal/goJson.js"
 
 const Int64 = Schema.Int.pipe(Schema.between(0, Number.MAX_SAFE_INTEGER))
 const Uint32 = Schema.Int.pipe(Schema.between(0, 0xffff_ffff))
+
+const invalidPayload = (error: ParseResult.ParseError): AgentMessage.AgentMessageError =>
+  new AgentMessage.AgentMessageError({
+    reason: "InvalidPayload",
+    detail: ParseResult.TreeFormatter.formatErrorSync(error),
+    cause: error
+  })
 
 // ---------------------------------------------------------------------------------------------------------------
 // acknowledgement (section 6.3)
@@ -54,6 +61,58 @@ export const SessionType = {
   InteractiveCommands: "InteractiveCommands",
   NonInteractiveCommands: "NonInteractiveCommands"
 } as const
+
+/**
+ * One of the session types of `SessionType`, as a union: `switch (type) { case SessionType.Port: … }`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type SessionType = typeof SessionType[keyof typeof SessionType]
+
+/**
+ * True for the session types this library knows (what an agent's `SessionType` action may name).
+ *
+ * @since 0.3.0
+ * @category refinements
+ */
+export const isSessionType = (u: unknown): u is SessionType => typeof u === "string" && sessionTypes.has(u)
+const sessionTypes = new Set<unknown>(Object.values(SessionType))
+
+/**
+ * The `type` property of a Port session's document: `LocalPortForwarding` asks for smux multiplexing (with
+ * agents after 3.0.196.0); anything else, or none, is the basic one-connection forwarder.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const PortType = { LocalPortForwarding: "LocalPortForwarding" } as const
+
+/**
+ * A Port session's properties as the agent reads them (`PortParameters`, `session/plugins/port/port.go`): strings,
+ * missing ones `""`; `portNumber` may also be a number, as hand-written documents hold it. See `decodePortProperties`.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export class PortProperties extends Schema.Class<PortProperties>("PortProperties")({
+  portNumber: Schema.Union(Schema.String, Schema.Number),
+  type: Schema.String,
+  host: Schema.String
+}) {}
+
+/**
+ * Reads a Port session's `properties` (as a handshake carries them, already parsed) the way the agent does:
+ * missing fields and `null` properties at their zero values. Never throws.
+ *
+ * @since 0.3.0
+ * @category codecs
+ */
+export const decodePortProperties = (
+  properties: Readonly<Record<string, unknown>> | null | undefined
+): Either.Either<PortProperties, AgentMessage.AgentMessageError> =>
+  Either.mapLeft(decodePortPropertiesEither(properties ?? {}), invalidPayload)
+const decodePortPropertiesEither = Schema.decodeUnknownEither(GoJson.lenient(PortProperties))
 
 /**
  * A requested `SessionType` action: the session type and the document's properties (null for shells).
@@ -163,20 +222,7 @@ export class HandshakeResponse extends Schema.Class<HandshakeResponse>("Handshak
  * @since 0.1.0
  * @category schemas
  */
-export const DurationFromNanosNumber: Schema.Schema<Duration.Duration, number> = Schema.transformOrFail(
-  Int64,
-  Schema.DurationFromSelf,
-  {
-    strict: true,
-    decode: (nanos) => ParseResult.succeed(Duration.nanos(BigInt(nanos))),
-    encode: (duration, _, ast) => {
-      const nanos = Duration.toNanos(duration)
-      return nanos._tag === "Some" && nanos.value <= BigInt(Number.MAX_SAFE_INTEGER)
-        ? ParseResult.succeed(Number(nanos.value))
-        : ParseResult.fail(new ParseResult.Type(ast, duration, "the duration does not fit a Go time.Duration"))
-    }
-  }
-)
+export const DurationFromNanosNumber: Schema.Schema<Duration.Duration, number> = GoJson.DurationFromNanos
 
 /**
  * The body of a HandshakeComplete (PayloadType 7).
@@ -276,28 +322,13 @@ export const Flag: Schema.Schema<AgentMessage.FlagPayload, Uint8Array> = Schema.
 // payload codecs
 // ---------------------------------------------------------------------------------------------------------------
 
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true })
-const utf8Encoder = new TextEncoder()
-
 /**
  * UTF-8 bytes <-> string; invalid UTF-8 is a parse failure.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const Utf8FromBytes: Schema.Schema<string, Uint8Array> = Schema.transformOrFail(
-  Schema.Uint8ArrayFromSelf,
-  Schema.String,
-  {
-    strict: true,
-    decode: (bytes, _, ast) =>
-      ParseResult.try({
-        try: () => utf8Decoder.decode(bytes),
-        catch: () => new ParseResult.Type(ast, bytes, "the payload is not valid UTF-8")
-      }),
-    encode: (text) => ParseResult.succeed(utf8Encoder.encode(text))
-  }
-)
+export const Utf8FromBytes: Schema.Schema<string, Uint8Array> = GoJson.Utf8FromBytes
 
 /**
  * A JSON payload: UTF-8 bytes <-> the value of `schema`. Decoding reads the JSON as Go's `encoding/json` does
@@ -320,12 +351,7 @@ export const jsonPayload = <A, I>(schema: Schema.Schema<A, I>): Schema.Schema<A,
 export const decodePayload = <A>(schema: Schema.Schema<A, Uint8Array>) => {
   const decodeEither = Schema.decodeEither(schema)
   return (payload: Uint8Array): Either.Either<A, AgentMessage.AgentMessageError> =>
-    Either.mapLeft(decodeEither(payload), (error) =>
-      new AgentMessage.AgentMessageError({
-        reason: "InvalidPayload",
-        detail: ParseResult.TreeFormatter.formatErrorSync(error),
-        cause: error
-      }))
+    Either.mapLeft(decodeEither(payload), invalidPayload)
 }
 
 /**
@@ -337,10 +363,38 @@ export const decodePayload = <A>(schema: Schema.Schema<A, Uint8Array>) => {
 export const encodePayload = <A>(schema: Schema.Schema<A, Uint8Array>) => {
   const encodeEither = Schema.encodeEither(schema)
   return (value: A): Either.Either<Uint8Array, AgentMessage.AgentMessageError> =>
-    Either.mapLeft(encodeEither(value), (error) =>
-      new AgentMessage.AgentMessageError({
-        reason: "InvalidPayload",
-        detail: ParseResult.TreeFormatter.formatErrorSync(error),
-        cause: error
-      }))
+    Either.mapLeft(encodeEither(value), invalidPayload)
+}
+
+/**
+ * Decodes an `acknowledge` body as `jsonPayload(Acknowledge)` does, never throwing; a body exactly as Go writes it
+ * (the four fields) takes a fast path, several times cheaper than the Schema, for the engine's per-message use.
+ *
+ * @since 0.3.0
+ * @category codecs
+ */
+export const decodeAcknowledge = (payload: Uint8Array): Either.Either<Acknowledge, AgentMessage.AgentMessageError> => {
+  const fast = acknowledgeAsWritten(payload)
+  return fast === undefined ? (decodeAcknowledgeSchema ??= decodePayload(jsonPayload(Acknowledge)))(payload) : Either.right(fast)
+}
+
+let decodeAcknowledgeSchema: ReturnType<typeof decodePayload<Acknowledge>> | undefined
+const acknowledgeFields = [
+  "AcknowledgedMessageType", "AcknowledgedMessageId", "AcknowledgedMessageSequenceNumber", "IsSequentialMessage"
+] as const
+
+const acknowledgeAsWritten = (payload: Uint8Array): Acknowledge | undefined => {
+  const json = GoJson.parseExact(payload, acknowledgeFields)
+  const sequenceNumber = json?.AcknowledgedMessageSequenceNumber
+  if (
+    json === undefined || typeof json.AcknowledgedMessageType !== "string" ||
+    typeof json.AcknowledgedMessageId !== "string" || typeof json.IsSequentialMessage !== "boolean" ||
+    typeof sequenceNumber !== "number" || !Number.isSafeInteger(sequenceNumber) || sequenceNumber < 0
+  ) return undefined
+  return new Acknowledge({
+    AcknowledgedMessageType: json.AcknowledgedMessageType,
+    AcknowledgedMessageId: json.AcknowledgedMessageId,
+    AcknowledgedMessageSequenceNumber: sequenceNumber,
+    IsSequentialMessage: json.IsSequentialMessage
+  }, true)
 }

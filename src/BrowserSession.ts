@@ -15,6 +15,7 @@ import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as internal from "./internal/browserSession.js"
 import type * as KmsApi from "./KmsApi.js"
+import type * as Resumer from "./Resumer.js"
 import type * as SsmApi from "./SsmApi.js"
 
 /**
@@ -56,12 +57,12 @@ export interface ServerOptions {
 export const fromServer: (options: ServerOptions) => SsmApi.SsmApi = internal.fromServer
 
 /**
- * `fromServer` as a layer.
+ * `fromServer` as a layer, with the `Resumer` over it: sessions resume by asking the page's server.
  *
  * @since 0.2.0
  * @category layers
  */
-export const layerSsmApi: (options: ServerOptions) => Layer.Layer<SsmApi.SsmApi> = internal.layerSsmApi
+export const layerSsmApi: (options: ServerOptions) => Layer.Layer<SsmApi.SsmApi | Resumer.Resumer> = internal.layerSsmApi
 
 /**
  * `KmsApi` over the page's own server (`{"action":"GenerateDataKey","KeyId","NumberOfBytes","EncryptionContext"}`
@@ -90,7 +91,7 @@ export const layerKmsApi: (options: ServerOptions) => Layer.Layer<KmsApi.KmsApi>
  */
 export const layer: (
   options: ServerOptions
-) => Layer.Layer<SsmApi.SsmApi | KmsApi.KmsApi | Socket.WebSocketConstructor> = internal.layer
+) => Layer.Layer<SsmApi.SsmApi | Resumer.Resumer | KmsApi.KmsApi | Socket.WebSocketConstructor> = internal.layer
 
 /**
  * What the server checks before it calls AWS for a page. `context` is whatever the server passes along with the

@@ -178,12 +178,12 @@ export interface LocalConnection<E1, E2> {
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, E2>
   /**
    * Optional: the same bytes as `incoming`, pull-style (the next chunk, failing with `None` at the end), used
-   * instead of running `incoming` because it costs less per connection (`NodeSmux` transports have it).
+   * instead of running `incoming` because it costs less per connection (`NodeNetTransport` transports have it).
    */
   readonly pull?: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<E1>> | undefined
   /**
    * Optional: aborts the local side so that its program sees an error rather than an end (a TCP RST), for a
-   * connection the tunnel's failure cut (`NodeSmux` transports have it)
+   * connection the tunnel's failure cut (`NodeNetTransport` transports have it)
    */
   readonly reset?: Effect.Effect<void> | undefined
 }

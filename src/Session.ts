@@ -1,8 +1,9 @@
 /**
  * A Session Manager data channel as a scoped resource: it turns a StartSession response (StreamUrl, TokenValue,
  * SessionId) into a reliable, ordered, flow-controlled byte channel to the agent. Acks, reordering,
- * retransmission with AWS's RTO, pacing and pause/start run in fibers; closing the Scope ends the session
- * (the TerminateSession flag where the agent honours it) and closes the WebSocket. Sessions the agent encrypts
+ * retransmission with AWS's RTO, pacing and pause/start run in fibers; a lost WebSocket is replaced through the
+ * `Resumer` service; closing the Scope ends the session (with the flag given to `closeWith`, if any) and closes
+ * the WebSocket. Sessions the agent encrypts
  * with KMS use the `KmsApi` service when one is provided (and the `target` option).
  *
  * @since 0.1.0
@@ -21,7 +22,9 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as AgentMessage from "./AgentMessage.js"
+import type * as AgentPayload from "./AgentPayload.js"
 import * as internal from "./internal/session.js"
+import type * as Resumer from "./Resumer.js"
 
 /**
  * @since 0.1.0
@@ -73,11 +76,12 @@ export declare namespace SessionError {
    * - `EncryptionRequired`: the agent requires KMS encryption and no `KmsApi` (or no `target`) was provided.
    * - `Encryption`: KMS encryption failed: the data key, the challenge, or a message that did not decrypt.
    * - `Transport`: the WebSocket failed or closed without `channel_closed`, and the session could not be resumed
-   *   (resume off, no `SsmApi`, or no new WebSocket within the resume deadline).
-   * - `TimedOut`: the service no longer resumes the session (ResumeSession returned no token).
-   * - `Terminated`: the session was terminated while its WebSocket was away (ResumeSession: no such session).
-   * - `Credentials`: ResumeSession kept refusing the credentials (expired or invalid) until the resume deadline.
-   * - `AccessDenied`: ResumeSession was denied (the caller may not call `ssm:ResumeSession`).
+   *   (resume off, no `Resumer`, or no new WebSocket within the resume deadline).
+   * - `TimedOut`: the service no longer resumes the session (the `Resumer` returned no token).
+   * - `Terminated`: the session was terminated while its WebSocket was away (the `Resumer`'s `Terminated`).
+   * - `Credentials`: the `Resumer` kept reporting refused credentials (expired or invalid) until the resume deadline.
+   * - `AccessDenied`: resuming was denied (the `Resumer`'s `AccessDenied`: the caller may not call
+   *   `ssm:ResumeSession`).
    * - `GiveUp`: a message stayed unacknowledged for `giveUpAfter`.
    * - `Protocol`: the agent sent what no agent sends (a data message over the size limit).
    * - `Closed`: the session has already ended.
@@ -86,35 +90,32 @@ export declare namespace SessionError {
    * @category errors
    */
   export type Reason =
-    | "Open"
-    | "Handshake"
-    | "EncryptionRequired"
-    | "Encryption"
-    | "Transport"
-    | "TimedOut"
-    | "Terminated"
-    | "Credentials"
-    | "AccessDenied"
-    | "GiveUp"
-    | "Protocol"
-    | "Closed"
+    | "Open" | "Handshake" | "EncryptionRequired" | "Encryption" | "Transport" | "TimedOut" | "Terminated"
+    | "Credentials" | "AccessDenied" | "GiveUp" | "Protocol" | "Closed"
 }
 
 /**
  * @since 0.1.0
  * @category errors
  */
-export const SessionError: new(args: {
-  readonly reason: SessionError.Reason
-  readonly detail: string
-  readonly cause?: unknown
-}) => SessionError & Cause.YieldableError = internal.SessionError
+export const SessionError: new(
+  args: { readonly reason: SessionError.Reason; readonly detail: string; readonly cause?: unknown }
+) => SessionError & Cause.YieldableError = internal.SessionError
 
 /**
  * @since 0.1.0
  * @category refinements
  */
 export const isSessionError: (u: unknown) => u is SessionError = internal.isSessionError
+
+/**
+ * The ClientVersion a session sends unless `SessionOptions.clientVersion` says otherwise: the official client's,
+ * above 1.2.331.0 so that agents pick smux with keepalive off.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const CLIENT_VERSION: string = internal.CLIENT_VERSION
 
 /**
  * What opening a session needs: the StartSession (or ResumeSession) response, and tunables whose defaults are
@@ -147,8 +148,9 @@ export interface SessionOptions {
   readonly pingInterval?: Duration.DurationInput | undefined
   /**
    * what to do when the WebSocket is lost without `channel_closed`: resume the session on a new one (the
-   * default, through the `SsmApi` service when one is provided, or `resumeSession` here), keeping every
-   * sequence number, buffer and key; or `false` to end the session with `Transport`
+   * default, through the `Resumer` service when one is provided, as `SsmApi.layer` and `SsmApi.openSession` do,
+   * or `resumeSession` here), keeping every sequence number, buffer and key; or `false` to end the session with
+   * `Transport`
    */
   readonly resume?: false | ResumePolicy | undefined
   /** default 30 seconds */
@@ -173,7 +175,10 @@ export interface SessionOptions {
    * `acknowledgementsWaiting`) goes once, late. Default 50 ms
    */
   readonly repeatAckAfter?: Duration.DurationInput | undefined
-  /** bytes of output and events delivered but not yet read before new messages go unacknowledged. Default 1 MiB */
+  /**
+   * bytes of output and StdErr delivered but not yet read before new messages go unacknowledged. Default 1 MiB.
+   * Other events do not count (see `Session.events`)
+   */
   readonly receiveBufferSize?: number | undefined
   /** pacing of data messages, retransmissions included; 0 for none. Default 1000 */
   readonly messagesPerSecond?: number | undefined
@@ -184,30 +189,12 @@ export interface SessionOptions {
 }
 
 /**
- * How the session resumes after losing its WebSocket: attempts (ResumeSession, then a new WebSocket) with
- * jittered exponential backoff from `initialDelay` up to `maxDelay` between attempts, until `deadline` has passed
- * since the loss.
+ * How the session resumes after losing its WebSocket (`Resumer.ResumePolicy`).
  *
  * @since 0.2.0
  * @category models
  */
-export interface ResumePolicy {
-  /** how long after the loss attempts stop, and the session fails. Default 5 minutes */
-  readonly deadline?: Duration.DurationInput | undefined
-  /** the wait before the second attempt (the first is at once), doubling after. Default 100 ms */
-  readonly initialDelay?: Duration.DurationInput | undefined
-  /** the longest wait between attempts. Default 5 seconds */
-  readonly maxDelay?: Duration.DurationInput | undefined
-  /** how long one ResumeSession call may take. Default 20 seconds */
-  readonly callTimeout?: Duration.DurationInput | undefined
-  /**
-   * where the fresh token comes from, in place of the `SsmApi` service (a browser page asks its own server,
-   * for instance): none when the session timed out on the service's side
-   */
-  readonly resumeSession?:
-    | ((sessionId: string) => Effect.Effect<Option.Option<{ readonly tokenValue: Redacted.Redacted<string> }>, unknown>)
-    | undefined
-}
+export type ResumePolicy = Resumer.ResumePolicy
 
 /**
  * The session losing and regaining its WebSocket.
@@ -224,13 +211,19 @@ export type ConnectionEvent =
 
 /**
  * What arrives beside the output bytes.
+ * - `StdErr`: standard error of a command (bytes, counted in the receive buffer like output).
+ * - `Payload`: a data message of another type, as it came (today `PayloadType.ExitCode`, whose `EXIT_CODE: n`
+ *   `RemoteCommand` reads).
+ * - `Flag`: a Flag message's value (`AgentMessage.FlagPayload`).
+ * - `ChannelClosed`: the service closed the channel, with its text; the last event.
+ * - the connection events.
  *
  * @since 0.1.0
  * @category models
  */
 export type SessionEvent =
   | { readonly _tag: "StdErr"; readonly bytes: Uint8Array }
-  | { readonly _tag: "ExitCode"; readonly code: number }
+  | { readonly _tag: "Payload"; readonly payloadType: AgentMessage.PayloadType; readonly bytes: Uint8Array }
   | { readonly _tag: "Flag"; readonly flag: number }
   | { readonly _tag: "ChannelClosed"; readonly output: string }
   | ConnectionEvent
@@ -264,7 +257,7 @@ export interface SessionStats {
   readonly queued: number
   /** the next sequence number expected from the agent */
   readonly expected: number
-  /** bytes of output and events delivered and not yet read */
+  /** bytes of output and StdErr delivered and not yet read */
   readonly bufferedBytes: number
   readonly peakBufferedBytes: number
   /** a WebSocket carries the session now (false while it is being resumed) */
@@ -285,7 +278,7 @@ export interface Session {
   readonly [TypeId]: TypeId
   readonly sessionId: string
   /** `Port`, `Standard_Stream`, `InteractiveCommands` or `NonInteractiveCommands` */
-  readonly sessionType: string
+  readonly sessionType: AgentPayload.SessionType
   /** from the HandshakeRequest; none on the no-handshake shell path */
   readonly agentVersion: Option.Option<string>
   /** the session document's properties (Port sessions) */
@@ -295,16 +288,35 @@ export interface Session {
   readonly clientVersion: string
   /** Output payloads in order. Read it once; reading is what lets more in. */
   readonly output: Stream.Stream<Uint8Array, SessionError>
-  /** stderr, exit code, flags and the closing of the channel. Read it once. */
+  /**
+   * StdErr, payloads (the exit code), flags, the closing of the channel and the connection events. Read it once.
+   * StdErr bytes count in the receive buffer as output does, so a session whose agent sends StdErr (commands,
+   * shells) must read it, as Shell and RemoteCommand do. The other events have their own bounds and never hold
+   * output back: unread, the exit code and `ChannelClosed` are always kept, flags up to 1024 and connection events
+   * up to 64 (later ones are dropped until reading makes room; `subscribe` sees every connection event).
+   */
   readonly events: Stream.Stream<SessionEvent, SessionError>
   /** Sends bytes as Output messages of at most 1024 bytes; suspends while the window is full. */
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, SessionError>
-  readonly sendFlag: (flag: AgentMessage.FlagPayload) => Effect.Effect<void, SessionError>
-  readonly resize: (size: { readonly cols: number; readonly rows: number }) => Effect.Effect<void, SessionError>
   /**
-   * Ends the session: the TerminateSession flag where the agent honours it (Port sessions, agents above
-   * 2.3.722.0), then a brief wait for the channel to close. True when the channel closed (before, or in answer);
-   * false when it did not, and only the `ssm:TerminateSession` API can end the session on the service's side.
+   * Sends one data message of `payloadType` (Output is encrypted in KMS sessions), in sequence with `write`;
+   * suspends while the window is full. Shell sends the terminal size with it (`PayloadType.Size`).
+   *
+   * @since 0.3.0
+   */
+  readonly send: (payloadType: AgentMessage.PayloadType, payload: Uint8Array) => Effect.Effect<void, SessionError>
+  readonly sendFlag: (flag: AgentMessage.FlagPayload) => Effect.Effect<void, SessionError>
+  /**
+   * From now on, `terminate` (and closing the scope) first sends this flag and waits for the channel to close:
+   * PortForwarding sets `TerminateSession` where the agent honours it (above 2.3.722.0). Default: no flag.
+   *
+   * @since 0.3.0
+   */
+  readonly closeWith: (flag: AgentMessage.FlagPayload) => Effect.Effect<void>
+  /**
+   * Ends the session: the flag given to `closeWith`, if any, then a brief wait for the channel to close. True
+   * when the channel closed (before, or in answer); false when it did not, and only the `ssm:TerminateSession`
+   * API can end the session on the service's side.
    */
   readonly terminate: Effect.Effect<boolean>
   /** Completes with the `Output` text of `channel_closed` (empty when we ended it), or fails. */
@@ -350,7 +362,8 @@ export interface SessionMetrics {
 export const metrics: SessionMetrics = internal.metrics
 
 /**
- * Opens the data channel, runs the handshake and returns a ready session, closed with the scope.
+ * Opens the data channel, runs the handshake and returns a ready session, closed with the scope. A lost WebSocket
+ * is resumed through the `Resumer` service when the context has one (or `resume.resumeSession`).
  *
  * @since 0.1.0
  * @category constructors

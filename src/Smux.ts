@@ -159,13 +159,11 @@ export interface SmuxOptions {
 export interface SmuxStream {
   readonly id: number
   /**
-   * The bytes the peer sends, ending when it sends FIN. Read it once. Reading is what frees the receive budget:
-   * a stream nobody reads eventually stops the whole session (smux v1 has no per-stream window).
-   */
-  readonly readable: Stream.Stream<Uint8Array, SmuxError>
-  /**
-   * The same bytes as `readable`, pull-style (as `Stream.toPull` gives them): the next chunk, failing with `None`
-   * at the end. Cheaper per stream than running `readable` when thousands are open. Use one or the other.
+   * The bytes the peer sends, pull-style (as `Stream.toPull` gives them): the next chunk, failing with `None`
+   * at the end (the peer's FIN). The one way to read a stream: `toStream` and `toSocket` adapt it. Reading is
+   * what frees the receive budget: a stream nobody reads eventually stops the whole session (smux v1 has no
+   * per-stream window). A copy loop over `pull` costs one fiber, far less than running a Stream when thousands
+   * of streams are open.
    */
   readonly pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<SmuxError>>
   /** Sends bytes in frames of at most `maxFrameSize`; completes when they are handed to the transport. */
@@ -256,6 +254,15 @@ export const makeMemoryPair: (
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
+ * A stream's `pull` as a Stream of the bytes the peer sends, ending at its FIN. Run it once: it reads the
+ * stream, it does not copy it.
+ *
+ * @since 0.3.0
+ * @category conversions
+ */
+export const toStream: (stream: SmuxStream) => Stream.Stream<Uint8Array, SmuxError> = internal.toStream
+
+/**
  * A stream as an `@effect/platform` `Socket`, so any Socket-based code can run over it. Writing a
  * `CloseEvent` closes the stream.
  *
@@ -278,9 +285,17 @@ export const Command: { readonly SYN: 0; readonly FIN: 1; readonly PSH: 2; reado
   frame.Command
 
 /**
+ * One of the commands of `Command`.
+ *
+ * @since 0.3.0
+ * @category frames
+ */
+export type Command = typeof Command[keyof typeof Command]
+
+/**
  * One frame as bytes: `ver, cmd, length (u16 LE), sid (u32 LE)` and the payload.
  *
  * @since 0.1.0
  * @category frames
  */
-export const encodeFrame: (cmd: 0 | 1 | 2 | 3 | 4, sid: number, payload?: Uint8Array) => Uint8Array = frame.encodeFrame
+export const encodeFrame: (cmd: Command, sid: number, payload?: Uint8Array) => Uint8Array = frame.encodeFrame

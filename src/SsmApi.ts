@@ -18,6 +18,7 @@ import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/ssmApi.js"
+import type * as Resumer from "./Resumer.js"
 import type * as Session from "./Session.js"
 
 /**
@@ -236,12 +237,32 @@ export const fromClient: (client: SSMClient, options?: { readonly timeout?: Dura
   internal.fromClient
 
 /**
- * The service over a new SDK client, destroyed with the layer.
+ * The service over a new SDK client, destroyed with the layer, and the `Resumer` over it (sessions resume
+ * through `ssm:ResumeSession`).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: (options?: SsmApiOptions) => Layer.Layer<SsmApi> = internal.layer
+export const layer: (options?: SsmApiOptions) => Layer.Layer<SsmApi | Resumer.Resumer> = internal.layer
+
+/**
+ * The `Resumer` over an SsmApi's `resumeSession`, its failures classified: `DoesNotExist` and
+ * `InvalidParameters` as `Terminated`, `AccessDenied` and `Credentials` as themselves, anything else as
+ * `Unavailable`.
+ *
+ * @since 0.3.0
+ * @category resuming
+ */
+export const resumer: (api: SsmApi) => Resumer.Resumer = internal.resumer
+
+/**
+ * `resumer` over the SsmApi in the context: for a hand-made SsmApi layer whose sessions (made with
+ * `Session.make`) should resume through it. `openSession` needs none: it resumes through its SsmApi.
+ *
+ * @since 0.3.0
+ * @category resuming
+ */
+export const layerResumer: Layer.Layer<Resumer.Resumer, never, SsmApi> = internal.layerResumer
 
 const optionalString = (name: string): Config.Config<string | undefined> =>
   Config.map(Config.option(Config.string(name)), (value) => value._tag === "Some" ? value.value : undefined)
@@ -258,13 +279,13 @@ export const layerConfig = (
     profile: optionalString("AWS_PROFILE"),
     endpoint: optionalString("SSM_ENDPOINT")
   }
-): Layer.Layer<SsmApi, ConfigError.ConfigError> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), internal.layer))
+): Layer.Layer<SsmApi | Resumer.Resumer, ConfigError.ConfigError> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), internal.layer))
 
 /**
- * Ends `session` when the scope closes, as well as the service allows: the TerminateSession flag where the agent
- * honours it, a brief wait for the channel to close, and the `ssm:TerminateSession` API (when an `SsmApi` is
- * provided) if it did not close, as for agents up to 2.3.722.0. Call it right after `Session.make`, in the same
- * scope.
+ * Ends `session` when the scope closes, as well as the service allows: `session.terminate` (the flag given to
+ * `Session.closeWith`, as PortForwarding gives TerminateSession where the agent honours it, and a brief wait for
+ * the channel to close), then the `ssm:TerminateSession` API (when an `SsmApi` is provided) if it did not close.
+ * Call it right after `Session.make`, in the same scope.
  *
  * @since 0.1.0
  * @category sessions
@@ -282,7 +303,8 @@ export type OpenSessionOptions = Omit<Session.SessionOptions, "sessionId" | "str
 
 /**
  * StartSession, then the Session over its response (with the request's target, for KMS-encrypted sessions),
- * ended as `terminateOnClose` says when the scope closes: what every high-level constructor does first.
+ * ended as `terminateOnClose` says when the scope closes: what every high-level constructor does first. The
+ * session resumes through this SsmApi (`resumer`), unless a `Resumer` is provided.
  *
  * @since 0.1.0
  * @category sessions

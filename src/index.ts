@@ -72,3 +72,11 @@ export * as RemoteCommand from "./RemoteCommand.js"
  * @since 0.1.0
  */
 export * as KmsApi from "./KmsApi.js"
+
+/**
+ * Where a session whose WebSocket was lost gets a fresh token: a service with classified failures, provided by
+ * `SsmApi.layer`, `BrowserSession.layer` or your own.
+ *
+ * @since 0.3.0
+ */
+export * as Resumer from "./Resumer.js"

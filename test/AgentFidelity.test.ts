@@ -4,14 +4,14 @@
  * session finishes only if the client acknowledges everything it receives and buffers far enough ahead.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Duration, Effect, Layer, Mailbox, Option, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Mailbox, Option, Stream } from "effect"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodePortForwarding from "../src/NodePortForwarding.js"
 import * as PortForwarding from "../src/PortForwarding.js"
+import { simulatedAwsLayer } from "./utils/aws.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { download, downloadServer } from "./utils/download.js"
 import { ackedSequence, rawClient } from "./utils/rawClient.js"
-import * as NodeSession from "../src/NodeSession.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as WS from "ws"
 import { openSession } from "./utils/session.js"
@@ -77,13 +77,13 @@ describe("against the agent-faithful simulator", () => {
 describe("commands against the agent-faithful simulator", () => {
   it.live("a command's stdout, stderr and exit code, exact under 2% of frames dropped each way", () =>
     Effect.gen(function*() {
-      const lossy = AgentSimulator.layerSsmApi((request) => ({
-        ...AgentSimulator.documentSpec(request),
-        faults: { seed: 4, toClient: { drop: 0.02 }, toAgent: { drop: 0.02 } }
-      })).pipe(
-        Layer.provide(AgentSimulator.layer({ messagesPerSecond: 1000 })),
-        Layer.merge(NodeSession.layerWebSocketConstructor)
-      )
+      const lossy = simulatedAwsLayer({
+        messagesPerSecond: 1000,
+        sessionSpec: (request) => ({
+          ...AgentSimulator.documentSpec(request),
+          faults: { seed: 4, toClient: { drop: 0.02 }, toAgent: { drop: 0.02 } }
+        })
+      })
       const result = yield* RemoteCommand.exec({ target: "i-1", command: "seq 1 20000; seq 1 2000 >&2; exit 42" }).pipe(
         Effect.provide(lossy)
       )

@@ -166,6 +166,78 @@ describe("AgentPayload", () => {
     }
   })
 
+  it("decodeAcknowledge reads an acknowledgement as the agent writes it, and refuses a broken one", () => {
+    const json = `{"AcknowledgedMessageType":"output_stream_data","AcknowledgedMessageId":"a9b6c1d2-0000-4000-8000-000000000001",` +
+      `"AcknowledgedMessageSequenceNumber":42,"IsSequentialMessage":true}`
+    const decoded = AgentPayload.decodeAcknowledge(bytes(json))
+    assert.isTrue(Either.isRight(decoded))
+    const ack = Either.getOrThrow(decoded)
+    assert.strictEqual(ack.AcknowledgedMessageType, AgentMessage.MessageType.OutputStreamData)
+    assert.strictEqual(ack.AcknowledgedMessageSequenceNumber, 42)
+    assert.isTrue(ack.IsSequentialMessage)
+    // Go's reading: keys in any case, missing fields at zero
+    const lenient = Either.getOrThrow(AgentPayload.decodeAcknowledge(bytes(`{"acknowledgedmessagesequencenumber":7}`)))
+    assert.strictEqual(lenient.AcknowledgedMessageSequenceNumber, 7)
+    assert.strictEqual(lenient.AcknowledgedMessageId, "")
+    for (const bad of [`{"AcknowledgedMessageSequenceNumber":"7"}`, `{"AcknowledgedMessageSequenceNumber":-1}`, "{"]) {
+      const result = AgentPayload.decodeAcknowledge(bytes(bad))
+      assert.isTrue(Either.isLeft(result) && result.left.reason === "InvalidPayload", bad)
+    }
+  })
+
+  it("decodeAcknowledge's fast path agrees with the Schema on any acknowledgement and its variants", () => {
+    const schema = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.Acknowledge))
+    const field = fc.oneof(fc.string(), fc.integer({ min: -2, max: 2 ** 53 + 2 }), fc.boolean(), fc.constant(null), fc.double())
+    const keys = fc.constantFrom(
+      "AcknowledgedMessageType",
+      "AcknowledgedMessageId",
+      "AcknowledgedMessageSequenceNumber",
+      "IsSequentialMessage",
+      "acknowledgedmessagesequencenumber",
+      "ISSEQUENTIALMESSAGE",
+      "Other"
+    )
+    const exact = fc.record({
+      AcknowledgedMessageType: fc.string(),
+      AcknowledgedMessageId: fc.string(),
+      AcknowledgedMessageSequenceNumber: fc.nat(),
+      IsSequentialMessage: fc.boolean()
+    })
+    const names = ["AcknowledgedMessageType", "AcknowledgedMessageId", "AcknowledgedMessageSequenceNumber", "IsSequentialMessage"]
+    const mutated = fc.tuple(exact, fc.constantFrom(...names), field).map(([object, key, value]) => ({ ...object, [key]: value }))
+    fc.assert(
+      fc.property(fc.oneof(exact, mutated, fc.dictionary(keys, field)), (object) => {
+        const payload = bytes(JSON.stringify(object))
+        const fast = AgentPayload.decodeAcknowledge(payload)
+        const slow = schema(payload)
+        assert.strictEqual(fast._tag, slow._tag)
+        if (Either.isRight(fast) && Either.isRight(slow)) {
+          assert.instanceOf(fast.right, AgentPayload.Acknowledge)
+          assert.deepStrictEqual({ ...fast.right }, { ...slow.right })
+        }
+      }),
+      { numRuns: 2000 }
+    )
+  })
+
+  it("session types by name, and Port properties read as the agent reads them", () => {
+    const type: AgentPayload.SessionType = AgentPayload.SessionType.Port
+    assert.strictEqual(type, "Port")
+    assert.isTrue(AgentPayload.isSessionType("Standard_Stream"))
+    assert.isFalse(AgentPayload.isSessionType("Shell"))
+    assert.isFalse(AgentPayload.isSessionType(1))
+    const mux = Either.getOrThrow(AgentPayload.decodePortProperties({ type: "LocalPortForwarding", portNumber: "22" }))
+    assert.strictEqual(mux.type, AgentPayload.PortType.LocalPortForwarding)
+    assert.strictEqual(mux.portNumber, "22")
+    assert.strictEqual(mux.host, "")
+    const none = Either.getOrThrow(AgentPayload.decodePortProperties(null))
+    assert.deepStrictEqual([none.type, none.host, none.portNumber], ["", "", ""])
+    const numeric = Either.getOrThrow(AgentPayload.decodePortProperties({ PortNumber: 8080, Host: "db.internal" }))
+    assert.deepStrictEqual([numeric.portNumber, numeric.host], [8080, "db.internal"])
+    const bad = AgentPayload.decodePortProperties({ type: 3 })
+    assert.isTrue(Either.isLeft(bad) && bad.left.reason === "InvalidPayload")
+  })
+
   it("invalid UTF-8 and invalid JSON are InvalidPayload, never a throw", () => {
     const schema = AgentPayload.jsonPayload(AgentPayload.Acknowledge)
     for (const payload of [new Uint8Array([0xff, 0xfe]), bytes("{"), bytes("null"), bytes(`{"IsSequentialMessage":1}`)]) {

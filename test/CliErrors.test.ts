@@ -2,11 +2,17 @@
  * A failure is one error line on stderr, and for the common causes a second line saying what to do.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Logger } from "effect"
+import { Cause, Effect, Either, Logger, Option } from "effect"
 import * as Http from "node:http"
 import * as Net from "node:net"
+import * as KmsApi from "../src/KmsApi.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
+import * as Session from "../src/Session.js"
 import * as SsmApi from "../src/SsmApi.js"
+import { CliError, isCliError } from "../src/cli/error.js"
+import { hints } from "../src/cli/hints.js"
+import { parseInvocation } from "../src/cli/plugin.js"
+import { plan, type SimulateOptions } from "../src/cli/simulate.js"
 import { hint, onFreshLine } from "../src/cli/run.js"
 import { exitCode, spawnCli } from "./utils/cli.js"
 
@@ -37,6 +43,82 @@ describe("hints for the common failures", () => {
     assert.isUndefined(hint(apiError("Timeout"), {}))
     assert.isUndefined(hint(Cause.die("boom"), {}))
   })
+
+  it("keyed by the error's module and reason, not by a reason field alone", () => {
+    // the session's own ResumeSession calls, and a KMS-encrypted session's data key
+    assert.include(hint(Cause.fail(new Session.SessionError({ reason: "AccessDenied", detail: "x" })), {}), "ssm:ResumeSession")
+    assert.include(hint(Cause.fail(new Session.SessionError({ reason: "Credentials", detail: "x" })), { AWS_PROFILE: "p" }), "for profile p")
+    assert.include(hint(Cause.fail(new KmsApi.KmsApiError({ reason: "AccessDenied", detail: "x" })), {}), "kms:GenerateDataKey")
+    assert.include(hint(Cause.fail(new CliError({ reason: "DocumentDenied", detail: "x" })), {}), "ssm:CreateDocument")
+    // another error with a reason of the same name gets nothing
+    assert.isUndefined(hint(Cause.fail({ _tag: "OtherError", reason: "AccessDenied", message: "x" }), {}))
+    assert.isUndefined(hint(Cause.fail(new CliError({ reason: "InvalidOptions", detail: "x" })), {}))
+  })
+
+  it("every hint the table has starts with hint:", () => {
+    const samples = [
+      ...Object.entries(hints.SsmApiError).map(([reason, make]) =>
+        make!(new SsmApiError({ reason: reason as SsmApi.SsmApiError.Reason, operation: "StartSession", detail: "x" }), {})
+      ),
+      ...Object.values(hints.SessionError).map((make) => make!(new Session.SessionError({ reason: "Closed", detail: "x" }), {})),
+      ...Object.values(hints.KmsApiError).map((make) => make!(new KmsApi.KmsApiError({ reason: "Other", detail: "x" }), {})),
+      ...Object.values(hints.CliError).map((make) => make!(new CliError({ reason: "InvalidOptions", detail: "x" }), {}))
+    ]
+    assert.isAtLeast(samples.length, 9)
+    for (const line of samples) assert.match(line, /^hint: \S/)
+  })
+})
+
+describe("CliError", () => {
+  it("the plugin's bad arguments are InvalidArguments, said as one line", () => {
+    const tooFew = parseInvocation(["{}"], {})
+    assert.isTrue(Either.isLeft(tooFew) && isCliError(tooFew.left) && tooFew.left.reason === "InvalidArguments")
+    assert.strictEqual(Either.isLeft(tooFew) ? tooFew.left.message : "", "expected at least 5 arguments, got 1")
+    const operation = parseInvocation(["{}", "us-east-1", "ResumeSession", "", "{}"], {})
+    assert.strictEqual(Either.isLeft(operation) ? operation.left.message : "", "Invalid operation: ResumeSession")
+  })
+
+  it.effect("simulate's bad flags are InvalidOptions", () =>
+    Effect.gen(function*() {
+      const options: SimulateOptions = {
+        port: 0,
+        documentName: Option.none(),
+        parameter: [],
+        portNumber: Option.none(),
+        sessionType: Option.none(),
+        echo: false,
+        target: "i-simulated",
+        kmsKeyId: Option.none(),
+        agentVersion: "3.3.1142.0",
+        messagesPerSecond: 1000,
+        sessions: 1,
+        drop: 0,
+        duplicate: 0,
+        reorder: 0,
+        delay: 0,
+        delayMillis: 20,
+        garbage: 0,
+        seed: 1
+      }
+      const error = yield* Effect.flip(plan({ ...options, drop: 2 }))
+      assert.isTrue(isCliError(error))
+      assert.strictEqual(error.reason, "InvalidOptions")
+      assert.strictEqual(error.message, "--drop must be a probability from 0 to 1, got 2")
+      // and good flags make a plan
+      assert.strictEqual((yield* plan(options)).sessions, 1)
+    }))
+
+  it.effect("is yieldable and tagged; its message is the line after the program's name", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.gen(function*() {
+        return yield* new CliError({ reason: "Listen", detail: "cannot listen on 127.0.0.1:1: the port is in use" })
+      }))
+      assert.isTrue(isCliError(error))
+      assert.strictEqual(error._tag, "CliError")
+      assert.strictEqual(error.reason, "Listen")
+      assert.strictEqual(error.message, "cannot listen on 127.0.0.1:1: the port is in use")
+      assert.isFalse(isCliError(new Error("x")))
+    }))
 })
 
 /** An SSM endpoint that answers every call with one error. */
@@ -171,6 +253,38 @@ describe("forward checks its local end before StartSession", () => {
       child.stderr!.on("data", (data: Buffer) => stderr += data.toString())
       return [yield* exitCode(child), stderr.trim().split("\n")] as const
     })
+
+  /** A command line that fails before any session: its exit code and stderr lines. */
+  const failing = (args: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const child = yield* spawnCli("main", args)
+      let stderr = ""
+      child.stderr!.on("data", (data: Buffer) => stderr += data.toString())
+      return [yield* exitCode(child), stderr.trim().split("\n")] as const
+    })
+
+  it.scopedLive("bad flags (InvalidOptions): one line each, exit 1", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [["forward", "--simulator"], "give --remote-port, or one or more -L mappings"],
+        [["forward", "--region", "us-east-1", "--remote-port", "80"], "--target is required (or use --simulator)"],
+        [["forward", "--simulator", "-L", "x:y"], "-L x:y: y is not a remote port (expected [bind:]localPort:[host:]remotePort)"],
+        [
+          ["forward", "--simulator", "--remote-port", "80", "--unix-socket", "/nonexistent-ssm-dir/s.sock"],
+          "--unix-socket /nonexistent-ssm-dir/s.sock: the directory /nonexistent-ssm-dir does not exist"
+        ],
+        [
+          ["forward", "--simulator", "--remote-port", "80", "--ready-json", "/nonexistent-ssm-dir/ready.json"],
+          "--ready-json /nonexistent-ssm-dir/ready.json: the directory /nonexistent-ssm-dir does not exist"
+        ],
+        [["socks", "--simulator", "--idle-timeout", "-1"], "--idle-timeout -1 is negative"]
+      ]
+      const outcomes = yield* Effect.forEach(cases, ([args]) => failing(args), { concurrency: 3 })
+      outcomes.forEach(([code, lines], i) => {
+        assert.strictEqual(code, 1, cases[i]![0].join(" "))
+        assert.deepStrictEqual(lines, [`ssm-session-manager: ${cases[i]![1]}`])
+      })
+    }), 60_000)
 
   it.scopedLive("a port in use, or out of range: one line, exit 1, and no session started", () =>
     Effect.gen(function*() {

@@ -3,14 +3,13 @@
  * and what a remote command started does not outlive its session on the simulator's machine.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option, Scope, Stream } from "effect"
+import { Effect, Exit, Option, Scope, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
-import * as AgentSimulator from "../src/AgentSimulator.js"
-import * as NodeSession from "../src/NodeSession.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
+import { simulatedAwsLayer } from "./utils/aws.js"
 import { exitCode, root, spawnCli } from "./utils/cli.js"
 import { silentServer } from "./utils/hostileAgent.js"
 import { closedPort } from "./utils/tcp.js"
@@ -178,8 +177,5 @@ describe("the simulator's commands", () => {
         times: 250,
         what: `sleep (pid ${pid}) gone with its session`
       })
-    }).pipe(Effect.provide(Layer.mergeAll(
-      AgentSimulator.layerSsmApi().pipe(Layer.provide(AgentSimulator.layer({ messagesPerSecond: 0 }))),
-      NodeSession.layerWebSocketConstructor
-    ))), 60_000)
+    }).pipe(Effect.provide(simulatedAwsLayer())), 60_000)
 })

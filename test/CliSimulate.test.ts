@@ -4,16 +4,16 @@
  * client in-process on the printed StartSession responses.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Layer, Redacted, Stream } from "effect"
+import { Effect, Either, Redacted, Stream } from "effect"
 import type * as ChildProcess from "node:child_process"
 import * as NodePortForwarding from "../src/NodePortForwarding.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as Session from "../src/Session.js"
-import * as KmsApi from "../src/KmsApi.js"
 import type * as SsmApi from "../src/SsmApi.js"
 import * as SsmApiModule from "../src/SsmApi.js"
+import { sdkAws } from "./utils/aws.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { spawnCli, waitForOutput } from "./utils/cli.js"
 import { pollUntil } from "./utils/poll.js"
@@ -233,11 +233,7 @@ describe("CLI simulate", () => {
         }))
       )
       assert.include(JSON.stringify(forged), "InvalidSignatureException")
-      const aws = Layer.mergeAll(
-        SsmApiModule.layer({ region: "us-east-1", endpoint, credentials, maxAttempts: 1 }),
-        KmsApi.layer({ region: "us-east-1", endpoint, credentials }),
-        NodeSession.layerWebSocketConstructor
-      )
+      const aws = sdkAws({ endpoint, credentials })
       // exec's document, encrypted with the simulator's KMS (GenerateDataKey over HTTP)
       const result = yield* RemoteCommand.exec({ target: "i-0123456789abcdef0", command: "echo out; echo err >&2; exit 42" }).pipe(
         Effect.provide(aws)

@@ -3,16 +3,16 @@
  * embedded simulator; and the `-L` spec parser.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Either, Fiber, Layer, Schedule } from "effect"
+import { Deferred, Effect, Either, Fiber, Schedule } from "effect"
 import type * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as AgentSimulator from "../src/AgentSimulator.js"
+import { isCliError } from "../src/cli/error.js"
 import { type Mapping, parseMapping, type Running, runMappings } from "../src/cli/tunnels.js"
-import * as NodeSession from "../src/NodeSession.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import * as PortForwardingPool from "../src/PortForwardingPool.js"
+import { simulatedAws } from "./utils/aws.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { collectOutput, exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
 import { pollUntil } from "./utils/poll.js"
@@ -181,13 +181,7 @@ describe("runMappings", () => {
   it.scopedLive("a mapping whose sessions cannot be kept ends on its own, named on stderr, while the other carries on", () =>
     Effect.gen(function*() {
       const destination = yield* echoServer
-      const context = yield* Layer.build(
-        AgentSimulator.layerSsmApi().pipe(
-          Layer.provideMerge(AgentSimulator.layer({ messagesPerSecond: 0 })),
-          Layer.merge(NodeSession.layerWebSocketConstructor)
-        )
-      )
-      const simulator = Context.get(context, AgentSimulator.AgentSimulator)
+      const { context, simulator } = yield* simulatedAws()
       // the second mapping's target is gone after its first session: no replacement can start
       const starts = new Map<string, number>()
       const gone = new Set<string>()
@@ -242,5 +236,6 @@ describe("runMappings", () => {
       yield* simulator.terminateSession(last!.session.sessionId)
       const failure = yield* Effect.flip(Fiber.join(supervisor))
       assert.strictEqual(failure.message, "2 of 2 mappings failed (each named above)")
+      assert.isTrue(isCliError(failure) && failure.reason === "MappingsFailed")
     }), 60_000)
 })

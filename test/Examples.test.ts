@@ -12,13 +12,13 @@ import { forwardToInstance } from "../examples/forward-port.js"
 import { fastDatabase } from "../examples/pool.js"
 import { forwardToDatabase } from "../examples/remote-host.js"
 import { proxyInto } from "../examples/socks.js"
-import * as AgentSimulator from "../src/AgentSimulator.js"
+import { simulatedAwsLayer } from "./utils/aws.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { root } from "./utils/cli.js"
 import * as HttpUtil from "./utils/http.js"
 import { echoServer, roundTrip } from "./utils/tcp.js"
 
-const simulatedAws = AgentSimulator.layerAll({ messagesPerSecond: 0 })
+const simulatedAws = simulatedAwsLayer()
 
 /** Runs an example as a program (`node examples/x.ts`, from the sources) to its end: its exit code and output. */
 const runProgram = (file: string) =>

@@ -14,6 +14,7 @@ import * as NodeSession from "../src/NodeSession.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as Session from "../src/Session.js"
 import * as Shell from "../src/Shell.js"
+import { simulatedAwsLayer } from "./utils/aws.js"
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex")
 const key = Uint8Array.from({ length: 64 }, (_, i) => i)
@@ -113,11 +114,7 @@ describe("KmsApi over @aws-sdk/client-kms (against a local endpoint)", () => {
 })
 
 /** The simulator as SSM, KMS and the instance, with the account's KMS preference set. */
-const encryptedAws = AgentSimulator.layerSsmApi().pipe(
-  Layer.merge(AgentSimulator.layerKmsApi),
-  Layer.provideMerge(AgentSimulator.layer({ messagesPerSecond: 0, kmsKeyId: "alias/session-manager" })),
-  Layer.merge(NodeSession.layerWebSocketConstructor)
-)
+const encryptedAws = simulatedAwsLayer({ kmsKeyId: "alias/session-manager" })
 
 describe("KMS-encrypted sessions through the simulator", () => {
   it.scopedLive("a shell: data key, challenge, the KMS notice, and encrypted input and output", () =>

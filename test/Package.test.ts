@@ -8,13 +8,13 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as Url from "node:url"
 import * as NodePortForwarding from "../src/NodePortForwarding.js"
-import * as NodeSession from "../src/NodeSession.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import * as Session from "../src/Session.js"
 import * as SsmApi from "../src/SsmApi.js"
 import { nodeFlags } from "../src/cli/installPlugin.js"
+import { simulatedAwsLayer } from "./utils/aws.js"
 import { exitCode, root, spawnCli } from "./utils/cli.js"
 import { echoServer, roundTrip } from "./utils/tcp.js"
 
@@ -74,11 +74,7 @@ describe("the package", () => {
         assert.strictEqual(new TextDecoder().decode(echoed), "hello")
       }).pipe(
         Effect.scoped,
-        Effect.provide(Layer.mergeAll(
-          AgentSimulator.layerSsmApi().pipe(Layer.provide(AgentSimulator.layer({ messagesPerSecond: 0 }))),
-          NodeSession.layerWebSocketConstructor,
-          collecting
-        ))
+        Effect.provide(Layer.merge(simulatedAwsLayer(), collecting))
       )
       assert.deepStrictEqual(levels, [])
     }))
@@ -148,4 +144,57 @@ describe("the package", () => {
       )
       assert.strictEqual(api.message, "StartSession: Timeout: no answer")
     }))
+})
+
+/**
+ * How Node resolves each specifier from inside the package (a self-reference, which goes through `exports` as a
+ * dependent's import does), under `conditions`: the URL, or the error's code. No build needed: a path the
+ * `exports` map fences fails before any file is looked for.
+ */
+const resolveAll = (specifiers: ReadonlyArray<string>, conditions: ReadonlyArray<string>): Array<string> => {
+  const script = `process.stdout.write(JSON.stringify(${JSON.stringify(specifiers)}.map((specifier) => {
+    try { return import.meta.resolve(specifier) } catch (error) { return String(error.code) }
+  })))`
+  const run = ChildProcess.spawnSync(
+    process.execPath,
+    [...conditions.map((condition) => `--conditions=${condition}`), "--input-type=module", "-e", script],
+    { cwd: root, encoding: "utf8" }
+  )
+  assert.strictEqual(run.status, 0, run.stderr)
+  return JSON.parse(run.stdout) as Array<string>
+}
+
+describe("the package's exports", () => {
+  it("the command line's modules, the bins' bundles and the internals are not importable: ssm-session-manager/cli/… does not resolve", () => {
+    const fenced = [
+      "ssm-session-manager/cli/main",
+      "ssm-session-manager/cli/main.js",
+      "ssm-session-manager/cli/run",
+      "ssm-session-manager/cli/forward",
+      "ssm-session-manager/bin/main",
+      "ssm-session-manager/internal/session"
+    ]
+    for (const conditions of [["ssm-session-manager-source"], []]) {
+      assert.deepStrictEqual(
+        resolveAll(fenced, conditions),
+        fenced.map(() => "ERR_PACKAGE_PATH_NOT_EXPORTED"),
+        `conditions: ${conditions.join(",")}`
+      )
+    }
+  })
+
+  it("every top-level module (what the README documents) still resolves, to its source under the source condition", () => {
+    const modules = Fs.readdirSync(Path.join(root, "src"))
+      .filter((name) => /^[A-Z]\w*\.ts$/.test(name))
+      .map((name) => name.slice(0, -3))
+    assert.includeMembers(modules, ["Session", "PortForwarding", "AgentSimulator", "NodeSession"])
+    const resolved = resolveAll(
+      ["ssm-session-manager", ...modules.map((name) => `ssm-session-manager/${name}`)],
+      ["ssm-session-manager-source"]
+    )
+    assert.deepStrictEqual(resolved, [
+      Url.pathToFileURL(Path.join(root, "src", "index.ts")).href,
+      ...modules.map((name) => Url.pathToFileURL(Path.join(root, "src", `${name}.ts`)).href)
+    ])
+  })
 })

@@ -14,6 +14,7 @@ import * as Path from "node:path"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodePortForwarding from "../src/NodePortForwarding.js"
 import * as PortForwarding from "../src/PortForwarding.js"
+import * as Smux from "../src/Smux.js"
 import { Command, encodeFrame } from "../src/internal/smuxFrame.js"
 import { download, downloadServer, howItEnded } from "./utils/download.js"
 import { hostileAgent } from "./utils/hostileAgent.js"
@@ -196,7 +197,7 @@ describe("PortForwarding against a hostile agent's smux", () => {
       )
       const stream = yield* t.forwarding.openStream
       yield* stream.write(new TextEncoder().encode("hello"))
-      const [first] = yield* stream.readable.pipe(Stream.take(1), Stream.runCollect)
+      const [first] = yield* Smux.toStream(stream).pipe(Stream.take(1), Stream.runCollect)
       assert.strictEqual(new TextDecoder().decode(first), "still flowing")
       yield* Deferred.await(allRefused)
       assert.strictEqual(refusedStreams.size, 3000)

@@ -8,16 +8,15 @@ import * as Path from "node:path"
 import * as Url from "node:url"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
+import * as RemoteCommandInternal from "../src/internal/remoteCommand.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as SimulatorCommand from "../src/internal/simulator/command.js"
 import * as SimulatorPort from "../src/internal/simulator/port.js"
 import * as Session from "../src/Session.js"
 import { sha256Hex } from "./utils/bytes.js"
+import { simulatedAwsLayer } from "./utils/aws.js"
 
-const simulatedAws = AgentSimulator.layerSsmApi().pipe(
-  Layer.provide(AgentSimulator.layer({ messagesPerSecond: 0 })),
-  Layer.merge(NodeSession.layerWebSocketConstructor)
-)
+const simulatedAws = simulatedAwsLayer()
 
 const text = (bytes: Uint8Array) => new TextDecoder("utf-8", { fatal: true }).decode(bytes)
 const exec = (command: string, options: Partial<RemoteCommand.ExecOptions> = {}) =>
@@ -25,15 +24,14 @@ const exec = (command: string, options: Partial<RemoteCommand.ExecOptions> = {})
 
 /** the simulated account also has `documents` (name: content), as `aws ssm create-document` would make them */
 const withDocuments = (documents: Record<string, SimulatorPort.SessionDocumentContent>) =>
-  AgentSimulator.layerSsmApi((request) => {
-    const content = request.documentName === undefined ? undefined : documents[request.documentName]
-    return content === undefined
-      ? AgentSimulator.documentSpec(request)
-      : SimulatorPort.documentContentSpec(content, request)
-  }).pipe(
-    Layer.provide(AgentSimulator.layer({ messagesPerSecond: 0 })),
-    Layer.merge(NodeSession.layerWebSocketConstructor)
-  )
+  simulatedAwsLayer({
+    sessionSpec: (request) => {
+      const content = request.documentName === undefined ? undefined : documents[request.documentName]
+      return content === undefined
+        ? AgentSimulator.documentSpec(request)
+        : SimulatorPort.documentContentSpec(content, request)
+    }
+  })
 
 /** DOCUMENT_CONTENT as the README had it: the same properties, flat */
 const flatDocument: SimulatorPort.SessionDocumentContent = {
@@ -261,20 +259,38 @@ describe("RemoteCommand", () => {
   it.live("exact output and exit code under the simulator's faults (loss, duplicates, reordering, garbage)", () =>
     Effect.gen(function*() {
       const both = { drop: 0.02, duplicate: 0.02, reorder: 0.02, delay: 0.01, delayMillis: 20 }
-      const faulty = AgentSimulator.layerSsmApi((request) => ({
-        ...AgentSimulator.documentSpec(request),
-        faults: { seed: 9, toClient: both, toAgent: both, garbage: 0.005 }
-      })).pipe(
+      const faulty = simulatedAwsLayer({
         // at the agent's own pace: its single resend slot (one per 100 ms) works while the output streams, and the
         // 2 s it waits for acknowledgements at the end covers what is left (unpaced, every loss would be left for
         // those 2 s, and past them the agent closes the channel without it, as the real one does)
-        Layer.provide(AgentSimulator.layer({ messagesPerSecond: 1000 })),
-        Layer.merge(NodeSession.layerWebSocketConstructor)
-      )
+        messagesPerSecond: 1000,
+        sessionSpec: (request) => ({
+          ...AgentSimulator.documentSpec(request),
+          faults: { seed: 9, toClient: both, toAgent: both, garbage: 0.005 }
+        })
+      })
       const result = yield* exec("seq 1 100000; seq 1 1000 >&2; exit 42").pipe(Effect.provide(faulty))
       const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `${from + i}\n`).join("")
       assert.strictEqual(text(result.stdout), lines(1, 100000))
       assert.strictEqual(text(result.stderr), lines(1, 1000))
       assert.strictEqual(result.exitCode, 42)
     }), 60_000)
+})
+
+describe("RemoteCommand: what a command session's payloads and properties mean", () => {
+  it("the exit code is read from the ExitCode payload (EXIT_CODE: n), NaN when there is none", () => {
+    const encode = (text: string) => new TextEncoder().encode(text)
+    assert.strictEqual(RemoteCommandInternal.exitCodeOf(encode("EXIT_CODE: 3")), 3)
+    assert.strictEqual(RemoteCommandInternal.exitCodeOf(encode("EXIT_CODE:-1\n")), -1)
+    assert.isTrue(Number.isNaN(RemoteCommandInternal.exitCodeOf(encode("nothing"))))
+  })
+
+  it("the separator prefixes are read from the properties by a Schema: strings or nothing", () => {
+    assert.deepStrictEqual(
+      RemoteCommandInternal.separatorPrefixes({ stdOutSeparatorPrefix: "OUT:", stdErrSeparatorPrefix: "ERR:", other: 1 }),
+      { stdOutSeparatorPrefix: "OUT:", stdErrSeparatorPrefix: "ERR:" }
+    )
+    assert.deepStrictEqual(RemoteCommandInternal.separatorPrefixes(null), {})
+    assert.deepStrictEqual(RemoteCommandInternal.separatorPrefixes({ stdOutSeparatorPrefix: 7 }), {})
+  })
 })

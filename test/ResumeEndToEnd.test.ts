@@ -9,26 +9,23 @@
  * answer to a full buffer (dropping unacknowledged) then costs a slot per message.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Stream } from "effect"
+import { Effect, Option, Stream } from "effect"
 import * as Crypto from "node:crypto"
 import * as Net from "node:net"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodePortForwarding from "../src/NodePortForwarding.js"
-import * as NodeSession from "../src/NodeSession.js"
 import * as PortForwarding from "../src/PortForwarding.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as Shell from "../src/Shell.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { download, downloadServer } from "./utils/download.js"
+import { simulatedAwsLayer } from "./utils/aws.js"
 
 const MiB = 1024 * 1024
 
 /** The simulator (with `faults` on every session) as the AWS the high-level constructors call. */
 const simulatedAws = (faults: AgentSimulator.Faults, options: AgentSimulator.SimulatorOptions = {}) =>
-  Layer.mergeAll(
-    AgentSimulator.layerSsmApi().pipe(Layer.provideMerge(AgentSimulator.layer({ messagesPerSecond: 0, faults, ...options }))),
-    NodeSession.layerWebSocketConstructor
-  )
+  simulatedAwsLayer({ faults, ...options })
 
 /** A TCP server that reads `size` bytes from each connection and answers with their SHA-256 (hex). */
 const uploadServer = (size: number) =>

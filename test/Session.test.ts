@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Config, ConfigProvider, Context, Deferred, Effect, Either, Exit, Fiber, Layer, Metric, Option, Redacted, Scope, Stream } from "effect"
+import * as AgentMessage from "../src/AgentMessage.js"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as Session from "../src/Session.js"
@@ -212,12 +213,13 @@ describe("Session against the agent simulator", () => {
         assert.strictEqual((yield* Effect.flip(session.closed)).reason, "Transport")
       }))
 
-    it.scopedLive("closing the scope sends TerminateSession (Port, agent > 2.3.722.0) and closes the WebSocket", () =>
+    it.scopedLive("closing the scope sends the closeWith flag (TerminateSession) and closes the WebSocket", () =>
       Effect.gen(function*() {
         const sim = yield* simulator()
         const response = yield* sim.startSession({ plugin: AgentSimulator.echoPlugin() })
         const scope = yield* Scope.make()
         const session = yield* Scope.extend(open(response), scope)
+        yield* session.closeWith(AgentMessage.FlagPayload.TerminateSession)
         yield* echoRoundTrip(session, new Uint8Array(10))
         yield* Scope.close(scope, Exit.void)
         const stats = yield* waitFor(sim.sessionStats(response.SessionId), (s) => s?.openConnections === 0)
@@ -225,9 +227,9 @@ describe("Session against the agent simulator", () => {
         assert.isTrue(stats?.closed)
       }))
 
-    it.scopedLive("an agent at 2.3.722.0 or older gets no TerminateSession flag", () =>
+    it.scopedLive("without closeWith no flag is sent: when to send TerminateSession is PortForwarding's to decide", () =>
       Effect.gen(function*() {
-        const sim = yield* simulator({ agentVersion: "2.3.722.0" })
+        const sim = yield* simulator()
         const response = yield* sim.startSession({ plugin: AgentSimulator.echoPlugin() })
         yield* Effect.scoped(Effect.flatMap(open(response, { terminateTimeout: "100 millis" }), (session) =>
           echoRoundTrip(session, new Uint8Array(10))))

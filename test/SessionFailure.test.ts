@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Deferred, Duration, Effect, Exit, Option, Redacted, Scope, Stream } from "effect"
+import * as AgentMessage from "../src/AgentMessage.js"
 import * as Session from "../src/Session.js"
 import * as SsmApi from "../src/SsmApi.js"
 import { hostileAgent, type Peer, silentServer, statusServer } from "./utils/hostileAgent.js"
@@ -74,6 +75,7 @@ describe("Session: closing is bounded (finding 2)", () => {
       const session = yield* hostileSession(() => Effect.never, { windowSize: 4, terminateTimeout: "500 millis" }).pipe(
         Scope.extend(scope)
       )
+      yield* session.closeWith(AgentMessage.FlagPayload.TerminateSession)
       // fill the window, so the flag itself has to wait for room that never comes
       yield* Effect.forkIn(session.write(new Uint8Array(64 * 1024)), scope)
       const [, elapsed] = yield* timed(Scope.close(scope, Exit.void))
@@ -88,6 +90,7 @@ describe("SsmApi.terminateOnClose: the API fallback is bounded too (finding 2)",
       const scope = yield* Scope.make()
       yield* Effect.gen(function*() {
         const session = yield* hostileSession(() => Effect.never, { terminateTimeout: "500 millis" })
+        yield* session.closeWith(AgentMessage.FlagPayload.TerminateSession)
         yield* SsmApi.terminateOnClose(session)
       }).pipe(
         Effect.provide(SsmApi.layer({

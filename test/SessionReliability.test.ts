@@ -7,6 +7,7 @@ import { Duration, Effect, Either, Fiber, TestClock } from "effect"
 import * as AgentMessage from "../src/AgentMessage.js"
 import * as DataChannel from "../src/internal/dataChannel.js"
 import * as Rto from "../src/internal/rto.js"
+import * as AgentSender from "../src/internal/simulator/agentSender.js"
 
 const decodeAll = (frames: ReadonlyArray<Uint8Array>) =>
   frames.map((frame) => {
@@ -23,7 +24,6 @@ const harness = (options: Partial<DataChannel.ChannelOptions> = {}) =>
     /** how many more messages the receiver takes */
     let accepting = Number.POSITIVE_INFINITY
     const channel = yield* DataChannel.make({
-      role: "client",
       send: (frame) => Effect.sync(() => sent.push(frame)),
       deliver: (message) => {
         if (accepting <= 0) return false
@@ -52,7 +52,7 @@ const harness = (options: Partial<DataChannel.ChannelOptions> = {}) =>
       }))
     const output = (sequenceNumber: number, text = `m${sequenceNumber}`) =>
       channel.receive(agentFrame({
-        messageType: options.role === "agent" ? "input_stream_data" : "output_stream_data",
+        messageType: options.sends === "output_stream_data" ? "input_stream_data" : "output_stream_data",
         sequenceNumber,
         payloadType: 1,
         payload: new TextEncoder().encode(text)
@@ -72,7 +72,7 @@ const harness = (options: Partial<DataChannel.ChannelOptions> = {}) =>
         (accepting = value === true ? Number.POSITIVE_INFINITY : value === false ? 0 : value),
       dataSent: () =>
         decodeAll(sent).filter((m) =>
-          m.messageType === (options.role === "agent" ? "output_stream_data" : "input_stream_data")
+          m.messageType === (options.sends ?? "input_stream_data")
         ),
       acksSent: () => decodeAll(sent).filter((m) => m.messageType === "acknowledge")
     }
@@ -497,8 +497,17 @@ describe("receiving as the agent needs it", () => {
 })
 
 describe("the agent's sender (datachannel.go)", () => {
-  const agent = (options: Partial<DataChannel.ChannelOptions> = {}) =>
-    harness({ role: "agent", sender: "agent", windowSize: 2, reorderBufferSize: 100_000, ...options })
+  const agent = (
+    { ackBeforeRecord, ...options }: Partial<DataChannel.ChannelOptions> & AgentSender.AgentSenderOptions = {}
+  ) =>
+    harness({
+      sends: "output_stream_data",
+      sender: AgentSender.make({ ackBeforeRecord }),
+      windowSize: 2,
+      reorderBufferSize: 100_000,
+      reorderAhead: Number.POSITIVE_INFINITY,
+      ...options
+    })
 
   it.scoped("has no window: everything goes out at once", () =>
     Effect.gen(function*() {

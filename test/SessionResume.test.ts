@@ -2,16 +2,18 @@ import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import * as WS from "ws"
 import * as AgentSimulator from "../src/AgentSimulator.js"
+import * as Resumer from "../src/Resumer.js"
 import * as Session from "../src/Session.js"
+import * as SsmApi from "../src/SsmApi.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { openSession } from "./utils/session.js"
 
 const MiB = 1024 * 1024
 
-/** The simulator's own SsmApi, so sessions resume through the `SsmApi` service as they do against AWS. */
+/** The simulator's own SsmApi and the Resumer over it, so sessions resume through it as they do against AWS. */
 const withApi = (sim: AgentSimulator.AgentSimulator) =>
   Layer.provide(
-    AgentSimulator.layerSsmApi(() => ({ plugin: AgentSimulator.echoPlugin() })),
+    Layer.provideMerge(SsmApi.layerResumer, AgentSimulator.layerSsmApi(() => ({ plugin: AgentSimulator.echoPlugin() }))),
     Layer.succeed(AgentSimulator.AgentSimulator, sim)
   )
 
@@ -176,11 +178,17 @@ describe("Session: resuming on a new WebSocket", () => {
       const session = yield* open(sim, response, {
         resume: {
           initialDelay: "100 millis",
+          // a custom resume function says what its failures mean with a Resumer.ResumeFailure
           resumeSession: (sessionId) =>
             Effect.zipRight(
               Deferred.succeed(firstAttempt, undefined),
               Effect.map(sim.resumeSession(sessionId), Option.map((r) => ({ tokenValue: r.TokenValue })))
-            )
+            ).pipe(Effect.mapError((error) =>
+              new Resumer.ResumeFailure({
+                reason: error.reason === "DoesNotExist" ? "Terminated" : "Unavailable",
+                detail: error.message
+              })
+            ))
         }
       })
       yield* echo(session, new Uint8Array(100))
@@ -189,6 +197,26 @@ describe("Session: resuming on a new WebSocket", () => {
       yield* sim.terminateSession(response.SessionId)
       const error = yield* Effect.flip(session.closed)
       assert.strictEqual(error.reason, "Terminated")
+    }))
+
+  it.scopedLive("a Resumer of one's own, provided as the service, resumes the session (no SsmApi anywhere)", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const response = yield* sim.startSession({ plugin: AgentSimulator.echoPlugin() })
+      const asked: Array<string> = []
+      const resumer = Resumer.layer((sessionId) =>
+        Effect.map(
+          Effect.zipRight(Effect.sync(() => asked.push(sessionId)), sim.resumeSession(sessionId)),
+          Option.map((r) => ({ tokenValue: r.TokenValue }))
+        )
+      )
+      const session = yield* Effect.provide(openSession(response), resumer)
+      yield* echo(session, new Uint8Array(100))
+      yield* sim.dropConnection(response.SessionId)
+      const data = pseudoRandomBytes(64 * 1024, 15)
+      assert.strictEqual(sha256Hex(yield* echo(session, data)), sha256Hex(data))
+      assert.deepStrictEqual(asked, [response.SessionId])
+      assert.strictEqual((yield* session.stats).reconnects, 1)
     }))
 
   it.scopedLive("a WebSocket that goes silent (no pong, no traffic) is found dead within two ping intervals and replaced", () =>

@@ -2,15 +2,12 @@
  * Shells through the simulator's shell plugin: a real /bin/sh behind a pseudo-terminal on this machine.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Layer, Option, Stream } from "effect"
-import * as AgentSimulator from "../src/AgentSimulator.js"
-import * as NodeSession from "../src/NodeSession.js"
+import { Effect, Either, Option, Stream } from "effect"
+import * as ShellInternal from "../src/internal/shell.js"
 import * as Shell from "../src/Shell.js"
+import { simulatedAwsLayer } from "./utils/aws.js"
 
-const simulatedAws = AgentSimulator.layerSsmApi().pipe(
-  Layer.provide(AgentSimulator.layer({ messagesPerSecond: 0 })),
-  Layer.merge(NodeSession.layerWebSocketConstructor)
-)
+const simulatedAws = simulatedAwsLayer()
 
 /**
  * Reads a shell's output until `pattern` matches the text so far; the text. The pty echoes what is typed, so
@@ -108,4 +105,14 @@ describe("Shell", () => {
       const result = yield* Effect.either(Shell.start({ target: "i-1", documentName: "AWS-StartSSHSession" }))
       assert.isTrue(Either.isLeft(result) && Shell.isShellError(result.left) && result.left.reason === "NotAShellSession")
     }).pipe(Effect.provide(simulatedAws)), 30_000)
+})
+
+describe("Shell: the terminal size is the Shell's to send", () => {
+  it("the Size payload is the JSON the agent reads, and only real sizes pass", () => {
+    assert.strictEqual(new TextDecoder().decode(ShellInternal.sizePayload({ cols: 132, rows: 43 })), "{\"cols\":132,\"rows\":43}")
+    assert.isTrue(ShellInternal.isTerminalSize({ cols: 1, rows: 65535 }))
+    assert.isFalse(ShellInternal.isTerminalSize({ cols: 0, rows: 10 }))
+    assert.isFalse(ShellInternal.isTerminalSize({ cols: 80.5, rows: 10 }))
+    assert.isFalse(ShellInternal.isTerminalSize({ cols: 80, rows: 65536 }))
+  })
 })

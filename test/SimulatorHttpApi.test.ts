@@ -7,15 +7,14 @@
 import { CreateDocumentCommand, SSMClient, StartSessionCommand } from "@aws-sdk/client-ssm"
 import { GenerateDataKeyCommand, KMSClient } from "@aws-sdk/client-kms"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Stream } from "effect"
+import { Effect, Redacted, Stream } from "effect"
 import * as AgentSimulator from "../src/AgentSimulator.js"
-import * as KmsApi from "../src/KmsApi.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as RemoteCommand from "../src/RemoteCommand.js"
 import * as Session from "../src/Session.js"
 import * as Shell from "../src/Shell.js"
 import * as SsmApi from "../src/SsmApi.js"
-import { sdkCredentials } from "./utils/aws.js"
+import { sdkAws, sdkCredentials } from "./utils/aws.js"
 
 const ssmClient = (simulator: AgentSimulator.AgentSimulator) =>
   Effect.acquireRelease(
@@ -87,10 +86,7 @@ describe("the simulator's HTTP API through the AWS SDK", () => {
         target: "i-0123456789abcdef0",
         command: "echo out; echo err >&2; exit 42"
       }).pipe(
-        Effect.provide(Layer.merge(
-          SsmApi.layer({ region: "us-east-1", endpoint: simulator.endpoint, credentials: sdkCredentials(simulator), maxAttempts: 1 }),
-          NodeSession.layerWebSocketConstructor
-        ))
+        Effect.provide(sdkAws({ endpoint: simulator.endpoint, credentials: sdkCredentials(simulator) }))
       )
       assert.strictEqual(result.exitCode, 42)
       assert.strictEqual(new TextDecoder().decode(result.stdout), "out\n")
@@ -122,10 +118,7 @@ describe("the simulator's HTTP API through the AWS SDK", () => {
       const error = yield* SsmApi.openSession({ target: "i-0fffffffffffffff0" }).pipe(
         Effect.scoped,
         Effect.flip,
-        Effect.provide(Layer.merge(
-          SsmApi.layer({ region: "us-east-1", endpoint: simulator.endpoint, credentials: sdkCredentials(simulator), maxAttempts: 1 }),
-          NodeSession.layerWebSocketConstructor
-        ))
+        Effect.provide(sdkAws({ endpoint: simulator.endpoint, credentials: sdkCredentials(simulator) }))
       )
       assert.strictEqual((error as SsmApi.SsmApiError).reason, "TargetNotConnected")
     }))
@@ -184,11 +177,7 @@ describe("the simulator's HTTP API through the AWS SDK", () => {
       }).pipe(
         Effect.scoped,
         Effect.timeout("30 seconds"),
-        Effect.provide(Layer.mergeAll(
-          SsmApi.layer({ region: "us-east-1", endpoint: simulator.endpoint, credentials: sdkCredentials(simulator), maxAttempts: 1 }),
-          KmsApi.layer({ region: "us-east-1", endpoint: simulator.endpoint, credentials: sdkCredentials(simulator) }),
-          NodeSession.layerWebSocketConstructor
-        ))
+        Effect.provide(sdkAws({ endpoint: simulator.endpoint, credentials: sdkCredentials(simulator) }))
       )
       assert.include(output.seen._tag === "Some" ? output.seen.value : "", "encrypted-42")
       assert.isTrue(output.encrypted)

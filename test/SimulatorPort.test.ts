@@ -38,7 +38,7 @@ describe("AgentSimulator Port plugin", () => {
         Effect.scoped(Effect.gen(function*() {
           const data = pseudoRandomBytes(256 * 1024, 100 + i)
           const stream = yield* smux.open
-          const reader = yield* Effect.fork(Stream.runFoldWhile(stream.readable, [] as Array<Uint8Array>, (parts) =>
+          const reader = yield* Effect.fork(Stream.runFoldWhile(Smux.toStream(stream), [] as Array<Uint8Array>, (parts) =>
             parts.reduce((n, p) => n + p.length, 0) < data.length, (parts, bytes) => [...parts, bytes]))
           yield* stream.write(data)
           assert.strictEqual(sha256Hex(Buffer.concat(yield* Fiber.join(reader))), sha256Hex(data))
@@ -55,7 +55,7 @@ describe("AgentSimulator Port plugin", () => {
       const flag = yield* Effect.fork(session.events.pipe(Stream.filter((e) => e._tag === "Flag"), Stream.runHead))
       const stream = yield* smux.open
       yield* stream.write(new Uint8Array([1]))
-      const received = yield* Stream.runCollect(stream.readable) // ends: the agent closed the stream
+      const received = yield* Stream.runCollect(Smux.toStream(stream)) // ends: the agent closed the stream
       assert.strictEqual(Chunk.size(received), 0)
       const event = yield* Fiber.join(flag)
       assert.deepStrictEqual(event._tag === "Some" ? event.value : undefined, { _tag: "Flag", flag: 3 })

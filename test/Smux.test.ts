@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Exit, Fiber, FastCheck as fc, Scope, Stream, TestClock } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, FastCheck as fc, Option, Scope, Stream, TestClock } from "effect"
 import * as Socket from "@effect/platform/Socket"
 import * as Smux from "../src/Smux.js"
 import { Command, type Frame, FrameDecoder } from "../src/internal/smuxFrame.js"
@@ -9,7 +9,7 @@ const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex")
 
 /** Reads exactly `length` bytes from a stream (the peer may keep it open). */
 const readExactly = (stream: Smux.SmuxStream, length: number) =>
-  stream.readable.pipe(
+  Smux.toStream(stream).pipe(
     Stream.mapAccum(0, (total, bytes) => [total + bytes.length, bytes] as const),
     Stream.takeUntil((bytes) => bytes.length === 0),
     Stream.runFoldWhile(
@@ -20,7 +20,7 @@ const readExactly = (stream: Smux.SmuxStream, length: number) =>
     Effect.map(concatBytes)
   )
 
-const echoHandler = (stream: Smux.SmuxStream) => Stream.run(stream.readable, stream.sink)
+const echoHandler = (stream: Smux.SmuxStream) => Stream.run(Smux.toStream(stream), stream.sink)
 
 /** A client and a server session over an in-memory pair, the server echoing every stream. */
 const echoPair = (options: {
@@ -158,7 +158,7 @@ describe("Smux sessions over an in-memory pair", () => {
       assert.strictEqual(serverCount, 0)
     }))
 
-  it.scoped("FIN both ways: the peer's FIN ends our readable, our close ends theirs", () =>
+  it.scoped("FIN both ways: the peer's FIN ends our reading, our close ends theirs", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Smux.makeMemoryPair()
       const client = yield* Smux.make(a, { role: "client" })
@@ -173,7 +173,7 @@ describe("Smux sessions over an in-memory pair", () => {
       ))
       const stream = yield* client.open
       yield* stream.write(new TextEncoder().encode("hello"))
-      const reply = yield* Stream.runCollect(stream.readable)
+      const reply = yield* Stream.runCollect(Smux.toStream(stream))
       assert.strictEqual(new TextDecoder().decode(concatBytes(Chunk.toArray(reply))), "world")
       assert.strictEqual(yield* Deferred.await(serverDone), "hello")
       // the client's readable ended because the server closed (FIN); writing after our close fails
@@ -190,10 +190,10 @@ describe("Smux sessions over an in-memory pair", () => {
       const user = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
         const stream = yield* client.open
         yield* stream.write(new Uint8Array([42]))
-        yield* Stream.runDrain(stream.readable) // blocks: the server never answers
+        yield* Stream.runDrain(Smux.toStream(stream)) // blocks: the server never answers
       })))
       const accepted = yield* server.accept
-      const collected = yield* Effect.fork(Stream.runCollect(accepted.readable))
+      const collected = yield* Effect.fork(Stream.runCollect(Smux.toStream(accepted)))
       assert.strictEqual(yield* client.streamCount, 1)
       yield* Fiber.interrupt(user)
       const data = yield* Fiber.join(collected) // ends: FIN arrived
@@ -210,7 +210,7 @@ describe("Smux sessions over an in-memory pair", () => {
       const client = yield* Scope.extend(Smux.make(a, { role: "client" }), clientScope)
       const local = yield* Effect.forEach([1, 2, 3], () => Scope.extend(client.open, clientScope))
       const remote = yield* Effect.forEach(local, () => Scope.extend(server.accept, outer))
-      const ends = yield* Effect.forEach(remote, (stream) => Effect.fork(Stream.runDrain(stream.readable)))
+      const ends = yield* Effect.forEach(remote, (stream) => Effect.fork(Stream.runDrain(Smux.toStream(stream))))
       yield* Scope.close(clientScope, Exit.void)
       for (const fiber of ends) assert.isTrue(Exit.isSuccess(yield* Fiber.await(fiber)))
       const localError = yield* Effect.flip(local[0]!.write(new Uint8Array(1)))
@@ -253,7 +253,7 @@ describe("Smux sessions over an in-memory pair", () => {
       yield* b.write(new Uint8Array(Buffer.from("0100080003000000", "hex"))) // SYN with a length
       const error = yield* Effect.flip(client.await)
       assert.strictEqual(error.reason, "Protocol")
-      assert.strictEqual((yield* Effect.flip(Stream.runDrain(stream.readable))).reason, "Protocol")
+      assert.strictEqual((yield* Effect.flip(Stream.runDrain(Smux.toStream(stream)))).reason, "Protocol")
       assert.strictEqual((yield* Effect.flip(stream.write(new Uint8Array(1)))).reason, "Protocol")
       assert.strictEqual((yield* Effect.flip(client.open)).reason, "Protocol")
     }))
@@ -285,6 +285,26 @@ describe("Smux sessions over an in-memory pair", () => {
       assert.strictEqual((yield* Effect.flip(stream.write(new Uint8Array(1)))).reason, "StreamClosed")
     }))
 
+  it.scoped("pull is the one way to read: chunks in order, frees the budget, fails with None after the peer's FIN", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Smux.makeMemoryPair()
+      const client = yield* Smux.make(a, { role: "client" })
+      const stream = yield* client.open
+      yield* b.write(Smux.encodeFrame(Command.PSH, stream.id, new Uint8Array([1, 2])))
+      yield* b.write(Smux.encodeFrame(Command.PSH, stream.id, new Uint8Array([3])))
+      yield* b.write(Smux.encodeFrame(Command.FIN, stream.id))
+      const received: Array<number> = []
+      while (received.length < 3) {
+        for (const bytes of yield* stream.pull) received.push(...bytes)
+      }
+      assert.deepStrictEqual(received, [1, 2, 3])
+      assert.strictEqual(yield* client.bufferedBytes, 0)
+      const end = yield* Effect.flip(stream.pull)
+      assert.isTrue(Option.isNone(end))
+      // the adapter over an ended pull is an empty Stream
+      assert.strictEqual(Chunk.size(yield* Stream.runCollect(Smux.toStream(stream))), 0)
+    }))
+
   it.scoped("data and FIN for unknown stream ids are ignored, as xtaci/smux does", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Smux.makeMemoryPair()
@@ -294,7 +314,7 @@ describe("Smux sessions over an in-memory pair", () => {
       yield* b.write(Smux.encodeFrame(Command.NOP, 0))
       const stream = yield* client.open
       yield* b.write(Smux.encodeFrame(Command.PSH, stream.id, new Uint8Array([5])))
-      const first = yield* Stream.runHead(stream.readable)
+      const first = yield* Stream.runHead(Smux.toStream(stream))
       assert.deepStrictEqual(first._tag === "Some" ? Array.from(first.value) : [], [5])
       assert.strictEqual(yield* client.bufferedBytes, 0)
     }))
@@ -309,7 +329,7 @@ describe("Smux sessions over an in-memory pair", () => {
       }
       const client = yield* Smux.make(tapped, { role: "client" })
       const server = yield* Smux.make(b, { role: "server" })
-      yield* Effect.forkScoped(server.serve((stream) => Stream.runDrain(stream.readable)))
+      yield* Effect.forkScoped(server.serve((stream) => Stream.runDrain(Smux.toStream(stream))))
       const bulk = yield* client.open
       const small = yield* client.open
       const upload = yield* Effect.fork(bulk.write(new Uint8Array(4 * 1024 * 1024)))

@@ -4,7 +4,7 @@
  */
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
-import * as NodeSmux from "../src/NodeSmux.js"
+import * as NodeNetTransport from "../src/NodeNetTransport.js"
 import * as Smux from "../src/Smux.js"
 import { pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 import { buildGoPeer, goClient, goServer, smuxEchoServer } from "./utils/goPeer.js"
@@ -17,7 +17,7 @@ beforeAll(() => {
 const ourClientAgainstGo = (options: { readonly streams: number; readonly size: number; readonly keepalive: boolean }) =>
   Effect.gen(function*() {
     const { port } = yield* goServer({ keepalive: options.keepalive })
-    const transport = yield* NodeSmux.connect({ host: "127.0.0.1", port })
+    const transport = yield* NodeNetTransport.connect({ host: "127.0.0.1", port })
     const client = yield* Smux.make(transport, { role: "client", keepAlive: options.keepalive })
     const results = yield* Effect.forEach(
       Array.from({ length: options.streams }, (_, i) => i),
@@ -26,7 +26,7 @@ const ourClientAgainstGo = (options: { readonly streams: number; readonly size: 
           const data = pseudoRandomBytes(options.size, i + 1)
           const stream = yield* client.open
           const reader = yield* Effect.fork(
-            stream.readable.pipe(
+            Smux.toStream(stream).pipe(
               Stream.runFoldWhile(
                 { parts: [] as Array<Uint8Array>, length: 0 },
                 (acc) => acc.length < options.size,
@@ -88,7 +88,7 @@ describe("Smux interop with Go xtaci/smux 1.5.16", () => {
     it.scopedLive("our keepalive ends a session whose Go peer is silent", () =>
       Effect.gen(function*() {
         const { port } = yield* goServer({ keepalive: false })
-        const transport = yield* NodeSmux.connect({ host: "127.0.0.1", port })
+        const transport = yield* NodeNetTransport.connect({ host: "127.0.0.1", port })
         const client = yield* Smux.make(transport, {
           role: "client",
           keepAlive: true,

@@ -1,30 +1,25 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
+import { Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
-import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as NodeSession from "../src/NodeSession.js"
 import * as NodeSocks from "../src/NodeSocks.js"
 import * as SsmApi from "../src/SsmApi.js"
+import { simulatedAws as sharedSimulatedAws } from "./utils/aws.js"
 import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
 import * as HttpUtil from "./utils/http.js"
 import { pollUntil } from "./utils/poll.js"
 import { closedPort, echoServer } from "./utils/tcp.js"
 
-/** The simulator as the SsmApi service and the "instance", counting StartSession calls. */
-const simulatedAws = Effect.gen(function*() {
-  const starts: Array<string> = []
-  const context = yield* Layer.build(
-    AgentSimulator.layerSsmApi((request) => {
-      starts.push(`${request.documentName} ${request.parameters?.["host"]?.[0]}:${request.parameters?.["portNumber"]?.[0]}`)
-      return AgentSimulator.documentSpec(request)
-    }).pipe(
-      Layer.provideMerge(AgentSimulator.layer({ messagesPerSecond: 0 })),
-      Layer.merge(NodeSession.layerWebSocketConstructor)
+/** The shared simulated AWS, with the StartSession calls it answered as "document host:port". */
+const simulatedAws = Effect.map(sharedSimulatedAws(), (aws) => ({
+  ...aws,
+  get starts() {
+    return aws.requests.map((request) =>
+      `${request.documentName} ${request.parameters?.["host"]?.[0]}:${request.parameters?.["portNumber"]?.[0]}`
     )
-  )
-  return { context, starts, simulator: Context.get(context, AgentSimulator.AgentSimulator) }
-})
+  }
+}))
 
 /** A small HTTP server on 127.0.0.1 for the scope; its port. */
 const httpServer = HttpUtil.httpServer((request, response) => {

@@ -5,12 +5,11 @@
  * afterwards.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, FastCheck as fc, Layer } from "effect"
+import { Context, Effect, FastCheck as fc } from "effect"
 import * as Net from "node:net"
-import * as AgentSimulator from "../src/AgentSimulator.js"
-import * as NodeSession from "../src/NodeSession.js"
 import * as NodeSocks from "../src/NodeSocks.js"
 import * as SsmApi from "../src/SsmApi.js"
+import { simulatedAws } from "./utils/aws.js"
 import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
 import { pollUntil } from "./utils/poll.js"
 import { echoServer } from "./utils/tcp.js"
@@ -21,12 +20,7 @@ import { echoServer } from "./utils/tcp.js"
  */
 const guardedAws = (allowed: number) =>
   Effect.gen(function*() {
-    const context = yield* Layer.build(
-      AgentSimulator.layerSsmApi().pipe(
-        Layer.provideMerge(AgentSimulator.layer({ messagesPerSecond: 0 })),
-        Layer.merge(NodeSession.layerWebSocketConstructor)
-      )
-    )
+    const { context } = yield* simulatedAws()
     const api = Context.get(context, SsmApi.SsmApi)
     const refused: Array<string> = []
     const guarded: SsmApi.SsmApi = {

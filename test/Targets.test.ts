@@ -4,9 +4,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import * as AgentSimulator from "../src/AgentSimulator.js"
+import type * as AgentSimulator from "../src/AgentSimulator.js"
 import * as SsmApi from "../src/SsmApi.js"
-import { sdkCredentials } from "./utils/aws.js"
+import { simulatedAwsLayer, simulatedAwsOverHttp } from "./utils/aws.js"
 import { exitCode, spawnCli, waitForOutput } from "./utils/cli.js"
 import { echoServer } from "./utils/tcp.js"
 
@@ -21,18 +21,10 @@ const instances: ReadonlyArray<AgentSimulator.SimulatedInstance> = [
 ]
 
 /** SsmApi through the SDK against the simulator's HTTP API. */
-const viaSdk = Effect.gen(function*() {
-  const simulator = yield* AgentSimulator.make({ instances })
-  return SsmApi.layer({
-    region: "us-east-1",
-    endpoint: simulator.endpoint,
-    credentials: sdkCredentials(simulator),
-    maxAttempts: 1
-  })
-})
+const viaSdk: Layer.Layer<SsmApi.SsmApi, unknown> = Layer.unwrapScoped(Effect.map(simulatedAwsOverHttp({ instances }), (aws) => aws.layer))
 
 /** SsmApi answered in process by the simulator. */
-const inProcess = Layer.provide(AgentSimulator.layerSsmApi(), AgentSimulator.layer({ instances }))
+const inProcess: Layer.Layer<SsmApi.SsmApi, unknown> = simulatedAwsLayer({ instances })
 
 describe("SsmApi.resolveTarget", () => {
   it("reads ids, names and tags as the CLI's --target", () => {
@@ -45,7 +37,7 @@ describe("SsmApi.resolveTarget", () => {
     assert.deepStrictEqual(SsmApi.targetQuery("tag:Env=a=b"), { _tag: "Tag", key: "Env", value: "a=b" })
   })
 
-  for (const [how, layer] of [["the SDK over the simulator's HTTP API", Layer.unwrapScoped(viaSdk)], ["the simulator in process", inProcess]] as const) {
+  for (const [how, layer] of [["the SDK over the simulator's HTTP API", viaSdk], ["the simulator in process", inProcess]] as const) {
     it.scopedLive(`through ${how}: one online match, an ambiguous name, an offline node, no node`, () =>
       Effect.gen(function*() {
         assert.strictEqual(yield* SsmApi.resolveTarget("db"), "i-0bbbbbbbbbbbbbbb1")

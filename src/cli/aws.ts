@@ -17,6 +17,7 @@ import * as AgentSimulator from "../AgentSimulator.js"
 import * as KmsApi from "../KmsApi.js"
 import * as NodeSession from "../NodeSession.js"
 import * as SsmApi from "../SsmApi.js"
+import { CliError } from "./error.js"
 import { printLine } from "./status.js"
 
 /**
@@ -188,7 +189,7 @@ export const requireTarget = (
   target: Option.Option<string>,
   simulator: boolean,
   announce: Announce = "always"
-): Effect.Effect<string, Error | SsmApi.SsmApiError, SsmApi.SsmApi> =>
+): Effect.Effect<string, CliError | SsmApi.SsmApiError, SsmApi.SsmApi> =>
   Option.match(target, {
     onSome: (target) =>
       SsmApi.targetQuery(target)._tag === "Id"
@@ -198,5 +199,7 @@ export const requireTarget = (
             ? Effect.sync(() => printLine("stderr", `Target ${target} is ${id}.`))
             : Effect.void),
     onNone: () =>
-      simulator ? Effect.succeed("i-simulated") : Effect.fail(new Error("--target is required (or use --simulator)"))
+      simulator
+        ? Effect.succeed("i-simulated")
+        : Effect.fail(new CliError({ reason: "InvalidOptions", detail: "--target is required (or use --simulator)" }))
   })

@@ -9,6 +9,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import { CliError } from "./error.js"
 
 const CHILD = "SSM_SESSION_MANAGER_BACKGROUND_CHILD"
 const FD = 3
@@ -65,7 +66,7 @@ export const reportFailure = <A, E extends { readonly message: string }, R>(
 export const start = (options: {
   /** `--ready-json -`: the readiness line goes to this process's stdout, as in the foreground */
   readonly readinessToStdout: boolean
-}): Effect.Effect<void, Error> =>
+}): Effect.Effect<void, CliError> =>
   Effect.gen(function*() {
     const child = ChildProcess.spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       detached: true,
@@ -84,7 +85,7 @@ export const start = (options: {
     })
     const [kind, ...rest] = word.trim().split(" ")
     const body = rest.join(" ")
-    if (kind !== "ready") return yield* Effect.fail(new Error(body))
+    if (kind !== "ready") return yield* new CliError({ reason: "Background", detail: body })
     child.unref()
     const readiness = JSON.parse(body) as {
       readonly mappings: ReadonlyArray<{ readonly local: string; readonly sessionId: string }>

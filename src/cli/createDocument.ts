@@ -7,31 +7,30 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as RemoteCommand from "../RemoteCommand.js"
 import { awsOptions } from "./aws.js"
-
-/**
- * @since 0.2.0
- * @category errors
- */
-export class CreateDocumentError extends Data.TaggedError("CreateDocumentError")<{
-  readonly reason: "AccessDenied" | "Other"
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  override get message(): string {
-    return `CreateDocument: ${this.reason}: ${this.detail}`
-  }
-}
+import { CliError } from "./error.js"
 
 const nameOf = (error: unknown): string =>
   typeof error === "object" && error !== null && "name" in error ? String(error.name) : ""
 
+/** CreateDocument's failure: denied (by the SDK exception's name), or any other. */
+const documentError = (cause: unknown): CliError => {
+  const denied = /AccessDenied/.test(nameOf(cause))
+  const message = cause instanceof Error ? cause.message : String(cause)
+  return new CliError({
+    reason: denied ? "DocumentDenied" : "DocumentFailed",
+    detail: `CreateDocument: ${denied ? "AccessDenied" : "Other"}: ${message}`,
+    cause
+  })
+}
+
 /**
  * Creates the document; `Exists` when the account has one of that name already (its content is left as it is).
+ * A failure is `DocumentDenied` (the SDK's AccessDenied) or `DocumentFailed`, said as
+ * `CreateDocument: AccessDenied: …` or `CreateDocument: Other: …`.
  *
  * @since 0.2.0
  * @category documents
@@ -41,7 +40,7 @@ export const createDocument = (options: {
   readonly region?: string | undefined
   readonly profile?: string | undefined
   readonly endpoint?: string | undefined
-}): Effect.Effect<"Created" | "Exists", CreateDocumentError> =>
+}): Effect.Effect<"Created" | "Exists", CliError> =>
   Effect.gen(function*() {
     const { CreateDocumentCommand, SSMClient } = yield* Effect.promise(() => import("@aws-sdk/client-ssm"))
     const client = new SSMClient({
@@ -66,13 +65,7 @@ export const createDocument = (options: {
       Effect.catchAll((cause) =>
         nameOf(cause) === "DocumentAlreadyExists"
           ? Effect.succeed("Exists" as const)
-          : Effect.fail(
-            new CreateDocumentError({
-              reason: /AccessDenied/.test(nameOf(cause)) ? "AccessDenied" : "Other",
-              detail: cause instanceof Error ? cause.message : String(cause),
-              cause
-            })
-          )
+          : Effect.fail(documentError(cause))
       ),
       Effect.ensuring(Effect.sync(() => client.destroy()))
     )

@@ -18,6 +18,7 @@ import * as RemoteCommand from "../RemoteCommand.js"
 import type * as Session from "../Session.js"
 import * as SsmApi from "../SsmApi.js"
 import { Announcer, awsOptions, layerAws, requireTarget, target } from "./aws.js"
+import { CliError } from "./error.js"
 import { printLine, reportConnection } from "./status.js"
 import { carry, writeTo } from "./stdio.js"
 
@@ -111,7 +112,10 @@ export const interruptsToRemote = (session: Session.Session): Effect.Effect<Effe
 export const terminateAbandoned = (session: Session.Session): Effect.Effect<void, never, SsmApi.SsmApi> =>
   Effect.flatMap(SsmApi.SsmApi, (api) =>
     api.terminateSession(session.sessionId).pipe(
-      Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("no answer within 10s") }),
+      Effect.timeoutFail({
+        duration: "10 seconds",
+        onTimeout: () => new CliError({ reason: "Timeout", detail: "no answer within 10s" })
+      }),
       Effect.catchAll((error) =>
         Effect.sync(() => printLine("stderr", `ssm-session-manager: TerminateSession failed: ${error.message}`))
       )

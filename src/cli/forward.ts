@@ -10,7 +10,6 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as Crypto from "node:crypto"
 import * as Http from "node:http"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -22,7 +21,9 @@ import * as PortForwardingPool from "../PortForwardingPool.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
 import * as Background from "./background.js"
 import * as Tunnels from "./tunnels.js"
-import { announceListener, formatAddress, report, reportConnection, reportConnectionEvent, say } from "./status.js"
+import { CliError } from "./error.js"
+import { checkReadyDestination, readyLine, removeReadyOnExit, writeReady } from "./ready.js"
+import { announceListener, report, reportConnection, reportConnectionEvent, say } from "./status.js"
 
 /**
  * Listens, prints what the official client prints, warns (on stderr) when the listener is reachable from other
@@ -78,104 +79,6 @@ const readyJson = Options.text("ready-json").pipe(
   Options.optional
 )
 
-/**
- * The readiness line of `forward --ready-json`: every mapping's local end (`host:port`, or `unix:path`), its
- * destination as the instance sees it, the target and the session.
- *
- * @since 0.2.0
- * @category running
- */
-export const readyLine = (
-  mappings: ReadonlyArray<{
-    readonly address: NodePortForwarding.ListenerAddress
-    readonly target: string
-    readonly host: string | undefined
-    readonly portNumber: number
-    readonly sessionId: string
-    /** every session of a pool, when it has more than one */
-    readonly sessionIds?: ReadonlyArray<string> | undefined
-  }>
-): string =>
-  JSON.stringify({
-    mappings: mappings.map((mapping) => ({
-      local: formatAddress(mapping.address),
-      remote: `${mapping.host ?? "localhost"}:${mapping.portNumber}`,
-      target: mapping.target,
-      sessionId: mapping.sessionId,
-      ...(mapping.sessionIds !== undefined && mapping.sessionIds.length > 1 ? { sessionIds: mapping.sessionIds } : {})
-    }))
-  })
-
-/**
- * Writes `line` to stdout (`-`), or to a file: under a temporary name of 16 random bytes in the file's own
- * directory, created with `wx` (O_CREAT|O_EXCL: never through a link, never over a file already there) and mode
- * 0600, then renamed over the file (a link there is replaced, not followed). The file is removed when the command
- * ends (see `removeReadyOnExit`).
- */
-const writeReady = (destination: string, line: string): Effect.Effect<void, Error> =>
-  destination === "-"
-    ? say("stdout", line)
-    : Effect.try({
-      try: () => {
-        const temporary = Path.join(
-          Path.dirname(destination),
-          `.${Path.basename(destination)}.${Crypto.randomBytes(16).toString("hex")}.tmp`
-        )
-        const fd = Fs.openSync(temporary, "wx", 0o600)
-        try {
-          Fs.writeFileSync(fd, `${line}\n`)
-          // the umask may only take bits away; this makes the mode 0600 whatever it is
-          Fs.fchmodSync(fd, 0o600)
-        } catch (cause) {
-          Fs.closeSync(fd)
-          Fs.rmSync(temporary, { force: true })
-          throw cause
-        }
-        Fs.closeSync(fd)
-        try {
-          Fs.renameSync(temporary, destination)
-        } catch (cause) {
-          Fs.rmSync(temporary, { force: true })
-          throw cause
-        }
-        written.set(Path.resolve(destination), identity(Fs.lstatSync(destination, { bigint: true })))
-      },
-      catch: (cause) => new Error(`--ready-json ${destination}: ${cause instanceof Error ? cause.message : String(cause)}`)
-    })
-
-/** A file's identity: its inode, and its change time (an inode number is soon reused). */
-const identity = (stat: Fs.BigIntStats) => `${stat.dev}:${stat.ino}:${stat.ctimeNs}`
-
-/** The readiness files this process wrote, with their identity, so that only they are removed at the end. */
-const written = new Map<string, string>()
-
-/** Removes the readiness files this process wrote, if they are still the ones it wrote. */
-const removeReady = () => {
-  for (const [path, wrote] of written) {
-    written.delete(path)
-    try {
-      if (identity(Fs.lstatSync(path, { bigint: true })) === wrote) Fs.unlinkSync(path)
-    } catch {
-      // gone already, or not ours to remove
-    }
-  }
-}
-
-/**
- * The `--ready-json` file goes when the command ends: its scope closes (a failure, the session's end, the first
- * Ctrl-C or SIGTERM), or the process exits without closing it (a second Ctrl-C).
- */
-const removeReadyOnExit: Effect.Effect<void, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.sync(() => {
-    process.once("exit", removeReady)
-  }),
-  () =>
-    Effect.sync(() => {
-      removeReady()
-      process.off("exit", removeReady)
-    })
-)
-
 const listenOptions = (options: {
   readonly localPort: number
   readonly localHost: string
@@ -194,24 +97,35 @@ const listenOptions = (options: {
  * @since 0.2.0
  * @category running
  */
-export const checkLocal = (listen: NodePortForwarding.ListenOptions): Effect.Effect<void, Error> =>
+export const checkLocal = (listen: NodePortForwarding.ListenOptions): Effect.Effect<void, CliError> =>
   "path" in listen
     ? Effect.suspend(() =>
       Fs.existsSync(Path.dirname(Path.resolve(listen.path)))
         ? Effect.void
-        : Effect.fail(new Error(`--unix-socket ${listen.path}: the directory ${Path.dirname(listen.path)} does not exist`))
+        : Effect.fail(
+          new CliError({
+            reason: "InvalidOptions",
+            detail: `--unix-socket ${listen.path}: the directory ${Path.dirname(listen.path)} does not exist`
+          })
+        )
     )
     : !Number.isInteger(listen.port) || (listen.port ?? 0) < 0 || (listen.port ?? 0) > 65535
-    ? Effect.fail(new Error(`--local-port ${listen.port} is not a port (0 to 65535)`))
+    ? Effect.fail(
+      new CliError({ reason: "InvalidOptions", detail: `--local-port ${listen.port} is not a port (0 to 65535)` })
+    )
     : listen.port === 0 || listen.port === undefined
     ? Effect.void
-    : Effect.async<void, Error>((resume) => {
+    : Effect.async<void, CliError>((resume) => {
       const probe = Net.createServer()
       probe.once("error", (error: NodeJS.ErrnoException) =>
         resume(Effect.fail(
-          new Error(`cannot listen on ${listen.host ?? "127.0.0.1"}:${listen.port}: ${
-            error.code === "EADDRINUSE" ? "the port is in use" : error.message
-          }`)
+          new CliError({
+            reason: "Listen",
+            detail: `cannot listen on ${listen.host ?? "127.0.0.1"}:${listen.port}: ${
+              error.code === "EADDRINUSE" ? "the port is in use" : error.message
+            }`,
+            cause: error
+          })
         )))
       probe.listen(listen.port, listen.host ?? "127.0.0.1", () => probe.close(() => resume(Effect.void)))
     })
@@ -277,7 +191,7 @@ const mappingsOf = (options: {
   readonly unixSocket: Option.Option<string>
   readonly host: Option.Option<string>
   readonly localForward: ReadonlyArray<string>
-}): Effect.Effect<ReadonlyArray<Tunnels.Mapping>, Error> =>
+}): Effect.Effect<ReadonlyArray<Tunnels.Mapping>, CliError> =>
   Effect.gen(function*() {
     const mappings: Array<Tunnels.Mapping> = []
     if (Option.isSome(options.remotePort)) {
@@ -289,11 +203,13 @@ const mappingsOf = (options: {
     }
     for (const spec of options.localForward) {
       mappings.push(yield* Either.match(Tunnels.parseMapping(spec), {
-        onLeft: (why) => Effect.fail(new Error(why)),
+        onLeft: (detail) => Effect.fail(new CliError({ reason: "InvalidOptions", detail })),
         onRight: Effect.succeed
       }))
     }
-    if (mappings.length === 0) return yield* Effect.fail(new Error("give --remote-port, or one or more -L mappings"))
+    if (mappings.length === 0) {
+      return yield* new CliError({ reason: "InvalidOptions", detail: "give --remote-port, or one or more -L mappings" })
+    }
     return mappings
   })
 
@@ -351,9 +267,7 @@ export const forward = Command.make(
       // the local ends and the readiness file are checked before any session starts
       for (const mapping of mappings) yield* checkLocal(mapping.listen)
       const ready = Option.getOrUndefined(options.readyJson)
-      if (ready !== undefined && ready !== "" && ready !== "-" && !Fs.existsSync(Path.dirname(Path.resolve(ready)))) {
-        return yield* Effect.fail(new Error(`--ready-json ${ready}: the directory ${Path.dirname(ready)} does not exist`))
-      }
+      yield* checkReadyDestination(ready)
       if (options.background && !Background.isChild()) return yield* Background.start({ readinessToStdout: ready === "-" })
       if (ready !== undefined && ready !== "-") yield* removeReadyOnExit
       return yield* Tunnels.runMappings(mappings, (mapping) =>

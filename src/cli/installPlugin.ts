@@ -7,7 +7,6 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
@@ -15,19 +14,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
-
-/**
- * @since 0.2.0
- * @category errors
- */
-export class InstallPluginError extends Data.TaggedError("InstallPluginError")<{
-  readonly reason: "Exists" | "Link" | "NotAFile" | "Write"
-  readonly detail: string
-}> {
-  override get message(): string {
-    return this.detail
-  }
-}
+import { CliError } from "./error.js"
 
 /** The first line of the scripts this command writes: how it knows one of its own. */
 const MARKER = "# session-manager-plugin from ssm-session-manager"
@@ -141,27 +128,27 @@ export const install = (dir: string, force: boolean) =>
       const onPath = (process.env["PATH"] ?? "").split(Path.delimiter).some((entry) => Path.resolve(entry) === Path.resolve(dir))
       return { _tag: "Written" as const, target, onPath, replacedLink: before._tag === "Link" ? before.to : undefined }
     },
-    catch: (cause) => new InstallPluginError({ reason: "Write", detail: `could not write the plugin: ${String(cause)}` })
+    catch: (cause) => new CliError({ reason: "PluginWrite", detail: `could not write the plugin: ${String(cause)}` })
   }).pipe(Effect.flatMap((result) =>
     result._tag === "Exists"
       ? Effect.fail(
-        new InstallPluginError({
-          reason: "Exists",
+        new CliError({
+          reason: "PluginExists",
           detail: `${result.target} exists and is not ours (AWS's plugin?): --force replaces it`
         })
       )
       : result._tag === "Link"
       ? Effect.fail(
-        new InstallPluginError({
-          reason: "Link",
+        new CliError({
+          reason: "PluginLink",
           detail: `${result.target} is a symbolic link (to ${result.to}): not writing through it; --force replaces ` +
             `the link itself, leaving ${result.to} as it is`
         })
       )
       : result._tag === "NotAFile"
       ? Effect.fail(
-        new InstallPluginError({
-          reason: "NotAFile",
+        new CliError({
+          reason: "PluginNotAFile",
           detail: `${result.target} exists and is not a regular file: not replacing it`
         })
       )

@@ -10,21 +10,21 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Console from "effect/Console"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { SessionType } from "../AgentPayload.js"
 import * as KmsApi from "../KmsApi.js"
 import * as NodeSession from "../NodeSession.js"
 import * as PortForwarding from "../PortForwarding.js"
 import * as RemoteCommand from "../RemoteCommand.js"
 import * as Session from "../Session.js"
 import * as Shell from "../Shell.js"
-import { CLIENT_VERSION } from "../internal/session.js"
 import * as SsmApi from "../SsmApi.js"
+import { CliError } from "./error.js"
 import { serve } from "./forward.js"
 import { runShell, terminalSize } from "./shell.js"
 import { PACKAGE_VERSION } from "./run.js"
@@ -41,21 +41,8 @@ import { carry, writeTo } from "./stdio.js"
  */
 export const versionLine = (tty: boolean): string =>
   tty
-    ? `${CLIENT_VERSION} (ssm-session-manager ${PACKAGE_VERSION}, standing in for AWS's session-manager-plugin)`
-    : CLIENT_VERSION
-
-/**
- * @since 0.1.0
- * @category errors
- */
-export class PluginError extends Data.TaggedError("PluginError")<{
-  readonly reason: "InvalidArguments"
-  readonly detail: string
-}> {
-  override get message(): string {
-    return this.detail
-  }
-}
+    ? `${Session.CLIENT_VERSION} (ssm-session-manager ${PACKAGE_VERSION}, standing in for AWS's session-manager-plugin)`
+    : Session.CLIENT_VERSION
 
 const StartSessionResponse = Schema.parseJson(Schema.Struct({
   SessionId: Schema.String,
@@ -121,8 +108,8 @@ export const checkStreamUrl = (streamUrl: string): Either.Either<string, string>
 export const parseInvocation = (
   args: ReadonlyArray<string>,
   env: Record<string, string | undefined>
-): Either.Either<PluginInvocation, PluginError> => {
-  const invalid = (detail: string) => Either.left(new PluginError({ reason: "InvalidArguments", detail }))
+): Either.Either<PluginInvocation, CliError> => {
+  const invalid = (detail: string) => Either.left(new CliError({ reason: "InvalidArguments", detail }))
   if (args.length < 5) return invalid(`expected at least 5 arguments, got ${args.length}`)
   if (args[2] !== "StartSession") return invalid(`Invalid operation: ${args[2]}`)
   let responseText = args[0]!
@@ -217,10 +204,10 @@ export const runPlugin = (args: ReadonlyArray<string>) =>
       const session = yield* Session.make({ ...invocation.response, target: invocation.target })
       yield* SsmApi.terminateOnClose(session)
       switch (session.sessionType) {
-        case "Port":
+        case SessionType.Port:
           return yield* forwardPort(session, invocation.parameters)
-        case "Standard_Stream":
-        case "InteractiveCommands":
+        case SessionType.StandardStream:
+        case SessionType.InteractiveCommands:
           return yield* runShell(yield* Shell.make(session, { size: terminalSize() }))
         default:
           // NonInteractiveCommands: the output as the official client shows it, stderr on ours

@@ -16,6 +16,7 @@ import * as FiberId from "effect/FiberId"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import { hint } from "./hints.js"
 import { clearLiveLine, printLine, redrawLiveLine } from "./status.js"
 
 /**
@@ -69,39 +70,12 @@ const runMain = Runtime.makeRunMain(({ fiber, teardown }) => {
 })
 
 /**
- * A second line for the failures people meet most, saying what to do about them; none for the rest.
+ * A second line for the failures people meet most, saying what to do about them (see `hints.ts`).
  *
  * @since 0.2.0
  * @category running
  */
-export const hint = (cause: Cause.Cause<unknown>, env: Record<string, string | undefined> = process.env): string | undefined => {
-  const error = Cause.squash(cause)
-  const message = Predicate.hasProperty(error, "message") && typeof error.message === "string" ? error.message : ""
-  const reason = Predicate.hasProperty(error, "reason") && typeof error.reason === "string" ? error.reason : ""
-  const operation = Predicate.hasProperty(error, "operation") && typeof error.operation === "string"
-    ? error.operation
-    : "StartSession"
-  const profile = env["AWS_PROFILE"] ?? env["AWS_DEFAULT_PROFILE"]
-  if (/region is missing/i.test(message)) return "hint: name the region with --region, or set AWS_REGION"
-  if (/profile/i.test(message) && /could not|not found|no profile/i.test(message)) {
-    return "hint: the profile is not in ~/.aws/config or ~/.aws/credentials (aws configure list-profiles shows them)"
-  }
-  switch (reason) {
-    case "Credentials":
-      return `hint: no usable credentials${profile === undefined ? "" : ` for profile ${profile}`}: ` +
-        "aws sso login, or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-    case "AccessDenied":
-      return `hint: these credentials may not call ssm:${operation} on this target (an IAM policy must allow it)`
-    case "TargetNotConnected":
-      return "hint: the instance's SSM Agent is not connected: is it running, and can it reach SSM (its role, " +
-        "network, VPC endpoints)? aws ssm describe-instance-information lists the connected ones"
-    case "InvalidDocument":
-      return "hint: the document does not exist in this account and region; for exec's own: " +
-        "npx ssm-session-manager create-document (with the same --region and --profile)"
-    default:
-      return undefined
-  }
-}
+export { hint } from "./hints.js"
 
 /**
  * `logger` beside the live status line: the line (`\r` and the counters, no newline) is cleared before each log

@@ -18,31 +18,24 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { PortType, SessionType } from "../AgentPayload.js"
 import * as AgentSimulator from "../AgentSimulator.js"
-import * as SimulatorDocuments from "../internal/simulator/documents.js"
+import * as SimulatorDocuments from "../SimulatorDocuments.js"
+import { CliError } from "./error.js"
 
-/**
- * Bad flags, or a simulator that could not listen: reported as one line on stderr and exit code 1.
- *
- * @since 0.1.0
- * @category errors
- */
-export class SimulateError extends Data.TaggedError("SimulateError")<{
-  readonly reason: "InvalidOptions" | "Listen"
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  override get message(): string {
-    return this.detail
-  }
-}
+const { defaultShell, documentNames, documents, portParameters } = SimulatorDocuments
 
-const { documentNames, documents, portParameters, sessionTypes } = SimulatorDocuments
-type SessionType = SimulatorDocuments.SessionType
+/** The session types `--session-type` offers, in the order its help lists them. */
+const sessionTypes = [
+  SessionType.Port,
+  SessionType.StandardStream,
+  SessionType.InteractiveCommands,
+  SessionType.NonInteractiveCommands
+] as const
+type SimulatedType = typeof sessionTypes[number]
 
 const port = Options.integer("port").pipe(
   Options.withDefault(0),
@@ -137,7 +130,7 @@ export interface SimulateOptions {
   readonly documentName: Option.Option<string>
   readonly parameter: ReadonlyArray<string>
   readonly portNumber: Option.Option<number>
-  readonly sessionType: Option.Option<SessionType>
+  readonly sessionType: Option.Option<SimulatedType>
   readonly echo: boolean
   readonly target: string
   readonly kmsKeyId: Option.Option<string>
@@ -165,7 +158,7 @@ export interface SimulatePlan {
   readonly spec: () => AgentSimulator.SessionSpec
 }
 
-const invalid = (detail: string) => Effect.fail(new SimulateError({ reason: "InvalidOptions", detail }))
+const invalid = (detail: string) => Effect.fail(new CliError({ reason: "InvalidOptions", detail }))
 
 const list = (names: ReadonlyArray<string>) => names.length === 0 ? "none" : names.join(", ")
 
@@ -176,7 +169,7 @@ const list = (names: ReadonlyArray<string>) => names.length === 0 ? "none" : nam
  * @since 0.1.0
  * @category parsing
  */
-export const plan = (options: SimulateOptions): Effect.Effect<SimulatePlan, SimulateError> =>
+export const plan = (options: SimulateOptions): Effect.Effect<SimulatePlan, CliError> =>
   Effect.gen(function*() {
     const rates = {
       drop: options.drop,
@@ -239,16 +232,16 @@ export const plan = (options: SimulateOptions): Effect.Effect<SimulatePlan, Simu
       if (Option.isSome(options.documentName) || Object.keys(parameters).length > 0) {
         return yield* invalid("--echo serves the echo plugin: it takes no --document-name, --parameter or --port-number")
       }
-      const type = Option.getOrElse(options.sessionType, () => "Port" as const)
+      const type = Option.getOrElse(options.sessionType, (): SimulatedType => SessionType.Port)
       return {
         simulator,
         sessions: options.sessions,
         spec: () => ({
           plugin: AgentSimulator.echoPlugin({
             sessionType: type,
-            requireHandshake: type === "Port" || type === "NonInteractiveCommands"
+            requireHandshake: type === SessionType.Port || type === SessionType.NonInteractiveCommands
           }),
-          properties: type === "Port" ? { portNumber: "0", type: "LocalPortForwarding" } : null,
+          properties: type === SessionType.Port ? { portNumber: "0", type: PortType.LocalPortForwarding } : null,
           targetId: options.target
         })
       }
@@ -268,17 +261,17 @@ export const plan = (options: SimulateOptions): Effect.Effect<SimulatePlan, Simu
       }
     } else {
       switch (Option.getOrUndefined(options.sessionType)) {
-        case "Port": {
+        case SessionType.Port: {
           if (!("portNumber" in parameters)) {
             return yield* invalid("--session-type Port needs --port-number (the destination port) or a --document-name")
           }
           document = "host" in parameters ? "AWS-StartPortForwardingSessionToRemoteHost" : "AWS-StartPortForwardingSession"
           break
         }
-        case "InteractiveCommands":
+        case SessionType.InteractiveCommands:
           document = "AWS-StartInteractiveCommand"
           break
-        case "NonInteractiveCommands":
+        case SessionType.NonInteractiveCommands:
           document = "AWS-StartNonInteractiveCommand"
           break
         default:
@@ -286,7 +279,7 @@ export const plan = (options: SimulateOptions): Effect.Effect<SimulatePlan, Simu
       }
     }
 
-    const info = document === undefined ? SimulatorDocuments.defaultShell : documents[document]!
+    const info = document === undefined ? defaultShell : documents[document]!
     const described = document ?? "the default shell (no --document-name)"
     for (const key of Object.keys(parameters)) {
       if (!info.parameters.includes(key)) {
@@ -320,7 +313,7 @@ const run = (options: SimulateOptions) =>
     const { sessions, simulator: simulatorOptions, spec } = yield* plan(options)
     const simulator = yield* AgentSimulator.make(simulatorOptions).pipe(
       Effect.mapError((error) =>
-        new SimulateError({
+        new CliError({
           reason: "Listen",
           detail: `cannot listen on 127.0.0.1:${options.port}: ${
             error.cause instanceof Error ? error.cause.message : String(error.cause)
@@ -380,7 +373,7 @@ export const simulate = Command.make(
     sessions,
     target
   },
-  // a bad value fails with SimulateError: runCli makes it one line on stderr and exit code 1
+  // a bad value fails with CliError (InvalidOptions): runCli makes it one line on stderr and exit code 1
   run
 ).pipe(Command.withDescription(
   "run a local agent simulator serving the session a StartSession request would start (--document-name, " +

@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as NodeSocks from "../NodeSocks.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
+import { CliError } from "./error.js"
 import { isLoopback } from "./status.js"
 
 /** The stderr line an event gets, if any: sessions opened, closed and failed. */
@@ -80,7 +81,12 @@ export const socks = Command.make(
   (options) =>
     Effect.gen(function*() {
       const target = yield* requireTarget(options.target, options.simulator)
-      if (options.idleTimeout < 0) return yield* Effect.fail(new Error(`--idle-timeout ${options.idleTimeout} is negative`))
+      if (options.idleTimeout < 0) {
+        return yield* new CliError({
+          reason: "InvalidOptions",
+          detail: `--idle-timeout ${options.idleTimeout} is negative`
+        })
+      }
       const proxy = yield* NodeSocks.serve({
         target,
         host: options.localHost,

@@ -14,6 +14,7 @@ import * as Net from "node:net"
 import * as NodePortForwarding from "../NodePortForwarding.js"
 import type * as PortForwarding from "../PortForwarding.js"
 import * as PortForwardingPool from "../PortForwardingPool.js"
+import { CliError } from "./error.js"
 import { formatAddress, formatStats, reportConnection, reportConnectionEvent, reportLine, say } from "./status.js"
 
 /**
@@ -140,9 +141,9 @@ export const runMappings = <E extends { readonly message: string }, R>(
   open: (mapping: Mapping) => Effect.Effect<PortForwardingPool.PortForwardingPool, E, Scope.Scope | R>,
   options: {
     readonly waitRemote: boolean
-    readonly onReady: (running: ReadonlyArray<Running>) => Effect.Effect<void, Error>
+    readonly onReady: (running: ReadonlyArray<Running>) => Effect.Effect<void, CliError>
   }
-): Effect.Effect<void, E | Error | PortForwarding.PortForwardingError, Scope.Scope | R> =>
+): Effect.Effect<void, E | CliError | PortForwarding.PortForwardingError, Scope.Scope | R> =>
   Effect.gen(function*() {
     const describe = (mapping: Mapping, address: NodePortForwarding.ListenerAddress) =>
       `${formatAddress(address)} -> ${mapping.host ?? "localhost"}:${mapping.portNumber}`
@@ -150,7 +151,12 @@ export const runMappings = <E extends { readonly message: string }, R>(
       options.waitRemote
         ? Effect.flatMap(probe(pool, 2000), (answer) =>
           answer === "Refused"
-            ? Effect.fail(new Error(`${describe(mapping, address)}: the agent could not connect to the destination`))
+            ? Effect.fail(
+              new CliError({
+                reason: "DestinationRefused",
+                detail: `${describe(mapping, address)}: the agent could not connect to the destination`
+              })
+            )
             : Effect.void)
         : Effect.void)
     const running = yield* Effect.forEach(listening, ({ address, forwarder, mapping }) =>
@@ -171,7 +177,10 @@ export const runMappings = <E extends { readonly message: string }, R>(
       ), { concurrency: "unbounded" })
     const failed = outcomes.filter(Either.isLeft)
     if (failed.length > 0) {
-      return yield* Effect.fail(new Error(`${failed.length} of ${mappings.length} mappings failed (each named above)`))
+      return yield* new CliError({
+        reason: "MappingsFailed",
+        detail: `${failed.length} of ${mappings.length} mappings failed (each named above)`
+      })
     }
   })
 

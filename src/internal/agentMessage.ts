@@ -4,32 +4,26 @@
  *
  * @internal
  */
-import * as Data from "effect/Data"
 import * as Either from "effect/Either"
-import * as Predicate from "effect/Predicate"
 import { sha256Equals, sha256Into } from "#sha256"
 import type * as AgentMessage from "../AgentMessage.js"
 import { allocate } from "./bytes.js"
+import { isReasonError, ReasonError } from "./error.js"
 
 /** @internal */
 export const ErrorTypeId: AgentMessage.ErrorTypeId = Symbol.for(
   "ssm-session-manager/AgentMessage/AgentMessageError"
 ) as AgentMessage.ErrorTypeId
 
-/** @internal */
-export class AgentMessageError extends Data.TaggedError("AgentMessageError")<{
-  readonly reason: AgentMessage.AgentMessageError.Reason
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  readonly [ErrorTypeId]: AgentMessage.ErrorTypeId = ErrorTypeId
-  override get message(): string {
-    return `${this.reason}: ${this.detail}`
-  }
-}
+/** The one error of the agent message codecs. @internal */
+export class AgentMessageError extends ReasonError(ErrorTypeId, "AgentMessageError")<
+  AgentMessage.AgentMessageError.Reason
+> {}
 
 /** @internal */
-export const isAgentMessageError = (u: unknown): u is AgentMessageError => Predicate.hasProperty(u, ErrorTypeId)
+export const isAgentMessageError: (u: unknown) => u is AgentMessageError = isReasonError<AgentMessageError>(
+  ErrorTypeId
+)
 
 // ---------------------------------------------------------------------------------------------------------------
 // layout (section 3.1)
@@ -55,6 +49,15 @@ const PAYLOAD_TYPE_OFFSET = 112
 const TWO_32 = 0x1_0000_0000
 /** the largest high word of a 64-bit integer whose value is still a safe JavaScript integer */
 const MAX_SAFE_HIGH = 0x1f_ffff
+
+// the names of `AgentMessage` that this module needs, checked against them by type (importing the values would
+// be a cycle: the public module imports this one)
+/** `PayloadType.Undefined` */
+const PAYLOAD_TYPE_UNDEFINED: typeof AgentMessage.PayloadType.Undefined = 0
+/** `PayloadType.ExitCode`, the last payload type defined */
+const LAST_PAYLOAD_TYPE: typeof AgentMessage.PayloadType.ExitCode = 12
+/** `Flags.SynFin`, what acknowledgements carry */
+const FLAGS_SYN_FIN: typeof AgentMessage.Flags.SynFin = 3
 
 /** @internal */
 export const messageTypes: ReadonlyArray<AgentMessage.MessageType> = [
@@ -155,7 +158,7 @@ export const validateFields = (message: AgentMessage.AgentMessage): AgentMessage
     return outOfRange("sequenceNumber", message.sequenceNumber)
   }
   if (!isUint(message.flags, Number.MAX_SAFE_INTEGER)) return outOfRange("flags", message.flags)
-  if (!isUint(message.payloadType, 12)) {
+  if (!isUint(message.payloadType, LAST_PAYLOAD_TYPE)) {
     return new AgentMessageError({ reason: "UnknownPayloadType", detail: `payloadType ${message.payloadType}` })
   }
   return undefined
@@ -227,7 +230,14 @@ export const encodeAcknowledge = (
     `"AcknowledgedMessageSequenceNumber":${sequenceNumber},"IsSequentialMessage":true}`
   const frame = allocate(PAYLOAD_OFFSET + json.length)
   writeRandomMessageId(frame, MESSAGE_ID_OFFSET)
-  writeHeader(frame, { messageType: "acknowledge", schemaVersion: 1, createdDate, sequenceNumber: 0, flags: 3, payloadType: 0 }, json.length)
+  writeHeader(frame, {
+    messageType: "acknowledge",
+    schemaVersion: 1,
+    createdDate,
+    sequenceNumber: 0,
+    flags: FLAGS_SYN_FIN,
+    payloadType: PAYLOAD_TYPE_UNDEFINED
+  }, json.length)
   const payload = frame.subarray(PAYLOAD_OFFSET)
   // ASCII, so as many bytes as characters
   textEncoder.encodeInto(json, payload)
@@ -335,10 +345,10 @@ export const decode = (
   if (createdDate < 0 || sequenceNumber < 0 || flags < 0) {
     return fail("OutOfRange", "CreatedDate, SequenceNumber or Flags is beyond 2^53")
   }
-  let payloadType = headerLength >= HEADER_LENGTH ? readUint32(frame, PAYLOAD_TYPE_OFFSET) : 0
-  if (payloadType > 12) {
+  let payloadType = headerLength >= HEADER_LENGTH ? readUint32(frame, PAYLOAD_TYPE_OFFSET) : PAYLOAD_TYPE_UNDEFINED
+  if (payloadType > LAST_PAYLOAD_TYPE) {
     // start/pause_publication are reported to carry garbage beyond the type; nothing reads their payload
-    if (publication) payloadType = 0
+    if (publication) payloadType = PAYLOAD_TYPE_UNDEFINED
     else if (!anyPayloadType) return fail("UnknownPayloadType", `PayloadType ${payloadType}`)
   }
   const payload = frame.subarray(headerLength + 4)

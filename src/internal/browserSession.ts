@@ -14,6 +14,7 @@
  * @internal
  */
 import * as Socket from "@effect/platform/Socket"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -21,10 +22,12 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import type * as BrowserSession from "../BrowserSession.js"
+import type * as Resumer from "../Resumer.js"
 import type * as SsmApi from "../SsmApi.js"
 import type * as KmsApi from "../KmsApi.js"
 import { KmsApiError, tag as kmsApiTag } from "./kmsApi.js"
-import { SsmApiError, tag as ssmApiTag } from "./ssmApi.js"
+import { resumer, SsmApiError, tag as ssmApiTag } from "./ssmApi.js"
+import { tag as resumerTag } from "./channel/resumer.js"
 
 /** @internal */
 export const layerWebSocketConstructor: Layer.Layer<Socket.WebSocketConstructor> = Layer.succeed(
@@ -227,14 +230,16 @@ export const fromServerKms = (options: BrowserSession.ServerOptions): KmsApi.Kms
 export const layerKmsApi = (options: BrowserSession.ServerOptions): Layer.Layer<KmsApi.KmsApi> =>
   Layer.succeed(kmsApiTag, fromServerKms(options))
 
-/** @internal */
-export const layerSsmApi = (options: BrowserSession.ServerOptions): Layer.Layer<SsmApi.SsmApi> =>
-  Layer.succeed(ssmApiTag, fromServer(options))
+/** `fromServer`, and the Resumer over it: sessions resume by asking the page's server (refusals by `__type`). @internal */
+export const layerSsmApi = (options: BrowserSession.ServerOptions): Layer.Layer<SsmApi.SsmApi | Resumer.Resumer> =>
+  Layer.succeedContext(Context.make(ssmApiTag, fromServer(options)).pipe(
+    Context.add(resumerTag, resumer(fromServer(options)))
+  ))
 
 /** @internal */
 export const layer = (
   options: BrowserSession.ServerOptions
-): Layer.Layer<SsmApi.SsmApi | KmsApi.KmsApi | Socket.WebSocketConstructor> =>
+): Layer.Layer<SsmApi.SsmApi | Resumer.Resumer | KmsApi.KmsApi | Socket.WebSocketConstructor> =>
   Layer.mergeAll(layerSsmApi(options), layerKmsApi(options), layerWebSocketConstructor)
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -31,6 +31,8 @@
  * @internal
  */
 import type * as AST from "effect/SchemaAST"
+import * as Duration from "effect/Duration"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
 /** How to read one JSON value for one schema type; built once per AST node. */
@@ -307,4 +309,66 @@ export const lenient = <A, I, R>(schema: Schema.Schema<A, I, R>): Schema.Schema<
     schema,
     { strict: false }
   )
+}
+
+/**
+ * A Go `time.Duration` as `encoding/json` writes it: integer nanoseconds (up to 2^53, what a JSON number read
+ * by JavaScript carries exactly).
+ *
+ * @internal
+ */
+export const DurationFromNanos: Schema.Schema<Duration.Duration, number> = Schema.transformOrFail(
+  Schema.Int.pipe(Schema.between(0, Number.MAX_SAFE_INTEGER)),
+  Schema.DurationFromSelf,
+  {
+    strict: true,
+    decode: (nanos) => ParseResult.succeed(Duration.nanos(BigInt(nanos))),
+    encode: (duration, _, ast) => {
+      const nanos = Duration.toNanos(duration)
+      return nanos._tag === "Some" && nanos.value <= BigInt(Number.MAX_SAFE_INTEGER)
+        ? ParseResult.succeed(Number(nanos.value))
+        : ParseResult.fail(new ParseResult.Type(ast, duration, "the duration does not fit a Go time.Duration"))
+    }
+  }
+)
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+const utf8Encoder = new TextEncoder()
+
+/** UTF-8 bytes <-> string; invalid UTF-8 is a parse failure (`AgentPayload.Utf8FromBytes`). @internal */
+export const Utf8FromBytes: Schema.Schema<string, Uint8Array> = Schema.transformOrFail(
+  Schema.Uint8ArrayFromSelf,
+  Schema.String,
+  {
+    strict: true,
+    decode: (bytes, _, ast) =>
+      ParseResult.try({
+        try: () => utf8.decode(bytes),
+        catch: () => new ParseResult.Type(ast, bytes, "the payload is not valid UTF-8")
+      }),
+    encode: (text) => ParseResult.succeed(utf8Encoder.encode(text))
+  }
+)
+
+/**
+ * The fast path in front of `lenient` for a body exactly as Go writes it: the parsed JSON object when its keys
+ * are exactly `names` (then no missing field or case variant can change what Go reads), else undefined (read it
+ * with `lenient` and the schema then). Never throws.
+ *
+ * @internal
+ */
+export const parseExact = <const Name extends string>(
+  bytes: Uint8Array,
+  names: ReadonlyArray<Name>
+): { readonly [K in Name]: unknown } | undefined => {
+  let json: unknown
+  try {
+    json = JSON.parse(utf8.decode(bytes))
+  } catch {
+    return undefined
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined
+  if (Object.keys(json).length !== names.length) return undefined
+  for (const name of names) if (!Object.hasOwn(json, name)) return undefined
+  return json as { readonly [K in Name]: unknown }
 }

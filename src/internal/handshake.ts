@@ -12,7 +12,6 @@ import * as AgentPayload from "../AgentPayload.js"
 import type * as KmsApi from "../KmsApi.js"
 import * as SessionCipher from "./sessionCipher.js"
 
-const supportedSessionTypes = new Set<string>(Object.values(AgentPayload.SessionType))
 
 /** @internal */
 export interface HandshakeContext {
@@ -26,7 +25,7 @@ export interface HandshakeContext {
 export interface HandshakeAnswer {
   readonly response: AgentPayload.HandshakeResponse
   /** undefined when no supported session type was offered */
-  readonly sessionType: string | undefined
+  readonly sessionType: AgentPayload.SessionType | undefined
   readonly properties: Readonly<Record<string, unknown>> | null
   /** KMS sessions: the encryption from now on */
   readonly cipher: SessionCipher.SessionCipher | undefined
@@ -49,7 +48,7 @@ export const answer = (
   context: HandshakeContext
 ): Effect.Effect<HandshakeAnswer> =>
   Effect.gen(function*() {
-    let sessionType: string | undefined
+    let sessionType: AgentPayload.SessionType | undefined
     let properties: Readonly<Record<string, unknown>> | null = null
     let cipher: SessionCipher.SessionCipher | undefined
     let kmsFailure: KmsApi.KmsApiError | undefined
@@ -59,7 +58,7 @@ export const answer = (
     for (const action of request.RequestedClientActions) {
       if (action instanceof AgentPayload.SessionTypeAction) {
         const type = action.ActionParameters.SessionType
-        if (supportedSessionTypes.has(type)) {
+        if (AgentPayload.isSessionType(type)) {
           sessionType = type
           properties = action.ActionParameters.Properties
           actions.push(processed("SessionType", AgentPayload.ActionStatus.Success))

@@ -6,12 +6,11 @@
  */
 import type { KMSClient, KMSClientConfig } from "@aws-sdk/client-kms"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
-import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import { layerFromClient, lazyModule, messageOf, reasonByName } from "./awsClient.js"
+import { isReasonError, ReasonError } from "./error.js"
 
 const sdk = lazyModule(() => import("@aws-sdk/client-kms"))
 import type * as KmsApi from "../KmsApi.js"
@@ -19,20 +18,15 @@ import type * as KmsApi from "../KmsApi.js"
 /** @internal */
 export const ErrorTypeId: KmsApi.ErrorTypeId = Symbol.for("ssm-session-manager/KmsApi/KmsApiError") as KmsApi.ErrorTypeId
 
-/** @internal */
-export class KmsApiError extends Data.TaggedError("KmsApiError")<{
-  readonly reason: KmsApi.KmsApiError.Reason
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  readonly [ErrorTypeId]: KmsApi.ErrorTypeId = ErrorTypeId
+/** The one error of `kms:GenerateDataKey`; its message names the operation. @internal */
+export class KmsApiError extends ReasonError(ErrorTypeId, "KmsApiError")<KmsApi.KmsApiError.Reason> {
   override get message(): string {
     return `GenerateDataKey: ${this.reason}: ${this.detail}`
   }
 }
 
 /** @internal */
-export const isKmsApiError = (u: unknown): u is KmsApiError => Predicate.hasProperty(u, ErrorTypeId)
+export const isKmsApiError: (u: unknown) => u is KmsApiError = isReasonError<KmsApiError>(ErrorTypeId)
 
 /** @internal */
 export const tag = Context.GenericTag<KmsApi.KmsApi>("ssm-session-manager/KmsApi")

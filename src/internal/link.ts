@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
+import { wsConnection } from "./wsConnection.js"
 
 /**
  * Corks the TCP socket under a `ws` WebSocket for a batch of frames, when there is one: one frame per WebSocket
@@ -24,10 +25,12 @@ import type * as Scope from "effect/Scope"
  * @internal
  */
 export const corkSocket = (webSocket: unknown): () => void => {
-  const socket = (webSocket as { readonly _socket?: { cork?: () => void; uncork?: () => void } } | undefined)?._socket
-  if (typeof socket?.cork !== "function" || typeof socket.uncork !== "function") return () => {}
-  socket.cork()
-  return () => socket.uncork!()
+  const connection = wsConnection(webSocket)
+  const cork = connection?.cork
+  const uncork = connection?.uncork
+  if (typeof cork !== "function" || typeof uncork !== "function") return () => {}
+  cork.call(connection)
+  return () => uncork.call(connection)
 }
 
 /**
@@ -91,14 +94,6 @@ export interface LinkOptions {
   readonly expectingTraffic: () => boolean
 }
 
-/** The connection under a `ws` WebSocket, as far as the link watches its backlog. */
-interface NodeConnection {
-  readonly writableNeedDrain?: boolean
-  readonly destroyed?: boolean
-  readonly once: (event: "drain" | "close", listener: () => void) => void
-  readonly off: (event: "drain" | "close", listener: () => void) => void
-}
-
 /** The WebSocket as `ws` has it on Node: it can ping, hear pongs, stop reading and end at once. */
 interface NodeWebSocket extends globalThis.WebSocket {
   readonly ping?: (data?: string) => void
@@ -109,7 +104,6 @@ interface NodeWebSocket extends globalThis.WebSocket {
   readonly pause?: () => void
   readonly resume?: () => void
   readonly terminate?: () => void
-  readonly _socket?: NodeConnection | null
 }
 
 /** What a WebSocket error event says: ws's carry the Error (ECONNREFUSED, "Unexpected server response: 403"). */
@@ -117,6 +111,31 @@ const describeError = (event: unknown): string => {
   const error = (event as { readonly error?: { readonly message?: unknown }; readonly message?: unknown } | undefined)
   const message = error?.error?.message ?? error?.message
   return typeof message === "string" && message !== "" ? message : "the WebSocket failed"
+}
+
+/**
+ * `Link.whenDrained`: Node's connection says "drain" once what it held has gone (it always says so after refusing a
+ * write, as past MAX_UNSENT_BYTES, far above its high-water mark); browsers have no such event. Either way the backlog
+ * is looked at again after `DRAIN_POLL_MILLIS`: data that keeps coming may keep it from draining whole.
+ */
+const whenDrained = (webSocket: NodeWebSocket, callback: () => void): void => {
+  if (webSocket.readyState !== 1) return
+  const connection = wsConnection(webSocket)
+  const watched = connection !== undefined && connection.writableNeedDrain === true &&
+      connection.destroyed !== true && connection.on !== undefined && connection.off !== undefined
+    ? { connection, on: connection.on, off: connection.off }
+    : undefined
+  let timer: ReturnType<typeof setTimeout> | undefined = undefined
+  // both listeners go at once, whichever comes (each is a `once`)
+  const done = () => {
+    clearTimeout(timer)
+    watched?.off.call(watched.connection, "drain", done)
+    watched?.off.call(watched.connection, "close", done)
+    callback()
+  }
+  timer = setTimeout(done, DRAIN_POLL_MILLIS)
+  watched?.on.call(watched.connection, "drain", done)
+  watched?.on.call(watched.connection, "close", done)
 }
 
 /** @internal */
@@ -242,27 +261,6 @@ export const open = (
     // Every frame written here goes; data frames are bounded by the window.
     const congested = (allowance: number) =>
       webSocket.readyState !== 1 || webSocket.bufferedAmount > MAX_UNSENT_BYTES + allowance
-    const whenDrained = (callback: () => void) => {
-      if (webSocket.readyState !== 1) return
-      // Node's connection says "drain" once what it held has gone (it always says so after refusing a write, as
-      // past MAX_UNSENT_BYTES, far above its high-water mark); browsers have no such event. Either way the backlog
-      // is looked at again shortly: data that keeps coming may keep it from draining whole
-      const connection = webSocket._socket
-      const watched = connection !== undefined && connection !== null && connection.writableNeedDrain === true &&
-          connection.destroyed !== true
-        ? connection
-        : undefined
-      let timer: ReturnType<typeof setTimeout> | undefined = undefined
-      const done = () => {
-        clearTimeout(timer)
-        watched?.off("drain", done)
-        watched?.off("close", done)
-        callback()
-      }
-      timer = setTimeout(done, DRAIN_POLL_MILLIS)
-      watched?.once("drain", done)
-      watched?.once("close", done)
-    }
     return {
       send: (frame) => {
         if (webSocket.readyState !== 1) return
@@ -274,7 +272,7 @@ export const open = (
       },
       cork: () => corkSocket(webSocket),
       congested,
-      whenDrained,
+      whenDrained: (callback) => whenDrained(webSocket, callback),
       canPause: typeof webSocket.pause === "function" && typeof webSocket.resume === "function",
       pauseReading: () => webSocket.pause?.(),
       resumeReading: () => webSocket.resume?.(),

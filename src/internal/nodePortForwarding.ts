@@ -14,7 +14,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import type * as NodePortForwarding from "../NodePortForwarding.js"
 import type * as PortForwarding from "../PortForwarding.js"
-import * as NodeSmux from "./nodeSmux.js"
+import * as NodeNetTransport from "./node/netTransport.js"
 import { PortForwardingError } from "./portForwarding.js"
 
 const listenAny = (
@@ -34,7 +34,7 @@ const listenAny = (
     const run = yield* FiberSet.runtime(connections)()
     const handle = (socket: Net.Socket) =>
       Effect.scoped(Effect.gen(function*() {
-        const local = yield* NodeSmux.fromNetSocket(socket)
+        const local = yield* NodeNetTransport.fromNetSocket(socket)
         yield* forwarding.forward(local)
       })).pipe(
         Effect.catchAll((error) => Effect.logWarning("a local connection could not be forwarded", error)),

@@ -12,16 +12,18 @@
  * @internal
  */
 import type * as Socket from "@effect/platform/Socket"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as AgentMessage from "../AgentMessage.js"
+import * as AgentPayload from "../AgentPayload.js"
 import type * as RemoteCommand from "../RemoteCommand.js"
 import * as Session from "../Session.js"
 import * as SsmApi from "../SsmApi.js"
 import { concat } from "./bytes.js"
+import { isReasonError, ReasonError } from "./error.js"
 
 /** @internal */
 export const ErrorTypeId: RemoteCommand.ErrorTypeId = Symbol.for(
@@ -29,19 +31,12 @@ export const ErrorTypeId: RemoteCommand.ErrorTypeId = Symbol.for(
 ) as RemoteCommand.ErrorTypeId
 
 /** @internal */
-export class RemoteCommandError extends Data.TaggedError("RemoteCommandError")<{
-  readonly reason: RemoteCommand.RemoteCommandError.Reason
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  readonly [ErrorTypeId]: RemoteCommand.ErrorTypeId = ErrorTypeId
-  override get message(): string {
-    return `${this.reason}: ${this.detail}`
-  }
-}
+export class RemoteCommandError extends ReasonError(ErrorTypeId, "RemoteCommandError")<
+  RemoteCommand.RemoteCommandError.Reason
+> {}
 
 /** @internal */
-export const isRemoteCommandError = (u: unknown): u is RemoteCommandError => Predicate.hasProperty(u, ErrorTypeId)
+export const isRemoteCommandError = isReasonError<RemoteCommandError>(ErrorTypeId)
 
 /** @internal */
 export const DOCUMENT_NAME = "SSM-RunShellCommandWithExitCode"
@@ -53,7 +48,7 @@ const commandProperties = { commands: "{{ command }}", runAsElevated: false, sep
 export const DOCUMENT_CONTENT = {
   schemaVersion: "1.0",
   description: "Runs one command and reports stdout, stderr and the exit code separately (ssm-session-manager exec)",
-  sessionType: "NonInteractiveCommands",
+  sessionType: AgentPayload.SessionType.NonInteractiveCommands,
   parameters: { command: { type: "String", description: "the command to run" } },
   // the agent reads only the key of its OS (session/shell/constants/constants_unix.go, constants_darwin.go)
   properties: { linux: commandProperties, macos: commandProperties }
@@ -105,9 +100,38 @@ export const noExitCode = (said: {
 const sessionError = (cause: Session.SessionError) =>
   new RemoteCommandError({ reason: "Session", detail: cause.message, cause })
 
+/**
+ * The properties of a command session that this module reads: the separator prefixes the agent puts before
+ * stdout and stderr chunks (`session/shell/shell.go`), when the document sets them.
+ */
+const CommandProperties = Schema.Struct({
+  stdOutSeparatorPrefix: Schema.optional(Schema.String),
+  stdErrSeparatorPrefix: Schema.optional(Schema.String)
+})
+
+const decodeCommandProperties = Schema.decodeUnknownOption(CommandProperties)
+
+/** The separator prefixes of a command session's properties; none when they are not strings. @internal */
+export const separatorPrefixes = (
+  properties: Readonly<Record<string, unknown>> | null
+): typeof CommandProperties.Type =>
+  Option.getOrElse(decodeCommandProperties(properties ?? {}), () => ({}))
+
+const exitCodePattern = /EXIT_CODE:\s*(-?\d+)/
+const textDecoder = new TextDecoder()
+
+/**
+ * The exit code of an ExitCode payload (`EXIT_CODE: n`, section 13); NaN when it holds none.
+ * @internal
+ */
+export const exitCodeOf = (payload: Uint8Array): number => {
+  const match = exitCodePattern.exec(textDecoder.decode(payload))
+  return match === null ? Number.NaN : Number(match[1])
+}
+
 /** Removes a configured separator prefix from the start of a chunk. */
-const stripper = (prefix: unknown) => {
-  if (typeof prefix !== "string" || prefix === "") return (bytes: Uint8Array) => bytes
+const stripper = (prefix: string | undefined) => {
+  if (prefix === undefined || prefix === "") return (bytes: Uint8Array) => bytes
   const marker = new TextEncoder().encode(prefix)
   return (bytes: Uint8Array) => {
     if (bytes.length < marker.length) return bytes
@@ -118,13 +142,17 @@ const stripper = (prefix: unknown) => {
 
 /** @internal */
 export const stream = (session: Session.Session): Stream.Stream<RemoteCommand.CommandOutput, RemoteCommandError> => {
-  if (session.sessionType !== "NonInteractiveCommands" && session.sessionType !== "InteractiveCommands") {
+  if (
+    session.sessionType !== AgentPayload.SessionType.NonInteractiveCommands &&
+    session.sessionType !== AgentPayload.SessionType.InteractiveCommands
+  ) {
     return Stream.fail(
       new RemoteCommandError({ reason: "NotACommandSession", detail: `the session is of type ${session.sessionType}` })
     )
   }
-  const stdout = stripper(session.properties?.["stdOutSeparatorPrefix"])
-  const stderr = stripper(session.properties?.["stdErrSeparatorPrefix"])
+  const prefixes = separatorPrefixes(session.properties)
+  const stdout = stripper(prefixes.stdOutSeparatorPrefix)
+  const stderr = stripper(prefixes.stdErrSeparatorPrefix)
   let exited = false
   // what the agent said, for a NoExitCode error: channel_closed's Output, and the end of the StdErr stream (where
   // the agent sends its own errors, shell.go sendErrorToDataChannel)
@@ -140,9 +168,11 @@ export const stream = (session: Session.Session): Stream.Stream<RemoteCommand.Co
         if (!exited) stderrTail = concat([stderrTail, bytes], stderrTail.length + bytes.length).slice(-STDERR_TAIL)
         return Option.some({ _tag: "Stderr", bytes })
       }
-      if (event._tag === "ExitCode" && !Number.isNaN(event.code)) {
+      if (event._tag === "Payload" && event.payloadType === AgentMessage.PayloadType.ExitCode) {
+        const code = exitCodeOf(event.bytes)
+        if (Number.isNaN(code)) return Option.none()
         exited = true
-        return Option.some({ _tag: "Exit", code: event.code })
+        return Option.some({ _tag: "Exit", code })
       }
       if (event._tag === "ChannelClosed") closing = event.output
       return Option.none()

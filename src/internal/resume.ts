@@ -9,11 +9,10 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import type * as Resumer from "../Resumer.js"
 import type * as Session from "../Session.js"
-import { messageOf } from "./awsClient.js"
 
 /** @internal */
 export const defaults = {
@@ -47,32 +46,23 @@ export interface AttemptFailure {
   readonly cause?: unknown
 }
 
-/** `SsmApiError`, read by its fields (this module does not load the AWS SDK) */
-const apiReason = (error: unknown): string | undefined =>
-  Predicate.hasProperty(error, Symbol.for("ssm-session-manager/SsmApi/SsmApiError")) &&
-    Predicate.hasProperty(error, "reason") && typeof error.reason === "string"
-    ? error.reason
-    : undefined
-
-
 /**
- * What a failed ResumeSession call means: a session the service no longer knows was terminated; access denied
- * will not change by retrying; expired or rejected credentials may be refreshed (SSO, assume-role), so they are
- * retried but reported as credentials if they are still what fails at the deadline.
+ * What a failed resume call means for the session, from the Resumer's classification: a session the service no
+ * longer knows was terminated; access denied will not change by retrying; refused credentials may be refreshed
+ * (SSO, assume-role), so they are retried but reported as credentials if they are still what fails at the
+ * deadline; anything else is retried.
  * @internal
  */
-export const classify = (error: unknown): AttemptFailure => {
-  const detail = `ssm:ResumeSession failed: ${messageOf(error)}`
-  switch (apiReason(error)) {
-    case "DoesNotExist":
-    case "InvalidParameters":
-      return { reason: "Terminated", detail: `the session no longer exists (${detail})`, retryable: false, cause: error }
+export const classify = (failure: Resumer.ResumeFailure): AttemptFailure => {
+  switch (failure.reason) {
+    case "Terminated":
+      return { reason: "Terminated", detail: `the session no longer exists (${failure.detail})`, retryable: false, cause: failure }
     case "AccessDenied":
-      return { reason: "AccessDenied", detail, retryable: false, cause: error }
+      return { reason: "AccessDenied", detail: failure.detail, retryable: false, cause: failure }
     case "Credentials":
-      return { reason: "Credentials", detail, retryable: true, cause: error }
-    default:
-      return { reason: "Transport", detail, retryable: true, cause: error }
+      return { reason: "Credentials", detail: failure.detail, retryable: true, cause: failure }
+    case "Unavailable":
+      return { reason: "Transport", detail: failure.detail, retryable: true, cause: failure }
   }
 }
 
@@ -81,9 +71,7 @@ export interface Attempts<A> {
   readonly sessionId: string
   readonly policy: Policy
   /** ResumeSession: a fresh token, or none when the session timed out on the service's side */
-  readonly resumeSession: (
-    sessionId: string
-  ) => Effect.Effect<Option.Option<{ readonly tokenValue: Redacted.Redacted<string> }>, unknown>
+  readonly resumer: Resumer.Resumer
   /** dials the StreamUrl with the token and sends OpenDataChannel */
   readonly dial: (token: Redacted.Redacted<string>) => Effect.Effect<A, { readonly detail: string; readonly cause?: unknown }>
   /** before each attempt: its number (from 1) and what the previous one (or the lost link) said */
@@ -106,12 +94,16 @@ export const reconnect = <A>(
     const once = Effect.gen(function*() {
       attempt++
       yield* attempts.onAttempt(attempt, last.detail)
-      const response = yield* attempts.resumeSession(attempts.sessionId).pipe(
+      const response = yield* attempts.resumer.resume(attempts.sessionId).pipe(
+        Effect.mapError(classify),
         Effect.timeoutFail({
           duration: policy.callTimeout,
-          onTimeout: () => ({ message: `no answer within ${Duration.format(policy.callTimeout)}` })
-        }),
-        Effect.mapError(classify)
+          onTimeout: (): AttemptFailure => ({
+            reason: "Transport",
+            detail: `the resume call failed: no answer within ${Duration.format(policy.callTimeout)}`,
+            retryable: true
+          })
+        })
       )
       if (Option.isNone(response)) {
         return yield* Effect.fail<AttemptFailure>({

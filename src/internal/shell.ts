@@ -6,34 +6,26 @@
  * @internal
  */
 import type * as Socket from "@effect/platform/Socket"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
+import * as AgentMessage from "../AgentMessage.js"
+import * as AgentPayload from "../AgentPayload.js"
 import type * as Shell from "../Shell.js"
 import * as Session from "../Session.js"
 import * as SsmApi from "../SsmApi.js"
+import { isReasonError, ReasonError } from "./error.js"
 
 /** @internal */
 export const ErrorTypeId: Shell.ErrorTypeId = Symbol.for("ssm-session-manager/Shell/ShellError") as Shell.ErrorTypeId
 
 /** @internal */
-export class ShellError extends Data.TaggedError("ShellError")<{
-  readonly reason: Shell.ShellError.Reason
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  readonly [ErrorTypeId]: Shell.ErrorTypeId = ErrorTypeId
-  override get message(): string {
-    return `${this.reason}: ${this.detail}`
-  }
-}
+export class ShellError extends ReasonError(ErrorTypeId, "ShellError")<Shell.ShellError.Reason> {}
 
 /** @internal */
-export const isShellError = (u: unknown): u is ShellError => Predicate.hasProperty(u, ErrorTypeId)
+export const isShellError = isReasonError<ShellError>(ErrorTypeId)
 
 const sessionError = (cause: Session.SessionError) => new ShellError({ reason: "Session", detail: cause.message, cause })
 
@@ -47,7 +39,24 @@ export const signalBytes: Record<Shell.Signal, number> = { SIGINT: 0x03, SIGQUIT
 export const keyboardInput = (bytes: Uint8Array): Uint8Array =>
   bytes.length === 1 && bytes[0] === 0x0a ? new Uint8Array([0x0d]) : bytes
 
-const shellTypes = new Set(["Standard_Stream", "InteractiveCommands"])
+const shellTypes: ReadonlySet<AgentPayload.SessionType> = new Set([
+  AgentPayload.SessionType.StandardStream,
+  AgentPayload.SessionType.InteractiveCommands
+])
+
+const textEncoder = new TextEncoder()
+
+/**
+ * The body of a Size message (section 13): the terminal size as JSON, `{"cols":…,"rows":…}`.
+ * @internal
+ */
+export const sizePayload = (size: Shell.TerminalSize): Uint8Array =>
+  textEncoder.encode(`{"cols":${Math.trunc(size.cols)},"rows":${Math.trunc(size.rows)}}`)
+
+/** @internal */
+export const isTerminalSize = (size: Shell.TerminalSize): boolean =>
+  Number.isInteger(size.cols) && Number.isInteger(size.rows) && size.cols >= 1 && size.rows >= 1 &&
+  size.cols <= 65535 && size.rows <= 65535
 
 /** @internal */
 export const make = (
@@ -59,15 +68,15 @@ export const make = (
       return yield* new ShellError({ reason: "NotAShellSession", detail: `the session is of type ${session.sessionType}` })
     }
     const resize = (size: Shell.TerminalSize) => {
-      if (!Number.isInteger(size.cols) || !Number.isInteger(size.rows) || size.cols < 1 || size.rows < 1 ||
-        size.cols > 65535 || size.rows > 65535) {
+      if (!isTerminalSize(size)) {
         return Effect.fail(new ShellError({ reason: "InvalidSize", detail: `${size.cols}x${size.rows} is not a terminal size` }))
       }
-      return Effect.mapError(session.resize(size), sessionError)
+      return Effect.mapError(session.send(AgentMessage.PayloadType.Size, sizePayload(size)), sessionError)
     }
     if (options.size !== undefined) yield* resize(options.size)
     const write = (bytes: Uint8Array) => Effect.mapError(session.write(bytes), sessionError)
-    // the session's events must be read; stderr (from agents that separate it) joins the output
+    // the session's events must be read (StdErr counts in the receive buffer); stderr (from agents that separate
+    // it) joins the output
     const stderr = session.events.pipe(
       Stream.filterMap((event) => event._tag === "StdErr" ? Option.some(event.bytes) : Option.none())
     )

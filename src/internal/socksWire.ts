@@ -16,11 +16,39 @@ export const Reply = {
   AddressTypeNotSupported: 0x08
 } as const
 
-/** A reply with an unspecified bound address (0.0.0.0:0): what the proxy binds on the instance is not known. @internal */
-export const replyBytes = (code: number): Uint8Array => new Uint8Array([0x05, code, 0x00, 0x01, 0, 0, 0, 0, 0, 0])
+/** The version byte of every SOCKS5 message. @internal */
+export const VERSION = 0x05
+/** What a SOCKS4 client sends as its version byte. */
+const SOCKS4_VERSION = 0x04
 
-export const NO_ACCEPTABLE_METHODS = new Uint8Array([0x05, 0xff])
-export const NO_AUTHENTICATION = new Uint8Array([0x05, 0x00])
+/** The authentication methods (section 3): the only one served, and the answer when a client offers none of it. @internal */
+export const Method = {
+  NoAuthentication: 0x00,
+  NoAcceptable: 0xff
+} as const
+
+/** The commands of a request (section 4): only CONNECT is served. @internal */
+export const Command = {
+  Connect: 0x01,
+  Bind: 0x02,
+  UdpAssociate: 0x03
+} as const
+
+/** The address types of a request (section 5). @internal */
+export const AddressType = {
+  IPv4: 0x01,
+  DomainName: 0x03,
+  IPv6: 0x04
+} as const
+
+/** A reply with an unspecified bound address (0.0.0.0:0): what the proxy binds on the instance is not known. @internal */
+export const replyBytes = (code: number): Uint8Array =>
+  new Uint8Array([VERSION, code, 0x00, AddressType.IPv4, 0, 0, 0, 0, 0, 0])
+
+/** @internal */
+export const NO_ACCEPTABLE_METHODS = new Uint8Array([VERSION, Method.NoAcceptable])
+/** @internal */
+export const NO_AUTHENTICATION = new Uint8Array([VERSION, Method.NoAuthentication])
 /** what a SOCKS4 server answers to a request it rejects (VN 0, CD 91), so a SOCKS4 client says so */
 const SOCKS4_REJECTED = new Uint8Array([0x00, 0x5b, 0, 0, 0, 0, 0, 0])
 
@@ -41,13 +69,13 @@ const incomplete = { _tag: "Incomplete" } as const
 export const parseGreeting = (buffer: Uint8Array): Parsed<{ readonly noAuthentication: boolean }> => {
   if (buffer.length < 1) return incomplete
   const version = buffer[0]!
-  if (version === 0x04) return { _tag: "Invalid", reply: SOCKS4_REJECTED, detail: "a SOCKS4 client (only SOCKS5 is served)" }
-  if (version !== 0x05) return { _tag: "Invalid", reply: undefined, detail: `not SOCKS5 (version byte ${version})` }
+  if (version === SOCKS4_VERSION) return { _tag: "Invalid", reply: SOCKS4_REJECTED, detail: "a SOCKS4 client (only SOCKS5 is served)" }
+  if (version !== VERSION) return { _tag: "Invalid", reply: undefined, detail: `not SOCKS5 (version byte ${version})` }
   if (buffer.length < 2) return incomplete
   const count = buffer[1]!
   if (buffer.length < 2 + count) return incomplete
   const methods = buffer.subarray(2, 2 + count)
-  return { _tag: "Done", value: { noAuthentication: methods.includes(0x00) }, consumed: 2 + count }
+  return { _tag: "Done", value: { noAuthentication: methods.includes(Method.NoAuthentication) }, consumed: 2 + count }
 }
 
 /** @internal */
@@ -60,7 +88,7 @@ export interface Request {
 /** The request (VER, CMD, RSV, ATYP, DST.ADDR, DST.PORT). @internal */
 export const parseRequest = (buffer: Uint8Array): Parsed<Request> => {
   if (buffer.length < 1) return incomplete
-  if (buffer[0] !== 0x05) {
+  if (buffer[0] !== VERSION) {
     return {
       _tag: "Invalid",
       reply: replyBytes(Reply.GeneralFailure),
@@ -72,9 +100,9 @@ export const parseRequest = (buffer: Uint8Array): Parsed<Request> => {
   const addressType = buffer[3]!
   let addressLength: number
   let start = 4
-  if (addressType === 0x01) addressLength = 4
-  else if (addressType === 0x04) addressLength = 16
-  else if (addressType === 0x03) {
+  if (addressType === AddressType.IPv4) addressLength = 4
+  else if (addressType === AddressType.IPv6) addressLength = 16
+  else if (addressType === AddressType.DomainName) {
     if (buffer.length < 5) return incomplete
     addressLength = buffer[4]!
     start = 5
@@ -88,9 +116,9 @@ export const parseRequest = (buffer: Uint8Array): Parsed<Request> => {
   const end = start + addressLength + 2
   if (buffer.length < end) return incomplete
   const address = buffer.subarray(start, start + addressLength)
-  const host = addressType === 0x01
+  const host = addressType === AddressType.IPv4
     ? Array.from(address).join(".")
-    : addressType === 0x04
+    : addressType === AddressType.IPv6
     ? formatIpv6(address)
     : String.fromCharCode(...address)
   const port = (buffer[end - 2]! << 8) | buffer[end - 1]!

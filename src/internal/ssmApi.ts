@@ -6,12 +6,10 @@
  */
 import type { SSMClient, SSMClientConfig } from "@aws-sdk/client-ssm"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import type * as Socket from "@effect/platform/Socket"
 import type * as Scope from "effect/Scope"
@@ -20,6 +18,9 @@ import { layerFromClient, lazyModule, messageOf, reasonByName } from "./awsClien
 const sdk = lazyModule(() => import("@aws-sdk/client-ssm"))
 const credentialProviders = lazyModule(() => import("@aws-sdk/credential-provider-node"))
 import * as internalSession from "./session.js"
+import * as internalResumer from "./channel/resumer.js"
+import { isReasonError, ReasonError } from "./error.js"
+import type * as Resumer from "../Resumer.js"
 import type * as Session from "../Session.js"
 import type * as SsmApi from "../SsmApi.js"
 
@@ -27,20 +28,19 @@ import type * as SsmApi from "../SsmApi.js"
 export const ErrorTypeId: SsmApi.ErrorTypeId = Symbol.for("ssm-session-manager/SsmApi/SsmApiError") as SsmApi.ErrorTypeId
 
 /** @internal */
-export class SsmApiError extends Data.TaggedError("SsmApiError")<{
-  readonly reason: SsmApi.SsmApiError.Reason
-  readonly operation: SsmApi.Operation
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  readonly [ErrorTypeId]: SsmApi.ErrorTypeId = ErrorTypeId
-  override get message(): string {
+export class SsmApiError extends ReasonError(ErrorTypeId, "SsmApiError")<
+  SsmApi.SsmApiError.Reason,
+  { readonly operation: SsmApi.Operation }
+> {}
+// the operation leads the message: `ResumeSession: Credentials: …`
+Object.defineProperty(SsmApiError.prototype, "message", {
+  get(this: SsmApiError) {
     return `${this.operation}: ${this.reason}: ${this.detail}`
   }
-}
+})
 
 /** @internal */
-export const isSsmApiError = (u: unknown): u is SsmApiError => Predicate.hasProperty(u, ErrorTypeId)
+export const isSsmApiError = isReasonError<SsmApiError>(ErrorTypeId)
 
 /** @internal */
 export const tag = Context.GenericTag<SsmApi.SsmApi>("ssm-session-manager/SsmApi")
@@ -220,8 +220,42 @@ export const resolveTarget = (target: string): Effect.Effect<string, SsmApi.SsmA
     })
   })
 
+/**
+ * What a failed ResumeSession call means for the session: a session the service no longer knows (or no longer
+ * accepts as a parameter) was terminated; access denied and refused credentials are what they say; anything else
+ * (throttling, no answer, the network) may pass.
+ * @internal
+ */
+export const resumeFailure = (error: SsmApi.SsmApiError): Resumer.ResumeFailure => {
+  const detail = `ssm:ResumeSession failed: ${error.message}`
+  switch (error.reason) {
+    case "DoesNotExist":
+    case "InvalidParameters":
+      return new internalResumer.ResumeFailure({ reason: "Terminated", detail, cause: error })
+    case "AccessDenied":
+    case "Credentials":
+      return new internalResumer.ResumeFailure({ reason: error.reason, detail, cause: error })
+    default:
+      return new internalResumer.ResumeFailure({ reason: "Unavailable", detail, cause: error })
+  }
+}
+
+/** The Resumer over an SsmApi's ResumeSession. @internal */
+export const resumer = (api: SsmApi.SsmApi): Resumer.Resumer => ({
+  resume: (sessionId) => Effect.mapError(api.resumeSession(sessionId), resumeFailure)
+})
+
 /** @internal */
-export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.SsmApi> => {
+export const layerResumer: Layer.Layer<Resumer.Resumer, never, SsmApi.SsmApi> = Layer.effect(
+  internalResumer.tag,
+  Effect.map(tag, resumer)
+)
+
+/** @internal */
+export const layer = (options: SsmApi.SsmApiOptions = {}): Layer.Layer<SsmApi.SsmApi | Resumer.Resumer> =>
+  Layer.provideMerge(layerResumer, layerClient(options))
+
+const layerClient = (options: SsmApi.SsmApiOptions): Layer.Layer<SsmApi.SsmApi> => {
   const config: SSMClientConfig = {
     ...(options.region === undefined ? {} : { region: options.region }),
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
@@ -293,8 +327,12 @@ export const openSession = (
   Effect.gen(function*() {
     const api = yield* tag
     const response = yield* api.startSession(request)
+    // the session resumes through this SsmApi, unless a Resumer of the caller's own is provided
+    const provided = yield* Effect.serviceOption(internalResumer.tag)
     // the target feeds the KMS encryption context of encrypted sessions
-    const session = yield* internalSession.make({ ...options, ...response, target: request.target })
+    const session = yield* internalSession.make({ ...options, ...response, target: request.target }).pipe(
+      Effect.provideService(internalResumer.tag, Option.getOrElse(provided, () => resumer(api)))
+    )
     yield* terminateOnClose(session)
     return session
   })

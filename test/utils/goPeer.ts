@@ -8,7 +8,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import * as Url from "node:url"
-import * as NodeSmux from "../../src/NodeSmux.js"
+import * as NodeNetTransport from "../../src/NodeNetTransport.js"
 import * as Smux from "../../src/Smux.js"
 
 const root = Path.join(Path.dirname(Url.fileURLToPath(import.meta.url)), "..", "..")
@@ -89,10 +89,10 @@ export const smuxEchoServer = (options: Omit<Smux.SmuxOptions, "role">) =>
       Effect.async<Net.Server, Error>((resume) => {
         const server = Net.createServer((socket) => {
           run(Effect.scoped(Effect.gen(function*() {
-            const transport = yield* NodeSmux.fromNetSocket(socket)
+            const transport = yield* NodeNetTransport.fromNetSocket(socket)
             const smux = yield* Smux.make(transport, { ...options, role: "server" })
             yield* Effect.raceFirst(
-              smux.serve((stream) => Stream.run(stream.readable, stream.sink)),
+              smux.serve((stream) => Stream.run(Smux.toStream(stream), stream.sink)),
               Effect.ignore(smux.await)
             )
           })))

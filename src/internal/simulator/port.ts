@@ -7,19 +7,47 @@
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as AgentMessage from "../../AgentMessage.js"
 import type * as AgentSimulator from "../../AgentSimulator.js"
-import * as NodeSmux from "../../NodeSmux.js"
+import * as NodeNetTransport from "../../NodeNetTransport.js"
 import * as Smux from "../../Smux.js"
 import type * as SsmApi from "../../SsmApi.js"
 import { echoPlugin } from "./agent.js"
 import { DOCUMENT_CONTENT, DOCUMENT_NAME } from "../remoteCommand.js"
-import { commandPlugin, plan } from "./command.js"
+import { commandPlugin } from "./command.js"
+import { plan } from "./shellProperties.js"
 import { shellPlugin } from "./shell.js"
 import * as Pull from "../pull.js"
 import * as Version from "../version.js"
+
+/**
+ * The Port session's properties, the parts the agent reads (`plugins/port/port.go` PortParameters: `type`, `host`,
+ * `portNumber`; the documents give `portNumber` as a string, a `sessionSpec` may give a number). Other members are
+ * ignored.
+ * @internal
+ */
+export const PortProperties = Schema.Struct({
+  type: Schema.optional(Schema.String),
+  host: Schema.optional(Schema.String),
+  portNumber: Schema.optional(Schema.Union(Schema.String, Schema.Number))
+})
+
+/** @internal */
+export type PortProperties = typeof PortProperties.Type
+
+const decodePortProperties = Schema.decodeUnknownEither(PortProperties)
+
+/** The session's properties as the Port plugin reads them; properties of another shape read as none. @internal */
+export const readPortProperties = (properties: Readonly<Record<string, unknown>> | null): PortProperties =>
+  Either.getOrElse(decodePortProperties(properties ?? {}), () => ({}))
+
+/** The only `type` the agent multiplexes, and keeps past the destination's end. */
+const LOCAL_PORT_FORWARDING = "LocalPortForwarding"
 
 /**
  * What the agent decides (gates 1 and 2, and its own history): mux for LocalPortForwarding when the client is
@@ -32,7 +60,7 @@ export const portMode = (
   clientVersion: string,
   agentVersion = "3.3.1142.0"
 ) => {
-  const mux = properties?.["type"] === "LocalPortForwarding" &&
+  const mux = readPortProperties(properties).type === LOCAL_PORT_FORWARDING &&
     Version.compareAgentStyle(clientVersion, Version.MUX_SUPPORTED_CLIENT_VERSION) >= 0 &&
     Version.compareAgentStyle(agentVersion, "3.0.222.0") >= 0
   const keepAlive = agentVersion === "3.1.1446.0"
@@ -42,16 +70,17 @@ export const portMode = (
   return { mux, keepAlive }
 }
 
-const destination = (properties: Readonly<Record<string, unknown>> | null) => ({
-  host: typeof properties?.["host"] === "string" && properties["host"] !== "" ? properties["host"] : "127.0.0.1",
-  port: Number(properties?.["portNumber"] ?? 0)
+/** Where the agent dials: `host` (127.0.0.1 when none or empty) and `portNumber`. @internal */
+export const destination = (properties: PortProperties) => ({
+  host: properties.host !== undefined && properties.host !== "" ? properties.host : "127.0.0.1",
+  port: Number(properties.portNumber ?? 0)
 })
 
 const dataOnly = (input: Stream.Stream<AgentSimulator.PluginInput>) =>
   Stream.filterMap(input, (item) => item._tag === "Data" ? Option.some(item.bytes) : Option.none())
 
 /** Copies both ways between a smux stream and a TCP connection until either side ends. */
-const bridge = (stream: Smux.SmuxStream, connection: NodeSmux.NetTransport) =>
+const bridge = (stream: Smux.SmuxStream, connection: NodeNetTransport.NetTransport) =>
   Effect.raceFirst(
     Pull.drain(connection.pull, stream.write),
     Pull.drain(stream.pull, connection.write)
@@ -66,7 +95,8 @@ export const portPlugin = (options: AgentSimulator.PortPluginOptions = {}): Agen
     Effect.gen(function*() {
       const mode = portMode(io.properties, io.clientVersion, io.agentVersion)
       options.onMode?.(mode)
-      const target = destination(io.properties)
+      const properties = readPortProperties(io.properties)
+      const target = destination(properties)
       if (mode.mux) {
         const smux = yield* Smux.make({ incoming: dataOnly(io.input), write: io.write }, {
           role: "server",
@@ -74,9 +104,9 @@ export const portPlugin = (options: AgentSimulator.PortPluginOptions = {}): Agen
         })
         yield* io.ready
         return yield* smux.serve((stream) =>
-          Effect.scoped(Effect.matchEffect(NodeSmux.connect(target), {
+          Effect.scoped(Effect.matchEffect(NodeNetTransport.connect(target), {
             // as the agent: tell the client, and close the stream
-            onFailure: () => Effect.zipRight(io.sendFlag(3), stream.close),
+            onFailure: () => Effect.zipRight(io.sendFlag(AgentMessage.FlagPayload.ConnectToPortError), stream.close),
             onSuccess: (connection) => bridge(stream, connection)
           }))
         ).pipe(Effect.ignore)
@@ -98,7 +128,7 @@ export const portPlugin = (options: AgentSimulator.PortPluginOptions = {}): Agen
       let dials = 0
       while (true) {
         const ended = yield* Effect.scoped(Effect.gen(function*() {
-          const connection = yield* Effect.either(NodeSmux.connect(target))
+          const connection = yield* Effect.either(NodeNetTransport.connect(target))
           if (connection._tag === "Left") {
             // the first dial failing fails the plugin, with the agent's words (port_basic.go InitializeSession)
             if (dials === 0) {
@@ -116,17 +146,17 @@ export const portPlugin = (options: AgentSimulator.PortPluginOptions = {}): Agen
             pending = undefined
           }
           // other types than LocalPortForwarding end the session when the destination closes (section 10.4)
-          const endsWithDestination = io.properties?.["type"] !== "LocalPortForwarding"
+          const endsWithDestination = properties.type !== LOCAL_PORT_FORWARDING
           while (true) {
             const item = endsWithDestination
               ? yield* Effect.raceFirst(next, Effect.as(Fiber.await(toClient), "destination closed" as const))
               : yield* next
             if (item === "destination closed") return true
             if (Option.isNone(item)) return true
-            if (item.value._tag === "Flag" && item.value.flag === 1) return false
+            if (item.value._tag === "Flag" && item.value.flag === AgentMessage.FlagPayload.DisconnectToPort) return false
             if (item.value._tag === "Data") yield* Effect.ignore(connected.write(item.value.bytes))
             // other types end the session when the destination closes (section 10.2)
-            if (toClient.unsafePoll() !== null && io.properties?.["type"] !== "LocalPortForwarding") return true
+            if (toClient.unsafePoll() !== null && endsWithDestination) return true
           }
         }))
         if (ended) return
@@ -208,7 +238,7 @@ const replaceParameters = (input: unknown, values: Readonly<Record<string, unkno
 
 /**
  * What the service and the agent make of a Session document's `content` for a StartSession `request`: the
- * properties with the request's parameters in place, read as the agent reads them (command.ts `plan`):
+ * properties with the request's parameters in place, read as the agent reads them (shellProperties.ts `plan`):
  * NonInteractiveCommands by the command plugin, InteractiveCommands and Standard_Stream by the shell plugin,
  * Port by the Port plugin. A document the agent refuses ends the session the agent's way: properties it cannot
  * read as NonInteractiveCommands end it before the handshake (`session/plugins/sessionplugin/sessionplugin.go`
@@ -263,7 +293,7 @@ export const documentSpec = (request: SsmApi.StartSessionRequest): AgentSimulato
       return {
         plugin: portPlugin(),
         properties: {
-          type: "LocalPortForwarding",
+          type: LOCAL_PORT_FORWARDING,
           portNumber: first(request, "portNumber", "80"),
           localPortNumber: first(request, "localPortNumber", "0")
         }
@@ -272,7 +302,7 @@ export const documentSpec = (request: SsmApi.StartSessionRequest): AgentSimulato
       return {
         plugin: portPlugin(),
         properties: {
-          type: "LocalPortForwarding",
+          type: LOCAL_PORT_FORWARDING,
           host: first(request, "host", ""),
           portNumber: first(request, "portNumber", "80"),
           localPortNumber: first(request, "localPortNumber", "0")

@@ -13,8 +13,8 @@ import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import type * as AgentSimulator from "../../AgentSimulator.js"
-import * as SimulatorCommand from "./command.js"
 import * as SimulatorProcess from "./process.js"
+import * as ShellProperties from "./shellProperties.js"
 
 /** The terminal device of `script`'s child (the shell), once it exists. */
 const ptyOf = (scriptPid: number): string | undefined => {
@@ -47,10 +47,10 @@ export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): Ag
   signalsReady: true,
   run: (io) =>
     Effect.gen(function*() {
-      // as the agent (command.ts `plan`): Standard_Stream ignores the properties and runs a shell;
+      // as the agent (shellProperties.ts `plan`): Standard_Stream ignores the properties and runs a shell;
       // InteractiveCommands runs the `linux` key's `commands` in `sh -c` (shell_unix.go StartCommandExecutor) and
       // ends at once, sending nothing, when they are empty or do not read (singlecommand.go Execute)
-      const next = SimulatorCommand.plan(options.sessionType ?? "Standard_Stream", io.properties)
+      const next = ShellProperties.plan(options.sessionType ?? "Standard_Stream", io.properties)
       if (next._tag !== "Run") return
       const command = next.config.commands.trim() === "" ? "/bin/sh -i" : next.config.commands
       const child = yield* SimulatorProcess.spawn("script", ["-qfec", command, "/dev/null"], {

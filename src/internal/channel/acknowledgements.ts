@@ -1,0 +1,197 @@
+/**
+ * The acknowledgements a channel writes, and how it reads those it gets.
+ *
+ * Writing: every accepted message (and every duplicate) is acknowledged at once and, with `repeatAckAfter`, once
+ * more a little later (the agent resends only its oldest unacknowledged message, one per 100 ms, so every lost or
+ * overtaken ack would otherwise cost a slot).
+ *
+ * Acknowledgements are never dropped. While the transport holds `MAX_UNSENT_BYTES` of our frames that the network
+ * has not taken (`congestion`: a peer that does not read), an acknowledgement waits in the engine instead, one entry
+ * per sequence number (a duplicate or a repeat of one that waits adds nothing), and all go out as soon as the
+ * transport drains or a new one carries the channel. That set is bounded (`MAX_PENDING_ACKS`): when it is full the
+ * engine accepts no more messages, as when its receive buffer is full (the peer resends them later), so an accepted
+ * message is always acknowledged.
+ *
+ * Reading: an `acknowledge` payload is decoded by `AcknowledgePayload`, a Schema.
+ *
+ * @internal
+ */
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import type * as AgentMessage from "../../AgentMessage.js"
+import * as internalMessage from "../agentMessage.js"
+import type { ChannelState } from "./state.js"
+import { congested, currentMillis, MAX_PENDING_ACKS, RECENT_ACKS, write } from "./state.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// reading an acknowledgement
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * An `acknowledge` payload as the engine reads it (section 6.3). `AgentPayload.Acknowledge` is the public,
+ * complete schema; this one is for the hot path, one decode per message sent: the sequence number is any number
+ * (one that is no sequence number in flight matches nothing, as an unknown one does), and the other fields, which the
+ * engine does not use, may be absent but not of another type.
+ * @internal
+ */
+export const AcknowledgePayload = Schema.Struct({
+  AcknowledgedMessageType: Schema.optional(Schema.String),
+  AcknowledgedMessageId: Schema.optional(Schema.String),
+  AcknowledgedMessageSequenceNumber: Schema.Number,
+  IsSequentialMessage: Schema.optional(Schema.Boolean)
+})
+
+const decodeAcknowledge = Schema.decodeUnknownEither(AcknowledgePayload)
+const textDecoder = new TextDecoder()
+const textEncoder = new TextEncoder()
+
+/**
+ * The `acknowledge` payload in `payload`, or undefined when it is not one (not UTF-8 JSON, or not of that shape):
+ * a malformed acknowledgement is ignored, never a defect.
+ * @internal
+ */
+export const readAcknowledge = (payload: Uint8Array): typeof AcknowledgePayload.Type | undefined => {
+  let json: unknown
+  try {
+    json = JSON.parse(textDecoder.decode(payload))
+  } catch {
+    return undefined
+  }
+  const decoded = decodeAcknowledge(json)
+  return Either.isRight(decoded) ? decoded.right : undefined
+}
+
+const NO_MESSAGE_ID = "00000000-0000-0000-0000-000000000000"
+
+/** The message id an acknowledgement frame of ours names (read back only when its repeat must wait). @internal */
+export const acknowledgedMessageId = (frame: Uint8Array): string =>
+  readAcknowledge(frame.subarray(internalMessage.PAYLOAD_OFFSET))?.AcknowledgedMessageId ?? NO_MESSAGE_ID
+
+const idScratch = new Uint8Array(36)
+
+/**
+ * A message id in one piece, for an acknowledgement that waits: the decoder builds ids from some 20 short strings,
+ * a rope that holds about 500 bytes where the flat string holds 60.
+ * @internal
+ */
+export const flatMessageId = (messageId: string): string => {
+  if (messageId.length !== 36) return messageId
+  textEncoder.encodeInto(messageId, idScratch)
+  return textDecoder.decode(idScratch)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// writing acknowledgements
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Encodes and writes one acknowledgement; with `repeat`, it goes once more `repeatAckAfter` later. @internal */
+export const writeAck = (state: ChannelState, sequence: number, messageId: string, now: number, repeat: boolean) => {
+  const frame = internalMessage.encodeAcknowledge(state.receiveType, messageId, sequence, Math.max(1, now))
+  write(state, frame)
+  state.recentAcks[state.recentAcksNext] = frame
+  state.recentAcksNext = (state.recentAcksNext + 1) % RECENT_ACKS
+  // the same bytes again later: the agent matches acknowledgements by sequence number only
+  if (repeat && state.repeatAckAfter > 0) {
+    if (state.repeatAcks.length === 0) state.repeatAcksDue.unsafeOpen()
+    state.repeatAcks.push({ frame, due: now + state.repeatAckAfter, sequence })
+  }
+}
+
+/** Asks the transport, once at a time, to say when it has drained: `flushAcks` then writes what waits. @internal */
+export const requestDrain = (state: ChannelState): void => {
+  const congestion = state.options.congestion
+  if (state.drainRequested || congestion === undefined) return
+  state.drainRequested = true
+  congestion.whenDrained(() => flushAcks(state))
+}
+
+/**
+ * The acknowledgement waits for the transport to drain: one entry per sequence number, whatever asks again.
+ * @internal
+ */
+export const holdAck = (state: ChannelState, sequence: number, messageId: () => string): void => {
+  if (!state.pendingAcks.has(sequence)) state.pendingAcks.set(sequence, messageId())
+  requestDrain(state)
+}
+
+/**
+ * Writes the acknowledgements that wait, oldest first, while the transport takes them. Not repeated: the
+ * repeat is for an acknowledgement that overtakes the agent's recording of its message, and these are late.
+ * @internal
+ */
+export const flushAcks = (state: ChannelState): void => {
+  state.drainRequested = false
+  if (state.pendingAcks.size === 0 || state.failure !== undefined) return
+  const now = currentMillis(state)
+  for (const [sequence, messageId] of state.pendingAcks) {
+    if (congested(state)) break
+    // deleting the entry being visited is safe in a Map's iteration
+    state.pendingAcks.delete(sequence)
+    writeAck(state, sequence, messageId, now, false)
+  }
+  if (state.pendingAcks.size > 0) requestDrain(state)
+}
+
+/** Acknowledges an accepted message (or a duplicate): now, or once the congested transport drains. @internal */
+export const sendAck = (state: ChannelState, message: AgentMessage.AgentMessage, now: number): void => {
+  // behind those that wait, or into the wait while the transport is full: never dropped
+  if (state.pendingAcks.size > 0 && !congested(state)) flushAcks(state)
+  if (state.pendingAcks.size > 0 || congested(state)) {
+    return holdAck(state, message.sequenceNumber, () => flatMessageId(message.messageId))
+  }
+  writeAck(state, message.sequenceNumber, message.messageId, now, true)
+}
+
+/**
+ * Whether the acknowledgement of `sequence` has room to wait if it must: false only while `MAX_PENDING_ACKS`
+ * wait already (the message is then not accepted, and the peer sends it again later).
+ * @internal
+ */
+export const ackRoom = (state: ChannelState, sequence: number): boolean => {
+  if (state.pendingAcks.size < MAX_PENDING_ACKS || state.pendingAcks.has(sequence)) return true
+  if (!congested(state)) flushAcks(state)
+  return state.pendingAcks.size < MAX_PENDING_ACKS
+}
+
+/**
+ * Writes once more every acknowledgement due by `now`; returns the ms until the next one is due, or -1 when none
+ * waits (the repeat fiber then sleeps on `repeatAcksDue`).
+ * @internal
+ */
+export const repeatDueAcks = (state: ChannelState, now: number): number => {
+  const repeats = state.repeatAcks
+  while (state.repeatAcksHead < repeats.length && repeats[state.repeatAcksHead]!.due <= now) {
+    const repeat = repeats[state.repeatAcksHead++]!
+    // a congested transport: the first went out, and the repeat waits with the others (or is one already)
+    if (state.pendingAcks.size > 0 || congested(state)) {
+      if (ackRoom(state, repeat.sequence)) holdAck(state, repeat.sequence, () => acknowledgedMessageId(repeat.frame))
+    } else {
+      write(state, repeat.frame)
+    }
+  }
+  if (state.repeatAcksHead > 4096 && state.repeatAcksHead * 2 > repeats.length) {
+    repeats.splice(0, state.repeatAcksHead)
+    state.repeatAcksHead = 0
+  }
+  if (state.repeatAcksHead === repeats.length) {
+    repeats.length = 0
+    state.repeatAcksHead = 0
+    state.repeatAcksDue.unsafeClose()
+    return -1
+  }
+  return repeats[state.repeatAcksHead]!.due - now
+}
+
+/**
+ * Writes the latest acknowledgements again, and those that wait, on a new transport: any of them may have been lost
+ * with the old one.
+ * @internal
+ */
+export const rewriteAcks = (state: ChannelState): void => {
+  for (let i = 0; i < RECENT_ACKS; i++) {
+    const frame = state.recentAcks[(state.recentAcksNext + i) % RECENT_ACKS]
+    if (frame !== undefined) write(state, frame)
+  }
+  // those that waited for the old transport go on this one (its drain callback may never come)
+  flushAcks(state)
+}
