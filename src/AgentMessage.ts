@@ -9,7 +9,7 @@ import type * as Cause from "effect/Cause"
 import type * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import * as internal from "./internal/agentMessage.js"
+import * as internal from "./internal/protocol/agentMessage.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // constants and enumerations

@@ -16,7 +16,7 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AgentMessage from "./AgentMessage.js"
-import * as GoJson from "./internal/goJson.js"
+import * as GoJson from "./internal/protocol/goJson.js"
 
 const Int64 = Schema.Int.pipe(Schema.between(0, Number.MAX_SAFE_INTEGER))
 const Uint32 = Schema.Int.pipe(Schema.between(0, 0xffff_ffff))

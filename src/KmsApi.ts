@@ -11,7 +11,7 @@ import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
-import * as internal from "./internal/kmsApi.js"
+import * as internal from "./internal/aws/kmsApi.js"
 
 /**
  * @since 0.1.0

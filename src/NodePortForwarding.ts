@@ -7,7 +7,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import * as internal from "./internal/nodePortForwarding.js"
+import * as internal from "./internal/node/nodePortForwarding.js"
 import type * as PortForwarding from "./PortForwarding.js"
 
 /**

@@ -27,7 +27,7 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import * as internal from "./internal/nodeSocks.js"
+import * as internal from "./internal/node/nodeSocks.js"
 import type * as Session from "./Session.js"
 import type * as SsmApi from "./SsmApi.js"
 

@@ -13,7 +13,7 @@ import type * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import * as internal from "./internal/remoteCommand.js"
+import * as internal from "./internal/tunnels/remoteCommand.js"
 import type * as Session from "./Session.js"
 import type * as SsmApi from "./SsmApi.js"
 

@@ -23,7 +23,7 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as AgentMessage from "./AgentMessage.js"
 import type * as AgentPayload from "./AgentPayload.js"
-import * as internal from "./internal/session.js"
+import * as internal from "./internal/channel/session.js"
 import type * as Resumer from "./Resumer.js"
 
 /**

@@ -12,7 +12,7 @@ import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Sink from "effect/Sink"
 import type * as Stream from "effect/Stream"
-import * as internal from "./internal/shell.js"
+import * as internal from "./internal/tunnels/shell.js"
 import type * as Session from "./Session.js"
 import type * as SsmApi from "./SsmApi.js"
 

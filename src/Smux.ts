@@ -21,9 +21,9 @@ import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Sink from "effect/Sink"
 import type * as Stream from "effect/Stream"
-import * as internal from "./internal/smux.js"
-import * as frame from "./internal/smuxFrame.js"
-import * as memory from "./internal/smuxMemory.js"
+import * as internal from "./internal/smux/smux.js"
+import * as frame from "./internal/smux/smuxFrame.js"
+import * as memory from "./internal/smux/smuxMemory.js"
 
 /**
  * @since 0.1.0

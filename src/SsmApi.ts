@@ -17,7 +17,7 @@ import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import * as internal from "./internal/ssmApi.js"
+import * as internal from "./internal/aws/ssmApi.js"
 import type * as Resumer from "./Resumer.js"
 import type * as Session from "./Session.js"
 

@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Effect, Either, FastCheck as fc, Schema } from "effect"
 import * as AgentMessage from "../src/AgentMessage.js"
-import * as internalMessage from "../src/internal/agentMessage.js"
-import * as Sha256Node from "../src/internal/sha256.node.js"
-import * as Sha256Web from "../src/internal/sha256.web.js"
+import * as internalMessage from "../src/internal/protocol/agentMessage.js"
+import * as Sha256Node from "../src/internal/crypto/sha256.node.js"
+import * as Sha256Web from "../src/internal/crypto/sha256.web.js"
 import { fromHex, toHex, vectors } from "./utils/vectors.js"
 
 const expectRight = <A, E>(result: Either.Either<A, E>): A => {

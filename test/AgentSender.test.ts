@@ -7,7 +7,7 @@ import type { Clock } from "effect"
 import { Duration, Effect, Either, Fiber, TestClock } from "effect"
 import * as AgentMessage from "../src/AgentMessage.js"
 import * as Sending from "../src/internal/channel/sending.js"
-import * as State from "../src/internal/channel/state.js"
+import * as State from "../src/internal/channel/dataChannelState.js"
 import * as AgentSender from "../src/internal/simulator/agentSender.js"
 
 const text = new TextEncoder()

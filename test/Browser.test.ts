@@ -202,7 +202,7 @@ describe("BrowserSession", () => {
     Effect.gen(function*() {
       const { inputs, js } = yield* Effect.promise(() => bundle({ minify: false }))
       assert.deepStrictEqual(nodeImports(js), [])
-      assert.isTrue(inputs.some((input) => input.endsWith("src/internal/sha256.web.ts")))
+      assert.isTrue(inputs.some((input) => input.endsWith("src/internal/crypto/sha256.web.ts")))
       assert.isFalse(inputs.some((input) => /\.node\.ts$|internal\/simulator\//.test(input)))
     }), 30_000)
 

@@ -9,7 +9,7 @@ import * as AgentMessage from "../src/AgentMessage.js"
 import * as Acks from "../src/internal/channel/acknowledgements.js"
 import * as Receiving from "../src/internal/channel/receiving.js"
 import * as Sending from "../src/internal/channel/sending.js"
-import * as State from "../src/internal/channel/state.js"
+import * as State from "../src/internal/channel/dataChannelState.js"
 import * as Windowed from "../src/internal/channel/windowedSender.js"
 
 const text = new TextEncoder()

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import * as Resumer from "../src/Resumer.js"
 import * as SsmApi from "../src/SsmApi.js"
-import * as Resume from "../src/internal/resume.js"
+import * as Resume from "../src/internal/channel/resume.js"
 
 /** An SsmApi whose ResumeSession fails with `reason`, or answers `answer`. */
 const api = (

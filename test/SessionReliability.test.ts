@@ -5,8 +5,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Either, Fiber, TestClock } from "effect"
 import * as AgentMessage from "../src/AgentMessage.js"
-import * as DataChannel from "../src/internal/dataChannel.js"
-import * as Rto from "../src/internal/rto.js"
+import * as DataChannel from "../src/internal/channel/dataChannel.js"
+import * as Rto from "../src/internal/channel/rto.js"
 import * as AgentSender from "../src/internal/simulator/agentSender.js"
 
 const decodeAll = (frames: ReadonlyArray<Uint8Array>) =>

@@ -5,7 +5,7 @@ import * as AgentPayload from "../src/AgentPayload.js"
 import type * as Session from "../src/Session.js"
 import * as SessionHandshake from "../src/internal/channel/sessionHandshake.js"
 import * as State from "../src/internal/channel/sessionState.js"
-import { flagPayload, makeState, send, terminate } from "../src/internal/session.js"
+import { flagPayload, makeState, send, terminate } from "../src/internal/channel/session.js"
 
 const options: Session.SessionOptions = {
   sessionId: "s-1",

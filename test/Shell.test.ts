@@ -3,7 +3,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Option, Stream } from "effect"
-import * as ShellInternal from "../src/internal/shell.js"
+import * as ShellInternal from "../src/internal/tunnels/shell.js"
 import * as Shell from "../src/Shell.js"
 import { simulatedAwsLayer } from "./utils/aws.js"
 

@@ -15,7 +15,7 @@ import { closeAction, route } from "../src/internal/simulator/faults.js"
 import { CloseCode, openFrame, presentToken, sessionOfUrl } from "../src/internal/simulator/connections.js"
 import { answer } from "../src/internal/simulator/httpApi.js"
 import { destination, portMode, readPortProperties } from "../src/internal/simulator/port.js"
-import { BACKLOG_LIMIT, clearTimers, makeState, type ServiceSession } from "../src/internal/simulator/state.js"
+import { BACKLOG_LIMIT, clearTimers, makeState, type ServiceSession } from "../src/internal/simulator/serviceState.js"
 
 const stateOf = (options: AgentSimulator.SimulatorOptions = {}) => makeState(options, () => {})
 

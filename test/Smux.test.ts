@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, FastCheck as fc, Option, Scope, Stream, TestClock } from "effect"
 import * as Socket from "@effect/platform/Socket"
 import * as Smux from "../src/Smux.js"
-import { Command, type Frame, FrameDecoder } from "../src/internal/smuxFrame.js"
+import { Command, type Frame, FrameDecoder } from "../src/internal/smux/smuxFrame.js"
 import { concatBytes, pseudoRandomBytes, sha256Hex } from "./utils/bytes.js"
 
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex")

@@ -9,7 +9,7 @@ import { onFrame, pauseReceiving, receiveBytes } from "../src/internal/smux/rece
 import type { SmuxError } from "../src/internal/smux/error.js"
 import * as State from "../src/internal/smux/state.js"
 import * as Write from "../src/internal/smux/write.js"
-import { Command, type Frame, FrameDecoder } from "../src/internal/smuxFrame.js"
+import { Command, type Frame, FrameDecoder } from "../src/internal/smux/smuxFrame.js"
 import { concatBytes } from "./utils/bytes.js"
 
 const stateOf = (options: Partial<Smux.SmuxOptions> = {}): State.SmuxState => {

@@ -13,7 +13,7 @@ import {
   initialHandshake,
   receive
 } from "../src/internal/node/socksHandshake.js"
-import { Reply } from "../src/internal/socksWire.js"
+import { Reply } from "../src/internal/node/socksWire.js"
 
 const GREETING = [0x05, 0x01, 0x00]
 /** CONNECT to example.com:443 */

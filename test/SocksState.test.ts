@@ -21,7 +21,7 @@ import {
   type SocksServerState,
   statsOf
 } from "../src/internal/node/socksState.js"
-import { Reply } from "../src/internal/socksWire.js"
+import { Reply } from "../src/internal/node/socksWire.js"
 
 /** A state with only what the table's functions use: no fibers, no scopes. */
 const stateWith = (maxDestinations: number): SocksServerState => ({

@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import * as Net from "node:net"
-import { MAX_GREETING, MAX_REQUEST, parseGreeting, parseRequest } from "../src/internal/socksWire.js"
+import { MAX_GREETING, MAX_REQUEST, parseGreeting, parseRequest } from "../src/internal/node/socksWire.js"
 
 const request = (command: number, addressType: number, address: Uint8Array, port: number) =>
   new Uint8Array([0x05, command, 0x00, addressType, ...(addressType === 0x03 ? [address.length] : []), ...address, port >> 8, port & 0xff])

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { PACKAGE_VERSION } from "../src/cli/run.js"
-import { CLIENT_VERSION } from "../src/internal/session.js"
-import * as Version from "../src/internal/version.js"
+import { CLIENT_VERSION } from "../src/internal/channel/session.js"
+import * as Version from "../src/internal/protocol/version.js"
 import { collectOutput, exitCode, spawnCli } from "./utils/cli.js"
 
 describe("version gates (AGENT-PROTOCOL.md section 18.2)", () => {

@@ -1,5 +1,5 @@
 import * as Crypto from "node:crypto"
-import { concat } from "../../src/internal/bytes.js"
+import { concat } from "../../src/internal/protocol/bytes.js"
 
 /** Deterministic pseudo-random bytes (xorshift), so failures replay. */
 export const pseudoRandomBytes = (length: number, seed: number): Uint8Array => {

@@ -19,9 +19,9 @@
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type * as AgentMessage from "../../AgentMessage.js"
-import * as internalMessage from "../agentMessage.js"
-import type { ChannelState } from "./state.js"
-import { congested, currentMillis, MAX_PENDING_ACKS, RECENT_ACKS, write } from "./state.js"
+import * as internalMessage from "../protocol/agentMessage.js"
+import type { ChannelState } from "./dataChannelState.js"
+import { congested, currentMillis, MAX_PENDING_ACKS, RECENT_ACKS, write } from "./dataChannelState.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // reading an acknowledgement

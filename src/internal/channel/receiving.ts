@@ -9,11 +9,11 @@
  */
 import * as Either from "effect/Either"
 import * as AgentMessage from "../../AgentMessage.js"
-import * as internalMessage from "../agentMessage.js"
+import * as internalMessage from "../protocol/agentMessage.js"
 import { ackRoom, sendAck } from "./acknowledgements.js"
 import { onAck } from "./sending.js"
-import type { ChannelState } from "./state.js"
-import { currentMillis, fail, REORDER_ENTRY_OVERHEAD } from "./state.js"
+import type { ChannelState } from "./dataChannelState.js"
+import { currentMillis, fail, REORDER_ENTRY_OVERHEAD } from "./dataChannelState.js"
 
 /** Counts a data message taken by `deliver`. @internal */
 export const accept = (state: ChannelState, message: AgentMessage.AgentMessage): void => {

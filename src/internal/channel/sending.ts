@@ -12,10 +12,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import type * as AgentMessage from "../../AgentMessage.js"
-import * as internalMessage from "../agentMessage.js"
-import type * as Rto from "../rto.js"
+import * as internalMessage from "../protocol/agentMessage.js"
+import type * as Rto from "./rto.js"
 import { readAcknowledge } from "./acknowledgements.js"
-import type { ChannelFailure, ChannelState, InFlight } from "./state.js"
+import type { ChannelFailure, ChannelState, InFlight } from "./dataChannelState.js"
 import {
   CHUNK_SIZE,
   currentMillis,
@@ -25,7 +25,7 @@ import {
   takeSlot,
   WEBSOCKET_FRAMING,
   write
-} from "./state.js"
+} from "./dataChannelState.js"
 
 /**
  * How a channel sends: the strategy the engine asks at each step of a data message's life. The engine numbers,

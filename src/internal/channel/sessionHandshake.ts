@@ -12,7 +12,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as AgentMessage from "../../AgentMessage.js"
 import * as AgentPayload from "../../AgentPayload.js"
-import * as Handshake from "../handshake.js"
+import * as Handshake from "./handshake.js"
 import { SessionError } from "./sessionError.js"
 import { deliver, end, failWith, type SessionState } from "./sessionState.js"
 

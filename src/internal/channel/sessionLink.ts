@@ -18,8 +18,8 @@ import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as AgentPayload from "../../AgentPayload.js"
 import type * as Session from "../../Session.js"
-import * as Link from "../link.js"
-import * as Resume from "../resume.js"
+import * as Link from "./link.js"
+import * as Resume from "./resume.js"
 import { failWith, offerEvent, type SessionState } from "./sessionState.js"
 
 const encodeOpen = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))

@@ -8,11 +8,11 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as AgentMessage from "../../AgentMessage.js"
-import * as Rto from "../rto.js"
+import * as Rto from "./rto.js"
 import type { Sender } from "./sending.js"
 import { awaitUnacknowledged, recordSent, resendsWait, retransmit } from "./sending.js"
-import type { ChannelState, InFlight } from "./state.js"
-import { currentMillis, fail, pace } from "./state.js"
+import type { ChannelState, InFlight } from "./dataChannelState.js"
+import { currentMillis, fail, pace } from "./dataChannelState.js"
 
 /** resends per 100 ms tick at most */
 const MAX_RESEND_BURST = 256

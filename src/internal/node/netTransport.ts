@@ -11,7 +11,7 @@ import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import type * as NodeNetTransport from "../../NodeNetTransport.js"
 import { isReasonError, ReasonError } from "../error.js"
-import * as Pull from "../pull.js"
+import * as Pull from "../smux/pull.js"
 
 /** @internal */
 export const ErrorTypeId: NodeNetTransport.ErrorTypeId = Symbol.for(

@@ -8,7 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Net from "node:net"
 import type * as NodeNetTransport from "../../NodeNetTransport.js"
-import { concat } from "../bytes.js"
+import { concat } from "../protocol/bytes.js"
 import {
   Command,
   formatDestination,
@@ -20,7 +20,7 @@ import {
   Reply,
   replyBytes,
   type Request
-} from "../socksWire.js"
+} from "./socksWire.js"
 import { Rejection, SocksError, silentRejection } from "./socksError.js"
 
 /** A request and what the client sent after it (its first data, kept for the destination). @internal */

@@ -19,7 +19,7 @@ import type * as Scope from "effect/Scope"
 import type * as NodeSocks from "../../NodeSocks.js"
 import type * as PortForwardingPool from "../../PortForwardingPool.js"
 import type * as SsmApi from "../../SsmApi.js"
-import { formatDestination } from "../socksWire.js"
+import { formatDestination } from "./socksWire.js"
 import { SocksError } from "./socksError.js"
 
 // ---------------------------------------------------------------------------------------------------------------

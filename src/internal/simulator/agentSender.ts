@@ -12,9 +12,9 @@ import * as Effect from "effect/Effect"
 import * as AgentMessage from "../../AgentMessage.js"
 import type { Sender } from "../channel/sending.js"
 import { awaitUnacknowledged, recordSent, resendsWait, retransmit } from "../channel/sending.js"
-import type { ChannelState, InFlight } from "../channel/state.js"
-import { currentMillis } from "../channel/state.js"
-import * as Rto from "../rto.js"
+import type { ChannelState, InFlight } from "../channel/dataChannelState.js"
+import { currentMillis } from "../channel/dataChannelState.js"
+import * as Rto from "../channel/rto.js"
 
 /**
  * The agent's sending buffer: past it, messages are written but never recorded, so never resent

@@ -13,9 +13,9 @@ import * as Mailbox from "effect/Mailbox"
 import * as AgentMessage from "../../AgentMessage.js"
 import * as AgentPayload from "../../AgentPayload.js"
 import type * as AgentSimulator from "../../AgentSimulator.js"
-import type * as DataChannel from "../dataChannel.js"
-import type * as SessionCipher from "../sessionCipher.js"
-import * as Version from "../version.js"
+import type * as DataChannel from "../channel/dataChannel.js"
+import type * as SessionCipher from "../crypto/sessionCipher.js"
+import * as Version from "../protocol/version.js"
 import type * as SimulatorKms from "./kms.js"
 
 const decodeResponse = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.HandshakeResponse))

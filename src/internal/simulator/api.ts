@@ -16,7 +16,7 @@ import type * as AgentSimulator from "../../AgentSimulator.js"
 import type * as SsmApi from "../../SsmApi.js"
 import * as Documents from "./documents.js"
 import * as Port from "./port.js"
-import { newSession, newToken, type ServiceState, streamUrl } from "./state.js"
+import { newSession, newToken, type ServiceState, streamUrl } from "./serviceState.js"
 
 /** A failure of the simulated API, as the service reports it. @internal */
 export interface ApiFailure {

@@ -9,7 +9,7 @@ import * as Deferred from "effect/Deferred"
 import * as Exit from "effect/Exit"
 import * as WS from "ws"
 import * as Agent from "./agent.js"
-import { type Attachment, IN_FLIGHT_MILLIS, type ServiceSession, type ServiceState } from "./state.js"
+import { type Attachment, IN_FLIGHT_MILLIS, type ServiceSession, type ServiceState } from "./serviceState.js"
 
 /** A WebSocket now carrying `session`, its frames through the session's toClient faults. @internal */
 export const makeAttachment = (session: ServiceSession, socket: WS.WebSocket): Attachment => ({

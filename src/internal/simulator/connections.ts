@@ -11,12 +11,12 @@ import * as Redacted from "effect/Redacted"
 import type * as Http from "node:http"
 import type * as WS from "ws"
 import * as AgentPayload from "../../AgentPayload.js"
-import { corkSocket } from "../link.js"
+import { corkSocket } from "../channel/link.js"
 import * as Agent from "./agent.js"
 import { detach, makeAttachment, pauseAgent, resumeAgent } from "./attachments.js"
 import { dropConnection, sendToClient } from "./faults.js"
 import { sameSecret } from "./signature.js"
-import { type Attachment, clearTimers, dropsLeft, type ServiceSession, type ServiceState } from "./state.js"
+import { type Attachment, clearTimers, dropsLeft, type ServiceSession, type ServiceState } from "./serviceState.js"
 
 const textEncoder = new TextEncoder()
 const decodeOpen = AgentPayload.decodePayload(AgentPayload.jsonPayload(AgentPayload.OpenDataChannel))

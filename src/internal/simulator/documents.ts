@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import { DOCUMENT_CONTENT, DOCUMENT_NAME } from "../remoteCommand.js"
+import { DOCUMENT_CONTENT, DOCUMENT_NAME } from "../tunnels/remoteCommand.js"
 
 /** @internal */
 export const sessionTypes = ["Port", "Standard_Stream", "InteractiveCommands", "NonInteractiveCommands"] as const

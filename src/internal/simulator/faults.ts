@@ -8,7 +8,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { type WsConnection, wsConnection } from "../wsConnection.js"
+import { type WsConnection, wsConnection } from "../channel/wsConnection.js"
 import * as Agent from "./agent.js"
 import { deliver, detach, pauseAgent } from "./attachments.js"
 import {
@@ -18,7 +18,7 @@ import {
   SEND_BUFFER_LIMIT,
   type ServiceSession,
   type ServiceState
-} from "./state.js"
+} from "./serviceState.js"
 
 /** The WebSocket close code of the service's recycle: a normal closure. */
 const NORMAL_CLOSURE = 1000

@@ -9,8 +9,8 @@ import * as Effect from "effect/Effect"
 import type * as WS from "ws"
 import * as AgentMessage from "../../AgentMessage.js"
 import type * as AgentSimulator from "../../AgentSimulator.js"
-import * as internalMessage from "../agentMessage.js"
-import { wsConnection } from "../wsConnection.js"
+import * as internalMessage from "../protocol/agentMessage.js"
+import { wsConnection } from "../channel/wsConnection.js"
 
 const textEncoder = new TextEncoder()
 

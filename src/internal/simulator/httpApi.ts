@@ -16,7 +16,7 @@ import type * as SsmApi from "../../SsmApi.js"
 import * as Api from "./api.js"
 import type { ApiFailure } from "./api.js"
 import { verifySignature } from "./signature.js"
-import type { ServiceState } from "./state.js"
+import type { ServiceState } from "./serviceState.js"
 
 /** The largest request body the API reads; past it, 413 and the connection closes. @internal */
 export const BODY_LIMIT = 1024 * 1024

@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as AgentPayload from "../../AgentPayload.js"
 import type * as KmsApi from "../../KmsApi.js"
-import * as SessionCipher from "../sessionCipher.js"
+import * as SessionCipher from "../crypto/sessionCipher.js"
 
 const encodeChallenge = AgentPayload.encodePayload(AgentPayload.jsonPayload(AgentPayload.EncryptionChallenge))
 

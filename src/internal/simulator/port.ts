@@ -18,12 +18,12 @@ import * as NodeNetTransport from "../../NodeNetTransport.js"
 import * as Smux from "../../Smux.js"
 import type * as SsmApi from "../../SsmApi.js"
 import { echoPlugin } from "./agent.js"
-import { DOCUMENT_CONTENT, DOCUMENT_NAME } from "../remoteCommand.js"
+import { DOCUMENT_CONTENT, DOCUMENT_NAME } from "../tunnels/remoteCommand.js"
 import { commandPlugin } from "./command.js"
 import { plan } from "./shellProperties.js"
 import { shellPlugin } from "./shell.js"
-import * as Pull from "../pull.js"
-import * as Version from "../version.js"
+import * as Pull from "../smux/pull.js"
+import * as Version from "../protocol/version.js"
 
 /**
  * The Port session's properties, the parts the agent reads (`plugins/port/port.go` PortParameters: `type`, `host`,

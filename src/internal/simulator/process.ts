@@ -10,7 +10,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
 import * as Os from "node:os"
-import { fromReadable } from "../readable.js"
+import { fromReadable } from "../node/readable.js"
 
 /** why a child could not start (Node reports it as an `error` event on the next tick) */
 const spawnErrors = new WeakMap<ChildProcess.ChildProcess, NodeJS.ErrnoException>()

@@ -6,8 +6,8 @@
  * @internal
  */
 import * as Exit from "effect/Exit"
-import { Command } from "../smuxFrame.js"
-import type { DecodeError, Frame } from "../smuxFrame.js"
+import { Command } from "./smuxFrame.js"
+import type { DecodeError, Frame } from "./smuxFrame.js"
 import { charge, FRAME_OVERHEAD, newStream, overBudget } from "./state.js"
 import type { SmuxState } from "./state.js"
 

@@ -13,8 +13,8 @@ import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Mailbox from "effect/Mailbox"
 import type * as Smux from "../../Smux.js"
-import { FrameDecoder, MAX_PAYLOAD } from "../smuxFrame.js"
-import type { Frame } from "../smuxFrame.js"
+import { FrameDecoder, MAX_PAYLOAD } from "./smuxFrame.js"
+import type { Frame } from "./smuxFrame.js"
 import { SmuxError } from "./error.js"
 
 /** @internal */

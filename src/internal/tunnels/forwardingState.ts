@@ -13,7 +13,7 @@ import * as PubSub from "effect/PubSub"
 import { FlagPayload } from "../../AgentMessage.js"
 import type * as PortForwarding from "../../PortForwarding.js"
 import type * as Session from "../../Session.js"
-import * as Version from "../version.js"
+import * as Version from "../protocol/version.js"
 import { PortForwardingError } from "./portForwardingError.js"
 
 /** @internal */

@@ -12,7 +12,7 @@ import { FlagPayload } from "../../AgentMessage.js"
 import type * as PortForwarding from "../../PortForwarding.js"
 import type * as Session from "../../Session.js"
 import type * as Smux from "../../Smux.js"
-import type * as Pull from "../pull.js"
+import type * as Pull from "../smux/pull.js"
 import { PortForwardingError, tunnelError } from "./portForwardingError.js"
 
 /** One connection through the tunnel. @internal */

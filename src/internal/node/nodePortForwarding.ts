@@ -12,10 +12,10 @@ import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
-import type * as NodePortForwarding from "../NodePortForwarding.js"
-import type * as PortForwarding from "../PortForwarding.js"
-import * as NodeNetTransport from "./node/netTransport.js"
-import { PortForwardingError } from "./portForwarding.js"
+import type * as NodePortForwarding from "../../NodePortForwarding.js"
+import type * as PortForwarding from "../../PortForwarding.js"
+import * as NodeNetTransport from "./netTransport.js"
+import { PortForwardingError } from "../tunnels/portForwarding.js"
 
 const listenAny = (
   forwarding: NodePortForwarding.Forwarder,

@@ -22,16 +22,16 @@ import * as PubSub from "effect/PubSub"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Net from "node:net"
-import type * as NodeSocks from "../NodeSocks.js"
-import type * as SsmApi from "../SsmApi.js"
-import { serveConnection } from "./node/socksConnection.js"
-import { SocksError } from "./node/socksError.js"
-import { makeCounters, parseServeOptions, type SocksServerState, statsOf } from "./node/socksState.js"
+import type * as NodeSocks from "../../NodeSocks.js"
+import type * as SsmApi from "../../SsmApi.js"
+import { serveConnection } from "./socksConnection.js"
+import { SocksError } from "./socksError.js"
+import { makeCounters, parseServeOptions, type SocksServerState, statsOf } from "./socksState.js"
 
 /** @internal */
-export { ErrorTypeId, isSocksError, SocksError } from "./node/socksError.js"
+export { ErrorTypeId, isSocksError, SocksError } from "./socksError.js"
 /** @internal */
-export { replyForStartFailure } from "./node/socksConnection.js"
+export { replyForStartFailure } from "./socksConnection.js"
 /** @internal */
 export { Reply } from "./socksWire.js"
 

@@ -14,14 +14,14 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { decodePortProperties, PortType, SessionType } from "../AgentPayload.js"
-import type * as PortForwarding from "../PortForwarding.js"
-import * as Session from "../Session.js"
-import * as Smux from "../Smux.js"
-import * as SsmApi from "../SsmApi.js"
-import * as Pull from "./pull.js"
-import { fromDuplex } from "./socket.js"
-import { type Connection, forward, openConnection } from "./tunnels/forwardConnection.js"
+import { decodePortProperties, PortType, SessionType } from "../../AgentPayload.js"
+import type * as PortForwarding from "../../PortForwarding.js"
+import * as Session from "../../Session.js"
+import * as Smux from "../../Smux.js"
+import * as SsmApi from "../../SsmApi.js"
+import * as Pull from "../smux/pull.js"
+import { fromDuplex } from "../smux/socket.js"
+import { type Connection, forward, openConnection } from "./forwardConnection.js"
 import {
   breakWith,
   closingFlag,
@@ -29,15 +29,15 @@ import {
   makeCounters,
   onSessionEvent,
   watchSession
-} from "./tunnels/forwardingState.js"
-import { PortForwardingError, tunnelError } from "./tunnels/portForwardingError.js"
-import { muxTunnel, singleTunnels } from "./tunnels/tunnel.js"
-import * as Version from "./version.js"
+} from "./forwardingState.js"
+import { PortForwardingError, tunnelError } from "./portForwardingError.js"
+import { muxTunnel, singleTunnels } from "./tunnel.js"
+import * as Version from "../protocol/version.js"
 
 /** @internal */
-export { ErrorTypeId, isPortForwardingError, PortForwardingError } from "./tunnels/portForwardingError.js"
+export { ErrorTypeId, isPortForwardingError, PortForwardingError } from "./portForwardingError.js"
 /** @internal */
-export { metrics } from "./tunnels/forwardingState.js"
+export { metrics } from "./forwardingState.js"
 
 /** @internal */
 export const tag = Context.GenericTag<PortForwarding.PortForwarding>("ssm-session-manager/PortForwarding")

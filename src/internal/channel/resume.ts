@@ -11,8 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import type * as Resumer from "../Resumer.js"
-import type * as Session from "../Session.js"
+import type * as Resumer from "../../Resumer.js"
+import type * as Session from "../../Session.js"
 
 /** @internal */
 export const defaults = {

@@ -17,12 +17,12 @@ import { layerFromClient, lazyModule, messageOf, reasonByName } from "./awsClien
 
 const sdk = lazyModule(() => import("@aws-sdk/client-ssm"))
 const credentialProviders = lazyModule(() => import("@aws-sdk/credential-provider-node"))
-import * as internalSession from "./session.js"
-import * as internalResumer from "./channel/resumer.js"
-import { isReasonError, ReasonError } from "./error.js"
-import type * as Resumer from "../Resumer.js"
-import type * as Session from "../Session.js"
-import type * as SsmApi from "../SsmApi.js"
+import * as internalSession from "../channel/session.js"
+import * as internalResumer from "../channel/resumer.js"
+import { isReasonError, ReasonError } from "../error.js"
+import type * as Resumer from "../../Resumer.js"
+import type * as Session from "../../Session.js"
+import type * as SsmApi from "../../SsmApi.js"
 
 /** @internal */
 export const ErrorTypeId: SsmApi.ErrorTypeId = Symbol.for("ssm-session-manager/SsmApi/SsmApiError") as SsmApi.ErrorTypeId

@@ -14,8 +14,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as AgentMessage from "../../AgentMessage.js"
-import * as Rto from "../rto.js"
-import type { ChannelFailure, ChannelOptions, DataMessageType } from "./options.js"
+import * as Rto from "./rto.js"
+import type { ChannelFailure, ChannelOptions, DataMessageType } from "./dataChannelOptions.js"
 import type { Sender } from "./sending.js"
 
 export type {
@@ -25,8 +25,8 @@ export type {
   ChannelStats,
   Congestion,
   DataMessageType
-} from "./options.js"
-export { makeMetrics } from "./options.js"
+} from "./dataChannelOptions.js"
+export { makeMetrics } from "./dataChannelOptions.js"
 
 /** A data message sent and not yet acknowledged. @internal */
 export interface InFlight {

@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as Mailbox from "effect/Mailbox"
 import type * as Scope from "effect/Scope"
-import type * as Smux from "../Smux.js"
+import type * as Smux from "../../Smux.js"
 
 const direction = (capacity: number, chunkSize: number | undefined) =>
   Effect.map(Mailbox.make<Uint8Array>({ capacity, strategy: "suspend" }), (mailbox) => ({

@@ -21,15 +21,15 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
-import type * as AgentMessage from "../AgentMessage.js"
-import { repeatDueAcks, rewriteAcks } from "./channel/acknowledgements.js"
-import { receive, resumeDelivery } from "./channel/receiving.js"
-import { enqueue, senderLoop, writerLoop } from "./channel/sending.js"
-import type { ChannelFailure, ChannelOptions, ChannelState, ChannelStats } from "./channel/state.js"
-import { currentMillis, fail, makeState } from "./channel/state.js"
-import { windowedSender } from "./channel/windowedSender.js"
+import type * as AgentMessage from "../../AgentMessage.js"
+import { repeatDueAcks, rewriteAcks } from "./acknowledgements.js"
+import { receive, resumeDelivery } from "./receiving.js"
+import { enqueue, senderLoop, writerLoop } from "./sending.js"
+import type { ChannelFailure, ChannelOptions, ChannelState, ChannelStats } from "./dataChannelState.js"
+import { currentMillis, fail, makeState } from "./dataChannelState.js"
+import { windowedSender } from "./windowedSender.js"
 
-export type { Sender } from "./channel/sending.js"
+export type { Sender } from "./sending.js"
 export type {
   ChannelFailure,
   ChannelMetrics,
@@ -37,16 +37,16 @@ export type {
   ChannelStats,
   Congestion,
   DataMessageType
-} from "./channel/options.js"
-export { makeMetrics } from "./channel/options.js"
-export type { ChannelState } from "./channel/state.js"
+} from "./dataChannelOptions.js"
+export { makeMetrics } from "./dataChannelOptions.js"
+export type { ChannelState } from "./dataChannelState.js"
 export {
   CHUNK_SIZE,
   MAX_PAYLOAD_BYTES,
   MAX_PENDING_ACKS,
   RECENT_ACKS,
   REORDER_ENTRY_OVERHEAD
-} from "./channel/state.js"
+} from "./dataChannelState.js"
 
 /** @internal */
 export interface Channel {

@@ -10,10 +10,10 @@ import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { layerFromClient, lazyModule, messageOf, reasonByName } from "./awsClient.js"
-import { isReasonError, ReasonError } from "./error.js"
+import { isReasonError, ReasonError } from "../error.js"
 
 const sdk = lazyModule(() => import("@aws-sdk/client-kms"))
-import type * as KmsApi from "../KmsApi.js"
+import type * as KmsApi from "../../KmsApi.js"
 
 /** @internal */
 export const ErrorTypeId: KmsApi.ErrorTypeId = Symbol.for("ssm-session-manager/KmsApi/KmsApiError") as KmsApi.ErrorTypeId

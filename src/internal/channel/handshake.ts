@@ -8,9 +8,9 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as AgentPayload from "../AgentPayload.js"
-import type * as KmsApi from "../KmsApi.js"
-import * as SessionCipher from "./sessionCipher.js"
+import * as AgentPayload from "../../AgentPayload.js"
+import type * as KmsApi from "../../KmsApi.js"
+import * as SessionCipher from "../crypto/sessionCipher.js"
 
 
 /** @internal */

@@ -11,12 +11,12 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
-import * as AgentMessage from "../AgentMessage.js"
-import * as AgentPayload from "../AgentPayload.js"
-import type * as Shell from "../Shell.js"
-import * as Session from "../Session.js"
-import * as SsmApi from "../SsmApi.js"
-import { isReasonError, ReasonError } from "./error.js"
+import * as AgentMessage from "../../AgentMessage.js"
+import * as AgentPayload from "../../AgentPayload.js"
+import type * as Shell from "../../Shell.js"
+import * as Session from "../../Session.js"
+import * as SsmApi from "../../SsmApi.js"
+import { isReasonError, ReasonError } from "../error.js"
 
 /** @internal */
 export const ErrorTypeId: Shell.ErrorTypeId = Symbol.for("ssm-session-manager/Shell/ShellError") as Shell.ErrorTypeId

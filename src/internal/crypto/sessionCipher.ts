@@ -6,7 +6,7 @@
  * @internal
  */
 import { open, seal } from "#aesgcm"
-import type * as AgentMessage from "../AgentMessage.js"
+import type * as AgentMessage from "../../AgentMessage.js"
 
 /** @internal */
 export interface SessionCipher {

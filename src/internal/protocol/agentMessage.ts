@@ -6,9 +6,9 @@
  */
 import * as Either from "effect/Either"
 import { sha256Equals, sha256Into } from "#sha256"
-import type * as AgentMessage from "../AgentMessage.js"
+import type * as AgentMessage from "../../AgentMessage.js"
 import { allocate } from "./bytes.js"
-import { isReasonError, ReasonError } from "./error.js"
+import { isReasonError, ReasonError } from "../error.js"
 
 /** @internal */
 export const ErrorTypeId: AgentMessage.ErrorTypeId = Symbol.for(

@@ -9,7 +9,7 @@ import type * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import type * as AgentMessage from "../../AgentMessage.js"
 import type * as Session from "../../Session.js"
-import type * as internalMessage from "../agentMessage.js"
+import type * as internalMessage from "../protocol/agentMessage.js"
 import type { Sender } from "./sending.js"
 
 /**

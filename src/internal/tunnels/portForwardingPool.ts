@@ -13,12 +13,12 @@ import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as PortForwarding from "../PortForwarding.js"
-import type * as PortForwardingPool from "../PortForwardingPool.js"
-import type * as Session from "../Session.js"
-import type * as SsmApi from "../SsmApi.js"
+import type * as PortForwarding from "../../PortForwarding.js"
+import type * as PortForwardingPool from "../../PortForwardingPool.js"
+import type * as Session from "../../Session.js"
+import type * as SsmApi from "../../SsmApi.js"
 import { PortForwardingError, start as startOne } from "./portForwarding.js"
-import { emptyTotals, lease, poolStats, type PoolState, startFirst } from "./tunnels/poolState.js"
+import { emptyTotals, lease, poolStats, type PoolState, startFirst } from "./poolState.js"
 
 /** @internal */
 export const defaultRestart: Schedule.Schedule<unknown> = Schedule.exponential("250 millis").pipe(
