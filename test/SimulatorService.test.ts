@@ -12,6 +12,7 @@ import * as AgentSimulator from "../src/AgentSimulator.js"
 import * as Api from "../src/internal/simulator/api.js"
 import { detach, expire, makeAttachment, pauseAgent } from "../src/internal/simulator/attachments.js"
 import { closeAction, route } from "../src/internal/simulator/faults.js"
+import { closeChannel, makeFaultyPipe } from "../src/internal/simulator/frames.js"
 import { CloseCode, openFrame, presentToken, sessionOfUrl } from "../src/internal/simulator/connections.js"
 import { answer } from "../src/internal/simulator/httpApi.js"
 import { destination, portMode, readPortProperties } from "../src/internal/simulator/port.js"
@@ -319,5 +320,37 @@ describe("SimulatorError", () => {
       const made = new AgentSimulator.SimulatorError({ reason: "Listen", detail: "x" })
       assert.strictEqual(yield* Effect.flip(made), made)
       assert.isFalse(AgentSimulator.isSimulatorError({ _tag: "SimulatorError", reason: "Listen" }))
+    }))
+})
+
+describe("the service's frames on a faulty path", () => {
+  /** The service's channel_closed frame, as the agent's end sends it. */
+  const channelClosedFrame = Effect.gen(function*() {
+    let sent: Uint8Array | undefined
+    yield* closeChannel((frame) => Effect.sync(() => void (sent = frame)), "sim-1", "done", false)
+    return sent!
+  })
+
+  it.effect("channel_closed meets no per-frame fault: the WebSocket's close follows it on the same connection", () =>
+    Effect.gen(function*() {
+      const closed = yield* channelClosedFrame
+      const delivered: Array<Uint8Array> = []
+      const lossy = makeFaultyPipe({ drop: 1 }, () => 0, (frame) => delivered.push(frame))
+      const data = new Uint8Array(200)
+      lossy.push(data)
+      lossy.push(closed)
+      assert.deepStrictEqual(delivered, [closed])
+    }))
+
+  it.effect("a frame the path holds back goes before channel_closed, as on the wire", () =>
+    Effect.gen(function*() {
+      const closed = yield* channelClosedFrame
+      const delivered: Array<Uint8Array> = []
+      const reordering = makeFaultyPipe({ reorder: 1 }, () => 0, (frame) => delivered.push(frame))
+      const data = new Uint8Array(200)
+      reordering.push(data)
+      assert.deepStrictEqual(delivered, [])
+      reordering.push(closed)
+      assert.deepStrictEqual(delivered, [data, closed])
     }))
 })

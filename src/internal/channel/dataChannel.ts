@@ -4,8 +4,8 @@
  * run the same engine.
  *
  * The engine is one record and functions over it, under `channel/`:
- * - `options.ts`: what a channel is made with and what it reports;
- * - `state.ts`: the record (`ChannelState`), failing, writing, pacing;
+ * - `dataChannelOptions.ts`: what a channel is made with and what it reports;
+ * - `dataChannelState.ts`: the record (`ChannelState`), failing, writing, pacing;
  * - `receiving.ts`: data messages in order, duplicates, the reorder buffer, pause and start;
  * - `acknowledgements.ts`: acknowledgements written, held while the transport is congested, repeated; acks read;
  * - `sending.ts`: sequence numbers, the sender fiber, acks taking messages out of flight, and the `Sender` strategy;

@@ -1,6 +1,6 @@
 /**
  * The data-channel engine's record: its one mutable state (`ChannelState`), and the small functions every part of the
- * engine shares over it (failing, writing a frame, pacing). Its options are in `options.ts`; its behaviours beside it:
+ * engine shares over it (failing, writing a frame, pacing). Its options are in `dataChannelOptions.ts`; its behaviours beside it:
  * `receiving.ts` (data messages in), `acknowledgements.ts` (acks out, held and repeated), `sending.ts` (data messages
  * out, acks in, the `Sender` strategy), `windowedSender.ts` (the client's sender); `../dataChannel.ts` wires them to
  * fibers.

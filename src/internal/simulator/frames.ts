@@ -45,6 +45,13 @@ export const makeFaultyPipe = (
     }
   }
   const push = (frame: Uint8Array) => {
+    // the service's own channel_closed is followed by the WebSocket's close: over one TCP connection both arrive
+    // or neither does, so it never meets the per-frame faults alone (a test that wants the channel to end without
+    // it drops the connection: `dropConnection`). What the pipe holds goes first, as the order on the wire says
+    if (internalMessage.hasMessageType(frame, AgentMessage.MessageType.ChannelClosed)) {
+      flush()
+      return deliver(frame)
+    }
     if (random() < (faults.drop ?? 0)) return
     const copies = random() < (faults.duplicate ?? 0) ? 2 : 1
     for (let i = 0; i < copies; i++) {

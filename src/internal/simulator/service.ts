@@ -11,7 +11,7 @@
  * many frames or milliseconds (abruptly, or closed with 1000 as the service's hourly recycle) with the frames in
  * flight lost; the session lost for good; resumes refused; credentials expired.
  *
- * The state is one record (`state.ts` `ServiceState`); its behaviours are functions over it (`api.ts`,
+ * The state is one record (`serviceState.ts` `ServiceState`); its behaviours are functions over it (`api.ts`,
  * `httpApi.ts`, `connections.ts`, `attachments.ts`, `faults.ts`). `make` only wires it to a server and a scope.
  *
  * @internal
