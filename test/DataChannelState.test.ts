@@ -4,9 +4,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { Clock } from "effect"
-import { Deferred, Duration, Effect, Either } from "effect"
+import { Deferred, Duration, Effect, Either, FastCheck as fc } from "effect"
 import * as AgentMessage from "../src/AgentMessage.js"
 import * as Acks from "../src/internal/channel/acknowledgements.js"
+import { encodeAcknowledge, PAYLOAD_OFFSET } from "../src/internal/protocol/agentMessage.js"
 import * as Receiving from "../src/internal/channel/receiving.js"
 import * as Sending from "../src/internal/channel/sending.js"
 import * as State from "../src/internal/channel/dataChannelState.js"
@@ -353,5 +354,58 @@ describe("sending", () => {
     assert.strictEqual(f.state.outgoing.length, 0)
     const outcome = Effect.runSync(Effect.either(Deferred.await(done)))
     assert.deepStrictEqual(outcome, Either.left({ reason: "GiveUp", detail: "first" }))
+  })
+})
+
+describe("reading acknowledgements: the canonical form's shortcut gives the Schema's answer", () => {
+  const text = new TextEncoder()
+  const schemaSequence = (payload: Uint8Array) => Acks.readAcknowledge(payload)?.AcknowledgedMessageSequenceNumber
+  const canonical = (type: string, id: string, sequence: number, sequential: boolean) =>
+    `{"AcknowledgedMessageType":${JSON.stringify(type)},"AcknowledgedMessageId":${JSON.stringify(id)},` +
+    `"AcknowledgedMessageSequenceNumber":${JSON.stringify(sequence)},"IsSequentialMessage":${sequential}}`
+
+  it("what the agent and encodeAcknowledge write is read without the parser, to the same number", () => {
+    const ours = encodeAcknowledge(AgentMessage.MessageType.OutputStreamData, "6a1a2f9e-3f1c-4a8b-9d2e-1234567890ab", 12345, 1)
+    assert.strictEqual(Acks.canonicalAcknowledgedSequence(ours.subarray(PAYLOAD_OFFSET)), 12345)
+    const body = text.encode(canonical("output_stream_data", "6a1a2f9e-3f1c-4a8b-9d2e-1234567890ab", 12345, true))
+    assert.strictEqual(Acks.canonicalAcknowledgedSequence(body), 12345)
+    assert.strictEqual(Acks.acknowledgedSequence(body), 12345)
+    for (const other of [
+      ` ${canonical("a", "b", 1, true)}`, // a space
+      canonical("a\\u0041", "b", 1, true), // an escape
+      canonical("a", "b", 1.5, true), // not an integer
+      canonical("a", "b", 1e20, true), // too many digits
+      `${canonical("a", "b", 1, true)}\n`, // trailing bytes
+      `{"AcknowledgedMessageSequenceNumber":1,"AcknowledgedMessageType":"a","AcknowledgedMessageId":"b","IsSequentialMessage":true}`,
+      canonical("a", "b", 42, true).replace(":42,", ":042,"), // a leading zero: no JSON number
+      canonical("a", "b", 42, true).replace(":42,", ":-0,"), // minus zero
+      canonical("a", "b", 42, true).replace(":42,", ":-,"), // no digits
+      canonical("a", "b", 42, true).replace("true}", "tru}"), // no boolean
+      canonical("a\u0001", "b", 1, true).replace("\\u0001", "\u0001") // a raw control character
+    ]) {
+      assert.isUndefined(Acks.canonicalAcknowledgedSequence(text.encode(other)), other)
+      // the Schema still reads what the shortcut leaves to it
+      assert.strictEqual(Acks.acknowledgedSequence(text.encode(other)), schemaSequence(text.encode(other)), other)
+    }
+  })
+
+  it("property: wherever the shortcut answers, the Schema answers the same; where it does not, the Schema decides", () => {
+    const field = fc.oneof(fc.string(), fc.string({ unit: "binary" }), fc.constantFrom("output_stream_data", ""))
+    const sequence = fc.oneof(fc.integer(), fc.constantFrom(0, -1, 2 ** 53 - 1, 1e15, 123456789012345), fc.double())
+    fc.assert(fc.property(field, field, sequence, fc.boolean(), (type, id, n, sequential) => {
+      const payload = text.encode(canonical(type, id, n, sequential))
+      const fast = Acks.canonicalAcknowledgedSequence(payload)
+      if (fast !== undefined) assert.isTrue(Object.is(fast, schemaSequence(payload)))
+      assert.isTrue(Object.is(Acks.acknowledgedSequence(payload), schemaSequence(payload)))
+    }), { numRuns: 2000 })
+    // and bytes that merely resemble one: a canonical ack with one byte changed
+    const base = text.encode(canonical("output_stream_data", "6a1a2f9e-3f1c-4a8b-9d2e-1234567890ab", 4242, true))
+    fc.assert(fc.property(fc.nat({ max: base.length - 1 }), fc.integer({ min: 0, max: 255 }), (at, byte) => {
+      const payload = base.slice()
+      payload[at] = byte
+      const fast = Acks.canonicalAcknowledgedSequence(payload)
+      if (fast !== undefined) assert.isTrue(Object.is(fast, schemaSequence(payload)))
+      assert.isTrue(Object.is(Acks.acknowledgedSequence(payload), schemaSequence(payload)))
+    }), { numRuns: 3000 })
   })
 })

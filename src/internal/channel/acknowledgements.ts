@@ -12,7 +12,8 @@
  * engine accepts no more messages, as when its receive buffer is full (the peer resends them later), so an accepted
  * message is always acknowledged.
  *
- * Reading: an `acknowledge` payload is decoded by `AcknowledgePayload`, a Schema.
+ * Reading: an `acknowledge` payload is decoded by `AcknowledgePayload`, a Schema; the canonical form every agent
+ * writes takes a shortcut to the same answer (`canonicalAcknowledgedSequence`, checked against the Schema).
  *
  * @internal
  */
@@ -60,6 +61,81 @@ export const readAcknowledge = (payload: Uint8Array): typeof AcknowledgePayload.
   const decoded = decodeAcknowledge(json)
   return Either.isRight(decoded) ? decoded.right : undefined
 }
+
+const CANONICAL_PARTS = [
+  `{"AcknowledgedMessageType":"`,
+  `","AcknowledgedMessageId":"`,
+  `","AcknowledgedMessageSequenceNumber":`,
+  `,"IsSequentialMessage":`
+].map((part) => textEncoder.encode(part))
+const TRUE_END = textEncoder.encode("true}")
+const FALSE_END = textEncoder.encode("false}")
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const MINUS = 0x2d
+const DIGIT_0 = 0x30
+const DIGIT_9 = 0x39
+/** digits read without a JSON parser: below 2^53, where adding digits in doubles is exact, as `JSON.parse` reads */
+const MAX_FAST_DIGITS = 15
+
+/** Whether `part` is in `payload` at `at`. */
+const matchesAt = (payload: Uint8Array, at: number, part: Uint8Array): boolean => {
+  if (at + part.length > payload.length) return false
+  for (let i = 0; i < part.length; i++) if (payload[at + i] !== part[i]) return false
+  return true
+}
+
+/** The end of a JSON string's text (its closing quote) from `at`, or -1 when it holds an escape or never ends. */
+const plainStringEnd = (payload: Uint8Array, at: number): number => {
+  for (let i = at; i < payload.length; i++) {
+    const byte = payload[i]
+    if (byte === QUOTE) return i
+    if (byte === BACKSLASH || byte! < 0x20) return -1
+  }
+  return -1
+}
+
+/**
+ * The sequence number of an acknowledgement written in the canonical form (the one AWS's agent and client, and
+ * `encodeAcknowledge`, write: Go's `json.Marshal` of the struct, its four fields in order, no spaces, strings
+ * without escapes, an integer of at most 15 digits), read without a parser; undefined for any other form. Where it
+ * answers, `AcknowledgePayload` decodes the same payload to the same number (a property test checks it), so
+ * this is only the cheap way to the Schema's answer: one comparison per byte instead of `JSON.parse` and a decode.
+ * @internal
+ */
+export const canonicalAcknowledgedSequence = (payload: Uint8Array): number | undefined => {
+  if (!matchesAt(payload, 0, CANONICAL_PARTS[0]!)) return undefined
+  const typeEnd = plainStringEnd(payload, CANONICAL_PARTS[0]!.length)
+  if (typeEnd < 0 || !matchesAt(payload, typeEnd, CANONICAL_PARTS[1]!)) return undefined
+  const idEnd = plainStringEnd(payload, typeEnd + CANONICAL_PARTS[1]!.length)
+  if (idEnd < 0 || !matchesAt(payload, idEnd, CANONICAL_PARTS[2]!)) return undefined
+  let at = idEnd + CANONICAL_PARTS[2]!.length
+  const negative = payload[at] === MINUS
+  if (negative) at++
+  const digitsStart = at
+  let sequence = 0
+  while (at < payload.length && payload[at]! >= DIGIT_0 && payload[at]! <= DIGIT_9) {
+    sequence = sequence * 10 + payload[at]! - DIGIT_0
+    at++
+  }
+  const digits = at - digitsStart
+  // JSON numbers have no leading zeros; "-0" is -0 to JSON.parse: both go to the parser
+  if (digits === 0 || digits > MAX_FAST_DIGITS || (digits > 1 && payload[digitsStart] === DIGIT_0)) return undefined
+  if (negative && sequence === 0) return undefined
+  if (!matchesAt(payload, at, CANONICAL_PARTS[3]!)) return undefined
+  at += CANONICAL_PARTS[3]!.length
+  const end = matchesAt(payload, at, TRUE_END) ? at + TRUE_END.length : matchesAt(payload, at, FALSE_END) ? at + FALSE_END.length : -1
+  if (end !== payload.length) return undefined
+  return negative ? -sequence : sequence
+}
+
+/**
+ * The sequence number an `acknowledge` payload names: the canonical form read directly, any other form decoded by
+ * `AcknowledgePayload`; undefined when it is no acknowledgement.
+ * @internal
+ */
+export const acknowledgedSequence = (payload: Uint8Array): number | undefined =>
+  canonicalAcknowledgedSequence(payload) ?? readAcknowledge(payload)?.AcknowledgedMessageSequenceNumber
 
 const NO_MESSAGE_ID = "00000000-0000-0000-0000-000000000000"
 

@@ -14,7 +14,7 @@ import * as FiberId from "effect/FiberId"
 import type * as AgentMessage from "../../AgentMessage.js"
 import * as internalMessage from "../protocol/agentMessage.js"
 import type * as Rto from "./rto.js"
-import { readAcknowledge } from "./acknowledgements.js"
+import { acknowledgedSequence } from "./acknowledgements.js"
 import type { ChannelFailure, ChannelState, InFlight } from "./dataChannelState.js"
 import {
   CHUNK_SIZE,
@@ -91,9 +91,8 @@ export const resendsWait = (state: ChannelState): boolean =>
 
 /** An `acknowledge` message: the message it names is out of flight (unless the sender loses it). @internal */
 export const onAck = (state: ChannelState, message: AgentMessage.AgentMessage, now: number): void => {
-  const acknowledge = readAcknowledge(message.payload)
-  if (acknowledge === undefined) return
-  const sequence = acknowledge.AcknowledgedMessageSequenceNumber
+  const sequence = acknowledgedSequence(message.payload)
+  if (sequence === undefined) return
   const entry = state.inFlight.get(sequence)
   if (entry === undefined) return
   if (!entry.ackSampled) {
