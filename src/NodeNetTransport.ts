@@ -11,8 +11,10 @@ import type * as Chunk from "effect/Chunk"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import type * as Net from "node:net"
 import * as internal from "./internal/node/netTransport.js"
+import * as readable from "./internal/node/readable.js"
 import type * as Smux from "./Smux.js"
 
 /**
@@ -104,3 +106,17 @@ export const fromNetSocket: (socket: Net.Socket) => Effect.Effect<NetTransport, 
 export const connect: (
   options: Net.NetConnectOpts
 ) => Effect.Effect<NetTransport, NetTransportError, Scope.Scope> = internal.connect
+
+/**
+ * Any other Node readable (stdin, a child's stdout, a file) as a Stream of its bytes: chunks as they come, with
+ * backpressure (the readable is paused while a chunk waits for room), ending with it. An error fails the stream
+ * with `onError`'s value, and the readable is destroyed when the stream ends or is interrupted. What a session's
+ * `write` or a transport's `incoming` can be fed from without `@effect/platform-node`.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const fromReadable: <E>(
+  evaluate: () => NodeJS.ReadableStream,
+  onError: (error: unknown) => E
+) => Stream.Stream<Uint8Array, E> = readable.fromReadable

@@ -7,6 +7,7 @@ import type { Clock } from "effect"
 import { Duration, Effect, Either, Fiber, TestClock } from "effect"
 import * as AgentMessage from "../src/AgentMessage.js"
 import * as Sending from "../src/internal/channel/sending.js"
+import * as Options from "../src/internal/channel/dataChannelOptions.js"
 import * as State from "../src/internal/channel/dataChannelState.js"
 import * as AgentSender from "../src/internal/simulator/agentSender.js"
 
@@ -31,7 +32,7 @@ const setup = (clock: Clock.Clock, senderOptions: AgentSender.AgentSenderOptions
     reorderBufferBytes: Number.POSITIVE_INFINITY,
     messagesPerSecond: 0,
     giveUpAfter: Duration.seconds(1),
-    metrics: State.makeMetrics("test_agent_sender")
+    metrics: Options.makeMetrics("test_agent_sender")
   }, sender, clock)
   const send = (count: number, now: number) => {
     for (let i = 0; i < count; i++) {

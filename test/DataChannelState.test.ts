@@ -10,6 +10,7 @@ import * as Acks from "../src/internal/channel/acknowledgements.js"
 import { encodeAcknowledge, PAYLOAD_OFFSET } from "../src/internal/protocol/agentMessage.js"
 import * as Receiving from "../src/internal/channel/receiving.js"
 import * as Sending from "../src/internal/channel/sending.js"
+import * as Options from "../src/internal/channel/dataChannelOptions.js"
 import * as State from "../src/internal/channel/dataChannelState.js"
 import * as Windowed from "../src/internal/channel/windowedSender.js"
 
@@ -27,7 +28,7 @@ interface Fixture {
   drainCallbacks: Array<() => void>
 }
 
-const fixture = (options: Partial<State.ChannelOptions> = {}): Fixture => {
+const fixture = (options: Partial<Options.ChannelOptions> = {}): Fixture => {
   const f: Fixture = {
     state: undefined as unknown as State.ChannelState,
     sent: [],
@@ -38,7 +39,7 @@ const fixture = (options: Partial<State.ChannelOptions> = {}): Fixture => {
     drainCallbacks: []
   }
   const clock = { unsafeCurrentTimeMillis: () => f.now } as Clock.Clock
-  const channelOptions: State.ChannelOptions = {
+  const channelOptions: Options.ChannelOptions = {
     send: () => {
       throw new Error("every frame goes through sendNow")
     },
@@ -64,7 +65,7 @@ const fixture = (options: Partial<State.ChannelOptions> = {}): Fixture => {
     reorderBufferBytes: Number.POSITIVE_INFINITY,
     messagesPerSecond: 0,
     giveUpAfter: Duration.seconds(10),
-    metrics: State.makeMetrics("test_state"),
+    metrics: Options.makeMetrics("test_state"),
     ...options
   }
   ;(f as { state: State.ChannelState }).state = State.makeState(

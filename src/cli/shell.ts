@@ -16,7 +16,7 @@ import * as Shell from "../Shell.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
 import { reportConnection } from "./status.js"
 import { writeTo } from "./stdio.js"
-import { fromReadable } from "./readable.js"
+import { fromReadable } from "../NodeNetTransport.js"
 
 /**
  * The terminal's size, or the official client's fallback (300x100) when there is no terminal.

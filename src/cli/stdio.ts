@@ -9,7 +9,7 @@ import type * as Scope from "effect/Scope"
 import * as Option from "effect/Option"
 import * as PortForwarding from "../PortForwarding.js"
 import { reportConnection } from "./status.js"
-import { fromReadable } from "./readable.js"
+import { fromReadable } from "../NodeNetTransport.js"
 
 /**
  * Writes `bytes` to `stream` (stdout or stderr), completing once they are handed over.

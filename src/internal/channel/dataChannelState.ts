@@ -18,15 +18,6 @@ import * as Rto from "./rto.js"
 import type { ChannelFailure, ChannelOptions, DataMessageType } from "./dataChannelOptions.js"
 import type { Sender } from "./sending.js"
 
-export type {
-  ChannelFailure,
-  ChannelMetrics,
-  ChannelOptions,
-  ChannelStats,
-  Congestion,
-  DataMessageType
-} from "./dataChannelOptions.js"
-export { makeMetrics } from "./dataChannelOptions.js"
 
 /** A data message sent and not yet acknowledged. @internal */
 export interface InFlight {

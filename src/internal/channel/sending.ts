@@ -15,7 +15,8 @@ import type * as AgentMessage from "../../AgentMessage.js"
 import * as internalMessage from "../protocol/agentMessage.js"
 import type * as Rto from "./rto.js"
 import { acknowledgedSequence } from "./acknowledgements.js"
-import type { ChannelFailure, ChannelState, InFlight } from "./dataChannelState.js"
+import type { ChannelFailure } from "./dataChannelOptions.js"
+import type { ChannelState, InFlight } from "./dataChannelState.js"
 import {
   CHUNK_SIZE,
   currentMillis,

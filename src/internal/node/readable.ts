@@ -1,8 +1,9 @@
 /**
  * A Node readable stream (stdin, a child's stdout) as an Effect Stream: chunks as they come, with backpressure
  * (the readable is paused while a chunk waits for room), ending with it; an error fails the stream, and the
- * readable is destroyed when the stream is done or interrupted. Node only: the CLI and the simulator's processes
- * use it, so the library needs no `@effect/platform-node`.
+ * readable is destroyed when the stream is done or interrupted. Node only: `NodeNetTransport.fromReadable` is its
+ * public face (the CLI reads stdin through it), and the simulator's processes use it, so the library needs no
+ * `@effect/platform-node`.
  *
  * @internal
  */
