@@ -368,7 +368,7 @@ export const encodePayload = <A>(schema: Schema.Schema<A, Uint8Array>) => {
 
 /**
  * Decodes an `acknowledge` body as `jsonPayload(Acknowledge)` does, never throwing; a body exactly as Go writes it
- * (the four fields) takes a fast path, several times cheaper than the Schema, for the engine's per-message use.
+ * (the four fields) takes a fast path, several times cheaper than the Schema.
  *
  * @since 0.3.0
  * @category codecs

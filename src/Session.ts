@@ -292,8 +292,9 @@ export interface Session {
    * StdErr, payloads (the exit code), flags, the closing of the channel and the connection events. Read it once.
    * StdErr bytes count in the receive buffer as output does, so a session whose agent sends StdErr (commands,
    * shells) must read it, as Shell and RemoteCommand do. The other events have their own bounds and never hold
-   * output back: unread, the exit code and `ChannelClosed` are always kept, flags up to 1024 and connection events
-   * up to 64 (later ones are dropped until reading makes room; `subscribe` sees every connection event).
+   * output back: unread, `ChannelClosed` is always kept, payloads such as the exit code up to 16 (a later one
+   * waits unacknowledged, never lost), flags up to 1024 and connection events up to 64 (later ones are dropped
+   * until reading makes room; `subscribe` sees every connection event).
    */
   readonly events: Stream.Stream<SessionEvent, SessionError>
   /** Sends bytes as Output messages of at most 1024 bytes; suspends while the window is full. */

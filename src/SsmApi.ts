@@ -246,6 +246,17 @@ export const fromClient: (client: SSMClient, options?: { readonly timeout?: Dura
 export const layer: (options?: SsmApiOptions) => Layer.Layer<SsmApi | Resumer.Resumer> = internal.layer
 
 /**
+ * What a failed ResumeSession call means for a session, as the `Resumer` classifies it: `DoesNotExist` and
+ * `InvalidParameters` are `Terminated`, `AccessDenied` and `Credentials` are themselves, anything else is
+ * `Unavailable` (retried until the resume deadline). A `resumeSession` option that calls SsmApi itself maps its
+ * failures with it: `Effect.mapError(api.resumeSession(id), SsmApi.resumeFailure)`.
+ *
+ * @since 0.3.0
+ * @category resuming
+ */
+export const resumeFailure: (error: SsmApiError) => Resumer.ResumeFailure = internal.resumeFailure
+
+/**
  * The `Resumer` over an SsmApi's `resumeSession`, its failures classified: `DoesNotExist` and
  * `InvalidParameters` as `Terminated`, `AccessDenied` and `Credentials` as themselves, anything else as
  * `Unavailable`.

@@ -222,6 +222,14 @@ describe("acknowledgements", () => {
     // the fields the engine does not use may be absent
     const minimal = Acks.readAcknowledge(text.encode(`{"AcknowledgedMessageSequenceNumber":3}`))
     assert.strictEqual(minimal?.AcknowledgedMessageSequenceNumber, 3)
+    // keys match whatever their case, as Go's encoding/json matches them; an exact match wins
+    assert.strictEqual(Acks.acknowledgedSequence(text.encode(`{"acknowledgedmessagesequencenumber":7}`)), 7)
+    assert.strictEqual(
+      Acks.acknowledgedSequence(
+        text.encode(`{"ACKNOWLEDGEDMESSAGESEQUENCENUMBER":1,"AcknowledgedMessageSequenceNumber":2}`)
+      ),
+      2
+    )
   })
 
   it("a malformed acknowledgement changes nothing", () => {

@@ -292,5 +292,10 @@ describe("RemoteCommand: what a command session's payloads and properties mean",
     )
     assert.deepStrictEqual(RemoteCommandInternal.separatorPrefixes(null), {})
     assert.deepStrictEqual(RemoteCommandInternal.separatorPrefixes({ stdOutSeparatorPrefix: 7 }), {})
+    // each on its own: one that is not a string leaves the other
+    assert.deepStrictEqual(
+      RemoteCommandInternal.separatorPrefixes({ stdOutSeparatorPrefix: "OUT:", stdErrSeparatorPrefix: null }),
+      { stdOutSeparatorPrefix: "OUT:" }
+    )
   })
 })

@@ -91,6 +91,21 @@ describe("sessionState: delivery over the state record", () => {
       assert.isTrue(State.offerEvent(state, { _tag: "Flag", flag: 3 }))
     }))
 
+  it.scoped("Payload events (the exit code) are never lost and bounded: past the bound one waits unacknowledged", () =>
+    Effect.gen(function*() {
+      const state = yield* makeState(options)
+      const exitCode = message(AgentMessage.PayloadType.ExitCode, "EXIT_CODE: 3")
+      for (let i = 0; i < State.MAX_UNREAD_PAYLOADS; i++) assert.isTrue(State.deliver(state, exitCode))
+      // a peer that sends nothing but these fills nothing: the next is not taken, so the engine does not acknowledge it
+      assert.isFalse(State.deliver(state, exitCode))
+      assert.strictEqual(state.unreadPayloads, State.MAX_UNREAD_PAYLOADS)
+      const events = yield* takeEvents(state)
+      assert.strictEqual(events.length, State.MAX_UNREAD_PAYLOADS)
+      assert.isTrue(events.every((event) => event._tag === "Payload"))
+      assert.strictEqual(state.unreadPayloads, 0)
+      assert.isTrue(State.deliver(state, exitCode))
+    }))
+
   it.scoped("a Flag's value is read big-endian; an unknown payload type is skipped, and acknowledged", () =>
     Effect.gen(function*() {
       const state = yield* makeState(options)

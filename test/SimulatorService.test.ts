@@ -1,5 +1,5 @@
 /**
- * The simulated service's behaviours as functions over its state (`src/internal/simulator/state.ts`
+ * The simulated service's behaviours as functions over its state (`src/internal/simulator/serviceState.ts`
  * `ServiceState`), without a server: the API's actions and their rules (tokens single-use, resumes refused or
  * expired, sessions timed out), the HTTP API's answers to verified requests, where the agent's frames go, how a
  * WebSocket is dropped, the Port plugin's reading of its properties, and the simulator's error.

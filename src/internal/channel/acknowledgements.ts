@@ -32,7 +32,9 @@ import { congested, currentMillis, MAX_PENDING_ACKS, RECENT_ACKS, write } from "
  * An `acknowledge` payload as the engine reads it (section 6.3). `AgentPayload.Acknowledge` is the public,
  * complete schema; this one is for the hot path, one decode per message sent: the sequence number is any number
  * (one that is no sequence number in flight matches nothing, as an unknown one does), and the other fields, which the
- * engine does not use, may be absent but not of another type.
+ * engine does not use, may be absent but not of another type. Keys match whatever their case, as Go reads them
+ * (and as the engine's regular expression did before); unlike Go, a missing sequence number is no acknowledgement
+ * (Go would read 0, and acknowledge the first message).
  * @internal
  */
 export const AcknowledgePayload = Schema.Struct({
@@ -43,6 +45,22 @@ export const AcknowledgePayload = Schema.Struct({
 })
 
 const decodeAcknowledge = Schema.decodeUnknownEither(AcknowledgePayload)
+const FIELD_NAMES = new Map(Object.keys(AcknowledgePayload.fields).map((name) => [name.toLowerCase(), name]))
+
+/**
+ * The object with its keys spelt as `AcknowledgePayload`'s fields where they match but for case, as Go's
+ * `encoding/json` matches them (an exact match wins); anything else as it is.
+ */
+const withFieldNames = (json: unknown): unknown => {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return json
+  const named: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(json)) {
+    const name = FIELD_NAMES.get(key.toLowerCase())
+    if (name === undefined) continue
+    if (key === name || !(name in named)) named[name] = value
+  }
+  return named
+}
 const textDecoder = new TextDecoder()
 const textEncoder = new TextEncoder()
 
@@ -58,7 +76,7 @@ export const readAcknowledge = (payload: Uint8Array): typeof AcknowledgePayload.
   } catch {
     return undefined
   }
-  const decoded = decodeAcknowledge(json)
+  const decoded = decodeAcknowledge(withFieldNames(json))
   return Either.isRight(decoded) ? decoded.right : undefined
 }
 

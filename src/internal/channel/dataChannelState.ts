@@ -2,7 +2,7 @@
  * The data-channel engine's record: its one mutable state (`ChannelState`), and the small functions every part of the
  * engine shares over it (failing, writing a frame, pacing). Its options are in `dataChannelOptions.ts`; its behaviours beside it:
  * `receiving.ts` (data messages in), `acknowledgements.ts` (acks out, held and repeated), `sending.ts` (data messages
- * out, acks in, the `Sender` strategy), `windowedSender.ts` (the client's sender); `../dataChannel.ts` wires them to
+ * out, acks in, the `Sender` strategy), `windowedSender.ts` (the client's sender); `./dataChannel.ts` wires them to
  * fibers.
  *
  * @internal
@@ -92,7 +92,7 @@ export const MAX_PENDING_WRITES = 256
 
 /**
  * The whole mutable state of one channel, and what it was made with. Every behaviour of the engine is a function
- * over it; `make` (in `../dataChannel.ts`) only runs its fibers.
+ * over it; `make` (in `./dataChannel.ts`) only runs its fibers.
  * @internal
  */
 export interface ChannelState {

@@ -84,6 +84,7 @@ export const makeState = (
       readingPaused: false,
       unreadFlags: 0,
       unreadConnectionEvents: 0,
+      unreadPayloads: 0,
       handshakeSeen: false,
       handshakeAnswered: false,
       handshakeFailure: undefined,

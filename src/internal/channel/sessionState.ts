@@ -2,7 +2,7 @@
  * The client session's state as one record, and what happens to it: the end of the session, and the delivery
  * of what the agent sends (output through a bounded buffer, events beside it) (AGENT-PROTOCOL.md sections 5-7,
  * 9, 12, 20). The handshake is in `sessionHandshake.ts`, the WebSocket and resuming in `sessionLink.ts`, and
- * `../session.ts` wires them together.
+ * `./session.ts` wires them together.
  *
  * @internal
  */
@@ -58,6 +58,12 @@ export const MAX_UNREAD_CONNECTION_EVENTS = 64
 
 /** Unread `Flag` events kept on `events`; later ones are dropped until reading makes room. @internal */
 export const MAX_UNREAD_FLAGS = 1024
+
+/**
+ * Unread `Payload` events (the exit code: one per session from an agent) kept on `events`; a later one waits in
+ * the engine, unacknowledged, until reading makes room. @internal
+ */
+export const MAX_UNREAD_PAYLOADS = 16
 
 /** @internal */
 export interface Config {
@@ -144,6 +150,8 @@ export interface SessionState {
   readingPaused: boolean
   unreadFlags: number
   unreadConnectionEvents: number
+  /** Payload events (the exit code) delivered and not read: past `MAX_UNREAD_PAYLOADS`, the next waits unacknowledged */
+  unreadPayloads: number
   /** a HandshakeRequest or a first Output arrived: the session type is decided */
   handshakeSeen: boolean
   /** a HandshakeRequest was answered (a repeat is acknowledged and ignored) */
@@ -229,8 +237,9 @@ export const offerBytes = <A>(
 
 /**
  * Offers an event that carries no bulk bytes: outside the receive budget, so an unread `events` never stalls
- * output. Payload events (the exit code) and ChannelClosed are always kept; flags and connection events are kept
- * up to their bounds, and dropped past them until reading makes room. True when kept.
+ * output. ChannelClosed is always kept, and Payload events (the exit code) are never lost: past their bound
+ * (`deliverData`) the message waits unacknowledged in the engine until reading makes room. Flags and connection
+ * events are kept up to their bounds, and dropped past them until reading makes room. True when kept.
  * @internal
  */
 export const offerEvent = (state: SessionState, event: Session.SessionEvent): boolean => {
@@ -238,6 +247,10 @@ export const offerEvent = (state: SessionState, event: Session.SessionEvent): bo
     case "Flag":
       if (state.unreadFlags >= MAX_UNREAD_FLAGS) return false
       state.unreadFlags++
+      break
+    case "Payload":
+      if (state.unreadPayloads >= MAX_UNREAD_PAYLOADS) return false
+      state.unreadPayloads++
       break
     case "Reconnecting":
     case "Reconnected":
@@ -266,6 +279,7 @@ export const eventsRead = (state: SessionState, events: Iterable<Session.Session
   for (const event of events) {
     if (event._tag === "StdErr") bytes += event.bytes.length
     else if (event._tag === "Flag") state.unreadFlags--
+    else if (event._tag === "Payload" && state.unreadPayloads-- === MAX_UNREAD_PAYLOADS) state.channel?.resumeDelivery()
     else if (event._tag === "Reconnecting" || event._tag === "Reconnected") state.unreadConnectionEvents--
   }
   if (bytes > 0) released(state, bytes)
@@ -323,9 +337,9 @@ export const deliverData = (state: SessionState, message: AgentMessage.AgentMess
     case AgentMessage.PayloadType.StdErr:
       return offerBytes(state, state.events, { _tag: "StdErr", bytes: payload }, payload.length)
     default:
-      // the exit code: small, never dropped
-      offerEvent(state, { _tag: "Payload", payloadType: message.payloadType, bytes: payload })
-      return true
+      // the exit code: never dropped, and bounded: past the bound it waits in the engine, unacknowledged, so a peer
+      // that sends nothing but these fills nothing here (the agent resends it later)
+      return offerEvent(state, { _tag: "Payload", payloadType: message.payloadType, bytes: payload })
   }
 }
 

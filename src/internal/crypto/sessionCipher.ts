@@ -6,7 +6,7 @@
  * @internal
  */
 import { open, seal } from "#aesgcm"
-import type * as AgentMessage from "../../AgentMessage.js"
+import * as AgentMessage from "../../AgentMessage.js"
 
 /** @internal */
 export interface SessionCipher {
@@ -48,4 +48,6 @@ export const make = (
 
 /** The payload types each side encrypts (section 8.2): the client only Output; the agent Output, StdErr, ExitCode. @internal */
 export const isEncrypted = (payloadType: AgentMessage.PayloadType, from: "client" | "agent"): boolean =>
-  payloadType === 1 || (from === "agent" && (payloadType === 11 || payloadType === 12))
+  payloadType === AgentMessage.PayloadType.Output ||
+  (from === "agent" &&
+    (payloadType === AgentMessage.PayloadType.StdErr || payloadType === AgentMessage.PayloadType.ExitCode))

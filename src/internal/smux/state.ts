@@ -1,7 +1,7 @@
 /**
  * The state of one smux session as one record, and the functions over it that are not about a single direction:
  * making it, the receive budget, opening, accepting and forgetting streams, and ending the session. The receive
- * side is in `receive.ts`, the write side in `write.ts`; the session (`../smux.ts`) only wires the record to its
+ * side is in `receive.ts`, the write side in `write.ts`; the session (`./smux.ts`) only wires the record to its
  * fibers. Everything here is synchronous: no Effect runs per frame.
  *
  * @internal

@@ -102,20 +102,25 @@ const sessionError = (cause: Session.SessionError) =>
 
 /**
  * The properties of a command session that this module reads: the separator prefixes the agent puts before
- * stdout and stderr chunks (`session/shell/shell.go`), when the document sets them.
+ * stdout and stderr chunks (`session/shell/shell.go`), when the document sets them. Each is read on its own, as
+ * the code before the Schema read them: one that is not a string leaves the other in place.
  */
-const CommandProperties = Schema.Struct({
-  stdOutSeparatorPrefix: Schema.optional(Schema.String),
-  stdErrSeparatorPrefix: Schema.optional(Schema.String)
-})
+const StdOutPrefix = Schema.Struct({ stdOutSeparatorPrefix: Schema.String })
+const StdErrPrefix = Schema.Struct({ stdErrSeparatorPrefix: Schema.String })
+const decodeStdOutPrefix = Schema.decodeUnknownOption(StdOutPrefix)
+const decodeStdErrPrefix = Schema.decodeUnknownOption(StdErrPrefix)
 
-const decodeCommandProperties = Schema.decodeUnknownOption(CommandProperties)
-
-/** The separator prefixes of a command session's properties; none when they are not strings. @internal */
+/** The separator prefixes of a command session's properties; none for one that is not a string. @internal */
 export const separatorPrefixes = (
   properties: Readonly<Record<string, unknown>> | null
-): typeof CommandProperties.Type =>
-  Option.getOrElse(decodeCommandProperties(properties ?? {}), () => ({}))
+): { readonly stdOutSeparatorPrefix?: string; readonly stdErrSeparatorPrefix?: string } => {
+  const stdout = Option.getOrUndefined(decodeStdOutPrefix(properties ?? {}))
+  const stderr = Option.getOrUndefined(decodeStdErrPrefix(properties ?? {}))
+  return {
+    ...(stdout === undefined ? {} : stdout),
+    ...(stderr === undefined ? {} : stderr)
+  }
+}
 
 const exitCodePattern = /EXIT_CODE:\s*(-?\d+)/
 const textDecoder = new TextDecoder()
