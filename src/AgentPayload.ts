@@ -367,34 +367,13 @@ export const encodePayload = <A>(schema: Schema.Schema<A, Uint8Array>) => {
 }
 
 /**
- * Decodes an `acknowledge` body as `jsonPayload(Acknowledge)` does, never throwing; a body exactly as Go writes it
- * (the four fields) takes a fast path, several times cheaper than the Schema.
+ * Decodes an `acknowledge` body: `decodePayload(jsonPayload(Acknowledge))`, built on first use (start-up pays
+ * nothing for it), never throwing.
  *
  * @since 0.3.0
  * @category codecs
  */
-export const decodeAcknowledge = (payload: Uint8Array): Either.Either<Acknowledge, AgentMessage.AgentMessageError> => {
-  const fast = acknowledgeAsWritten(payload)
-  return fast === undefined ? (decodeAcknowledgeSchema ??= decodePayload(jsonPayload(Acknowledge)))(payload) : Either.right(fast)
-}
+export const decodeAcknowledge = (payload: Uint8Array): Either.Either<Acknowledge, AgentMessage.AgentMessageError> =>
+  (decodeAcknowledgeSchema ??= decodePayload(jsonPayload(Acknowledge)))(payload)
 
 let decodeAcknowledgeSchema: ReturnType<typeof decodePayload<Acknowledge>> | undefined
-const acknowledgeFields = [
-  "AcknowledgedMessageType", "AcknowledgedMessageId", "AcknowledgedMessageSequenceNumber", "IsSequentialMessage"
-] as const
-
-const acknowledgeAsWritten = (payload: Uint8Array): Acknowledge | undefined => {
-  const json = GoJson.parseExact(payload, acknowledgeFields)
-  const sequenceNumber = json?.AcknowledgedMessageSequenceNumber
-  if (
-    json === undefined || typeof json.AcknowledgedMessageType !== "string" ||
-    typeof json.AcknowledgedMessageId !== "string" || typeof json.IsSequentialMessage !== "boolean" ||
-    typeof sequenceNumber !== "number" || !Number.isSafeInteger(sequenceNumber) || sequenceNumber < 0
-  ) return undefined
-  return new Acknowledge({
-    AcknowledgedMessageType: json.AcknowledgedMessageType,
-    AcknowledgedMessageId: json.AcknowledgedMessageId,
-    AcknowledgedMessageSequenceNumber: sequenceNumber,
-    IsSequentialMessage: json.IsSequentialMessage
-  }, true)
-}

@@ -21,6 +21,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type * as AgentMessage from "../../AgentMessage.js"
 import * as internalMessage from "../protocol/agentMessage.js"
+import * as GoJson from "../protocol/goJson.js"
 import type { ChannelState } from "./dataChannelState.js"
 import { congested, currentMillis, MAX_PENDING_ACKS, RECENT_ACKS, write } from "./dataChannelState.js"
 
@@ -29,38 +30,26 @@ import { congested, currentMillis, MAX_PENDING_ACKS, RECENT_ACKS, write } from "
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * An `acknowledge` payload as the engine reads it (section 6.3). `AgentPayload.Acknowledge` is the public,
- * complete schema; this one is for the hot path, one decode per message sent: the sequence number is any number
- * (one that is no sequence number in flight matches nothing, as an unknown one does), and the other fields, which the
- * engine does not use, may be absent but not of another type. Keys match whatever their case, as Go reads them
- * (and as the engine's regular expression did before); unlike Go, a missing sequence number is no acknowledgement
- * (Go would read 0, and acknowledge the first message).
+ * An `acknowledge` payload as the engine reads it (section 6.3), through Go's reading of JSON (`GoJson.lenient`: keys
+ * match whatever their case, as the agent's `encoding/json` and the engine's regular expression before matched
+ * them). `AgentPayload.Acknowledge` is the public, complete schema; this one is for the hot path, one decode per
+ * message sent: the sequence number is any number (one that is no sequence number in flight matches nothing, as an
+ * unknown one does), and the other fields, which the engine does not use, may be absent. The sequence number is
+ * optional here only so that Go's reading leaves a missing one out instead of reading 0: `readAcknowledge` takes
+ * an acknowledgement without one for none (Go would acknowledge the first message).
  * @internal
  */
 export const AcknowledgePayload = Schema.Struct({
   AcknowledgedMessageType: Schema.optional(Schema.String),
   AcknowledgedMessageId: Schema.optional(Schema.String),
-  AcknowledgedMessageSequenceNumber: Schema.Number,
+  AcknowledgedMessageSequenceNumber: Schema.optional(Schema.Number),
   IsSequentialMessage: Schema.optional(Schema.Boolean)
 })
 
-const decodeAcknowledge = Schema.decodeUnknownEither(AcknowledgePayload)
-const FIELD_NAMES = new Map(Object.keys(AcknowledgePayload.fields).map((name) => [name.toLowerCase(), name]))
+/** An acknowledgement the engine can use: one that names a sequence number. @internal */
+export type Acknowledgement = typeof AcknowledgePayload.Type & { readonly AcknowledgedMessageSequenceNumber: number }
 
-/**
- * The object with its keys spelt as `AcknowledgePayload`'s fields where they match but for case, as Go's
- * `encoding/json` matches them (an exact match wins); anything else as it is.
- */
-const withFieldNames = (json: unknown): unknown => {
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return json
-  const named: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(json)) {
-    const name = FIELD_NAMES.get(key.toLowerCase())
-    if (name === undefined) continue
-    if (key === name || !(name in named)) named[name] = value
-  }
-  return named
-}
+const decodeAcknowledge = Schema.decodeUnknownEither(GoJson.lenient(AcknowledgePayload))
 const textDecoder = new TextDecoder()
 const textEncoder = new TextEncoder()
 
@@ -69,15 +58,17 @@ const textEncoder = new TextEncoder()
  * a malformed acknowledgement is ignored, never a defect.
  * @internal
  */
-export const readAcknowledge = (payload: Uint8Array): typeof AcknowledgePayload.Type | undefined => {
+export const readAcknowledge = (payload: Uint8Array): Acknowledgement | undefined => {
   let json: unknown
   try {
     json = JSON.parse(textDecoder.decode(payload))
   } catch {
     return undefined
   }
-  const decoded = decodeAcknowledge(withFieldNames(json))
-  return Either.isRight(decoded) ? decoded.right : undefined
+  const decoded = decodeAcknowledge(json)
+  return Either.isRight(decoded) && decoded.right.AcknowledgedMessageSequenceNumber !== undefined
+    ? decoded.right as Acknowledgement
+    : undefined
 }
 
 const CANONICAL_PARTS = [

@@ -25,6 +25,7 @@ import type * as DataChannel from "./dataChannel.js"
 import type * as Link from "./link.js"
 import type * as Resume from "./resume.js"
 import type * as SessionCipher from "../crypto/sessionCipher.js"
+import { readUint32 } from "../protocol/agentMessage.js"
 import { SessionError, sessionError } from "./sessionError.js"
 
 /** The version this client reports: above 1.2.331.0 so current agents turn smux keepalive off (section 18.1). */
@@ -345,7 +346,7 @@ export const deliverData = (state: SessionState, message: AgentMessage.AgentMess
 
 /** A Flag payload's value (4 bytes, big-endian); -1 for one of another length. @internal */
 export const flagOf = (view: Uint8Array): number =>
-  view.length === 4 ? ((view[0]! << 24) | (view[1]! << 16) | (view[2]! << 8) | view[3]!) >>> 0 : -1
+  view.length === 4 ? readUint32(view, 0) : -1
 
 /** The highest payload type this protocol defines: past it, a type is unknown. */
 const LAST_PAYLOAD_TYPE = AgentMessage.PayloadType.ExitCode

@@ -305,7 +305,8 @@ const readMessageType = (frame: Uint8Array): string => {
   return type
 }
 
-const readUint32 = (frame: Uint8Array, offset: number): number =>
+/** A big-endian 32-bit unsigned integer at `offset` (a header field, a Flag payload). @internal */
+export const readUint32 = (frame: Uint8Array, offset: number): number =>
   ((frame[offset]! << 24) | (frame[offset + 1]! << 16) | (frame[offset + 2]! << 8) | frame[offset + 3]!) >>> 0
 
 /** A big-endian 64-bit unsigned integer, or -1 when it is beyond 2^53. */

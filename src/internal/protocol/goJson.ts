@@ -349,26 +349,3 @@ export const Utf8FromBytes: Schema.Schema<string, Uint8Array> = Schema.transform
     encode: (text) => ParseResult.succeed(utf8Encoder.encode(text))
   }
 )
-
-/**
- * The fast path in front of `lenient` for a body exactly as Go writes it: the parsed JSON object when its keys
- * are exactly `names` (then no missing field or case variant can change what Go reads), else undefined (read it
- * with `lenient` and the schema then). Never throws.
- *
- * @internal
- */
-export const parseExact = <const Name extends string>(
-  bytes: Uint8Array,
-  names: ReadonlyArray<Name>
-): { readonly [K in Name]: unknown } | undefined => {
-  let json: unknown
-  try {
-    json = JSON.parse(utf8.decode(bytes))
-  } catch {
-    return undefined
-  }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined
-  if (Object.keys(json).length !== names.length) return undefined
-  for (const name of names) if (!Object.hasOwn(json, name)) return undefined
-  return json as { readonly [K in Name]: unknown }
-}

@@ -15,6 +15,7 @@ import * as AgentPayload from "../../AgentPayload.js"
 import type * as AgentSimulator from "../../AgentSimulator.js"
 import type * as DataChannel from "../channel/dataChannel.js"
 import type * as SessionCipher from "../crypto/sessionCipher.js"
+import { readUint32 } from "../protocol/agentMessage.js"
 import * as Version from "../protocol/version.js"
 import type * as SimulatorKms from "./kms.js"
 
@@ -217,7 +218,7 @@ export const deliver = (agent: AgentState, message: AgentMessage.AgentMessage, o
 
 /** A Flag payload's 4 big-endian bytes as a number (0 for any other length), as the agent reads it. */
 const readFlag = (p: Uint8Array): number =>
-  p.length === 4 ? ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0 : 0
+  p.length === 4 ? readUint32(p, 0) : 0
 
 /**
  * Counts one client data message against the service's message-rate cap: too many per second for too long closes
