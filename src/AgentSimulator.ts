@@ -276,14 +276,15 @@ export type DownloadPluginOptions = model.DownloadPluginOptions
 export const downloadPlugin: (bytes: Uint8Array, options?: DownloadPluginOptions) => Plugin = internal.downloadPlugin
 
 /**
- * What the service makes of a StartSession request: the port documents (the Port plugin), the command documents
- * (`AWS-StartNonInteractiveCommand`, `RemoteCommand.DOCUMENT_NAME`: the command plugin), no document or
- * `AWS-StartInteractiveCommand` (the shell plugin); the echo plugin for anything else.
+ * What the service makes of a StartSession request: the port documents (Port plugin), the command documents
+ * (`AWS-StartNonInteractiveCommand`, `RemoteCommand.DOCUMENT_NAME`: command plugin), none, `AWS-StartInteractiveCommand`
+ * or `RemoteCommand.INTERACTIVE_DOCUMENT_NAME` (shell plugin); else the echo plugin. `remote`: how commands run.
  *
  * @since 0.1.0
  * @category plugins
  */
-export const documentSpec: (request: SsmApi.StartSessionRequest) => SessionSpec = port.documentSpec
+export const documentSpec: (request: SsmApi.StartSessionRequest, remote?: SimulatorOptions["remoteProcess"]) => SessionSpec =
+  port.documentSpec
 
 /**
  * The `SsmApi` service backed by a simulator you provide: StartSession starts a simulated session whose behaviour
@@ -291,9 +292,8 @@ export const documentSpec: (request: SsmApi.StartSessionRequest) => SessionSpec 
  * for a session that timed out.
  *
  * It needs an `AgentSimulator` (a compiler error that says `Type 'AgentSimulator' is not assignable to type
- * 'never'` means none was provided): give it one that you keep using,
- * `layerSsmApi().pipe(Layer.provideMerge(AgentSimulator.layer(options)))`, or take `layerAll(options)`, which
- * starts its own and provides it too.
+ * 'never'` means none was provided): give it one that you keep using, `layerSsmApi().pipe(Layer.provideMerge(
+ * AgentSimulator.layer(options)))`, or take `layerAll(options)`, which starts its own and provides it too.
  *
  * @since 0.1.0
  * @category layers
@@ -314,15 +314,15 @@ export type Services = AgentSimulator | SsmApi.SsmApi | Resumer.Resumer | KmsApi
 /**
  * Everything a program needs to run against the simulator instead of AWS, in one self-contained Layer: a
  * simulator started with `options` (and stopped with the layer) as `AgentSimulator`, the `SsmApi` service backed
- * by it (StartSession runs what `options.sessionSpec` chooses, by default `documentSpec`: port forwarding dials
- * 127.0.0.1, `RemoteCommand` runs its command on this machine, shells run `/bin/sh`), its KMS as `KmsApi` (for
- * sessions encrypted with `kmsKeyId`), and the Node WebSocket (`NodeSession.layerWebSocketConstructor`).
+ * by it (StartSession runs what `options.sessionSpec` chooses, by default `documentSpec` with
+ * `options.remoteProcess`: port forwarding dials 127.0.0.1, `RemoteCommand` runs its command on this machine,
+ * shells run `sh`), its KMS as `KmsApi` (for sessions encrypted with `kmsKeyId`), and the Node WebSocket
+ * (`NodeSession.layerWebSocketConstructor`). To build the simulator yourself and keep using it, see `layerSsmApi`
+ * and `layerKmsApi`.
  *
  * ```ts
  * program.pipe(Effect.provide(AgentSimulator.layerAll({ messagesPerSecond: 0 })))
  * ```
- *
- * To build the simulator yourself and keep using it, see `layerSsmApi` and `layerKmsApi`.
  *
  * @since 0.2.0
  * @category layers
@@ -357,9 +357,9 @@ export const portPlugin: (options?: PortPluginOptions) => Plugin = port.portPlug
 export type CommandPluginOptions = model.CommandPluginOptions
 
 /**
- * The NonInteractiveCommands session as the agent runs it: the `commands` property in `sh -c` on this machine;
- * with the `separateOutputStream` property stdout as Output, stderr as StdErr and the exit code as an ExitCode
- * message (`EXIT_CODE: n`), otherwise both streams as Output and no exit code. The first 0x03 or 0x1c of an
+ * The NonInteractiveCommands session as the agent runs it: the `commands` property split into words, on this
+ * machine; with `separateOutputStream` stdout as Output, stderr as StdErr and the exit code as an ExitCode message
+ * (`EXIT_CODE: n`), otherwise both streams as Output once it exits, no exit code. The first 0x03 or 0x1c of an
  * input message sends SIGINT or SIGQUIT to the command's process alone (not its group), no further input is
  * read until it exits, and exit code 1 is reported, as the agent does; other input is ignored.
  *
@@ -377,9 +377,10 @@ export const commandPlugin: (options?: CommandPluginOptions) => Plugin = command
 export type ShellPluginOptions = model.ShellPluginOptions
 
 /**
- * A shell session as the agent runs it: `/bin/sh -i` (or the `commands` property) on this machine behind a
- * pseudo-terminal (util-linux `script`), resized by Size messages so that programs see the change, ending when
- * the shell exits.
+ * A shell session as the agent runs it: `sh` (or `sh -c` with the `commands` property), looked up on the
+ * command's PATH, on this machine behind a pseudo-terminal (a small Perl helper, as the agent's creack/pty), with
+ * the agent's environment; resized by Size messages so that programs see the change; output after a first wait
+ * of 1 s, in reads of at most 1024 bytes through the agent's processStdoutData; ending when the pty closes.
  *
  * @since 0.1.0
  * @category plugins

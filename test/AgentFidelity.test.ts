@@ -183,3 +183,70 @@ describe("the simulator's hardening", () => {
       assert.strictEqual(code, 4001)
     }))
 })
+
+describe("the agent's output path for commands (shell.go processStdoutData)", () => {
+  const list = (bytes: Uint8Array) => Array.from(bytes)
+
+  type Item = { readonly kind: "Output" | "StdErr" | "Payload"; readonly bytes: Uint8Array }
+
+  /** a session's Output, StdErr and other payloads, in order, until it closes */
+  const drain = (response: AgentSimulator.StartSessionResponse) =>
+    Effect.gen(function*() {
+      const session = yield* openSession(response)
+      const items = yield* Stream.runCollect(Stream.merge(
+        session.output.pipe(Stream.map((bytes): Item => ({ kind: "Output", bytes }))),
+        session.events.pipe(Stream.filterMap((event): Option.Option<Item> =>
+          event._tag === "StdErr"
+            ? Option.some({ kind: "StdErr", bytes: event.bytes })
+            : event._tag === "Payload"
+            ? Option.some({ kind: "Payload", bytes: event.bytes })
+            : Option.none()
+        ))
+      ))
+      const of = (kind: string) => Array.from(items).filter((item) => item.kind === kind).flatMap((item) => list(item.bytes))
+      return { output: of("Output"), stderr: of("StdErr"), payloads: of("Payload") }
+    })
+
+  const cut = "printf 'a\\357\\277\\275bcde\\342\\202'; printf 'e\\342\\202' >&2"
+
+  it.live("separate streams: U+FFFD mid-stream arrives as EF, a trailing E2 82 is lost, on stdout and on stderr", () =>
+    Effect.gen(function*() {
+      const agent = yield* RemoteCommand.exec({ target: "i-1", command: cut }).pipe(Effect.provide(simulatedAwsLayer()))
+      assert.deepStrictEqual(list(agent.stdout), [0x61, 0xef, 0x62, 0x63, 0x64, 0x65])
+      assert.deepStrictEqual(list(agent.stderr), [0x65])
+      assert.strictEqual(agent.exitCode, 0)
+      // stdoutData "exact", kinder than the agent: every byte
+      const exact = yield* RemoteCommand.exec({ target: "i-1", command: cut }).pipe(
+        Effect.provide(simulatedAwsLayer({ remoteProcess: { stdoutData: "exact" } }))
+      )
+      assert.deepStrictEqual(list(exact.stdout), [0x61, 0xef, 0xbf, 0xbd, 0x62, 0x63, 0x64, 0x65, 0xe2, 0x82])
+      assert.deepStrictEqual(list(exact.stderr), [0x65, 0xe2, 0x82])
+    }), 30_000)
+
+  it.scopedLive("the separator prefix goes after the bytes held back: a last read ending 0xFF \\n sends the prefix and what came before", () =>
+    Effect.gen(function*() {
+      const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
+      const response = yield* simulator.startSession({
+        plugin: AgentSimulator.commandPlugin(),
+        properties: { linux: { commands: "printf 'a\\377\\n'", separateOutputStream: true, stdOutSeparatorPrefix: "P:" } }
+      })
+      const { output, payloads } = yield* drain(response)
+      // "P:" + "a"; FF and the newline are within the last 3 bytes of the last read: held, never sent
+      assert.deepStrictEqual(output, [0x50, 0x3a, 0x61])
+      assert.strictEqual(new TextDecoder().decode(Uint8Array.from(payloads)), "EXIT_CODE: 0")
+    }), 30_000)
+
+  it.scopedLive("without separate streams (AWS-StartNonInteractiveCommand): one file, sent once the command has exited, in the order written", () =>
+    Effect.gen(function*() {
+      const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0 })
+      const response = yield* simulator.startSession(AgentSimulator.documentSpec({
+        target: "i-1",
+        documentName: "AWS-StartNonInteractiveCommand",
+        parameters: { command: ["sh -c 'echo a; echo b >&2; echo c; printf \"x\\342\\202\"'"] }
+      }))
+      const { output, payloads, stderr } = yield* drain(response)
+      // stdout and stderr in the file's order; the trailing E2 82 held back and lost; no StdErr, no exit code
+      assert.strictEqual(new TextDecoder().decode(Uint8Array.from(output)), "a\nb\nc\nx")
+      assert.deepStrictEqual([stderr, payloads], [[], []])
+    }), 30_000)
+})

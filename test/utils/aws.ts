@@ -30,7 +30,8 @@ export const simulatedAwsLayer = (options: SimulatedAwsOptions = {}) =>
 export const simulatedAws = (options: SimulatedAwsOptions = {}) =>
   Effect.gen(function*() {
     const requests: Array<SsmApi.StartSessionRequest> = []
-    const spec = options.sessionSpec ?? AgentSimulator.documentSpec
+    const spec = options.sessionSpec ??
+      ((request: SsmApi.StartSessionRequest) => AgentSimulator.documentSpec(request, options.remoteProcess))
     const context = yield* Layer.build(simulatedAwsLayer({
       ...options,
       sessionSpec: (request) => {

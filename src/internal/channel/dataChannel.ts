@@ -54,8 +54,13 @@ export interface Channel {
   /**
    * sends `bytes` as sequenced data messages of at most 1024 bytes (one empty message for empty bytes);
    * completes once the last one has a sequence number and was first written. `bytes` must not change until then.
+   * `chunkSize` (default 1024) is the simulated agent's: it sends what its shell read as one message.
    */
-  readonly send: (payloadType: AgentMessage.PayloadType, bytes: Uint8Array) => Effect.Effect<void, ChannelFailure>
+  readonly send: (
+    payloadType: AgentMessage.PayloadType,
+    bytes: Uint8Array,
+    chunkSize?: number
+  ) => Effect.Effect<void, ChannelFailure>
   /** feeds one received frame; synchronous, in arrival order */
   readonly receive: (frame: Uint8Array) => void
   /** completes when the channel fails (give-up, transport, or `close`) */
@@ -120,10 +125,10 @@ export const make = (options: ChannelOptions): Effect.Effect<Channel, never, Sco
     yield* FiberSet.run(fibers, state.sender.resendLoop(state))
     if (state.repeatAckAfter > 0) yield* FiberSet.run(fibers, repeatAckLoop(state))
     return {
-      send: (payloadType, bytes) =>
+      send: (payloadType, bytes, chunkSize) =>
         Effect.suspend(() => {
           if (state.failure !== undefined) return Effect.fail(state.failure)
-          const done = enqueue(state, payloadType, bytes)
+          const done = enqueue(state, payloadType, bytes, chunkSize)
           return done === undefined ? Effect.void : Deferred.await(done)
         }),
       receive: (frame) => receive(state, frame),

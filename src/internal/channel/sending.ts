@@ -115,25 +115,26 @@ export const onAck = (state: ChannelState, message: AgentMessage.AgentMessage, n
 }
 
 /**
- * Queues `bytes` as chunks of at most `CHUNK_SIZE` (one empty chunk for empty bytes, if the sender accepts it);
+ * Queues `bytes` as chunks of at most `chunkSize` (`CHUNK_SIZE` by default; one empty chunk for empty bytes, if the sender accepts it);
  * returns the Deferred completed once the last one was first written, or undefined when nothing is queued.
  * @internal
  */
 export const enqueue = (
   state: ChannelState,
   payloadType: AgentMessage.PayloadType,
-  bytes: Uint8Array
+  bytes: Uint8Array,
+  chunkSize: number = CHUNK_SIZE
 ): Deferred.Deferred<void, ChannelFailure> | undefined => {
   if (!state.sender.accepts(bytes)) return undefined
   const done = Deferred.unsafeMake<void, ChannelFailure>(FiberId.none)
-  if (bytes.length <= CHUNK_SIZE) {
+  if (bytes.length <= chunkSize) {
     state.outgoing.push({ payloadType, payload: bytes, done })
   } else {
-    for (let offset = 0; offset < bytes.length; offset += CHUNK_SIZE) {
-      const last = offset + CHUNK_SIZE >= bytes.length
+    for (let offset = 0; offset < bytes.length; offset += chunkSize) {
+      const last = offset + chunkSize >= bytes.length
       state.outgoing.push({
         payloadType,
-        payload: bytes.subarray(offset, offset + CHUNK_SIZE),
+        payload: bytes.subarray(offset, offset + chunkSize),
         done: last ? done : undefined
       })
     }

@@ -210,6 +210,9 @@ export const pluginIO = (agent: AgentState, channel: DataChannel.Channel): Agent
       return chunk
     })),
     write: (bytes) => writeOutput(AgentMessage.PayloadType.Output, bytes),
+    // dc.go SendStreamDataMessage sends what it is given as one message: a shell's read with the bytes
+    // processStdoutData held before it, up to 1027
+    writeMessage: (payloadType, bytes) => Effect.ignore(channel.send(payloadType, bytes, Math.max(1, bytes.length))),
     writeStdErr: (bytes) => writeOutput(AgentMessage.PayloadType.StdErr, bytes),
     writeExitCode: (code) => writeOutput(AgentMessage.PayloadType.ExitCode, textEncoder.encode(`EXIT_CODE: ${code}`)),
     sendFlag: (flag) => writeOutput(AgentMessage.PayloadType.Flag, new Uint8Array([0, 0, 0, flag])),

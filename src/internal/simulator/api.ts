@@ -130,8 +130,8 @@ export const documentFailure = (problem: Documents.RequestProblem): ApiFailure =
 /**
  * The service's answer to a StartSession request: TargetNotConnected for a managed node whose agent is not
  * online (or, when `instances` lists the account's nodes, one it does not list); with `sessionSpec`, what it
- * says; otherwise the document's plugin (`port.documentSpec`) after the service's checks of the document and its
- * parameters (InvalidDocument, InvalidParameters).
+ * says; otherwise the document's plugin (`port.documentSpec`, with `remoteProcess`) after the service's checks of
+ * the document and its parameters (InvalidDocument, InvalidParameters).
  * @internal
  */
 export const startSpec = (
@@ -148,7 +148,7 @@ export const startSpec = (
   const problem = state.createdDocuments.has(request.documentName ?? "")
     ? undefined
     : Documents.checkRequest(request.documentName, request.parameters ?? {})
-  return problem !== undefined ? Either.left(documentFailure(problem)) : Either.right(Port.documentSpec(request))
+  return problem !== undefined ? Either.left(documentFailure(problem)) : Either.right(Port.documentSpec(request, state.options.remoteProcess))
 }
 
 /** What CreateDocument is given. @internal */

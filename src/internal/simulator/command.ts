@@ -4,9 +4,10 @@
  * the command is split into words as google/shlex splits them and run without a shell
  * (`sh -c '…'` in the command for shell syntax); with `separateOutputStream` stdout goes as Output (after the
  * separator prefix, if any), stderr as StdErr and the exit code as `EXIT_CODE: n`, otherwise both streams as
- * Output and no exit code. Input bytes 0x03 and 0x1c send SIGINT and SIGQUIT to the command's process alone
- * (not its group), after which the agent reads no input until the command exits, and reports exit code 1; all
- * other input is ignored.
+ * Output and no exit code (the output then comes only once the command has exited, as the agent reads it from
+ * a file). Either way every read goes through the agent's processStdoutData (`commandOutput.ts`). Input bytes
+ * 0x03 and 0x1c send SIGINT and SIGQUIT to the command's process alone (not its group), after which the agent
+ * reads no input until the command exits, and reports exit code 1; all other input is ignored.
  *
  * Each behaviour names the agent file and function it comes from (`aws/amazon-ssm-agent`, under `agent/`).
  *
@@ -16,10 +17,13 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Os from "node:os"
+import * as AgentMessage from "../../AgentMessage.js"
 import type * as AgentSimulator from "../../AgentSimulator.js"
+import * as CommandOutput from "./commandOutput.js"
 import * as SimulatorProcess from "./process.js"
 import { plan, type ShellConfig } from "./shellProperties.js"
 
@@ -83,8 +87,10 @@ export const shlexSplit = (input: string): Either.Either<Array<string>, string> 
  * `TERM=xterm-256color`, `LANG=C.UTF-8` when LANG is unset, and HOME `/root` with `runAsElevated`, otherwise
  * `/home/<session user>` (ssm-user when the agent runs as root, else the agent's own user). The simulator does
  * not switch users.
+ *
+ * @internal
  */
-const commandEnv = (config: ShellConfig): NodeJS.ProcessEnv => {
+export const commandEnv = (config: ShellConfig): NodeJS.ProcessEnv => {
   const sessionUser = process.getuid?.() === 0 ? "ssm-user" : Os.userInfo().username
   return {
     ...process.env,
@@ -109,29 +115,20 @@ const startError = (program: string, error: NodeJS.ErrnoException | undefined): 
 }
 
 const textEncoder = new TextEncoder()
-const NEWLINE = 0x0a
 
 /**
  * `session/shell/shell.go` setupRoutineToWriteCmdPipelineOutput: the pipe read in pieces of at most
- * 1024 − prefix bytes, the separator prefix put before the first non-empty piece and before every piece that
- * follows one ending in a newline.
+ * 1024 − prefix bytes, each with the separator prefix as the agent adds it and through processStdoutData
+ * (`commandOutput.ts` `pipelineReader`).
  */
-const withPrefix = (prefix: string, write: (bytes: Uint8Array) => Effect.Effect<void>) => {
-  if (prefix === "") return write
-  const marker = textEncoder.encode(prefix)
-  const piece = 1024 - marker.length
-  let needPrefix = true
-  return (bytes: Uint8Array) =>
-    Effect.forEach(Array.from({ length: Math.ceil(bytes.length / piece) }, (_, n) => n * piece), (start) => {
-      const read = bytes.subarray(start, start + piece)
-      const out = needPrefix ? new Uint8Array(marker.length + read.length) : read
-      if (needPrefix) {
-        out.set(marker)
-        out.set(read, marker.length)
-      }
-      needPrefix = read[read.length - 1] === NEWLINE
-      return write(out)
-    }, { discard: true })
+const pipelinePump = (
+  pipe: NodeJS.ReadableStream,
+  prefix: string,
+  mode: "agent" | "exact",
+  write: (bytes: Uint8Array) => Effect.Effect<void>
+) => {
+  const reader = CommandOutput.pipelineReader(prefix, mode)
+  return SimulatorProcess.pump(pipe, reader.size, reader.transform, write)
 }
 
 /**
@@ -178,9 +175,21 @@ export const commandPlugin = (options: AgentSimulator.CommandPluginOptions = {})
         const [program, ...args] = words.right as [string, ...Array<string>]
         // Node refuses these before trying (Go's exec fails on them too)
         const startable = program !== "" && !words.right.some((word) => word.includes("\u0000"))
+        const mode = options.stdoutData ?? "agent"
+        // shell_unix.go StartCommandExecutor: without separate streams, stdout and stderr go to one file
+        const file = separate ? undefined : yield* CommandOutput.outputFile
         const child = startable
-          ? yield* SimulatorProcess.spawn(program, args, { stdin: false, env: commandEnv(config) })
+          ? yield* SimulatorProcess.spawn(program, args, {
+            stdin: false,
+            env: { ...commandEnv(config), ...options.environment },
+            output: file?.fd
+          })
           : undefined
+        // read from the start (Node throws away the output of a child that exits before anything reads it)
+        const pipes = child === undefined || !separate ? undefined : yield* Effect.forkScoped(Effect.all([
+          pipelinePump(child.stdout!, config.stdOutSeparatorPrefix, mode, (bytes) => io.writeMessage(AgentMessage.PayloadType.Output, bytes)),
+          pipelinePump(child.stderr!, config.stdErrSeparatorPrefix, mode, (bytes) => io.writeMessage(AgentMessage.PayloadType.StdErr, bytes))
+        ], { concurrency: 2, discard: true }))
         const failed = child === undefined ? Option.some(undefined) : yield* SimulatorProcess.started(child)
         if (child === undefined || Option.isSome(failed)) {
           // shell.go processCommandsWithOutputStreamSeparate: Start failed, EXIT_CODE: 1 at once; then
@@ -211,27 +220,30 @@ export const commandPlugin = (options: AgentSimulator.CommandPluginOptions = {})
             exited
           )
         }))
+        if (pipes === undefined) {
+          // shell.go processCommandsWithExec: Wait (the handler's after a signal, the plugin's otherwise: both
+          // return once the command exits), then writePump sends the output file; no exit code
+          yield* exited
+          return yield* CommandOutput.sendOutputFile(file!.path, mode, (bytes) => io.writeMessage(AgentMessage.PayloadType.Output, bytes))
+        }
         // shell.go processCommandsWithOutputStreamSeparate: both pipes to their end, then Wait. After a signal the
         // handler's Wait collects the command as soon as it exits and, as exec.Cmd.Wait does, closes the pipes:
         // what is still unread, or written later by what the command started, is lost
-        const pipes = SimulatorProcess.pipeOutput(
-          child,
-          separate ? withPrefix(config.stdOutSeparatorPrefix, io.write) : io.write,
-          separate ? withPrefix(config.stdErrSeparatorPrefix, io.writeStdErr) : io.write
-        )
         const collectedByHandler = Deferred.await(signalled).pipe(
           Effect.zipRight(exited),
           // the pumps read what had reached them as the process exited
           Effect.zipRight(Effect.sleep(PIPE_DRAIN))
         )
-        yield* Effect.raceFirst(pipes, collectedByHandler)
+        yield* Effect.raceFirst(Fiber.join(pipes), collectedByHandler)
+        // the handler won: the pipes are closed, nothing more is read from them
+        yield* Fiber.interrupt(pipes)
         const code = (yield* Deferred.isDone(signalled)) ? 1 : yield* exited
         // shell.go sendExitCode, after both pipes end and the command is waited for. Once the handler has waited
         // for the command, the plugin's own Wait fails ("Wait was already called", or ECHILD) and the code sent is
         // appconfig.ErrorExitCode (1). The two Waits race when both pipes end as the command exits, and the
         // plugin's may win (the command's code, or -1 when a signal killed it); when what the command started
         // still holds a pipe, the handler's always wins. The simulator plays that case: 1.
-        if (separate) yield* io.writeExitCode(code)
+        yield* io.writeExitCode(code)
       })
   }
 }

@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import * as FramedCommand from "../tunnels/framedCommand.js"
 import { DOCUMENT_CONTENT, DOCUMENT_NAME } from "../tunnels/remoteCommand.js"
 
 /** @internal */
@@ -40,6 +41,11 @@ export const documents: Readonly<Record<string, DocumentInfo>> = {
     sessionType: "NonInteractiveCommands",
     parameters: Object.keys(DOCUMENT_CONTENT.parameters),
     required: Object.keys(DOCUMENT_CONTENT.parameters)
+  },
+  [FramedCommand.DOCUMENT_NAME]: {
+    sessionType: "InteractiveCommands",
+    parameters: Object.keys(FramedCommand.DOCUMENT_CONTENT.parameters),
+    required: Object.keys(FramedCommand.DOCUMENT_CONTENT.parameters)
   },
   "SSM-SessionManagerRunShell": { sessionType: "Standard_Stream", parameters: [], required: [] }
 }

@@ -9,6 +9,7 @@ import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type * as AgentMessage from "../../AgentMessage.js"
 import type * as SsmApi from "../../SsmApi.js"
 
 /**
@@ -110,6 +111,11 @@ export interface PluginIO {
   /** Output to the client, in messages of at most 1024 bytes */
   readonly write: (bytes: Uint8Array) => Effect.Effect<void>
   readonly writeStdErr: (bytes: Uint8Array) => Effect.Effect<void>
+  /**
+   * one data message of `bytes` whatever its length, as the agent sends what a plugin read (a shell's read of
+   * 1024 bytes with up to 3 bytes `processStdoutData` held before it)
+   */
+  readonly writeMessage: (payloadType: AgentMessage.PayloadType, bytes: Uint8Array) => Effect.Effect<void>
   readonly writeExitCode: (code: number) => Effect.Effect<void>
   readonly sendFlag: (flag: number) => Effect.Effect<void>
   /**
@@ -216,6 +222,11 @@ export interface SimulatorOptions {
    */
   readonly onAcknowledged?: ((millis: number) => void) | undefined
   /**
+   * how the sessions `documentSpec` starts run their shells and commands (their environment, and the agent's
+   * output path or exact bytes), for StartSession over `layerAll`'s `SsmApi` and over the HTTP API (`endpoint`)
+   */
+  readonly remoteProcess?: RemoteProcessOptions | undefined
+  /**
    * the managed nodes DescribeInstanceInformation lists (filters `tag:<key>`, `InstanceIds`, `PingStatus`). Default
    * one online node, `i-simulated`, tagged `Name=simulated`
    */
@@ -291,7 +302,7 @@ export interface PortPluginOptions {
  * @since 0.1.0
  * @category plugins
  */
-export interface CommandPluginOptions {
+export interface CommandPluginOptions extends RemoteProcessOptions {
   /** default `NonInteractiveCommands` */
   readonly sessionType?: string | undefined
 }
@@ -300,11 +311,34 @@ export interface CommandPluginOptions {
  * @since 0.1.0
  * @category plugins
  */
-export interface ShellPluginOptions {
+export interface ShellPluginOptions extends RemoteProcessOptions {
   /** default `Standard_Stream` */
   readonly sessionType?: string | undefined
   /** default false: shells without KMS start without a handshake, the first output making the session ready */
   readonly requireHandshake?: boolean | undefined
+}
+
+/**
+ * How the simulated agent runs shells and commands on this machine (the shell and command plugins, and
+ * `documentSpec`).
+ *
+ * @since 0.4.0
+ * @category plugins
+ */
+export interface RemoteProcessOptions {
+  /**
+   * set over the environment the agent gives its commands (this process's, with `TERM=xterm-256color`, `LANG`
+   * when unset and `HOME`): `{ PATH: "/tmp/applets" }`, say, runs `sh` and every tool from a directory of busybox
+   * applets, as on a minimal image
+   */
+  readonly environment?: Readonly<Record<string, string>> | undefined
+  /**
+   * what the agent's output path does to the bytes a shell or command writes: `agent` (default) puts every read
+   * through the agent's processStdoutData: trailing bytes of an unfinished UTF-8 sequence are held for the next
+   * read and lost when the output ends there, and a literal U+FFFD (EF BF BD) is sent as EF alone; `exact` sends
+   * the bytes as they are, kinder than any real agent. See `src/internal/simulator/AGENT-BEHAVIOUR.md`
+   */
+  readonly stdoutData?: "agent" | "exact" | undefined
 }
 
 /**

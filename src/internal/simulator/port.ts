@@ -14,10 +14,12 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as AgentMessage from "../../AgentMessage.js"
 import type * as AgentSimulator from "../../AgentSimulator.js"
+import type { RemoteProcessOptions } from "./model.js"
 import * as NodeNetTransport from "../../NodeNetTransport.js"
 import * as Smux from "../../Smux.js"
 import type * as SsmApi from "../../SsmApi.js"
 import { echoPlugin } from "./agent.js"
+import * as FramedCommand from "../tunnels/framedCommand.js"
 import { DOCUMENT_CONTENT, DOCUMENT_NAME } from "../tunnels/remoteCommand.js"
 import { commandPlugin } from "./command.js"
 import { plan } from "./shellProperties.js"
@@ -250,7 +252,8 @@ const replaceParameters = (input: unknown, values: Readonly<Record<string, unkno
  */
 export const documentContentSpec = (
   content: SessionDocumentContent,
-  request: SsmApi.StartSessionRequest
+  request: SsmApi.StartSessionRequest,
+  remote: RemoteProcessOptions = {}
 ): AgentSimulator.SessionSpec => {
   const properties = replaceParameters(content.properties ?? null, documentParameters(content, request)) as
     | Readonly<Record<string, unknown>>
@@ -259,10 +262,10 @@ export const documentContentSpec = (
     case "NonInteractiveCommands":
     case "InteractiveCommands": {
       const plugin = content.sessionType === "NonInteractiveCommands"
-        ? commandPlugin()
+        ? commandPlugin(remote)
         // the agent's InteractiveCommands asks for no handshake without KMS (session/plugins/singlecommand/
         // singlecommand.go RequireHandshake), so a client sees what a shell's client sees
-        : shellPlugin({ sessionType: "InteractiveCommands", requireHandshake: false })
+        : shellPlugin({ ...remote, sessionType: "InteractiveCommands", requireHandshake: false })
       const next = plan(content.sessionType, properties)
       return next._tag === "FailBeforeHandshake"
         ? { plugin: { ...plugin, requireHandshake: false }, properties }
@@ -273,7 +276,7 @@ export const documentContentSpec = (
     case "Port":
       return { plugin: portPlugin(), properties }
     default:
-      return { plugin: shellPlugin(), properties }
+      return { plugin: shellPlugin(remote), properties }
   }
 }
 
@@ -287,7 +290,10 @@ export const documentContentSpec = (
  * shell) starts the shell plugin. Anything else: the echo plugin.
  * @internal
  */
-export const documentSpec = (request: SsmApi.StartSessionRequest): AgentSimulator.SessionSpec => {
+export const documentSpec = (
+  request: SsmApi.StartSessionRequest,
+  remote: RemoteProcessOptions = {}
+): AgentSimulator.SessionSpec => {
   switch (request.documentName) {
     case "AWS-StartPortForwardingSession":
       return {
@@ -311,14 +317,16 @@ export const documentSpec = (request: SsmApi.StartSessionRequest): AgentSimulato
     case "AWS-StartSSHSession":
       return { plugin: portPlugin(), properties: { portNumber: first(request, "portNumber", "22") } }
     case "AWS-StartNonInteractiveCommand":
-      return documentContentSpec(awsCommandDocument("NonInteractiveCommands"), request)
+      return documentContentSpec(awsCommandDocument("NonInteractiveCommands"), request, remote)
     case "AWS-StartInteractiveCommand":
-      return documentContentSpec(awsCommandDocument("InteractiveCommands"), request)
+      return documentContentSpec(awsCommandDocument("InteractiveCommands"), request, remote)
     case DOCUMENT_NAME:
-      return documentContentSpec(DOCUMENT_CONTENT, request)
+      return documentContentSpec(DOCUMENT_CONTENT, request, remote)
+    case FramedCommand.DOCUMENT_NAME:
+      return documentContentSpec(FramedCommand.DOCUMENT_CONTENT, request, remote)
     case undefined:
     case "SSM-SessionManagerRunShell":
-      return { plugin: shellPlugin() }
+      return { plugin: shellPlugin(remote) }
     default:
       return { plugin: echoPlugin() }
   }

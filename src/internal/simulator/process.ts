@@ -4,7 +4,9 @@
  *
  * @internal
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -26,12 +28,18 @@ const spawnErrors = new WeakMap<ChildProcess.ChildProcess, NodeJS.ErrnoException
 export const spawn = (
   command: string,
   args: ReadonlyArray<string>,
-  options: { readonly stdin: boolean; readonly env?: NodeJS.ProcessEnv | undefined }
+  options: {
+    readonly stdin: boolean
+    readonly env?: NodeJS.ProcessEnv | undefined
+    /** a file descriptor for both stdout and stderr, instead of two pipes */
+    readonly output?: number | undefined
+  }
 ): Effect.Effect<ChildProcess.ChildProcess, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
+      const output = options.output ?? "pipe"
       const child = ChildProcess.spawn(command, args, {
-        stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+        stdio: [options.stdin ? "pipe" : "ignore", output, output],
         detached: true,
         ...(options.env === undefined ? {} : { env: options.env })
       })
@@ -39,6 +47,9 @@ export const spawn = (
       child.on("error", (error: NodeJS.ErrnoException) => {
         if (child.pid === undefined) spawnErrors.set(child, error)
       })
+      // a write to a command that has exited fails (EPIPE): the agent's pty write just fails, and the session
+      // ends with the command; never an uncaught error
+      child.stdin?.on("error", () => {})
       return child
     }),
     (child) =>
@@ -61,16 +72,43 @@ export const started = (child: ChildProcess.ChildProcess): Effect.Effect<Option.
     child.once("error", (error: NodeJS.ErrnoException) => resume(Effect.succeedSome(error)))
   })
 
-/** Copies stdout and stderr (both piped by `spawn`) to their writers until both end. @internal */
-export const pipeOutput = (
-  child: ChildProcess.ChildProcess,
-  stdout: (bytes: Uint8Array) => Effect.Effect<void>,
-  stderr: (bytes: Uint8Array) => Effect.Effect<void>
+/**
+ * The agent's output pumps (`shell.go` writePump, setupRoutineToWriteCmdPipelineOutput): `readable` read in pieces
+ * of at most `size` bytes, each put through `transform` (processStdoutData, or the separator prefix and it), and
+ * what that gives sent unless empty (the agent sends no empty message). Ends with the readable, or when it fails
+ * (the agent's read error). @internal
+ */
+export const pump = (
+  readable: NodeJS.ReadableStream,
+  size: number,
+  transform: (read: Uint8Array) => Uint8Array,
+  write: (bytes: Uint8Array) => Effect.Effect<void>,
+  initialWait: Duration.DurationInput = 0
 ): Effect.Effect<void> =>
-  Effect.all([
-    Stream.runForEach(fromReadable(() => child.stdout!, (error) => error), stdout),
-    Stream.runForEach(fromReadable(() => child.stderr!, (error) => error), stderr)
-  ], { concurrency: 2, discard: true }).pipe(Effect.ignore)
+  Effect.gen(function*() {
+    // the first read waits (writePump's initialWaitSecond); the readable is paused meanwhile
+    const waiting = yield* Effect.fork(Effect.sleep(initialWait))
+    let waited = false
+    const send = (read: Uint8Array) => {
+      const bytes = transform(read)
+      return bytes.length === 0 ? Effect.void : write(bytes)
+    }
+    const take = (chunk: Uint8Array) =>
+      chunk.length <= size
+        ? send(chunk)
+        : Effect.forEach(
+          Array.from({ length: Math.ceil(chunk.length / size) }, (_, n) => n * size),
+          (start) => send(chunk.subarray(start, start + size)),
+          { discard: true }
+        )
+    yield* Stream.runForEach(fromReadable(() => readable, (error) => error), (chunk) => {
+      if (waited) return take(chunk)
+      return Effect.zipRight(Fiber.join(waiting), Effect.suspend(() => {
+        waited = true
+        return take(chunk)
+      }))
+    })
+  }).pipe(Effect.ignore)
 
 const codeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
   code ?? (signal !== null ? 128 + (Os.constants.signals[signal] ?? 0) : 1)

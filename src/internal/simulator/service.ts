@@ -181,7 +181,7 @@ export const layerAll = (
   options: AgentSimulator.SimulatorOptions
 ): Layer.Layer<AgentSimulator.Services, AgentSimulator.SimulatorError> =>
   Layer.mergeAll(
-    layerSsmApi(options.sessionSpec ?? Port.documentSpec),
+    layerSsmApi(options.sessionSpec ?? ((request) => Port.documentSpec(request, options.remoteProcess))),
     layerKmsApi,
     NodeSession.layerWebSocketConstructor
   ).pipe(Layer.provideMerge(Layer.scoped(simulatorTag, make(options))))

@@ -1,43 +1,33 @@
 /**
- * The simulator's shell plugin: a real `/bin/sh` on this machine behind a pseudo-terminal made by util-linux
- * `script` (no native module needed), as the agent runs shells (AGENT-PROTOCOL.md section 13): Size messages
- * resize the pty (`stty -F` on its device, so programs get SIGWINCH), input goes to the pty unchanged (its line
- * discipline turns 0x03 into SIGINT), and the session ends when the shell exits. Standard_Stream runs a shell
- * whatever the properties say; InteractiveCommands runs the `commands` of the properties' `linux` key.
+ * The simulator's shell plugin, as the agent runs Standard_Stream and InteractiveCommands sessions
+ * (`agent/session/shell/shell_unix.go` StartCommandExecutor, `shell.go` executeCommandsWithPty; AGENT-PROTOCOL.md
+ * section 13): `sh` (Standard_Stream, or empty commands) or `sh -c <commands>` (the properties' `linux` key), `sh`
+ * looked up on the command's PATH, on a pseudo-terminal (`pty.ts`), with the agent's environment
+ * (`command.ts` `commandEnv`). Input goes to the pty unchanged (its line discipline turns 0x03 into SIGINT, unless
+ * the command set raw mode); Size messages resize the pty (`stty -F` on its device, so programs get SIGWINCH). The
+ * output goes as the agent's writePump sends it: a first wait of 1 s, then reads of at most 1024 bytes, each
+ * through processStdoutData (`stdoutData.ts`); the session ends when reading the pty fails, bytes still held back
+ * lost.
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs"
+import * as AgentMessage from "../../AgentMessage.js"
 import type * as AgentSimulator from "../../AgentSimulator.js"
+import { commandEnv } from "./command.js"
 import * as SimulatorProcess from "./process.js"
+import * as Pty from "./pty.js"
 import * as ShellProperties from "./shellProperties.js"
+import * as StdoutData from "./stdoutData.js"
 
-/** The terminal device of `script`'s child (the shell), once it exists. */
-const ptyOf = (scriptPid: number): string | undefined => {
-  for (const entry of Fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
-      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
-      if (parent === scriptPid) {
-        const device = Fs.readlinkSync(`/proc/${entry}/fd/0`)
-        if (device.startsWith("/dev/pts/")) return device
-      }
-    } catch {
-      // a process that ended while we looked
-    }
-  }
-  return undefined
-}
-
-const stty = (device: string, cols: number, rows: number) =>
-  Effect.async<void>((resume) => {
-    ChildProcess.execFile("stty", ["-F", device, "rows", String(rows), "cols", String(cols)], () => resume(Effect.void))
-  })
+/** `shell.go` executeCommandsWithPty: `setupRoutineToWriteCommandOutput(…, 1)`, writePump's "wait for all input commands to run" */
+const INITIAL_WAIT = "1 second"
+/** `mgsConfig.StreamDataPayloadSize`: writePump's read buffer */
+const READ_SIZE = 1024
 
 /** @internal */
 export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): AgentSimulator.Plugin => ({
@@ -52,31 +42,66 @@ export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): Ag
       // ends at once, sending nothing, when they are empty or do not read (singlecommand.go Execute)
       const next = ShellProperties.plan(options.sessionType ?? "Standard_Stream", io.properties)
       if (next._tag !== "Run") return
-      const command = next.config.commands.trim() === "" ? "/bin/sh -i" : next.config.commands
-      const child = yield* SimulatorProcess.spawn("script", ["-qfec", command, "/dev/null"], {
+      // StartCommandExecutor: exec.Command("sh") for empty commands, else "sh" with utility.ShellPluginCommandArgs
+      // ("-c") and the commands
+      const argv = next.config.commands.trim() === "" ? ["sh"] : ["sh", "-c", next.config.commands]
+      const { args, program } = Pty.ptyCommand(argv)
+      const child = yield* SimulatorProcess.spawn(program, args, {
         stdin: true,
-        env: { ...process.env, PS1: "$ ", TERM: "xterm" }
+        env: { ...commandEnv(next.config), ...options.environment }
       })
-      const device = Effect.suspend(() => {
-        const found = child.pid === undefined ? undefined : ptyOf(child.pid)
-        return found === undefined ? Effect.fail("no pty yet") : Effect.succeed(found)
+      // at the session's end the agent kills the command (execcmd.go Kill: the process alone) and closes the pty
+      // (what else holds it gets SIGHUP); this runs before `spawn`'s release kills the helper's process group
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          const command = child.pid === undefined ? undefined : Pty.commandOf(child.pid)
+          if (command === undefined) return
+          try {
+            process.kill(command.pid, "SIGKILL")
+          } catch {
+            // it ended meanwhile
+          }
+        })
+      )
+      // read from the start (Node throws away the output of a child that exits before anything reads it), and
+      // sent from writePump's first read, after its first wait
+      const data = StdoutData.processor(options.stdoutData ?? "agent")
+      // each read one message (dc.go SendStreamDataMessage), held bytes and all
+      const send = (bytes: Uint8Array) => io.writeMessage(AgentMessage.PayloadType.Output, bytes)
+      const output = yield* Effect.forkScoped(
+        SimulatorProcess.pump(child.stdout!, READ_SIZE, data.write, send, INITIAL_WAIT)
+      )
+      // the helper's own failures (no /dev/ptmx, `sh` not found) come on its stderr
+      yield* Effect.forkScoped(SimulatorProcess.pump(child.stderr!, READ_SIZE, (bytes) => bytes, send))
+      const failed = yield* SimulatorProcess.started(child)
+      if (Option.isSome(failed)) {
+        // shell_unix.go StartCommandExecutor: "Failed to start pty" fails the plugin
+        return yield* Effect.fail(new Error(`Failed to start pty: ${program}: ${failed.value.message}`))
+      }
+      // the pty's device, for Size messages: looked for once one comes (a command that has ended has none)
+      const pty = yield* Effect.suspend(() => {
+        const found = child.pid === undefined ? undefined : Pty.commandOf(child.pid)
+        return found === undefined ? Effect.fail("no pty yet") : Effect.succeed(found.device)
       }).pipe(Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("5 seconds"))), Effect.cached)
-      const pty = yield* device
+      // the helper opens the pty before it starts the command, and input written meanwhile waits in its queue
       yield* io.ready
       yield* Effect.forkScoped(Stream.runForEach(io.input, (item) => {
         switch (item._tag) {
           case "Data":
+            // InputStreamMessageHandler: written to the pty unchanged, blocking until taken
             return Effect.async<void>((resume) => {
               child.stdin!.write(item.bytes, () => resume(Effect.void))
             })
           case "Size":
             return Effect.flatMap(Effect.orElseSucceed(pty, () => undefined), (path) =>
-              path === undefined ? Effect.void : stty(path, item.cols, item.rows))
+              path === undefined
+                ? Effect.void
+                : Effect.async<void>((resume) => Pty.resize(path, item.cols, item.rows, () => resume(Effect.void))))
           default:
             return Effect.void
         }
       }))
-      yield* SimulatorProcess.pipeOutput(child, io.write, io.write)
+      yield* Fiber.join(output)
       yield* SimulatorProcess.exitCode(child)
     })
 })
