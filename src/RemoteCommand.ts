@@ -13,6 +13,8 @@ import type * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type * as Duration from "effect/Duration"
+import * as framed from "./internal/tunnels/framedSession.js"
 import * as internal from "./internal/tunnels/remoteCommand.js"
 import type * as Session from "./Session.js"
 import type * as SsmApi from "./SsmApi.js"
@@ -57,11 +59,25 @@ export declare namespace RemoteCommandError {
    *   names these and quotes what the agent said (`channel_closed`'s text, its last StdErr).
    * - `OutputTooLarge`: `run` collected more than `maxOutputBytes`.
    * - `Session`: the session failed.
+   * - `MissingTools` (`startWithInput`): the remote wrapper found a tool missing (its words are in the detail);
+   *   commands with input need a Linux instance with coreutils and grep, or busybox.
+   * - `Protocol` (`startWithInput`): the wrapper's output could not be read (not the framed protocol).
+   * - `Timeout` (`startWithInput`): the wrapper did not say it was ready in time.
+   * - `Input` (`startWithInput`): the input stream failed; nothing more was sent (the command's stdin stays open
+   *   until the session ends).
    *
    * @since 0.1.0
    * @category errors
    */
-  export type Reason = "NotACommandSession" | "NoExitCode" | "OutputTooLarge" | "Session"
+  export type Reason =
+    | "NotACommandSession"
+    | "NoExitCode"
+    | "OutputTooLarge"
+    | "Session"
+    | "MissingTools"
+    | "Protocol"
+    | "Timeout"
+    | "Input"
 }
 
 /**
@@ -267,3 +283,100 @@ export const execStream: (
  */
 export const signal: (session: Session.Session, signal: "SIGINT" | "SIGQUIT") => Effect.Effect<void, RemoteCommandError> =
   internal.signal
+
+/**
+ * The InteractiveCommands document `startWithInput` uses by default (`SSM-RunCommandWithStdin`). It is not one of
+ * AWS's: create it once from `INTERACTIVE_DOCUMENT_CONTENT` (the CLI's `create-document` does).
+ *
+ * @since 0.4.0
+ * @category documents
+ */
+export const INTERACTIVE_DOCUMENT_NAME: string = framed.DOCUMENT_NAME
+
+/**
+ * A Session document (InteractiveCommands, Linux) whose `commands` is a POSIX sh wrapper: it checks its tools,
+ * sets the agent's pty raw (restoring it on any exit), says it is ready, then runs the base64-encoded `command`
+ * parameter under `sh -c` with its stdin fed from input frames and its stdout and stderr sent as separate output
+ * frames, and ends with the exit code. It needs `sh`, `stty`, `mkfifo`, `mktemp`, `dd` (`iflag=fullblock`,
+ * `count_bytes`), `od`, `tr`, `grep`, `wc`, `cat`, `rm` and `base64`: coreutils and grep, or busybox.
+ *
+ * @since 0.4.0
+ * @category documents
+ */
+export const INTERACTIVE_DOCUMENT_CONTENT: {
+  readonly schemaVersion: string
+  readonly description: string
+  readonly sessionType: string
+  readonly parameters: {
+    readonly command: { readonly type: string; readonly description: string; readonly allowedPattern: string }
+  }
+  readonly properties: { readonly linux: { readonly commands: string; readonly runAsElevated: boolean } }
+} = framed.DOCUMENT_CONTENT
+
+/**
+ * What `startWithInput` takes: `exec`'s options (`shell` does not apply: the wrapper always runs the command line
+ * with `sh -c`; `documentName` defaults to `INTERACTIVE_DOCUMENT_NAME`) and the command's stdin.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface InputOptions<E, R> extends ExecOptions {
+  /** the command's stdin, byte for byte; its end closes the command's stdin */
+  readonly input: Stream.Stream<Uint8Array, E, R>
+  /** how long to wait for the remote wrapper to be ready. Default 30 seconds */
+  readonly readyTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * A command started with `startWithInput`.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface RunningCommand {
+  readonly session: Session.Session
+  /**
+   * stdout and stderr chunks as they arrive, then `Exit`, after which the stream ends. Read it once. Fails with
+   * `NoExitCode` if the session ends first, `Protocol` for output the wrapper cannot have sent, `Input` if the
+   * input stream failed.
+   */
+  readonly output: Stream.Stream<CommandOutput, RemoteCommandError>
+  /**
+   * Sends SIGINT or SIGQUIT to the command's process group, as a terminal's Ctrl-C and Ctrl-\ do (the wrapper
+   * itself carries on and reports the exit code). It is sent between input frames, so it waits while the input
+   * waits for the command to read.
+   */
+  readonly signal: (signal: "SIGINT" | "SIGQUIT") => Effect.Effect<void, RemoteCommandError>
+}
+
+/**
+ * Runs a command with stdin over an InteractiveCommands session (the `INTERACTIVE_DOCUMENT_NAME` document, Linux
+ * instances): `input` reaches the command's stdin byte for byte and its end closes it, stdout and stderr come
+ * back apart and byte for byte, and the exit code last. Returns once the remote wrapper is ready (a missing tool
+ * is a `MissingTools` error); a fiber in the scope then sends the input, as the session's window allows. The
+ * session is closed with the scope.
+ *
+ * @since 0.4.0
+ * @category running
+ */
+export const startWithInput: <E, R>(
+  options: InputOptions<E, R>
+) => Effect.Effect<
+  RunningCommand,
+  RemoteCommandError | Session.SessionError | SsmApi.SsmApiError,
+  Scope.Scope | SsmApi.SsmApi | Socket.WebSocketConstructor | R
+> = framed.start
+
+/**
+ * `startWithInput`, then collect stdout, stderr and the exit code as `exec` does (up to `maxOutputBytes`).
+ *
+ * @since 0.4.0
+ * @category running
+ */
+export const execWithInput: <E, R>(
+  options: InputOptions<E, R>
+) => Effect.Effect<
+  CommandResult,
+  RemoteCommandError | Session.SessionError | SsmApi.SsmApiError,
+  SsmApi.SsmApi | Socket.WebSocketConstructor | R
+> = framed.exec

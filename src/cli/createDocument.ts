@@ -1,6 +1,7 @@
 /**
- * `create-document`: creates the Session document `exec` runs (`RemoteCommand.DOCUMENT_NAME`, from
- * `RemoteCommand.DOCUMENT_CONTENT`) in the account and region, once; running it again changes nothing.
+ * `create-document`: creates the Session documents `exec` runs (`RemoteCommand.DOCUMENT_NAME`, from
+ * `RemoteCommand.DOCUMENT_CONTENT`) and `exec -i` runs (`RemoteCommand.INTERACTIVE_DOCUMENT_NAME`, from
+ * `RemoteCommand.INTERACTIVE_DOCUMENT_CONTENT`) in the account and region, once; running it again changes nothing.
  *
  * @since 0.2.0
  */
@@ -28,7 +29,7 @@ const documentError = (cause: unknown): CliError => {
 }
 
 /**
- * Creates the document; `Exists` when the account has one of that name already (its content is left as it is).
+ * Creates the document (`content`, default `RemoteCommand.DOCUMENT_CONTENT`); `Exists` when the account has one of that name already (its content is left as it is).
  * A failure is `DocumentDenied` (the SDK's AccessDenied) or `DocumentFailed`, said as
  * `CreateDocument: AccessDenied: …` or `CreateDocument: Other: …`.
  *
@@ -40,6 +41,7 @@ export const createDocument = (options: {
   readonly region?: string | undefined
   readonly profile?: string | undefined
   readonly endpoint?: string | undefined
+  readonly content?: unknown
 }): Effect.Effect<"Created" | "Exists", CliError> =>
   Effect.gen(function*() {
     const { CreateDocumentCommand, SSMClient } = yield* Effect.promise(() => import("@aws-sdk/client-ssm"))
@@ -55,7 +57,7 @@ export const createDocument = (options: {
             Name: options.name,
             DocumentType: "Session",
             DocumentFormat: "JSON",
-            Content: JSON.stringify(RemoteCommand.DOCUMENT_CONTENT)
+            Content: JSON.stringify(options.content ?? RemoteCommand.DOCUMENT_CONTENT)
           }),
           { abortSignal }
         ),
@@ -82,24 +84,40 @@ export const createDocumentCommand = Command.make(
     profile: awsOptions.profile,
     endpoint: awsOptions.endpoint,
     name: Options.text("name").pipe(
-      Options.withDescription("the document's name (what exec --document names)"),
+      Options.withDescription("the name of exec's document (what exec --document names)"),
       Options.withDefault(RemoteCommand.DOCUMENT_NAME)
+    ),
+    interactiveName: Options.text("interactive-name").pipe(
+      Options.withDescription("the name of exec -i's document (what exec -i --document names)"),
+      Options.withDefault(RemoteCommand.INTERACTIVE_DOCUMENT_NAME)
     )
   },
   (options) =>
     Effect.gen(function*() {
-      const result = yield* createDocument({
-        name: options.name,
-        region: Option.getOrUndefined(options.region),
-        profile: Option.getOrUndefined(options.profile),
-        endpoint: Option.getOrUndefined(options.endpoint)
-      })
-      yield* Console.log(
-        result === "Created"
-          ? `created the Session document ${options.name}: exec can run commands now`
-          : `the Session document ${options.name} exists already (left as it is)`
-      )
+      const documents = [
+        { name: options.name, content: RemoteCommand.DOCUMENT_CONTENT, what: "exec can run commands now" },
+        {
+          name: options.interactiveName,
+          content: RemoteCommand.INTERACTIVE_DOCUMENT_CONTENT,
+          what: "exec -i can run commands with input now"
+        }
+      ]
+      for (const document of documents) {
+        const result = yield* createDocument({
+          name: document.name,
+          content: document.content,
+          region: Option.getOrUndefined(options.region),
+          profile: Option.getOrUndefined(options.profile),
+          endpoint: Option.getOrUndefined(options.endpoint)
+        })
+        yield* Console.log(
+          result === "Created"
+            ? `created the Session document ${document.name}: ${document.what}`
+            : `the Session document ${document.name} exists already (left as it is)`
+        )
+      }
     })
 ).pipe(Command.withDescription(
-  `create the Session document exec runs (${RemoteCommand.DOCUMENT_NAME}), once per account and region`
+  `create the Session documents exec runs (${RemoteCommand.DOCUMENT_NAME}) and exec -i runs ` +
+    `(${RemoteCommand.INTERACTIVE_DOCUMENT_NAME}), once per account and region`
 ))

@@ -1,5 +1,6 @@
 /**
- * `exec`: runs a command on an instance, streams its stdout and stderr to ours and exits with its exit code; and
+ * `exec`: runs a command on an instance, streams its stdout and stderr to ours and exits with its exit code (with
+ * `-i`, our stdin becomes its stdin, over the framed wrapper's InteractiveCommands session); and
  * `ssh-proxy`: an SSH ProxyCommand over `AWS-StartSSHSession`, with ssh's stdin and stdout as the stream.
  *
  * @since 0.1.0
@@ -7,12 +8,15 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as Fs from "node:fs"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { fromReadable } from "../NodeNetTransport.js"
 import * as PortForwarding from "../PortForwarding.js"
 import * as RemoteCommand from "../RemoteCommand.js"
 import type * as Session from "../Session.js"
@@ -59,7 +63,9 @@ export const ABANDON_LINE = "ssm-session-manager: abandoning the remote command:
  * @since 0.1.0
  * @category signals
  */
-export const interruptsToRemote = (session: Session.Session): Effect.Effect<Effect.Effect<void>, never, Scope.Scope> =>
+export const interruptsToRemote = (
+  signal: (signal: "SIGINT" | "SIGQUIT") => Effect.Effect<void, unknown>
+): Effect.Effect<Effect.Effect<void>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
     const abandoned = yield* Deferred.make<void>()
@@ -74,7 +80,7 @@ export const interruptsToRemote = (session: Session.Session): Effect.Effect<Effe
           interrupts++
           if (interrupts === 1) {
             line(FIRST_INTERRUPT_LINE)
-            Runtime.runFork(runtime)(Effect.ignore(RemoteCommand.signal(session, "SIGINT")))
+            Runtime.runFork(runtime)(Effect.ignore(signal("SIGINT")))
           } else if (interrupts === 2) {
             line(ABANDON_LINE)
             Deferred.unsafeDone(abandoned, Exit.void)
@@ -84,7 +90,7 @@ export const interruptsToRemote = (session: Session.Session): Effect.Effect<Effe
         }
         const onQuit = () => {
           line("ssm-session-manager: Ctrl-\\ sent to the remote command as SIGQUIT")
-          Runtime.runFork(runtime)(Effect.ignore(RemoteCommand.signal(session, "SIGQUIT")))
+          Runtime.runFork(runtime)(Effect.ignore(signal("SIGQUIT")))
         }
         process.removeAllListeners("SIGINT")
         process.on("SIGINT", onInterrupt)
@@ -122,6 +128,60 @@ export const terminateAbandoned = (session: Session.Session): Effect.Effect<void
     ))
 
 /**
+ * What `exec` without `-i` says on stderr when its stdin holds input (a pipe, a socket, a non-empty file).
+ *
+ * @since 0.4.0
+ * @category input
+ */
+export const INPUT_NOT_SENT_LINE =
+  "ssm-session-manager: stdin is not sent to the remote command (exec runs it without input): use exec -i to send it"
+
+/**
+ * Whether this process's stdin holds input that `exec` without `-i` would leave unread: a pipe, a socket or a
+ * non-empty regular file (by fstat; nothing is read). A terminal, /dev/null or a closed stdin do not.
+ *
+ * @since 0.4.0
+ * @category input
+ */
+export const stdinHasInput = (): boolean => {
+  try {
+    const stat = Fs.fstatSync(0)
+    return stat.isFIFO() || stat.isSocket() || (stat.isFile() && stat.size > 0)
+  } catch {
+    return false
+  }
+}
+
+/** The remote command's output to ours; its exit code, or 130 once abandoned (the session terminated). */
+const relay = (
+  session: Session.Session,
+  output: Stream.Stream<RemoteCommand.CommandOutput, RemoteCommand.RemoteCommandError>,
+  signal: (signal: "SIGINT" | "SIGQUIT") => Effect.Effect<void, unknown>
+) =>
+  Effect.gen(function*() {
+    yield* Effect.flatMap(Announcer, (announcer) => announcer.channelOpen)
+    const abandoned = yield* interruptsToRemote(signal)
+    yield* reportConnection(session)
+    let exitCode = 0
+    const outcome = yield* Effect.raceFirst(
+      Stream.runForEach(output, (item) =>
+        item._tag === "Stdout"
+          ? writeTo(process.stdout, item.bytes)
+          : item._tag === "Stderr"
+          ? writeTo(process.stderr, item.bytes)
+          : Effect.sync(() => {
+            exitCode = item.code
+          })).pipe(Effect.as("Exited" as const)),
+      Effect.as(abandoned, "Abandoned" as const)
+    )
+    if (outcome === "Abandoned") {
+      yield* terminateAbandoned(session)
+      exitCode = 130
+    }
+    return exitCode
+  })
+
+/**
  * @since 0.1.0
  * @category commands
  */
@@ -130,9 +190,19 @@ export const exec = Command.make(
   {
     ...awsOptions,
     target,
+    interactive: Options.boolean("interactive").pipe(
+      Options.withAlias("i"),
+      Options.withDescription(
+        "send our stdin to the command, byte for byte (its end closes the command's stdin), over an " +
+          `InteractiveCommands session (document ${RemoteCommand.INTERACTIVE_DOCUMENT_NAME}; Linux instances)`
+      )
+    ),
     document: Options.text("document").pipe(
-      Options.withDescription(`a NonInteractiveCommands document with separateOutputStream (default ${RemoteCommand.DOCUMENT_NAME})`),
-      Options.withDefault(RemoteCommand.DOCUMENT_NAME)
+      Options.withDescription(
+        `a NonInteractiveCommands document with separateOutputStream (default ${RemoteCommand.DOCUMENT_NAME}); ` +
+          `with -i, the framed wrapper's document (default ${RemoteCommand.INTERACTIVE_DOCUMENT_NAME})`
+      ),
+      Options.optional
     ),
     // a command is required: `exec` alone is a usage error, not a session that runs nothing
     command: Args.text({ name: "command" }).pipe(
@@ -145,34 +215,33 @@ export const exec = Command.make(
       // stdout and stderr are the remote command's, byte for byte: what exec waits for is said only on a
       // terminal, or once a wait has taken a second
       const target = yield* requireTarget(options.target, options.simulator, "terminal")
+      const command = commandLine(options.command)
+      if (options.interactive) {
+        const running = yield* RemoteCommand.startWithInput({
+          target,
+          command,
+          documentName: Option.getOrElse(options.document, () => RemoteCommand.INTERACTIVE_DOCUMENT_NAME),
+          input: fromReadable(() => process.stdin, (error) => error)
+        })
+        // runMain leaves a successful process to end by itself, with this code
+        process.exitCode = yield* relay(running.session, running.output, running.signal)
+        return
+      }
+      if (stdinHasInput()) printLine("stderr", INPUT_NOT_SENT_LINE)
       const session = yield* RemoteCommand.start({
         target,
-        command: commandLine(options.command),
-        documentName: options.document
+        command,
+        documentName: Option.getOrElse(options.document, () => RemoteCommand.DOCUMENT_NAME)
       })
-      yield* Effect.flatMap(Announcer, (announcer) => announcer.channelOpen)
-      const abandoned = yield* interruptsToRemote(session)
-      yield* reportConnection(session)
-      let exitCode = 0
-      const outcome = yield* Effect.raceFirst(
-        Stream.runForEach(RemoteCommand.stream(session), (item) =>
-          item._tag === "Stdout"
-            ? writeTo(process.stdout, item.bytes)
-            : item._tag === "Stderr"
-            ? writeTo(process.stderr, item.bytes)
-            : Effect.sync(() => {
-              exitCode = item.code
-            })).pipe(Effect.as("Exited" as const)),
-        Effect.as(abandoned, "Abandoned" as const)
+      process.exitCode = yield* relay(
+        session,
+        RemoteCommand.stream(session),
+        (signal) => RemoteCommand.signal(session, signal)
       )
-      if (outcome === "Abandoned") {
-        yield* terminateAbandoned(session)
-        exitCode = 130
-      }
-      // runMain leaves a successful process to end by itself, with this code
-      process.exitCode = exitCode
     }).pipe(Effect.scoped, Effect.provide(layerAws(options, "terminal")))
-).pipe(Command.withDescription("run a command on an instance: its stdout, stderr and exit code become ours"))
+).pipe(Command.withDescription(
+  "run a command on an instance: its stdout, stderr and exit code become ours (-i: and our stdin its stdin)"
+))
 
 /**
  * @since 0.1.0

@@ -197,7 +197,13 @@ export const stream = (session: Session.Session): Stream.Stream<RemoteCommand.Co
 export const run = (
   session: Session.Session,
   options: RemoteCommand.RunOptions = {}
-): Effect.Effect<RemoteCommand.CommandResult, RemoteCommandError> =>
+): Effect.Effect<RemoteCommand.CommandResult, RemoteCommandError> => collect(stream(session), options)
+
+/** Collects a command's output stream into stdout, stderr and the exit code, up to `maxOutputBytes`. @internal */
+export const collect = <E>(
+  output: Stream.Stream<RemoteCommand.CommandOutput, E>,
+  options: RemoteCommand.RunOptions = {}
+): Effect.Effect<RemoteCommand.CommandResult, E | RemoteCommandError> =>
   Effect.gen(function*() {
     const limit = options.maxOutputBytes ?? 64 * 1024 * 1024
     const out: Array<Uint8Array> = []
@@ -205,7 +211,7 @@ export const run = (
     let outLength = 0
     let errLength = 0
     let exitCode = Number.NaN
-    yield* Stream.runForEach(stream(session), (item) => {
+    yield* Stream.runForEach(output, (item) => {
       if (item._tag === "Exit") {
         exitCode = item.code
         return Effect.void
@@ -229,8 +235,8 @@ export const run = (
     return { stdout: concat(out, outLength), stderr: concat(err, errLength), exitCode }
   })
 
-/** Session.make's error for a channel that closed before the handshake (or a first Output) */
-const closedBeforeReady = (error: Session.SessionError | SsmApi.SsmApiError): error is Session.SessionError =>
+/** Session.make's error for a channel that closed before the handshake (or a first Output). @internal */
+export const closedBeforeReady = (error: Session.SessionError | SsmApi.SsmApiError): error is Session.SessionError =>
   Session.isSessionError(error) && error.reason === "Handshake" &&
   /closed before the session was ready/.test(error.detail)
 
