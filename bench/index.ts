@@ -11,6 +11,7 @@ import * as ResumeBench from "./resume.js"
 import * as SessionBench from "./session.js"
 import * as SmuxBench from "./smux.js"
 import * as SocksBench from "./socks.js"
+import * as TransferBench from "./transfer.js"
 
 const rows: Array<Row> = []
 /** `SSM_BENCH_ONLY=smux,session` runs only those groups (the keys below). */
@@ -28,6 +29,7 @@ await group("portforwarding", "Port forwarding", PortForwardingBench.run)
 await group("pool", "Session pool", PoolBench.run)
 await group("socks", "SOCKS proxy", SocksBench.run)
 await group("resume", "Resume", ResumeBench.run)
+await group("transfer", "File copy (cp)", TransferBench.run)
 await group("client", "Client process (separate processes)", ClientBench.run)
 await group("browser", "Browser (Debian's Chromium)", BrowserBench.run)
 printTable(rows)

@@ -67,6 +67,14 @@ export * as Shell from "./Shell.js"
 export * as RemoteCommand from "./RemoteCommand.js"
 
 /**
+ * File copies to and from an instance, verified by SHA-256 on both ends (uploads from any byte stream,
+ * downloads as a stream); `NodeFileTransfer` (by path) copies local files and directories.
+ *
+ * @since 0.4.0
+ */
+export * as FileTransfer from "./FileTransfer.js"
+
+/**
  * `kms:GenerateDataKey` for KMS-encrypted sessions, over `@aws-sdk/client-kms`.
  *
  * @since 0.1.0

@@ -4,8 +4,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { Effect } from "effect"
+import { lineCount, remoteHash, uploadBackup } from "../examples/copy-files.js"
 import { diskUsage } from "../examples/exec.js"
 import { getThroughInstance } from "../examples/in-process.js"
 import { forwardToInstance } from "../examples/forward-port.js"
@@ -68,6 +71,26 @@ describe("examples", () => {
       assert.strictEqual(stats.sessions, 4)
       assert.strictEqual(stats.connections, 4)
     }).pipe(Effect.provide(simulatedAws)))
+
+  it.scopedLive("copy-files.ts: a file up over 4 sessions, a remote file's lines as a stream, a hash of our bytes", () =>
+    Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "ssm-example-cp-"))),
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      const data = pseudoRandomBytes(300 * 1024, 30)
+      const local = Path.join(dir, "backup.bin")
+      Fs.writeFileSync(local, data)
+      Fs.mkdirSync(Path.join(dir, "remote"))
+      const uploaded = yield* uploadBackup("i-1", local, `${Path.join(dir, "remote")}/`)
+      assert.strictEqual(uploaded.sha256, sha256Hex(data))
+      assert.strictEqual(sha256Hex(Fs.readFileSync(uploaded.remotePath)), sha256Hex(data))
+      assert.strictEqual(uploaded.remotePath, Path.join(dir, "remote", "backup.bin"))
+      const text = Path.join(dir, "log.txt")
+      Fs.writeFileSync(text, "one\ntwo\nthree\n")
+      assert.strictEqual(yield* lineCount("i-1", text), 3)
+      assert.deepStrictEqual(yield* remoteHash("i-1", data), { hash: sha256Hex(data), exitCode: 0 })
+    }).pipe(Effect.provide(simulatedAws)), 60_000)
 
   it.scopedLive("socks.ts: curl through the proxy reaches a server by the instance's name for it", () =>
     Effect.gen(function*() {

@@ -4,8 +4,8 @@
  * `SSM_RELEASE_NODES` (colon-separated paths to `node` binaries; default the Node running the tests): `npx
  * ssm-session-manager`, `node_modules/.bin/ssm-session-manager`, and the `session-manager-plugin` that
  * `install-plugin` writes. Every AWS call they make goes through the real AWS SDK to the simulator's HTTP API
- * (`AWS_ENDPOINT_URL_SSM`, `AWS_ENDPOINT_URL_KMS`, fake keys): StartSession for forward, exec, shell, ssh-proxy
- * and socks, the name lookup (DescribeInstanceInformation), CreateDocument, ResumeSession and TerminateSession
+ * (`AWS_ENDPOINT_URL_SSM`, `AWS_ENDPOINT_URL_KMS`, fake keys): StartSession for forward, exec, exec -i,
+ * cp, shell, ssh-proxy and socks, the name lookup (DescribeInstanceInformation), CreateDocument, ResumeSession and TerminateSession
  * from the plugin, KMS's GenerateDataKey, and a refused StartSession. With the first launcher (vm.Script without
  * a dynamic-import callback) every check that calls AWS failed.
  *
@@ -174,6 +174,46 @@ describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node
         assert.isTrue(result.stderr.endsWith("err\n"), result.stderr)
         assert.notInclude(result.stderr, "out\n")
       }), 60_000)
+
+    it.scopedLive("exec -i: 1 MiB of piped stdin reaches sha256sum on the instance, whose exit code comes back", () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator()
+        const input = Crypto.randomBytes(1024 * 1024)
+        const result = yield* runToEnd(bin(), [
+          "exec",
+          "-i",
+          "--target",
+          INSTANCE,
+          "--",
+          "sh",
+          "-c",
+          "sha256sum; echo err >&2; exit 7"
+        ], environment(node, sim), { input, seconds: 60 })
+        assert.strictEqual(result.code, 7, result.stderr)
+        assert.strictEqual(result.stdout, `${Crypto.createHash("sha256").update(input).digest("hex")}  -\n`)
+        assert.isTrue(result.stderr.endsWith("err\n"), result.stderr)
+      }), 90_000)
+
+    it.scopedLive("cp: a file up to the instance and back, the same bytes and mode", () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator()
+        const env = environment(node, sim)
+        const dir = Fs.mkdtempSync(Path.join(installed.scratch, "cp-"))
+        const data = Crypto.randomBytes(512 * 1024 + 3)
+        Fs.writeFileSync(Path.join(dir, "local.bin"), data, { mode: 0o640 })
+        Fs.chmodSync(Path.join(dir, "local.bin"), 0o640)
+        const up = yield* runToEnd(bin(), ["cp", Path.join(dir, "local.bin"), `${INSTANCE}:${Path.join(dir, "remote.bin")}`], env, {
+          seconds: 60
+        })
+        assert.strictEqual(up.code, 0, up.stderr)
+        const down = yield* runToEnd(bin(), ["cp", `web-1:${Path.join(dir, "remote.bin")}`, Path.join(dir, "back.bin")], env, {
+          seconds: 60
+        })
+        assert.strictEqual(down.code, 0, down.stderr)
+        assert.strictEqual(text(Fs.readFileSync(Path.join(dir, "back.bin"))), text(data))
+        assert.strictEqual(Fs.statSync(Path.join(dir, "back.bin")).mode & 0o777, 0o640)
+        assert.deepStrictEqual(Fs.readdirSync(dir).sort(), ["back.bin", "local.bin", "remote.bin"])
+      }), 90_000)
 
     it.scopedLive("shell: commands from piped stdin run in the remote shell", () =>
       Effect.gen(function*() {

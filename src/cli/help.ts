@@ -65,18 +65,39 @@ export const commandHelp: Readonly<Record<string, CommandHelp>> = {
   },
   exec: {
     purpose: "Run a command on an instance: its stdout, stderr and exit code become this one's.",
-    usage: `${bin} exec --target <id|name> [options] -- <command>...`,
+    usage: `${bin} exec [-i] --target <id|name> [options] -- <command>...`,
     examples: [
       ["One command, its words as they are:", `${bin} exec --target ${instance} -- df -h /`],
       [
         "A shell command line as one argument, its output in two files:",
         `${bin} exec --target web-1 -- 'systemctl is-active nginx || exit 3' > out.txt 2> err.txt`
       ],
-      ["Try it here: exits 3", `${bin} exec --simulator -- sh -c 'echo hi; exit 3'`]
+      ["Try it here: exits 3", `${bin} exec --simulator -- sh -c 'echo hi; exit 3'`],
+      ["With our stdin as its stdin (-i), byte for byte:", `${bin} exec -i --target web-1 -- sha256sum < backup.tar`],
+      ["Try it here:", `printf 'b\\na\\n' | ${bin} exec -i --simulator -- sort`]
     ],
     note: "stdout and stderr are the remote command's, byte for byte (what exec waits for is said only on a " +
       "terminal, or after a second's wait). Ctrl-C sends SIGINT to the remote command's process (the sh -c that " +
-      "runs the command line, not what it started); a second Ctrl-C ends the session and exits 130."
+      "runs the command line, not what it started); a second Ctrl-C ends the session and exits 130. Without -i " +
+      "the command gets no input (one stderr line says so when stdin is piped). With -i the command runs under " +
+      "sh -c on a Linux instance with coreutils or busybox (document SSM-RunCommandWithStdin, made by " +
+      "create-document), the end of our stdin closes its stdin, and Ctrl-C sends SIGINT to its process group."
+  },
+  cp: {
+    purpose: "Copy files to or from an instance, verified by SHA-256 on both ends.",
+    usage: `${bin} cp [-r] [--sessions <k>] [options] <source> <destination>`,
+    examples: [
+      ["A file into a directory on the instance:", `${bin} cp ./backup.tar.gz ${instance}:/var/tmp/`],
+      ["A file from the node whose Name tag is web-1:", `${bin} cp web-1:/var/log/app.log ./app.log`],
+      ["A directory:", `${bin} cp -r ./site web-1:/srv/`],
+      ["A large file over 4 sessions at once (past the per-session cap):", `${bin} cp --sessions 4 ./disk.img ${instance}:/data/`],
+      ["stdin to a file on the instance:", `pg_dump db | ${bin} cp - web-1:/var/tmp/db.sql`]
+    ],
+    note: "One side is target:path (a colon before any / marks a remote, as in scp), the other a local path or -. " +
+      "A progress line on stderr when it is a terminal. A failed copy leaves no file under the final name: a " +
+      "non-zero exit and one stderr line say why. Ctrl-C removes the partial copy on both ends (exit 130). Needs " +
+      "the SSM-RunCommandWithStdin document (create-document) and a Linux instance with coreutils or busybox. " +
+      "The copy is written under a temporary name and renamed only once verified."
   },
   "ssh-proxy": {
     purpose: "An SSH ProxyCommand: ssh's connection through a session, over stdin and stdout.",
@@ -134,11 +155,14 @@ export const commandHelp: Readonly<Record<string, CommandHelp>> = {
       "temporary name (created exclusively) and renamed into place."
   },
   "create-document": {
-    purpose: "Create the Session document exec runs (SSM-RunShellCommandWithExitCode) in an account and region.",
-    usage: `${bin} create-document [--name <name>] [options]`,
+    purpose: "Create the Session documents exec, exec -i and cp run, in an account and region.",
+    usage: `${bin} create-document [--name <name>] [--interactive-name <name>] [options]`,
     examples: [
       ["Once per account and region:", `${bin} create-document --region eu-west-1`],
-      ["Under another name, for exec --document:", `${bin} create-document --name MyExecDocument --profile prod`]
+      [
+        "Under other names, for exec --document and exec -i --document:",
+        `${bin} create-document --name MyExec --interactive-name MyExecInput --profile prod`
+      ]
     ]
   },
   simulate: {

@@ -9,6 +9,7 @@ import * as Command from "@effect/cli/Command"
 import type * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Effect from "effect/Effect"
 import * as CliContext from "./context.js"
+import { cp } from "./cp.js"
 import { createDocumentCommand } from "./createDocument.js"
 import { exec, sshProxy } from "./exec.js"
 import { demo, forward } from "./forward.js"
@@ -30,7 +31,8 @@ const commands = {
   simulate,
   "install-plugin": installPlugin,
   "create-document": createDocumentCommand,
-  socks
+  socks,
+  cp
 }
 
 const cli = Command.make("ssm-session-manager").pipe(
@@ -45,7 +47,8 @@ const cli = Command.make("ssm-session-manager").pipe(
     simulate,
     installPlugin,
     createDocumentCommand,
-    socks
+    socks,
+    cp
   ])
 )
 

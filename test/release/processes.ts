@@ -101,7 +101,7 @@ export const runToEnd = (
   command: string,
   args: ReadonlyArray<string>,
   env: Record<string, string>,
-  options: { readonly input?: string; readonly seconds?: number; readonly cwd?: string } = {}
+  options: { readonly input?: string | Uint8Array; readonly seconds?: number; readonly cwd?: string } = {}
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const running = yield* spawn(command, args, env, {
