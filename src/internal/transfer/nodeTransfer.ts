@@ -69,7 +69,7 @@ const tarStream = (path: string): Stream.Stream<Uint8Array, FileTransferError> =
   Stream.unwrapScoped(Effect.gen(function*() {
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        ChildProcess.spawn("tar", ["-cf", "-", "-C", Path.dirname(path), Path.basename(path)], {
+        ChildProcess.spawn("tar", ["-cf", "-", "-C", Path.dirname(path), `./${Path.basename(path)}`], {
           stdio: ["ignore", "pipe", "pipe"]
         })
       ),

@@ -42,6 +42,7 @@ done
  * `$p` its directory, `$n` its name, `$t` the temp beside it.
  */
 const destination = (remotePath: string, base: string, tag: string) => `d=${quote(remotePath)}
+case $d in -*) d=./$d ;; esac
 b=${quote(base)}
 if [ -d "$d" ]; then
   [ -n "$b" ] || die 2 "NotAFile: $d is a directory"
@@ -136,6 +137,9 @@ printf '%s %s\\n' "$s" "$d"
 const DIRECT_WRITER = `x=$(printf '\\357\\277\\275')
 h=$(mktemp) || die 1 "Remote: mktemp failed"
 trap 'rm -f "$h"' EXIT
+trap 'exit 129' HUP
+trap 'exit 143' TERM
+trap 'exit 130' INT
 say() { printf 'O %d\\n%s\\n' $((\${#1} + 1)) "$1" | dd bs=4096 iflag=fullblock 2>/dev/null >&5; }
 piece() {
   { printf 'O %d\\n' "$2"; dd if="$f" bs=65536 iflag=skip_bytes,count_bytes skip="$1" count="$2" 2>/dev/null; } |
@@ -200,7 +204,7 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 case $f in */*) p=\${f%/*} n=\${f##*/} ;; *) p=. n=$f ;; esac
 [ -n "$p" ] || p=/
-tar -cf "$t" -C "$p" "$n" || die 1 "Remote: tar failed"
+tar -cf "$t" -C "$p" "./$n" || die 1 "Remote: tar failed"
 a=$(stat -L -c %a "$f") || die 1 "Remote: stat failed"
 z="$(stat -c %s "$t") $a"
 f=$t
@@ -216,6 +220,8 @@ say "\${s%% *}"
 `
   return `${DIRECT_LINE}
 ${preamble(options.tar === true ? [...TOOLS, "tar", "mktemp"] : TOOLS)}${DIRECT_WRITER}f=${quote(options.remotePath)}
+while [ "$f" != / ] && [ "\${f%/}" != "$f" ]; do f=\${f%/}; done
+case $f in -*) f=./$f ;; esac
 [ -e "$f" ] || die 2 "NotFound: no such file or directory $f on the instance"
 [ -r "$f" ] || die 2 "Remote: $f is not readable"
 ${check}${

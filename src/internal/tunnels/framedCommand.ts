@@ -113,8 +113,8 @@ exec 4<&0
 reader <&4 2>/dev/null & r=$!
 printf '\\036%s READY\\n' "$P"
 case $c in
-  "$DIRECT"*) sh -c "$c" 5>&1 < "$d/i" > "$d/o" 2> "$d/e" ;;
-  *) sh -c "$c" < "$d/i" > "$d/o" 2> "$d/e" ;;
+  "$DIRECT"*) sh -c "$c" 5>&1 4<&- < "$d/i" > "$d/o" 2> "$d/e" ;;
+  *) sh -c "$c" 4<&- < "$d/i" > "$d/o" 2> "$d/e" ;;
 esac
 x=$?
 for j in "$fo" "$fe"; do

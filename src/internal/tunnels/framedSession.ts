@@ -35,6 +35,9 @@ export const DOCUMENT_CONTENT = Framed.DOCUMENT_CONTENT
 /** how long `startWithInput` waits for the wrapper's READY line by default (the agent's first read is after 1 s) */
 const READY_TIMEOUT = Duration.seconds(30)
 
+/** how long the scope waits, after the EXIT line, for the wrapper's own end (its cleanup, then the pty's close) */
+const WRAPPER_END = Duration.seconds(3)
+
 /** what a session that ended before READY said, kept for the error */
 const PREAMBLE_QUOTE = 600
 
@@ -140,6 +143,7 @@ export const start = <E, R>(
 > =>
   Effect.gen(function*() {
     const readyTimeout = options.readyTimeout ?? READY_TIMEOUT
+    let exited = false
     // an InteractiveCommands session without KMS is ready at its first Output: the wrapper's READY, or what the
     // instance said instead; the deadline covers both
     const { early, pull, session } = yield* Effect.gen(function*() {
@@ -158,6 +162,12 @@ export const start = <E, R>(
               cause
             })
           ))
+      )
+      // after the EXIT line the wrapper restores the pty and removes its FIFOs: the session then ends by itself
+      // (the pty closes, the agent closes the channel). Closing it first (TerminateSession) makes the agent
+      // SIGKILL the wrapper mid-cleanup, so the scope waits a little for that end, once the command has exited
+      yield* Effect.addFinalizer(() =>
+        exited ? Effect.ignore(Effect.timeout(session.closed, WRAPPER_END)) : Effect.void
       )
       const pull = yield* Stream.toPull(framedEvents(session))
       const early = yield* ready(pull)
@@ -215,11 +225,12 @@ export const start = <E, R>(
       Stream.fromChunk(early),
       Stream.repeatEffectChunkOption(pull)
     ).pipe(
-      Stream.filterMap((event): Option.Option<RemoteCommand.CommandOutput> =>
-        event._tag === "Stdout" || event._tag === "Stderr" || event._tag === "Exit"
+      Stream.filterMap((event): Option.Option<RemoteCommand.CommandOutput> => {
+        if (event._tag === "Exit") exited = true
+        return event._tag === "Stdout" || event._tag === "Stderr" || event._tag === "Exit"
           ? Option.some(event)
           : Option.none()
-      ),
+      }),
       Stream.interruptWhen(Deferred.await(inputFailed))
     )
     return {
