@@ -325,6 +325,7 @@ export interface InputOptions<E, R> extends ExecOptions {
   readonly input: Stream.Stream<Uint8Array, E, R>
   /** how long to wait for the remote wrapper to be ready. Default 30 seconds */
   readonly readyTimeout?: Duration.DurationInput | undefined
+
 }
 
 /**

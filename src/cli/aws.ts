@@ -102,7 +102,8 @@ export class Announcer extends Context.Tag("ssm-session-manager/cli/Announcer")<
  * @category layers
  */
 export const layerAnnounced = (
-  when: Announce = "always"
+  when: Announce = "always",
+  slowWait: Duration.DurationInput = SLOW_WAIT
 ): Layer.Layer<SsmApi.SsmApi | Announcer, never, SsmApi.SsmApi> => {
   const slow = when === "whenSlow" || (when === "terminal" && process.stderr.isTTY !== true)
   const write = (line: string) => Effect.sync(() => printLine("stderr", line))
@@ -124,12 +125,12 @@ export const layerAnnounced = (
         const opened = (sessionId: string) => write(`Opening the data channel of session ${sessionId}...`)
         if (slow) {
           return Effect.flatMap(
-            Effect.fork(Effect.delay(starting, SLOW_WAIT)),
+            Effect.fork(Effect.delay(starting, slowWait)),
             (line) =>
               Effect.ensuring(api.startSession(request), Fiber.interrupt(line)).pipe(
                 Effect.tap((response) =>
                   Effect.flatMap(
-                    Effect.forkIn(Effect.delay(opened(response.sessionId), SLOW_WAIT), scope),
+                    Effect.forkIn(Effect.delay(opened(response.sessionId), slowWait), scope),
                     (fiber) => Ref.set(opening, Option.some(fiber))
                   )
                 )
@@ -151,20 +152,22 @@ export const layerAnnounced = (
  */
 export const layerAws = (
   options: AwsOptions,
-  announce: Announce = "always"
+  announce: Announce = "always",
+  /** how long a wait may take before a `whenSlow` command says it (`exec -i` and `cp` wait for the agent's first second) */
+  slowWait: Duration.DurationInput = SLOW_WAIT
 ): Layer.Layer<
   SsmApi.SsmApi | KmsApi.KmsApi | Socket.WebSocketConstructor | Announcer,
   AgentSimulator.SimulatorError
 > =>
   Layer.merge(
     options.simulator
-      ? Layer.merge(Layer.provide(layerAnnounced(announce), AgentSimulator.layerSsmApi()), AgentSimulator.layerKmsApi).pipe(
+      ? Layer.merge(Layer.provide(layerAnnounced(announce, slowWait), AgentSimulator.layerSsmApi()), AgentSimulator.layerKmsApi).pipe(
         // SSM_SIMULATOR_KMS_KEY_ID plays an account whose preferences encrypt shells and commands with KMS
         Layer.provide(AgentSimulator.layer({ kmsKeyId: process.env["SSM_SIMULATOR_KMS_KEY_ID"] }))
       )
       : Layer.merge(
         Layer.provide(
-          layerAnnounced(announce),
+          layerAnnounced(announce, slowWait),
           SsmApi.layer({
             region: Option.getOrUndefined(options.region),
             profile: Option.getOrUndefined(options.profile),

@@ -240,5 +240,6 @@ export const cp = Command.make(
           recursive: options.recursive
         })
       yield* interruptible(Effect.ensuring(copy, Effect.sync(progress.end)))
-    }).pipe(Effect.provide(layerAws(options, "terminal")))
+      // the agent's first second (writePump's first wait) is no reason to speak: only a wait of 3 s is said
+    }).pipe(Effect.provide(layerAws(options, "terminal", "3 seconds")))
 ).pipe(Command.withDescription("copy files to or from an instance, verified by SHA-256 (target:path on one side)"))

@@ -238,7 +238,9 @@ export const exec = Command.make(
         RemoteCommand.stream(session),
         (signal) => RemoteCommand.signal(session, signal)
       )
-    }).pipe(Effect.scoped, Effect.provide(layerAws(options, "terminal")))
+      // the agent sends an InteractiveCommands session's first output after a second (writePump's first wait):
+      // with -i, only a wait of 3 s is said on a stderr that is not a terminal
+    }).pipe(Effect.scoped, Effect.provide(layerAws(options, "terminal", options.interactive ? "3 seconds" : undefined)))
 ).pipe(Command.withDescription(
   "run a command on an instance: its stdout, stderr and exit code become ours (-i: and our stdin its stdin)"
 ))
