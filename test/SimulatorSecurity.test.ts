@@ -353,7 +353,7 @@ describe("no input ends the simulator", () => {
       })
       assert.strictEqual(declared, 413)
       // streamed (chunked): answered once past the bound; the rest is never read
-      const streamed = yield* Effect.async<{ status: number; written: number }>((resume) => {
+      const streamed = yield* Effect.async<{ status: number; written: number; error?: string }>((resume) => {
         const chunk = Buffer.alloc(64 * 1024, 0x20)
         let written = 0
         let answered = false
@@ -369,8 +369,8 @@ describe("no input ends the simulator", () => {
           resume(Effect.succeed({ status: response.statusCode ?? 0, written }))
           outgoing.destroy()
         })
-        outgoing.on("error", () => {
-          if (!answered) resume(Effect.succeed({ status: 0, written }))
+        outgoing.on("error", (error: NodeJS.ErrnoException) => {
+          if (!answered) resume(Effect.succeed({ status: 0, written, error: error.code ?? error.message }))
         })
         const pump = () => {
           while (!answered && !outgoing.destroyed && written < 64 * 1024 * 1024) {
@@ -381,7 +381,12 @@ describe("no input ends the simulator", () => {
         }
         pump()
       })
-      assert.strictEqual(streamed.status, 413)
+      // the 413, or (when Node's client, still writing, meets the closed connection before it has parsed the
+      // answer) the connection closed by the server past the bound: either way it did not read on
+      if (streamed.status !== 413) {
+        assert.include(["EPIPE", "ECONNRESET"], streamed.error, JSON.stringify(streamed))
+        assert.isAbove(streamed.written, 1024 * 1024, JSON.stringify(streamed))
+      }
       assert.isBelow(streamed.written, 32 * 1024 * 1024, "the simulator read on past the bound")
       yield* stillServes(sim)
     }), 60_000)
