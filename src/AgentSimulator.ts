@@ -20,6 +20,7 @@ import * as service from "./internal/simulator/service.js"
 import * as command from "./internal/simulator/command.js"
 import * as port from "./internal/simulator/port.js"
 import * as shell from "./internal/simulator/shell.js"
+import type * as EcsApi from "./EcsApi.js"
 import type * as KmsApi from "./KmsApi.js"
 import type * as Resumer from "./Resumer.js"
 import type * as SsmApi from "./SsmApi.js"
@@ -186,10 +187,7 @@ export type SimulatorCredentials = model.SimulatorCredentials
 export interface AgentSimulator {
   readonly host: string
   readonly port: number
-  /**
-   * the SSM JSON API over HTTP (StartSession, ResumeSession, TerminateSession, DescribeInstanceInformation,
-   * CreateDocument) and KMS GenerateDataKey, for SDKs signing with `credentials`; anything else gets 403
-   */
+  /** the SSM, KMS and ECS (`SimulatorEcs`) JSON APIs over HTTP, for SDKs signing with `credentials` (else 403) */
   readonly endpoint: string
   /**
    * what an SDK client of `endpoint` signs with (see `SimulatorCredentials`); generated when the simulator starts
@@ -207,9 +205,7 @@ export interface AgentSimulator {
   /** ends a session as the API's TerminateSession does; false for an unknown session */
   readonly terminateSession: (sessionId: string) => Effect.Effect<boolean>
   /** DescribeInstanceInformation over `instances` */
-  readonly describeInstanceInformation: (
-    filters: ReadonlyArray<SsmApi.InstanceFilter>
-  ) => Effect.Effect<ReadonlyArray<SsmApi.InstanceInformation>>
+  readonly describeInstanceInformation: (filters: ReadonlyArray<SsmApi.InstanceFilter>) => Effect.Effect<ReadonlyArray<SsmApi.InstanceInformation>>
   readonly sessionStats: (sessionId: string) => Effect.Effect<SessionStats | undefined>
   /** the simulator's KMS, whose data keys its agent accepts (same key id and context); see `layerKmsApi` */
   readonly kms: KmsApi.KmsApi
@@ -289,11 +285,9 @@ export const documentSpec: (request: SsmApi.StartSessionRequest, remote?: Simula
 /**
  * The `SsmApi` service backed by a simulator you provide: StartSession starts a simulated session whose behaviour
  * `spec` chooses from the request (by default `documentSpec`), TerminateSession ends it, ResumeSession answers as
- * for a session that timed out.
- *
- * It needs an `AgentSimulator` (a compiler error that says `Type 'AgentSimulator' is not assignable to type
- * 'never'` means none was provided): give it one that you keep using, `layerSsmApi().pipe(Layer.provideMerge(
- * AgentSimulator.layer(options)))`, or take `layerAll(options)`, which starts its own and provides it too.
+ * for a session that timed out. It needs an `AgentSimulator` (a compiler error that says `Type 'AgentSimulator' is
+ * not assignable to type 'never'` means none was provided): give it one that you keep using, `layerSsmApi().pipe(
+ * Layer.provideMerge(AgentSimulator.layer(options)))`, or take `layerAll(options)`, which starts its own.
  *
  * @since 0.1.0
  * @category layers
@@ -303,26 +297,22 @@ export const layerSsmApi = (
 ): Layer.Layer<SsmApi.SsmApi | Resumer.Resumer, never, AgentSimulator> => service.withSimulator("layerSsmApi", service.layerSsmApi(spec))
 
 /**
- * What `layerAll` provides: everything `PortForwarding`, `RemoteCommand`, `Shell`, `PortForwardingPool` and
- * `NodeSocks` need, and the simulator behind it.
+ * What `layerAll` provides: everything `PortForwarding`, `RemoteCommand`, `Shell`, `PortForwardingPool`,
+ * `NodeSocks` and `EcsExec` need, and the simulator behind it.
  *
  * @since 0.2.0
  * @category models
  */
-export type Services = AgentSimulator | SsmApi.SsmApi | Resumer.Resumer | KmsApi.KmsApi | Socket.WebSocketConstructor
+export type Services = AgentSimulator | SsmApi.SsmApi | Resumer.Resumer | KmsApi.KmsApi | EcsApi.EcsApi | Socket.WebSocketConstructor
 
 /**
  * Everything a program needs to run against the simulator instead of AWS, in one self-contained Layer: a
  * simulator started with `options` (and stopped with the layer) as `AgentSimulator`, the `SsmApi` service backed
  * by it (StartSession runs what `options.sessionSpec` chooses, by default `documentSpec` with
  * `options.remoteProcess`: port forwarding dials 127.0.0.1, `RemoteCommand` runs its command on this machine,
- * shells run `sh`), its KMS as `KmsApi` (for sessions encrypted with `kmsKeyId`), and the Node WebSocket
- * (`NodeSession.layerWebSocketConstructor`). To build the simulator yourself and keep using it, see `layerSsmApi`
- * and `layerKmsApi`.
- *
- * ```ts
- * program.pipe(Effect.provide(AgentSimulator.layerAll({ messagesPerSecond: 0 })))
- * ```
+ * shells run `sh`), its KMS as `KmsApi`, its ECS as `EcsApi` (`layerEcsApi`), and the Node WebSocket. To build
+ * the simulator yourself and keep using it, see `layerSsmApi`, `layerKmsApi` and `layerEcsApi`.
+ * `program.pipe(Effect.provide(AgentSimulator.layerAll({ messagesPerSecond: 0 })))`, say.
  *
  * @since 0.2.0
  * @category layers
@@ -394,7 +384,15 @@ export const shellPlugin: (options?: ShellPluginOptions) => Plugin = shell.shell
  * @since 0.1.0
  * @category layers
  */
-export const layerKmsApi: Layer.Layer<KmsApi.KmsApi, never, AgentSimulator> = service.withSimulator(
-  "layerKmsApi",
-  service.layerKmsApi
-)
+export const layerKmsApi: Layer.Layer<KmsApi.KmsApi, never, AgentSimulator> =
+  service.withSimulator("layerKmsApi", service.layerKmsApi)
+
+/**
+ * The `EcsApi` service over the simulator's ECS (`SimulatorEcs`; `layerAll` includes it): the real
+ * `@aws-sdk/client-ecs` client on its `endpoint`, signing with its `credentials`, one attempt a call.
+ *
+ * @since 0.5.0
+ * @category layers
+ */
+export const layerEcsApi: Layer.Layer<EcsApi.EcsApi, never, AgentSimulator> =
+  service.withSimulator("layerEcsApi", service.layerEcsApi)

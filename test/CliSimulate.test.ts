@@ -214,7 +214,7 @@ describe("CLI simulate", () => {
       // the credentials it generated, in the shell line on its stderr
       const exported = (yield* pollUntil(
         Effect.sync(() =>
-          /^export AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+) AWS_ENDPOINT_URL_SSM=(http:\/\/127\.0\.0\.1:\d+) AWS_ENDPOINT_URL_KMS=\3$/m
+          /^export AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+) AWS_ENDPOINT_URL_SSM=(http:\/\/127\.0\.0\.1:\d+) AWS_ENDPOINT_URL_KMS=\3 AWS_ENDPOINT_URL_ECS=\3$/m
             .exec(simulator.stderr())
         ),
         (found) => found !== null,

@@ -9,9 +9,11 @@
  * for (the agent paused) until the client resumes the session with ResumeSession over HTTP.
  * `--sessions N` prints N responses for N clients. The endpoint printed on stderr serves the SSM API
  * (StartSession for every document the simulator plays, ResumeSession, TerminateSession,
- * DescribeInstanceInformation, CreateDocument) and KMS's GenerateDataKey to AWS SDK clients in other processes
- * that sign with the credentials the simulator generated, which the next stderr line gives as
- * `export AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… AWS_ENDPOINT_URL_SSM=… AWS_ENDPOINT_URL_KMS=…`.
+ * DescribeInstanceInformation, CreateDocument), KMS's GenerateDataKey and ECS's ExecuteCommand, DescribeTasks and
+ * ListTasks (the world `SimulatorEcs.DEFAULT_ECS`: cluster `sim`, service `web`, container `app`) to AWS SDK
+ * clients in other processes that sign with the credentials the simulator generated, which the next stderr line
+ * gives as `export AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… AWS_ENDPOINT_URL_SSM=… AWS_ENDPOINT_URL_KMS=…
+ * AWS_ENDPOINT_URL_ECS=…`.
  *
  * @since 0.1.0
  */
@@ -24,9 +26,14 @@ import * as Redacted from "effect/Redacted"
 import { PortType, SessionType } from "../AgentPayload.js"
 import * as AgentSimulator from "../AgentSimulator.js"
 import * as SimulatorDocuments from "../SimulatorDocuments.js"
+import * as SimulatorEcs from "../SimulatorEcs.js"
 import { CliError } from "./error.js"
 
 const { defaultShell, documentNames, documents, portParameters } = SimulatorDocuments
+
+/** the ECS world `simulate` plays, as its stderr names it: `SimulatorEcs.DEFAULT_ECS`, one cluster, one task */
+const ecsCluster = SimulatorEcs.DEFAULT_ECS.clusters[0]!
+const ecsWorld = `${ecsCluster.name}, task ${ecsCluster.tasks[0]!.taskId} of service ${ecsCluster.tasks[0]!.service}`
 
 /** The session types `--session-type` offers, in the order its help lists them. */
 const sessionTypes = [
@@ -322,18 +329,20 @@ const run = (options: SimulateOptions) =>
         })
       )
     )
-    // the SSM and KMS APIs: the plugin's endpoint argument (ResumeSession, TerminateSession), or
-    // AWS_ENDPOINT_URL_SSM and AWS_ENDPOINT_URL_KMS (or --endpoint) for a client that starts its own sessions
+    // the SSM, KMS and ECS APIs: the plugin's endpoint argument (ResumeSession, TerminateSession), or
+    // AWS_ENDPOINT_URL_SSM, _KMS and _ECS (or --endpoint) for a client that starts its own sessions
     yield* Console.error(
-      `SSM API (StartSession, ResumeSession, TerminateSession, DescribeInstanceInformation, CreateDocument) and KMS ` +
-        `GenerateDataKey for target ${options.target} (Name simulated): ${simulator.endpoint}`
+      `SSM API (StartSession, ResumeSession, TerminateSession, DescribeInstanceInformation, CreateDocument), KMS ` +
+        `GenerateDataKey and ECS (ExecuteCommand, DescribeTasks, ListTasks: cluster ${ecsWorld}) for target ` +
+        `${options.target} (Name simulated): ${simulator.endpoint}`
     )
     // the API answers only calls signed with the credentials generated now, which only this process's stderr
     // shows: one shell line that points an AWS SDK or CLI (and the plugin's ResumeSession) at the simulator
     yield* Console.error(
       `export AWS_ACCESS_KEY_ID=${simulator.credentials.accessKeyId} ` +
         `AWS_SECRET_ACCESS_KEY=${Redacted.value(simulator.credentials.secretAccessKey)} ` +
-        `AWS_ENDPOINT_URL_SSM=${simulator.endpoint} AWS_ENDPOINT_URL_KMS=${simulator.endpoint}`
+        `AWS_ENDPOINT_URL_SSM=${simulator.endpoint} AWS_ENDPOINT_URL_KMS=${simulator.endpoint} ` +
+        `AWS_ENDPOINT_URL_ECS=${simulator.endpoint}`
     )
     for (let i = 0; i < sessions; i++) {
       const response = yield* simulator.startSession(spec())
@@ -380,8 +389,10 @@ export const simulate = Command.make(
     "--parameter; a shell by default; port sessions dial their real destination), print its StartSession response " +
     "as one JSON line per session for session-manager-plugin or `plugin`, and serve until interrupted, with the SSM " +
     "API (StartSession for every document above, ResumeSession, TerminateSession, DescribeInstanceInformation, " +
-    "CreateDocument) and KMS GenerateDataKey over HTTP at the endpoint it prints on stderr, for AWS SDK clients " +
-    "(AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_KMS, or --endpoint) that sign with the credentials it generates and " +
+    "CreateDocument), KMS GenerateDataKey and ECS (ExecuteCommand, DescribeTasks, ListTasks over a cluster `sim` " +
+    "with one task of service `web` and its container `app`, whose commands run on this machine as ECS Exec runs " +
+    "them) over HTTP at the endpoint it prints on stderr, for AWS SDK clients (AWS_ENDPOINT_URL_SSM, " +
+    "AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL_ECS, or --endpoint) that sign with the credentials it generates and " +
     "prints on stderr as an `export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...` line (any other call gets 403). " +
     "Sessions run real commands and dial real ports on this machine, as the user running `simulate`. " +
     "One session serves one client: " +

@@ -128,7 +128,8 @@ export const makeAgentState = (run: AgentRun): Effect.Effect<AgentState> =>
   Effect.gen(function*() {
     const spec = run.record.spec
     const agentVersion = spec.agentVersion ?? run.options.agentVersion ?? "3.3.1142.0"
-    const kmsKeyId = spec.kmsKeyId ??
+    // null: none, whatever the account says (an ECS exec session: the cluster's key or none)
+    const kmsKeyId = spec.kmsKeyId === null ? undefined : spec.kmsKeyId ??
       (spec.plugin.sessionType === AgentPayload.SessionType.Port ? undefined : run.options.kmsKeyId)
     return {
       run,

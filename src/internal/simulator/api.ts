@@ -15,6 +15,7 @@ import * as Redacted from "effect/Redacted"
 import type * as AgentSimulator from "../../AgentSimulator.js"
 import type * as SsmApi from "../../SsmApi.js"
 import * as Documents from "./documents.js"
+import * as Ecs from "./ecs.js"
 import * as Port from "./port.js"
 import { newSession, newToken, type ServiceState, streamUrl } from "./serviceState.js"
 
@@ -129,7 +130,8 @@ export const documentFailure = (problem: Documents.RequestProblem): ApiFailure =
 
 /**
  * The service's answer to a StartSession request: TargetNotConnected for a managed node whose agent is not
- * online (or, when `instances` lists the account's nodes, one it does not list); with `sessionSpec`, what it
+ * online (or, when `instances` lists the account's nodes, one it does not list) and for an `ecs:` target ECS Exec
+ * cannot reach (`ecs.ts` `startTarget`, whose agent then runs in ContainerMode); with `sessionSpec`, what it
  * says; otherwise the document's plugin (`port.documentSpec`, with `remoteProcess`) after the service's checks of
  * the document and its parameters (InvalidDocument, InvalidParameters).
  * @internal
@@ -139,16 +141,28 @@ export const startSpec = (
   request: SsmApi.StartSessionRequest
 ): Either.Either<AgentSimulator.SessionSpec, ApiFailure> => {
   const instance = state.instances.find((instance) => instance.instanceId === request.target)
-  if (
-    instance === undefined ? state.options.instances !== undefined : (instance.pingStatus ?? "Online") !== "Online"
-  ) {
+  // an ECS container (`ecs:<cluster>_<task>_<runtime>`) is connected while ECS Exec could reach it (`ecs.ts`)
+  const ecs = request.target.startsWith("ecs:")
+  const container = ecs ? Ecs.startTarget(state, request.target) : undefined
+  const notConnected = ecs
+    ? container === undefined
+    : instance === undefined
+    ? state.options.instances !== undefined
+    : (instance.pingStatus ?? "Online") !== "Online"
+  if (notConnected) {
     return Either.left({ status: 400, name: "TargetNotConnected", message: `${request.target} is not connected.` })
   }
   if (state.options.sessionSpec !== undefined) return Either.right(state.options.sessionSpec(request))
   const problem = state.createdDocuments.has(request.documentName ?? "")
     ? undefined
     : Documents.checkRequest(request.documentName, request.parameters ?? {})
-  return problem !== undefined ? Either.left(documentFailure(problem)) : Either.right(Port.documentSpec(request, state.options.remoteProcess))
+  // a container's agent runs in ContainerMode, with the container's environment
+  const remote: Port.AgentRemote | undefined = container === undefined ? state.options.remoteProcess : {
+    ...state.options.remoteProcess,
+    environment: { ...state.options.remoteProcess?.environment, ...container.environment },
+    containerMode: true
+  }
+  return problem !== undefined ? Either.left(documentFailure(problem)) : Either.right(Port.documentSpec(request, remote))
 }
 
 /** What CreateDocument is given. @internal */

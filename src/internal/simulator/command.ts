@@ -25,62 +25,12 @@ import * as AgentMessage from "../../AgentMessage.js"
 import type * as AgentSimulator from "../../AgentSimulator.js"
 import * as CommandOutput from "./commandOutput.js"
 import * as SimulatorProcess from "./process.js"
+import * as Shlex from "./shlex.js"
 import { plan, type ShellConfig } from "./shellProperties.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // running the command
 // ---------------------------------------------------------------------------------------------------------------
-
-const isSpace = (char: string) => char === " " || char === "\t" || char === "\r" || char === "\n"
-
-/**
- * google/shlex `Split`, as `session/shell/shell_unix.go` StartCommandExecutor splits a NonInteractiveCommands
- * command: words separated by blanks; `'…'` literal; `"…"` in which `\` takes the next character literally, as
- * a bare `\` does; `#` at the start of a word comments out the rest of the line. No `;`, pipes, redirections or variables: the
- * first word is the program. An unclosed quote or a trailing `\` is an error.
- *
- * @internal
- */
-export const shlexSplit = (input: string): Either.Either<Array<string>, string> => {
-  const words: Array<string> = []
-  let i = 0
-  while (true) {
-    while (i < input.length && isSpace(input[i]!)) i++
-    if (i >= input.length) return Either.right(words)
-    if (input[i] === "#") {
-      while (i < input.length && input[i] !== "\n") i++
-      continue
-    }
-    let word = ""
-    while (i < input.length && !isSpace(input[i]!)) {
-      const char = input[i++]!
-      if (char === "'") {
-        const end = input.indexOf("'", i)
-        if (end < 0) return Either.left("EOF found when expecting closing quote")
-        word += input.slice(i, end)
-        i = end + 1
-      } else if (char === "\"") {
-        while (true) {
-          if (i >= input.length) return Either.left("EOF found when expecting closing quote")
-          const next = input[i++]!
-          if (next === "\"") break
-          if (next === "\\") {
-            if (i >= input.length) return Either.left("EOF found after escape character")
-            word += input[i++]
-          } else {
-            word += next
-          }
-        }
-      } else if (char === "\\") {
-        if (i >= input.length) return Either.left("EOF found after escape character")
-        word += input[i++]
-      } else {
-        word += char
-      }
-    }
-    words.push(word)
-  }
-}
 
 /**
  * The environment `session/shell/shell_unix.go` StartCommandExecutor gives the command: ours with
@@ -161,7 +111,7 @@ export const commandPlugin = (options: AgentSimulator.CommandPluginOptions = {})
         if (next._tag === "FailBeforeHandshake") return
         if (next._tag === "Refuse") return
         const { config, separate } = next
-        const words = shlexSplit(config.commands)
+        const words = Shlex.split(config.commands)
         if (Either.isLeft(words)) {
           // shell.go execute: getCommandExecutor failed; after 2 s, and sendErrorToDataChannel's 1 s, the error
           // goes as StdErr, and the session ends without an exit code

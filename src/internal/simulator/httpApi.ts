@@ -1,6 +1,6 @@
 /**
- * The simulator's HTTP API: the SSM JSON protocol (`X-Amz-Target: AmazonSSM.<Operation>`) and KMS's
- * (`TrentService.<Operation>`), for SDK clients in other processes that sign with the simulator's credentials.
+ * The simulator's HTTP API: the SSM JSON protocol (`X-Amz-Target: AmazonSSM.<Operation>`), KMS's
+ * (`TrentService.<Operation>`) and ECS's (`AmazonEC2ContainerServiceV20141113.<Operation>`, `ecs.ts`), for SDK clients in other processes that sign with the simulator's credentials.
  * `answer` turns a verified request into the service's reply over the state; `serveApi` reads the request off
  * Node's HTTP server and checks its signature.
  *
@@ -15,6 +15,7 @@ import type * as Http from "node:http"
 import type * as SsmApi from "../../SsmApi.js"
 import * as Api from "./api.js"
 import type { ApiFailure } from "./api.js"
+import * as Ecs from "./ecs.js"
 import { verifySignature } from "./signature.js"
 import type { ServiceState } from "./serviceState.js"
 
@@ -131,6 +132,48 @@ const describeInstances = (state: ServiceState, body: Body) =>
 
 type Operation = (state: ServiceState, body: Body, accessKeyId: string) => Effect.Effect<unknown, ApiFailure>
 
+/** A boolean member of a JSON body (absent or null: undefined). */
+const booleanField = (body: Body, key: string): Either.Either<boolean | undefined, ApiFailure> => {
+  const value = body[key]
+  return value === undefined || value === null
+    ? Either.right(undefined)
+    : typeof value === "boolean"
+    ? Either.right(value)
+    : Either.left(serialization(`${key} must be a boolean`))
+}
+
+/** ECS's operations (`ecs.ts`), by `X-Amz-Target` */
+const ECS = "AmazonEC2ContainerServiceV20141113"
+
+const ecsOperations: Readonly<Record<string, Operation>> = {
+  [`${ECS}.ExecuteCommand`]: (state, body) =>
+    Effect.gen(function*() {
+      return yield* Ecs.executeCommand(state, {
+        cluster: yield* stringField(body, "cluster"),
+        task: yield* stringField(body, "task"),
+        container: yield* stringField(body, "container"),
+        command: yield* stringField(body, "command"),
+        interactive: yield* booleanField(body, "interactive")
+      })
+    }),
+  [`${ECS}.DescribeTasks`]: (state, body) =>
+    Effect.gen(function*() {
+      const tasks = body["tasks"] === undefined || body["tasks"] === null ? [] : yield* stringList(body["tasks"], "tasks")
+      return yield* Ecs.describeTasks(state, { cluster: yield* stringField(body, "cluster"), tasks })
+    }),
+  [`${ECS}.ListTasks`]: (state, body) =>
+    Effect.gen(function*() {
+      return yield* Ecs.listTasks(state, {
+        cluster: yield* stringField(body, "cluster"),
+        serviceName: yield* stringField(body, "serviceName"),
+        family: yield* stringField(body, "family"),
+        desiredStatus: yield* stringField(body, "desiredStatus"),
+        maxResults: yield* numberField(body, "maxResults"),
+        nextToken: yield* stringField(body, "nextToken")
+      })
+    })
+}
+
 /** The operations the API simulates, by `X-Amz-Target`. @internal */
 export const operations: Readonly<Record<string, Operation>> = {
   "AmazonSSM.ResumeSession": (state, body, accessKeyId) =>
@@ -170,7 +213,8 @@ export const operations: Readonly<Record<string, Operation>> = {
       })
       return { DocumentDescription: description }
     }),
-  "TrentService.GenerateDataKey": generateDataKey
+  "TrentService.GenerateDataKey": generateDataKey,
+  ...ecsOperations
 }
 
 /** What the API answers: a status, a JSON body and, for a failure, its `x-amzn-errortype`. @internal */

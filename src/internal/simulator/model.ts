@@ -11,6 +11,7 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as AgentMessage from "../../AgentMessage.js"
 import type * as SsmApi from "../../SsmApi.js"
+import type { SimulatedEcs } from "./ecsModel.js"
 
 /**
  * Faults applied to the binary frames of one direction, each a probability per frame.
@@ -152,8 +153,8 @@ export interface SessionSpec {
   readonly plugin: Plugin
   readonly properties?: Readonly<Record<string, unknown>> | null | undefined
   readonly agentVersion?: string | undefined
-  /** ask for KMS encryption in the handshake (the data key comes from the simulator's own KMS, `kms`) */
-  readonly kmsKeyId?: string | undefined
+  /** ask for KMS encryption in the handshake (the data key from the simulator's `kms`); null: none, whatever `kmsKeyId` */
+  readonly kmsKeyId?: string | null | undefined
   /** the instance id the agent puts in the KMS encryption context. Default `i-simulated` */
   readonly targetId?: string | undefined
   readonly faults?: Faults | undefined
@@ -231,6 +232,8 @@ export interface SimulatorOptions {
    * one online node, `i-simulated`, tagged `Name=simulated`
    */
   readonly instances?: ReadonlyArray<SimulatedInstance> | undefined
+  /** the ECS world ExecuteCommand, DescribeTasks and ListTasks play (`SimulatorEcs`). Default `DEFAULT_ECS` */
+  readonly ecs?: SimulatedEcs | undefined
 }
 
 /**
@@ -316,6 +319,11 @@ export interface ShellPluginOptions extends RemoteProcessOptions {
   readonly sessionType?: string | undefined
   /** default false: shells without KMS start without a handshake, the first output making the session ready */
   readonly requireHandshake?: boolean | undefined
+  /**
+   * the agent's ContainerMode (ECS Exec): InteractiveCommands split by shlex and exec'd without `sh -c`, with
+   * `environment` as the container's. Default false
+   */
+  readonly containerMode?: boolean | undefined
 }
 
 /**

@@ -172,6 +172,13 @@ export const portPlugin = (options: AgentSimulator.PortPluginOptions = {}): Agen
     })
 })
 
+/**
+ * How the agent runs shells and commands: `remoteProcess`, and `containerMode` for an ECS container's agent (its
+ * InteractiveCommands split by shlex and exec'd, `shell.ts`).
+ * @internal
+ */
+export type AgentRemote = RemoteProcessOptions & { readonly containerMode?: boolean | undefined }
+
 const first = (request: SsmApi.StartSessionRequest, name: string, otherwise: string) =>
   request.parameters?.[name]?.[0] ?? otherwise
 
@@ -253,7 +260,7 @@ const replaceParameters = (input: unknown, values: Readonly<Record<string, unkno
 export const documentContentSpec = (
   content: SessionDocumentContent,
   request: SsmApi.StartSessionRequest,
-  remote: RemoteProcessOptions = {}
+  remote: AgentRemote = {}
 ): AgentSimulator.SessionSpec => {
   const properties = replaceParameters(content.properties ?? null, documentParameters(content, request)) as
     | Readonly<Record<string, unknown>>
@@ -292,7 +299,7 @@ export const documentContentSpec = (
  */
 export const documentSpec = (
   request: SsmApi.StartSessionRequest,
-  remote: RemoteProcessOptions = {}
+  remote: AgentRemote = {}
 ): AgentSimulator.SessionSpec => {
   switch (request.documentName) {
     case "AWS-StartPortForwardingSession":

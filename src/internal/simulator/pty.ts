@@ -18,12 +18,14 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 
 /**
- * The Perl program; its arguments (after `--`) are the command. The ioctls are Linux's TIOCSPTLCK (unlockpt)
- * and TIOCGPTN (ptsname).
+ * The Perl program; its arguments (after `--`) are the program's path (looked up on the PATH unless it holds a
+ * `/`) and then the command's argv, its name first. The ioctls are Linux's TIOCSPTLCK (unlockpt) and TIOCGPTN
+ * (ptsname).
  *
  * @internal
  */
 export const PTY_SCRIPT = `use strict; use POSIX ();
+my $path = shift @ARGV;
 sysopen(my $m, "/dev/ptmx", POSIX::O_RDWR() | POSIX::O_NOCTTY()) or die "pty: /dev/ptmx: $!\\n";
 my $z = pack("i", 0); ioctl($m, 0x40045431, $z) or die "pty: unlockpt: $!\\n";
 my $n = pack("i", 0); ioctl($m, 0x80045430, $n) or die "pty: ptsname: $!\\n";
@@ -33,7 +35,7 @@ if ($child == 0) {
   POSIX::setsid(); close $m;
   sysopen(my $s, $pts, POSIX::O_RDWR()) or do { print STDERR "pty: $pts: $!\\n"; POSIX::_exit(127) };
   POSIX::dup2(fileno($s), $_) for 0, 1, 2; close $s if fileno($s) > 2;
-  exec { $ARGV[0] } @ARGV or do { print STDERR "pty: exec $ARGV[0]: $!\\n"; POSIX::_exit(127) };
+  exec { $path } @ARGV or do { print STDERR "pty: exec $path: $!\\n"; POSIX::_exit(127) };
 }
 my $writer = fork // die "pty: fork: $!\\n";
 if ($writer == 0) {
@@ -69,14 +71,18 @@ const perl = (): string => {
 }
 
 /**
- * The program and arguments that run `command` (looked up on `env`'s PATH, as Go's exec.Command does) on a new
- * pseudo-terminal: give them to `process.ts` `spawn` with stdin piped.
+ * The program and arguments that run `command` (`path`, by default its name looked up on `env`'s PATH, with the
+ * argv `command`, as Go's exec.Cmd runs Path with Args) on a new pseudo-terminal: give them to `process.ts`
+ * `spawn` with stdin piped.
  *
  * @internal
  */
-export const ptyCommand = (command: ReadonlyArray<string>): { readonly program: string; readonly args: Array<string> } => ({
+export const ptyCommand = (
+  command: readonly [string, ...Array<string>],
+  path: string = command[0]
+): { readonly program: string; readonly args: Array<string> } => ({
   program: perl(),
-  args: ["-e", PTY_SCRIPT, "--", ...command]
+  args: ["-e", PTY_SCRIPT, "--", path, ...command]
 })
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The simulated Session Manager service: a WebSocket server on 127.0.0.1, with the SSM JSON API (StartSession for
  * every document the simulator plays, ResumeSession, TerminateSession, DescribeInstanceInformation,
- * CreateDocument) and KMS's GenerateDataKey over HTTP on the same port. It carries frames
+ * CreateDocument), KMS's GenerateDataKey and ECS's ExecuteCommand, DescribeTasks and ListTasks (`ecs.ts`) over HTTP
+ * on the same port. It carries frames
  * between each client WebSocket and the session's agent side (`agent.ts`), which lives as long as the session,
  * not the WebSocket: while the client is away the agent is paused (`pause_publication`, as the service does,
  * AGENT-PROTOCOL.md section 9) for up to `resumeGrace`, and ResumeSession hands out a fresh single-use token
@@ -21,13 +22,16 @@ import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import * as WS from "ws"
 import type * as AgentSimulator from "../../AgentSimulator.js"
+import type * as EcsApi from "../../EcsApi.js"
 import type * as KmsApi from "../../KmsApi.js"
 import type * as Resumer from "../../Resumer.js"
 import type * as SsmApi from "../../SsmApi.js"
+import * as ecsApi from "../aws/ecsApi.js"
 import * as kmsApi from "../aws/kmsApi.js"
 import * as ssmApi from "../aws/ssmApi.js"
 import * as NodeSession from "../../NodeSession.js"
@@ -176,6 +180,24 @@ export const withSimulator = <A>(
     })
   ))
 
+/**
+ * The real ECS client (`EcsApi.layer`) over the simulator's HTTP API, signing with its credentials, one attempt a
+ * call (the simulator's answers are final).
+ * @internal
+ */
+export const layerEcsApi: Layer.Layer<EcsApi.EcsApi, never, AgentSimulator.AgentSimulator> = Layer.unwrapEffect(
+  Effect.map(simulatorTag, (simulator) =>
+    ecsApi.layer({
+      region: "us-east-1",
+      endpoint: simulator.endpoint,
+      credentials: {
+        accessKeyId: simulator.credentials.accessKeyId,
+        secretAccessKey: Redacted.value(simulator.credentials.secretAccessKey)
+      },
+      maxAttempts: 1
+    }))
+)
+
 /** `AgentSimulator.layerAll`: a simulator for `options`, and the services over it. @internal */
 export const layerAll = (
   options: AgentSimulator.SimulatorOptions
@@ -183,5 +205,6 @@ export const layerAll = (
   Layer.mergeAll(
     layerSsmApi(options.sessionSpec ?? ((request) => Port.documentSpec(request, options.remoteProcess))),
     layerKmsApi,
+    layerEcsApi,
     NodeSession.layerWebSocketConstructor
   ).pipe(Layer.provideMerge(Layer.scoped(simulatorTag, make(options))))

@@ -3,11 +3,12 @@
  * (`agent/session/shell/shell_unix.go` StartCommandExecutor, `shell.go` executeCommandsWithPty; AGENT-PROTOCOL.md
  * section 13): `sh` (Standard_Stream, or empty commands) or `sh -c <commands>` (the properties' `linux` key), `sh`
  * looked up on the command's PATH, on a pseudo-terminal (`pty.ts`), with the agent's environment
- * (`command.ts` `commandEnv`). Input goes to the pty unchanged (its line discipline turns 0x03 into SIGINT, unless
- * the command set raw mode); Size messages resize the pty (`stty -F` on its device, so programs get SIGWINCH). The
- * output goes as the agent's writePump sends it: a first wait of 1 s, then reads of at most 1024 bytes, each
- * through processStdoutData (`stdoutData.ts`); the session ends when reading the pty fails, bytes still held back
- * lost.
+ * (`command.ts` `commandEnv`). With `containerMode` (ECS Exec), the agent's ContainerMode: the commands split by
+ * shlex and exec'd without a shell (`containerMode.ts`). Input goes to the pty unchanged (its line discipline turns
+ * 0x03 into SIGINT, unless the command set raw mode); Size messages resize the pty (`stty -F` on its device, so
+ * programs get SIGWINCH). The output goes as the agent's writePump sends it: a first wait of 1 s, then reads of at
+ * most 1024 bytes, each through processStdoutData (`stdoutData.ts`); the session ends when reading the pty fails,
+ * bytes still held back lost.
  *
  * @internal
  */
@@ -19,6 +20,7 @@ import * as Stream from "effect/Stream"
 import * as AgentMessage from "../../AgentMessage.js"
 import type * as AgentSimulator from "../../AgentSimulator.js"
 import { commandEnv } from "./command.js"
+import * as ContainerMode from "./containerMode.js"
 import * as SimulatorProcess from "./process.js"
 import * as Pty from "./pty.js"
 import * as ShellProperties from "./shellProperties.js"
@@ -28,6 +30,8 @@ import * as StdoutData from "./stdoutData.js"
 const INITIAL_WAIT = "1 second"
 /** `mgsConfig.StreamDataPayloadSize`: writePump's read buffer */
 const READ_SIZE = 1024
+/** `shell.go` execute: `time.Sleep(2 * time.Second)` after getCommandExecutor fails */
+const START_FAILURE_WAIT = "2 seconds"
 
 /** @internal */
 export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): AgentSimulator.Plugin => ({
@@ -42,14 +46,23 @@ export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): Ag
       // ends at once, sending nothing, when they are empty or do not read (singlecommand.go Execute)
       const next = ShellProperties.plan(options.sessionType ?? "Standard_Stream", io.properties)
       if (next._tag !== "Run") return
-      // StartCommandExecutor: exec.Command("sh") for empty commands, else "sh" with utility.ShellPluginCommandArgs
-      // ("-c") and the commands
-      const argv = next.config.commands.trim() === "" ? ["sh"] : ["sh", "-c", next.config.commands]
-      const { args, program } = Pty.ptyCommand(argv)
-      const child = yield* SimulatorProcess.spawn(program, args, {
-        stdin: true,
-        env: { ...commandEnv(next.config), ...options.environment }
-      })
+      const env = options.containerMode === true
+        ? ContainerMode.containerEnv(next.config, options.environment)
+        : { ...commandEnv(next.config), ...options.environment }
+      // StartCommandExecutor: exec.Command("sh") for empty commands; in ContainerMode the commands split by shlex
+      // and exec'd; else "sh" with utility.ShellPluginCommandArgs ("-c") and the commands
+      const started: ContainerMode.Launch = next.config.commands.trim() === ""
+        ? { _tag: "Start", path: "sh", argv: ["sh"] }
+        : options.containerMode === true
+        ? ContainerMode.launch(next.config.commands, env)
+        : { _tag: "Start", path: "sh", argv: ["sh", "-c", next.config.commands] }
+      // shell.go execute: getCommandExecutor failed ("Unable to start command: …" to the agent's log); after 2 s
+      // the plugin is marked failed and returns, nothing sent on the data channel (that is NonInteractiveCommands')
+      if (started._tag === "Fail") return yield* Effect.sleep(START_FAILURE_WAIT)
+      // `commands[0]` of no words panics; Execute's recover logs it and the session worker exits
+      if (started._tag === "Panic") return
+      const { args, program } = Pty.ptyCommand(started.argv, started.path)
+      const child = yield* SimulatorProcess.spawn(program, args, { stdin: true, env })
       // at the session's end the agent kills the command (execcmd.go Kill: the process alone) and closes the pty
       // (what else holds it gets SIGHUP); this runs before `spawn`'s release kills the helper's process group
       yield* Effect.addFinalizer(() =>
