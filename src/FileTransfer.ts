@@ -25,6 +25,7 @@ import type * as Sink from "effect/Sink"
 import type * as Stream from "effect/Stream"
 import * as internalError from "./internal/transfer/fileTransferError.js"
 import * as internal from "./internal/transfer/transfer.js"
+import type * as RemoteCommand from "./RemoteCommand.js"
 import type * as Session from "./Session.js"
 import type * as SsmApi from "./SsmApi.js"
 
@@ -127,6 +128,8 @@ export interface RemoteOptions {
   readonly session?: Omit<Session.SessionOptions, "sessionId" | "streamUrl" | "tokenValue"> | undefined
   /** called, synchronously, as bytes go or arrive */
   readonly onProgress?: ((progress: Progress) => void) | undefined
+  /** how each step's session is opened (`EcsExec.launch` for a container); default: StartSession on `target` */
+  readonly launch?: RemoteCommand.Launch | undefined
 }
 
 /**

@@ -1,10 +1,9 @@
 /**
  * Commands with exit codes: run a command on an instance and get its stdout, stderr and exit code as a value, or
  * as a stream for long output. The session's document must set `separateOutputStream` under the instance's OS key
- * (stdout as Output, stderr as StdErr, the exit code as an ExitCode message); AWS's
- * `AWS-StartNonInteractiveCommand` does not, so create `DOCUMENT_CONTENT` once as `DOCUMENT_NAME` (see the
- * README). A non-zero exit is a value, not an error; a session that ends without an exit code is a `NoExitCode`
- * error naming what to check.
+ * (stdout as Output, stderr as StdErr, the exit code as an ExitCode message); AWS's `AWS-StartNonInteractiveCommand`
+ * does not, so create `DOCUMENT_CONTENT` once as `DOCUMENT_NAME` (see the README). A non-zero exit is a value, not
+ * an error; a session that ends without an exit code is a `NoExitCode` error naming what to check.
  *
  * @since 0.1.0
  */
@@ -65,6 +64,7 @@ export declare namespace RemoteCommandError {
    * - `Timeout` (`startWithInput`): the wrapper did not say it was ready in time.
    * - `Input` (`startWithInput`): the input stream failed; nothing more was sent (the command's stdin stays open
    *   until the session ends).
+   * - `Start` (`startWithInput` with a `launch`): the session could not be started (cause: e.g. an `EcsApiError`).
    *
    * @since 0.1.0
    * @category errors
@@ -78,6 +78,7 @@ export declare namespace RemoteCommandError {
     | "Protocol"
     | "Timeout"
     | "Input"
+    | "Start"
 }
 
 /**
@@ -139,10 +140,7 @@ export const DOCUMENT_CONTENT: {
   readonly description: string
   readonly sessionType: string
   readonly parameters: { readonly command: { readonly type: string; readonly description: string } }
-  readonly properties: {
-    readonly linux: DocumentCommandProperties
-    readonly macos: DocumentCommandProperties
-  }
+  readonly properties: { readonly linux: DocumentCommandProperties; readonly macos: DocumentCommandProperties }
 } = internal.DOCUMENT_CONTENT
 
 /**
@@ -325,7 +323,26 @@ export interface InputOptions<E, R> extends ExecOptions {
   readonly input: Stream.Stream<Uint8Array, E, R>
   /** how long to wait for the remote wrapper to be ready. Default 30 seconds */
   readonly readyTimeout?: Duration.DurationInput | undefined
+  /** how the session is opened; default: StartSession with `documentName` on `target` (`EcsExec.launch`: ECS) */
+  readonly launch?: Launch | undefined
+}
 
+/**
+ * How `startWithInput` opens the InteractiveCommands session running the framed wrapper other than by StartSession
+ * (ECS Exec's ExecuteCommand: `EcsExec.launch`).
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export interface Launch {
+  /** what the session is started on, for messages (an instance, `ecs:…`) */
+  readonly target: string
+  /** opens the session running `script`: the framed wrapper with the base64 command inlined (`sh` code) */
+  readonly open: (script: string, options: Pick<ExecOptions, "reason" | "session">) => Effect.Effect<
+    Session.Session,
+    RemoteCommandError | Session.SessionError | SsmApi.SsmApiError,
+    Scope.Scope | SsmApi.SsmApi | Socket.WebSocketConstructor
+  >
 }
 
 /**

@@ -155,6 +155,14 @@ export interface SessionOptions {
   readonly resume?: false | ResumePolicy | undefined
   /** default 30 seconds */
   readonly handshakeTimeout?: Duration.DurationInput | undefined
+  /**
+   * A session that starts without a handshake (an InteractiveCommands session without KMS, such as ECS Exec's) is
+   * ready at its first output. With this, it is also ready once this long has passed since its WebSocket opened
+   * with neither a HandshakeRequest nor output: the agent sends its HandshakeRequest as soon as the channel opens
+   * when the session has one, and a command that prints nothing at first would otherwise never be ready (it
+   * would fail with `Handshake` at `handshakeTimeout`). Default none: ready at the first output or handshake
+   */
+  readonly readyAfterSilence?: Duration.DurationInput | undefined
   /** unacknowledged messages in flight before `write` suspends. Default 1024 */
   readonly windowSize?: number | undefined
   /**

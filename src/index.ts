@@ -88,3 +88,19 @@ export * as KmsApi from "./KmsApi.js"
  * @since 0.3.0
  */
 export * as Resumer from "./Resumer.js"
+
+/**
+ * `ecs:ExecuteCommand`, `ecs:DescribeTasks` and `ecs:ListTasks` over `@aws-sdk/client-ecs`, with typed errors and
+ * hints.
+ *
+ * @since 0.5.0
+ */
+export * as EcsApi from "./EcsApi.js"
+
+/**
+ * ECS Exec: a container chosen by cluster, service or task, and sessions in it with exit codes, stdin, terminals
+ * and file copies, as the same scoped Sessions.
+ *
+ * @since 0.5.0
+ */
+export * as EcsExec from "./EcsExec.js"

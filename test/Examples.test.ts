@@ -7,9 +7,11 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
+import * as NodePortForwarding from "../src/NodePortForwarding.js"
 import { lineCount, remoteHash, uploadBackup } from "../examples/copy-files.js"
 import { diskUsage } from "../examples/exec.js"
+import { fileFromTask, forwardToTask, runInService } from "../examples/ecs-exec.js"
 import { getThroughInstance } from "../examples/in-process.js"
 import { forwardToInstance } from "../examples/forward-port.js"
 import { fastDatabase } from "../examples/pool.js"
@@ -109,6 +111,30 @@ describe("examples", () => {
       const response = yield* getThroughInstance("i-1", port, "/status")
       assert.match(response, /^HTTP\/1\.1 200 OK\r\n/)
       assert.include(response, "you asked for /status")
+    }).pipe(Effect.provide(simulatedAws)))
+
+  it.scopedLive("ecs-exec.ts: a command in a service's container with stdin and its exit code, a file, a task's port", () =>
+    Effect.gen(function*() {
+      // the simulator's ECS world: cluster sim, service web, one task whose container is this machine
+      const input = pseudoRandomBytes(100_000, 31)
+      const result = yield* runInService("sim", "web", "sha256sum; exit 4", Stream.make(input))
+      assert.deepStrictEqual(result, {
+        task: "0123456789abcdef0123456789abcdef",
+        exitCode: 4,
+        stdout: `${sha256Hex(input)}  -\n`
+      })
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "ssm-example-ecs-"))),
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      Fs.writeFileSync(Path.join(dir, "report.csv"), input)
+      const bytes = yield* fileFromTask("sim", "0123456789abcdef0123456789abcdef", Path.join(dir, "report.csv"))
+      assert.strictEqual(sha256Hex(Buffer.concat(bytes)), sha256Hex(input))
+      const destination = yield* echoServer
+      const forwarding = yield* forwardToTask("sim", "web", destination)
+      const listener = yield* NodePortForwarding.listen(forwarding, { port: 0 })
+      const data = pseudoRandomBytes(64 * 1024, 32)
+      assert.strictEqual(sha256Hex(yield* roundTrip(listener.port, data)), sha256Hex(data))
     }).pipe(Effect.provide(simulatedAws)))
 
   it.scopedLive("exec.ts: a command's output and exit code as a value", () =>

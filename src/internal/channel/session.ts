@@ -11,6 +11,7 @@ import * as Socket from "@effect/platform/Socket"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
@@ -181,6 +182,20 @@ export const stats = (state: State.SessionState): Effect.Effect<Session.SessionS
     disconnectedMillis: state.disconnectedMillis + (state.disconnectedSince === undefined ? 0 : now - state.disconnectedSince)
   }))
 
+/**
+ * `readyAfterSilence`: once `after` has passed with neither a HandshakeRequest nor output, the session is ready as
+ * one without a handshake (a HandshakeRequest that still came would be answered, as ever).
+ */
+const readyAfterSilence = (state: State.SessionState, after: Duration.DurationInput) =>
+  Effect.delay(
+    Effect.sync(() => {
+      if (state.handshakeSeen) return
+      state.handshakeSeen = true
+      Deferred.unsafeDone(state.ready, Exit.succeed(State.noHandshake))
+    }),
+    after
+  )
+
 /** @internal */
 export const make = (
   options: Session.SessionOptions
@@ -205,6 +220,7 @@ export const make = (
     state.linkUp.unsafeOpen()
     yield* Effect.forkScoped(SessionLink.supervise(state, first, dial, metrics))
 
+    if (options.readyAfterSilence !== undefined) yield* Effect.forkScoped(readyAfterSilence(state, options.readyAfterSilence))
     const facts = yield* Deferred.await(state.ready).pipe(
       Effect.timeoutFail({
         duration: state.config.handshakeTimeout,

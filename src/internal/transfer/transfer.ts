@@ -89,7 +89,8 @@ export const scriptOutput = (
       input,
       ...(options.documentName === undefined ? {} : { documentName: options.documentName }),
       ...(options.reason === undefined ? {} : { reason: options.reason }),
-      ...(options.session === undefined ? {} : { session: options.session })
+      ...(options.session === undefined ? {} : { session: options.session }),
+      ...(options.launch === undefined ? {} : { launch: options.launch })
     }).pipe(Effect.mapError((error) => RemoteCommand.isRemoteCommandError(error) ? fromCommandError(error) : error))
     const pull = yield* Stream.toPull(running.output)
     let ended = false

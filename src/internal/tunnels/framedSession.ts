@@ -24,7 +24,7 @@ import type * as Session from "../../Session.js"
 import * as SsmApi from "../../SsmApi.js"
 import * as Framed from "./framedCommand.js"
 import * as FramedOutput from "./framedOutput.js"
-import { closedBeforeReady, collect, RemoteCommandError } from "./remoteCommand.js"
+import { closedBeforeReady, collect, isRemoteCommandError, RemoteCommandError } from "./remoteCommand.js"
 
 /** @internal */
 export const DOCUMENT_NAME = Framed.DOCUMENT_NAME
@@ -133,12 +133,42 @@ const ready = (
     ))
   )
 
+/**
+ * The wrapper as `sh` code with the command inlined (base64, in single quotes), for a session opened otherwise than
+ * with the document (`RemoteCommand.Launch`).
+ *
+ * @internal
+ */
+export const inlineWrapper = (command: string): string =>
+  Framed.WRAPPER.replace("{{ command }}", Framed.encodeCommand(command))
+
+/** the session running the wrapper: through the launch given, or StartSession with the document */
+const open = <E, R>(
+  options: RemoteCommand.InputOptions<E, R>
+): Effect.Effect<
+  Session.Session,
+  RemoteCommand.RemoteCommandError | Session.SessionError | SsmApi.SsmApiError,
+  Scope.Scope | SsmApi.SsmApi | Socket.WebSocketConstructor
+> =>
+  options.launch !== undefined
+    ? options.launch.open(inlineWrapper(options.command), { reason: options.reason, session: options.session })
+    : SsmApi.openSession({
+      target: options.target,
+      documentName: options.documentName ?? DOCUMENT_NAME,
+      parameters: { [Framed.COMMAND_PARAMETER]: [Framed.encodeCommand(options.command)], ...options.parameters },
+      reason: options.reason
+    }, options.session)
+
+/** a session that closed before the handshake: the agent could not run the wrapper */
+const closedEarly = (error: RemoteCommand.RemoteCommandError | Session.SessionError | SsmApi.SsmApiError) =>
+  !isRemoteCommandError(error) && closedBeforeReady(error as Session.SessionError | SsmApi.SsmApiError)
+
 /** @internal */
 export const start = <E, R>(
   options: RemoteCommand.InputOptions<E, R>
 ): Effect.Effect<
   RemoteCommand.RunningCommand,
-  RemoteCommandError | Session.SessionError | SsmApi.SsmApiError,
+  RemoteCommand.RemoteCommandError | Session.SessionError | SsmApi.SsmApiError,
   Scope.Scope | SsmApi.SsmApi | Socket.WebSocketConstructor | R
 > =>
   Effect.gen(function*() {
@@ -147,18 +177,14 @@ export const start = <E, R>(
     // an InteractiveCommands session without KMS is ready at its first Output: the wrapper's READY, or what the
     // instance said instead; the deadline covers both
     const { early, pull, session } = yield* Effect.gen(function*() {
-      const session = yield* SsmApi.openSession({
-        target: options.target,
-        documentName: options.documentName ?? DOCUMENT_NAME,
-        parameters: { [Framed.COMMAND_PARAMETER]: [Framed.encodeCommand(options.command)], ...options.parameters },
-        reason: options.reason
-      }, options.session).pipe(
-        Effect.catchIf(closedBeforeReady, (cause) =>
+      const session = yield* open(options).pipe(
+        Effect.catchIf(closedEarly, (cause) =>
           Effect.fail(
             new RemoteCommandError({
               reason: "NoExitCode",
-              detail: "the session ended before the wrapper said anything (is the document " +
-                `${DOCUMENT_NAME}, on a Linux instance?)`,
+              detail: "the session ended before the wrapper said anything " + (options.launch === undefined
+                ? `(is the document ${DOCUMENT_NAME}, on a Linux instance?)`
+                : `(does ${options.launch.target} have sh, and the tools ${Framed.TOOLS.join(", ")}?)`),
               cause
             })
           ))

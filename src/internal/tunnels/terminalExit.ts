@@ -1,0 +1,174 @@
+/**
+ * The exit code of a command run on a terminal over an InteractiveCommands session that reports none (ECS Exec:
+ * the agent in ContainerMode execs the command on a pty and never sends an exit code).
+ *
+ * The script side (`script`): an outer `sh` runs the command line with `sh -c`, having set `trap : INT QUIT` so
+ * that it outlives a child killed by Ctrl-C (and reports 130), then prints `MARKER_PREFIX<code>MARKER_END` to the
+ * pty: an OSC sequence (`ESC ] ssm-exit;<code> BEL`), which a terminal that sees it ignores, pure ASCII, so the
+ * agent's output path (`processStdoutData`) passes it as it is, and it flushes any bytes the agent held back.
+ *
+ * The client side (`make`): a pure, incremental filter over the output bytes, split anywhere, that passes every
+ * byte but the markers through as it is, holding back at most a marker's length of a possible marker cut across
+ * chunks, and keeps the exit code of the last marker seen.
+ *
+ * @internal
+ */
+
+/** `ESC ] ssm-exit;` @internal */
+export const MARKER_PREFIX = "\u001b]ssm-exit;"
+
+/** BEL, the end of the OSC @internal */
+export const MARKER_END = "\u0007"
+
+/** the most digits of an exit code (`$?` is 0 to 255) */
+const MAX_DIGITS = 3
+
+const PREFIX = Uint8Array.from(MARKER_PREFIX, (c) => c.charCodeAt(0))
+const ESC = 0x1b
+const BEL = 0x07
+const ZERO = 0x30
+const NINE = 0x39
+
+/** The longest marker, in bytes: at most this many minus one are ever held back. @internal */
+export const MAX_MARKER_LENGTH = PREFIX.length + MAX_DIGITS + 1
+
+/** The marker for an exit code, as the script prints it. @internal */
+export const marker = (code: number): string => `${MARKER_PREFIX}${code}${MARKER_END}`
+
+/**
+ * The script an outer `sh` runs (`sh -c '<script>'`): `commandLine` run by an inner `sh -c`, then the marker with
+ * its exit status.
+ *
+ * @internal
+ */
+export const script = (commandLine: string): string =>
+  `trap : INT QUIT; sh -c ${shQuote(commandLine)}; printf '\\033]ssm-exit;%d\\007' "$?"`
+
+/** A word in single quotes for `sh` (`'` as `'\''`). @internal */
+export const shQuote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`
+
+/** What matching at an ESC found */
+type Match =
+  | { readonly _tag: "No" }
+  | { readonly _tag: "Partial" }
+  | { readonly _tag: "Marker"; readonly length: number; readonly code: number }
+
+const NO: Match = { _tag: "No" }
+const PARTIAL: Match = { _tag: "Partial" }
+
+/** a marker at `at` (where an ESC is), or a prefix of one cut by the end of `bytes` */
+const matchAt = (bytes: Uint8Array, at: number): Match => {
+  let i = 0
+  for (; i < PREFIX.length; i++) {
+    if (at + i >= bytes.length) return PARTIAL
+    if (bytes[at + i] !== PREFIX[i]) return NO
+  }
+  let code = 0
+  let digits = 0
+  for (;; i++) {
+    if (at + i >= bytes.length) return PARTIAL
+    const byte = bytes[at + i]!
+    if (byte === BEL) return digits === 0 ? NO : { _tag: "Marker", length: i + 1, code }
+    if (byte < ZERO || byte > NINE || digits === MAX_DIGITS) return NO
+    code = code * 10 + byte - ZERO
+    digits++
+  }
+}
+
+/** @internal */
+export interface Step {
+  /** the bytes to pass on, markers taken out */
+  readonly output: Uint8Array
+  /** the code of the last marker in this step's bytes, if any */
+  readonly exitCode: number | undefined
+}
+
+/** @internal */
+export interface Filter {
+  /** the next output chunk */
+  readonly push: (chunk: Uint8Array) => Step
+  /** the end of the output: the bytes held back, which were no marker */
+  readonly end: () => Uint8Array
+  /** the code of the last marker seen so far */
+  readonly exitCode: () => number | undefined
+}
+
+const EMPTY = new Uint8Array(0)
+
+const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
+  if (a.length === 0) return b
+  if (b.length === 0) return a
+  const both = new Uint8Array(a.length + b.length)
+  both.set(a)
+  both.set(b, a.length)
+  return both
+}
+
+/**
+ * One step of the filter, pure: the bytes held from the previous step, and a chunk.
+ *
+ * @internal
+ */
+export const step = (held: Uint8Array, chunk: Uint8Array): Step & { readonly held: Uint8Array } => {
+  const bytes = concat(held, chunk)
+  // the common case: no ESC at all, the chunk passes as it is
+  if (bytes.indexOf(ESC) === -1) return { output: bytes, exitCode: undefined, held: EMPTY }
+  const parts: Array<Uint8Array> = []
+  let exitCode: number | undefined
+  let from = 0
+  let at = bytes.indexOf(ESC)
+  while (at !== -1) {
+    const match = matchAt(bytes, at)
+    if (match._tag === "Partial") {
+      parts.push(bytes.subarray(from, at))
+      return { output: join(parts), exitCode, held: bytes.slice(at) }
+    }
+    if (match._tag === "Marker") {
+      parts.push(bytes.subarray(from, at))
+      exitCode = match.code
+      from = at + match.length
+      at = bytes.indexOf(ESC, from)
+    } else {
+      at = bytes.indexOf(ESC, at + 1)
+    }
+  }
+  parts.push(bytes.subarray(from))
+  return { output: join(parts), exitCode, held: EMPTY }
+}
+
+const join = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const nonEmpty = parts.filter((part) => part.length > 0)
+  if (nonEmpty.length === 0) return EMPTY
+  if (nonEmpty.length === 1) return nonEmpty[0]!
+  const out = new Uint8Array(nonEmpty.reduce((n, part) => n + part.length, 0))
+  let offset = 0
+  for (const part of nonEmpty) {
+    out.set(part, offset)
+    offset += part.length
+  }
+  return out
+}
+
+/**
+ * A filter with its state (the bytes held back, the last code seen).
+ *
+ * @internal
+ */
+export const make = (): Filter => {
+  let held: Uint8Array = EMPTY
+  let last: number | undefined
+  return {
+    push: (chunk) => {
+      const next = step(held, chunk)
+      held = next.held
+      if (next.exitCode !== undefined) last = next.exitCode
+      return { output: next.output, exitCode: next.exitCode }
+    },
+    end: () => {
+      const rest = held
+      held = EMPTY
+      return rest
+    },
+    exitCode: () => last
+  }
+}
