@@ -177,7 +177,8 @@ describe("on a terminal (tmux)", () => {
 
 describe("--help", () => {
   const commands = [
-    "forward", "shell", "exec", "ssh-proxy", "socks", "demo", "plugin", "install-plugin", "create-document", "simulate"
+    "forward", "shell", "exec", "ssh-proxy", "socks", "demo", "plugin", "install-plugin", "create-document", "simulate",
+    "cp", "ecs"
   ]
 
   const help = (args: ReadonlyArray<string>) =>

@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as AgentSimulator from "../AgentSimulator.js"
+import * as EcsApi from "../EcsApi.js"
 import * as KmsApi from "../KmsApi.js"
 import * as NodeSession from "../NodeSession.js"
 import * as SsmApi from "../SsmApi.js"
@@ -27,7 +28,13 @@ import { printLine } from "./status.js"
 export const awsOptions = {
   region: Options.text("region").pipe(Options.optional, Options.withDescription("AWS region (default: the SDK's chain)")),
   profile: Options.text("profile").pipe(Options.optional, Options.withDescription("shared config profile")),
-  endpoint: Options.text("endpoint").pipe(Options.optional, Options.withDescription("SSM endpoint override")),
+  endpoint: Options.text("endpoint").pipe(
+    Options.optional,
+    Options.withDescription(
+      "the SSM API's endpoint (default: the SDK's: AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL, the profile's " +
+        "endpoint_url; ECS and KMS always take the SDK's)"
+    )
+  ),
   apiTimeout: Options.integer("api-timeout").pipe(
     Options.withDescription("seconds an AWS API call may take (StartSession, TerminateSession …)"),
     Options.withDefault(30)
@@ -145,7 +152,19 @@ export const layerAnnounced = (
 }
 
 /**
- * The SSM and KMS APIs (real or simulated) and the WebSocket constructor.
+ * `--profile` as `AWS_PROFILE` for this process: the SDK reads a profile's `endpoint_url` (and
+ * `ignore_configured_endpoint_urls`) from `AWS_PROFILE`'s profile only, whatever profile a client is given. The
+ * clients are given the profile too, so environment keys are skipped as they already were.
+ */
+const layerProfileEnv = (profile: Option.Option<string>): Layer.Layer<never> =>
+  Layer.effectDiscard(Effect.sync(() => {
+    if (Option.isSome(profile)) process.env["AWS_PROFILE"] = profile.value
+  }))
+
+/**
+ * The SSM, KMS and ECS APIs (real or simulated) and the WebSocket constructor. Only the SSM API takes `--endpoint`;
+ * otherwise the SDK's own settings choose each API's endpoint (`AWS_ENDPOINT_URL_<SSM|KMS|ECS>`,
+ * `AWS_ENDPOINT_URL`, the profile's `endpoint_url`).
  *
  * @since 0.1.0
  * @category layers
@@ -156,16 +175,21 @@ export const layerAws = (
   /** how long a wait may take before a `whenSlow` command says it (`exec -i` and `cp` wait for the agent's first second) */
   slowWait: Duration.DurationInput = SLOW_WAIT
 ): Layer.Layer<
-  SsmApi.SsmApi | KmsApi.KmsApi | Socket.WebSocketConstructor | Announcer,
+  SsmApi.SsmApi | KmsApi.KmsApi | EcsApi.EcsApi | Socket.WebSocketConstructor | Announcer,
   AgentSimulator.SimulatorError
 > =>
   Layer.merge(
     options.simulator
-      ? Layer.merge(Layer.provide(layerAnnounced(announce, slowWait), AgentSimulator.layerSsmApi()), AgentSimulator.layerKmsApi).pipe(
+      ? Layer.mergeAll(
+        Layer.provide(layerAnnounced(announce, slowWait), AgentSimulator.layerSsmApi()),
+        AgentSimulator.layerKmsApi,
+        // DEFAULT_ECS: cluster sim, service web, container app
+        AgentSimulator.layerEcsApi
+      ).pipe(
         // SSM_SIMULATOR_KMS_KEY_ID plays an account whose preferences encrypt shells and commands with KMS
         Layer.provide(AgentSimulator.layer({ kmsKeyId: process.env["SSM_SIMULATOR_KMS_KEY_ID"] }))
       )
-      : Layer.merge(
+      : Layer.mergeAll(
         Layer.provide(
           layerAnnounced(announce, slowWait),
           SsmApi.layer({
@@ -176,8 +200,14 @@ export const layerAws = (
           })
         ),
         // KMS-encrypted sessions (shells and commands where the account's preferences name a key)
-        KmsApi.layer({ region: Option.getOrUndefined(options.region), profile: Option.getOrUndefined(options.profile) })
-      ),
+        KmsApi.layer({ region: Option.getOrUndefined(options.region), profile: Option.getOrUndefined(options.profile) }),
+        // the ecs commands (ExecuteCommand, DescribeTasks, ListTasks)
+        EcsApi.layer({
+          region: Option.getOrUndefined(options.region),
+          profile: Option.getOrUndefined(options.profile),
+          timeout: `${options.apiTimeout} seconds`
+        })
+      ).pipe(Layer.provide(layerProfileEnv(options.profile))),
     NodeSession.layerWebSocketConstructor
   )
 

@@ -16,6 +16,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as FileTransfer from "../FileTransfer.js"
 import * as NodeFileTransfer from "../NodeFileTransfer.js"
+import type * as RemoteCommand from "../RemoteCommand.js"
 import { awsOptions, layerAws, requireTarget } from "./aws.js"
 import { CliError } from "./error.js"
 import { printLine } from "./status.js"
@@ -171,6 +172,108 @@ const stdinBytes: Stream.Stream<Uint8Array, FileTransfer.FileTransferError> = St
 )
 
 /**
+ * `cp`'s own options and arguments (the AWS options aside), shared with `ecs cp`.
+ *
+ * @since 0.5.0
+ * @category options
+ */
+export const copyOptions = (remote: string) => ({
+  recursive: Options.boolean("recursive").pipe(Options.withAlias("r"), Options.withDescription("copy a directory")),
+  sessions: Options.integer("sessions").pipe(
+    Options.withDescription("split one large file over this many sessions at once, to pass the per-session cap"),
+    Options.withDefault(1)
+  ),
+  source: Args.text({ name: "source" }).pipe(Args.withDescription(`a local path, - for stdin, or ${remote}`)),
+  destination: Args.text({ name: "destination" }).pipe(
+    Args.withDescription(`a local path, - for stdout, or ${remote} (an existing directory receives it inside)`)
+  )
+})
+
+/**
+ * The values of `copyOptions`.
+ *
+ * @since 0.5.0
+ * @category options
+ */
+export interface CopyOptions {
+  readonly recursive: boolean
+  readonly sessions: number
+  readonly source: string
+  readonly destination: string
+}
+
+/**
+ * Where the remote side's sessions go: the target (an instance, a container's `ecs:` target) and, for ECS, how
+ * each is opened (`EcsExec.launch`).
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export interface CopyRemote {
+  readonly target: string
+  readonly launch?: RemoteCommand.Launch | undefined
+  readonly documentName?: string | undefined
+}
+
+/**
+ * Copies as the options say, once `resolve` has turned the remote side's prefix (before its colon) into where the
+ * sessions go. `remote` names the remote side's form in the messages (`target:path`, `[CONTAINER]:PATH`).
+ *
+ * @since 0.5.0
+ * @category running
+ */
+export const runCopy = <E, R>(
+  options: CopyOptions,
+  remoteForm: string,
+  resolve: (prefix: string) => Effect.Effect<CopyRemote, E, R>
+) =>
+  Effect.gen(function*() {
+    const source = parseLocation(options.source)
+    const destination = parseLocation(options.destination)
+    if (source._tag === destination._tag) {
+      return yield* invalid(`cp copies between this machine and a remote: one of SOURCE and DESTINATION must be ` +
+        `${remoteForm}, the other local (a colon before any / marks a remote; write ./a:b for a local a:b)`)
+    }
+    if (options.sessions < 1 || options.sessions > 64) return yield* invalid("--sessions must be 1 to 64")
+    const remote = source._tag === "Remote" ? source : destination as Extract<Location, { _tag: "Remote" }>
+    const local = source._tag === "Local" ? source : destination as Extract<Location, { _tag: "Local" }>
+    if (local.path === "-" && (options.recursive || options.sessions > 1)) {
+      return yield* invalid("- (stdin or stdout) copies one file in one session: without -r and --sessions")
+    }
+    const resolved = yield* resolve(remote.target)
+    const progress = progressLine()
+    const common = {
+      target: resolved.target,
+      onProgress: progress.onProgress,
+      ...(resolved.documentName === undefined ? {} : { documentName: resolved.documentName }),
+      ...(resolved.launch === undefined ? {} : { launch: resolved.launch })
+    }
+    const copy = source._tag === "Local"
+      ? local.path === "-"
+        ? FileTransfer.upload({ ...common, remotePath: remote.path, input: stdinBytes })
+        : NodeFileTransfer.upload({
+          ...common,
+          localPath: local.path,
+          remotePath: remote.path,
+          sessions: options.sessions,
+          recursive: options.recursive
+        })
+      : local.path === "-"
+      ? Stream.runForEach(
+        FileTransfer.download({ ...common, remotePath: remote.path }),
+        (item) => item._tag === "Bytes" ? writeTo(process.stdout, item.bytes) : Effect.void
+      )
+      : NodeFileTransfer.download({
+        ...common,
+        localPath: local.path,
+        remotePath: remote.path,
+        sessions: options.sessions,
+        recursive: options.recursive
+      })
+    yield* interruptible(Effect.ensuring(copy, Effect.sync(progress.end)))
+  })
+
+/**
  * @since 0.4.0
  * @category commands
  */
@@ -178,68 +281,19 @@ export const cp = Command.make(
   "cp",
   {
     ...awsOptions,
-    recursive: Options.boolean("recursive").pipe(Options.withAlias("r"), Options.withDescription("copy a directory")),
-    sessions: Options.integer("sessions").pipe(
-      Options.withDescription("split one large file over this many sessions at once, to pass the per-session cap"),
-      Options.withDefault(1)
-    ),
+    ...copyOptions("target:path"),
     document: Options.text("document").pipe(
       Options.withDescription("the InteractiveCommands document with the framed wrapper (default SSM-RunCommandWithStdin)"),
       Options.optional
-    ),
-    source: Args.text({ name: "source" }).pipe(Args.withDescription("a local path, - for stdin, or target:path")),
-    destination: Args.text({ name: "destination" }).pipe(
-      Args.withDescription("a local path, - for stdout, or target:path (an existing directory receives it inside)")
     )
   },
   (options) =>
-    Effect.gen(function*() {
-      const source = parseLocation(options.source)
-      const destination = parseLocation(options.destination)
-      if (source._tag === destination._tag) {
-        return yield* invalid("cp copies between this machine and an instance: one of SOURCE and DESTINATION must " +
-          "be target:path, the other local (a colon before any / marks a remote; write ./a:b for a local a:b)")
-      }
-      if (options.sessions < 1 || options.sessions > 64) return yield* invalid("--sessions must be 1 to 64")
-      const remote = source._tag === "Remote" ? source : destination as Extract<Location, { _tag: "Remote" }>
-      const local = source._tag === "Local" ? source : destination as Extract<Location, { _tag: "Local" }>
-      if (local.path === "-" && (options.recursive || options.sessions > 1)) {
-        return yield* invalid("- (stdin or stdout) copies one file in one session: without -r and --sessions")
-      }
-      const target = yield* requireTarget(
-        remote.target === "" ? Option.none() : Option.some(remote.target),
-        options.simulator,
-        "terminal"
+    runCopy(options, "target:path", (prefix) =>
+      Effect.map(
+        requireTarget(prefix === "" ? Option.none() : Option.some(prefix), options.simulator, "terminal"),
+        (target) => ({ target, documentName: Option.getOrUndefined(options.document) })
+      )).pipe(
+        // the agent's first second (writePump's first wait) is no reason to speak: only a wait of 3 s is said
+        Effect.provide(layerAws(options, "terminal", "3 seconds"))
       )
-      const progress = progressLine()
-      const common = {
-        target,
-        onProgress: progress.onProgress,
-        ...(Option.isSome(options.document) ? { documentName: options.document.value } : {})
-      }
-      const copy = source._tag === "Local"
-        ? local.path === "-"
-          ? FileTransfer.upload({ ...common, remotePath: remote.path, input: stdinBytes })
-          : NodeFileTransfer.upload({
-            ...common,
-            localPath: local.path,
-            remotePath: remote.path,
-            sessions: options.sessions,
-            recursive: options.recursive
-          })
-        : local.path === "-"
-        ? Stream.runForEach(
-          FileTransfer.download({ ...common, remotePath: remote.path }),
-          (item) => item._tag === "Bytes" ? writeTo(process.stdout, item.bytes) : Effect.void
-        )
-        : NodeFileTransfer.download({
-          ...common,
-          localPath: local.path,
-          remotePath: remote.path,
-          sessions: options.sessions,
-          recursive: options.recursive
-        })
-      yield* interruptible(Effect.ensuring(copy, Effect.sync(progress.end)))
-      // the agent's first second (writePump's first wait) is no reason to speak: only a wait of 3 s is said
-    }).pipe(Effect.provide(layerAws(options, "terminal", "3 seconds")))
 ).pipe(Command.withDescription("copy files to or from an instance, verified by SHA-256 (target:path on one side)"))

@@ -152,8 +152,14 @@ export const stdinHasInput = (): boolean => {
   }
 }
 
-/** The remote command's output to ours; its exit code, or 130 once abandoned (the session terminated). */
-const relay = (
+/**
+ * The remote command's output to ours, Ctrl-C and Ctrl-\\ to it (`interruptsToRemote`); its exit code, or 130 once
+ * abandoned (the session terminated).
+ *
+ * @since 0.5.0
+ * @category running
+ */
+export const relay = (
   session: Session.Session,
   output: Stream.Stream<RemoteCommand.CommandOutput, RemoteCommand.RemoteCommandError>,
   signal: (signal: "SIGINT" | "SIGQUIT") => Effect.Effect<void, unknown>

@@ -236,50 +236,93 @@ const announce = (target: string, readyJson: string | undefined) => (running: Re
   })
 
 /**
+ * `forward`'s own options (the target and the AWS options aside), shared with `ecs forward`.
+ *
+ * @since 0.5.0
+ * @category options
+ */
+export const forwardOptions = {
+  remotePort: Options.integer("remote-port").pipe(
+    Options.withDescription("the destination port (the one-mapping form; see -L for more)"),
+    Options.optional
+  ),
+  localPort,
+  localHost,
+  unixSocket,
+  host,
+  localForward,
+  sessions,
+  maxSessions,
+  waitRemote,
+  background,
+  reason,
+  readyJson
+}
+
+/**
+ * The values of `forwardOptions`.
+ *
+ * @since 0.5.0
+ * @category options
+ */
+export interface ForwardOptions {
+  readonly remotePort: Option.Option<number>
+  readonly localPort: number
+  readonly localHost: string
+  readonly unixSocket: Option.Option<string>
+  readonly host: Option.Option<string>
+  readonly localForward: ReadonlyArray<string>
+  readonly sessions: number
+  readonly maxSessions: Option.Option<number>
+  readonly waitRemote: boolean
+  readonly background: boolean
+  readonly reason: Option.Option<string>
+  readonly readyJson: Option.Option<string>
+}
+
+/**
+ * Forwards the mappings the options ask for to `target` (resolved by the caller: an instance, a container's
+ * `ecs:` target), once the local ends and the readiness file are checked; in the background with `--background`.
+ *
+ * @since 0.5.0
+ * @category running
+ */
+export const runForward = <E extends { readonly message: string }, R>(
+  options: ForwardOptions,
+  resolveTarget: Effect.Effect<string, E, R>
+) =>
+  Effect.gen(function*() {
+    const mappings = yield* mappingsOf(options)
+    const target = yield* resolveTarget
+    // the local ends and the readiness file are checked before any session starts
+    for (const mapping of mappings) yield* checkLocal(mapping.listen)
+    const ready = Option.getOrUndefined(options.readyJson)
+    yield* checkReadyDestination(ready)
+    if (options.background && !Background.isChild()) return yield* Background.start({ readinessToStdout: ready === "-" })
+    if (ready !== undefined && ready !== "-") yield* removeReadyOnExit
+    return yield* Tunnels.runMappings(mappings, (mapping) =>
+      PortForwardingPool.start({
+        target,
+        portNumber: mapping.portNumber,
+        host: mapping.host,
+        reason: Option.getOrUndefined(options.reason),
+        sessions: options.sessions,
+        maxSessions: Option.getOrUndefined(options.maxSessions)
+      }), { waitRemote: options.waitRemote, onReady: announce(target, ready) })
+  }).pipe(Background.reportFailure)
+
+/**
  * @since 0.1.0
  * @category commands
  */
 export const forward = Command.make(
   "forward",
-  {
-    ...awsOptions,
-    target,
-    remotePort: Options.integer("remote-port").pipe(
-      Options.withDescription("the destination port (the one-mapping form; see -L for more)"),
-      Options.optional
-    ),
-    localPort,
-    localHost,
-    unixSocket,
-    host,
-    localForward,
-    sessions,
-    maxSessions,
-    waitRemote,
-    background,
-    reason,
-    readyJson
-  },
+  { ...awsOptions, target, ...forwardOptions },
   (options) =>
-    Effect.gen(function*() {
-      const mappings = yield* mappingsOf(options)
-      const target = yield* requireTarget(options.target, options.simulator)
-      // the local ends and the readiness file are checked before any session starts
-      for (const mapping of mappings) yield* checkLocal(mapping.listen)
-      const ready = Option.getOrUndefined(options.readyJson)
-      yield* checkReadyDestination(ready)
-      if (options.background && !Background.isChild()) return yield* Background.start({ readinessToStdout: ready === "-" })
-      if (ready !== undefined && ready !== "-") yield* removeReadyOnExit
-      return yield* Tunnels.runMappings(mappings, (mapping) =>
-        PortForwardingPool.start({
-          target,
-          portNumber: mapping.portNumber,
-          host: mapping.host,
-          reason: Option.getOrUndefined(options.reason),
-          sessions: options.sessions,
-          maxSessions: Option.getOrUndefined(options.maxSessions)
-        }), { waitRemote: options.waitRemote, onReady: announce(target, ready) })
-    }).pipe(Background.reportFailure, Effect.scoped, Effect.provide(layerAws(options)))
+    runForward(options, requireTarget(options.target, options.simulator)).pipe(
+      Effect.scoped,
+      Effect.provide(layerAws(options))
+    )
 ).pipe(Command.withDescription("forward local ports to ports on (or behind) an instance, over one or more sessions each"))
 
 /** A small HTTP server on 127.0.0.1 standing in for the instance's web server. */

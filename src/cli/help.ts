@@ -9,6 +9,7 @@
  */
 import type * as HelpDoc from "@effect/cli/HelpDoc"
 import type * as Span from "@effect/cli/HelpDoc/Span"
+import { ecsHelp } from "./ecsHelp.js"
 
 /**
  * What a command's help says before its options.
@@ -61,7 +62,9 @@ export const commandHelp: Readonly<Record<string, CommandHelp>> = {
       ["A shell on an instance:", `${bin} shell --target ${instance}`],
       ["The node whose Name tag is web-1, with a profile and a region:", `${bin} shell --target web-1 --profile prod --region eu-west-1`],
       ["A shell on this machine, through the embedded agent simulator:", `${bin} shell --simulator`]
-    ]
+    ],
+    note: "ssh's escapes: ~. after a line end ends the session at once (exit 255), ~? lists them, ~~ sends ~; " +
+      "--escape sets another character (such as ^]) or none."
   },
   exec: {
     purpose: "Run a command on an instance: its stdout, stderr and exit code become this one's.",
@@ -176,7 +179,8 @@ export const commandHelp: Readonly<Record<string, CommandHelp>> = {
       ],
       ["A shell, with 1% of frames dropped each way:", `${bin} simulate --drop 0.01 --seed 7`]
     ]
-  }
+  },
+  ...ecsHelp
 }
 
 /** the text of a span, without its styles */
@@ -367,7 +371,7 @@ export const renderTopHelp = (version: string, width: number = helpWidth()): str
   ]
   for (const [what, commandLine] of examples) out.push(...wrap(what, width, 2), ...wrapCommand(commandLine, width, 4))
   out.push("", "Commands:")
-  for (const [name, help] of Object.entries(commandHelp)) {
+  for (const [name, help] of Object.entries(commandHelp).filter(([name]) => !name.includes(" "))) {
     const text = wrap(help.purpose, width, 20)
     out.push(`  ${name.padEnd(18)}${text[0]!.slice(20)}`, ...text.slice(1))
   }
@@ -387,8 +391,10 @@ export const helpRequest = (args: ReadonlyArray<string>): { readonly command: st
   const end = args.indexOf("--")
   const options = end === -1 ? args : args.slice(0, end)
   if (args.length === 0) return { command: undefined }
-  const [first, second] = options
-  if (first === "help") return { command: second !== undefined && second in commandHelp ? second : undefined }
+  const [first, second, third] = options
+  // a group's command (`ecs exec`) when the words name one, else the group's own help
+  const known = (name = "", sub = "") => [`${name} ${sub}`, name].find((command) => command in commandHelp)
+  if (first === "help") return { command: known(second, third) }
   if (!options.some((arg) => arg === "--help" || arg === "-h")) return undefined
-  return { command: first !== undefined && first in commandHelp ? first : undefined }
+  return { command: known(first, second) }
 }

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as CliContext from "./context.js"
 import { cp } from "./cp.js"
 import { createDocumentCommand } from "./createDocument.js"
+import { ecs, ecsCommands } from "./ecs.js"
 import { exec, sshProxy } from "./exec.js"
 import { demo, forward } from "./forward.js"
 import { commandHelp, helpRequest, renderCommandHelp, renderTopHelp } from "./help.js"
@@ -32,7 +33,8 @@ const commands = {
   "install-plugin": installPlugin,
   "create-document": createDocumentCommand,
   socks,
-  cp
+  cp,
+  ...ecsCommands
 }
 
 const cli = Command.make("ssm-session-manager").pipe(
@@ -48,7 +50,8 @@ const cli = Command.make("ssm-session-manager").pipe(
     installPlugin,
     createDocumentCommand,
     socks,
-    cp
+    cp,
+    ecs
   ])
 )
 

@@ -44,17 +44,43 @@ export const versionLine = (tty: boolean): string =>
     ? `${Session.CLIENT_VERSION} (ssm-session-manager ${PACKAGE_VERSION}, standing in for AWS's session-manager-plugin)`
     : Session.CLIENT_VERSION
 
-const StartSessionResponse = Schema.parseJson(Schema.Struct({
+const StartSessionResponse = Schema.Struct({
   SessionId: Schema.String,
   TokenValue: Schema.Redacted(Schema.String),
   StreamUrl: Schema.String
-}))
+})
 
-const StartSessionRequest = Schema.parseJson(Schema.Struct({
+const StartSessionRequest = Schema.Struct({
   Target: Schema.optional(Schema.String),
   DocumentName: Schema.optional(Schema.String),
   Parameters: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) }))
-}))
+})
+
+/**
+ * JSON whose object keys are matched to `fields` as Go's encoding/json matches them (the official plugin's
+ * reader): the exact name first, else any case of it. ECS's ExecuteCommand gives the AWS CLI a session with
+ * `sessionId`, `tokenValue` and `streamUrl`, which it passes on as they are. Undefined when `text` is not JSON.
+ *
+ * @since 0.5.0
+ * @category parsing
+ */
+export const parseFields = (text: string, fields: ReadonlyArray<string>): unknown => {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return value
+  const record = value as Record<string, unknown>
+  const keys = Object.keys(record)
+  const result: Record<string, unknown> = {}
+  for (const field of fields) {
+    const key = field in record ? field : keys.find((key) => key.toLowerCase() === field.toLowerCase())
+    if (key !== undefined) result[field] = record[key]
+  }
+  return result
+}
 
 /**
  * The invocation's arguments, read as the official plugin reads them.
@@ -119,11 +145,15 @@ export const parseInvocation = (
     delete env[responseText]
     responseText = value
   }
-  const response = Schema.decodeUnknownEither(StartSessionResponse)(responseText)
+  const response = Schema.decodeUnknownEither(StartSessionResponse)(
+    parseFields(responseText, ["SessionId", "TokenValue", "StreamUrl"])
+  )
   if (Either.isLeft(response)) return invalid("the StartSession response is not valid JSON with SessionId, TokenValue and StreamUrl")
   const streamUrl = checkStreamUrl(response.right.StreamUrl)
   if (Either.isLeft(streamUrl)) return invalid(streamUrl.left)
-  const request = Schema.decodeUnknownEither(StartSessionRequest)(args[4] === "" ? "{}" : args[4]!)
+  const request = Schema.decodeUnknownEither(StartSessionRequest)(
+    parseFields(args[4] === "" ? "{}" : args[4]!, ["Target", "DocumentName", "Parameters"])
+  )
   if (Either.isLeft(request)) return invalid("the StartSession request is not valid JSON")
   return Either.right({
     response: {

@@ -8,13 +8,17 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Shell from "../Shell.js"
+import * as SsmApi from "../SsmApi.js"
 import { awsOptions, layerAws, requireTarget, target } from "./aws.js"
-import { reportConnection } from "./status.js"
+import { CliError } from "./error.js"
+import * as Escape from "./escape.js"
+import { printLine, reportConnection } from "./status.js"
 import { writeTo } from "./stdio.js"
 import { fromReadable } from "../NodeNetTransport.js"
 
@@ -32,36 +36,128 @@ export const terminalSize = (): Shell.TerminalSize =>
 /** Raw mode for the scope; restored when it closes, and on process exit should the scope never close. */
 const rawMode = Effect.acquireRelease(
   Effect.sync(() => {
-    if (process.stdin.isTTY !== true) return undefined
     const restore = () => {
       if (process.stdin.isTTY === true && process.stdin.isRaw) process.stdin.setRawMode(false)
     }
+    if (process.stdin.isTTY !== true) return restore
     process.stdin.setRawMode(true)
     process.once("exit", restore)
     return restore
   }),
   (restore) =>
     Effect.sync(() => {
-      if (restore === undefined) return
       restore()
       process.off("exit", restore)
     })
 )
 
 /**
- * Runs a shell in this terminal until it ends: raw mode, keyboard input, resizes, output, and the official
- * client's closing line.
+ * How long `~.` lets TerminateSession take before the process exits: the session ends at once here, and the
+ * service is told as well as it can be in that time (not the 10 s `SsmApi.terminateOnClose` allows).
+ *
+ * @since 0.5.0
+ * @category escapes
+ */
+export const ESCAPE_TERMINATE_DEADLINE = "1 second"
+
+/**
+ * The exit code after `~.`, as ssh's.
+ *
+ * @since 0.5.0
+ * @category escapes
+ */
+export const ESCAPE_EXIT_CODE = 255
+
+/**
+ * The line `~.` says on stderr.
+ *
+ * @since 0.5.0
+ * @category escapes
+ */
+export const escapeLine = (sessionId: string): string => `Connection to ${sessionId} closed by escape.`
+
+/**
+ * `~.`: the terminal restored, one line on stderr, TerminateSession tried for a second at most (when an SsmApi is
+ * provided), then the process exits 255 without waiting for the scope's finalizers (a hung session's would wait
+ * for their deadlines).
+ */
+const closeByEscape = (sessionId: string, restore: () => void): Effect.Effect<never> =>
+  Effect.gen(function*() {
+    restore()
+    printLine("stderr", `\n${escapeLine(sessionId)}`)
+    const api = yield* Effect.serviceOption(SsmApi.SsmApi)
+    if (Option.isSome(api)) {
+      yield* api.value.terminateSession(sessionId).pipe(
+        Effect.timeout(ESCAPE_TERMINATE_DEADLINE),
+        Effect.ignore
+      )
+    }
+    return yield* Effect.sync(() => process.exit(ESCAPE_EXIT_CODE))
+  })
+
+/**
+ * How `runShell` reads the keyboard.
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export interface RunShellOptions {
+  /**
+   * ssh's escapes (`~.`, `~?`, `~~` after a line end) with this character's byte, when stdin is a terminal (piped
+   * input is sent as it is, as ssh does); undefined: none
+   */
+  readonly escape?: number | undefined
+  /** what the remote output goes through before the terminal (e.g. a filter taking out an exit-code marker) */
+  readonly output?: ((output: Stream.Stream<Uint8Array, Shell.ShellError>) => Stream.Stream<Uint8Array, Shell.ShellError>) | undefined
+  /** whether the official client's closing line (`Exiting session with sessionId …`) is printed; default true */
+  readonly closingLine?: boolean | undefined
+}
+
+/** The keyboard to the remote shell through the escapes; `escaped` completed by `~.`. */
+const keyboard = (remote: Shell.Shell, escape: number | undefined, escaped: Deferred.Deferred<void>) => {
+  let state = Escape.initial
+  let ended = false
+  const help = Escape.helpText(Escape.escapeName(escape ?? 0x7e))
+  return fromReadable(() => process.stdin, (error) => error).pipe(
+    Stream.runForEach((bytes) =>
+      Effect.gen(function*() {
+        // nothing more is sent once `~.` has ended the session
+        if (ended) return
+        const step = Escape.feed(escape, state, bytes)
+        state = step.state
+        for (const event of step.events) {
+          if (event._tag === "Send") yield* remote.write(Shell.keyboardInput(event.bytes))
+          else if (event._tag === "Help") yield* writeTo(process.stderr, new TextEncoder().encode(help))
+          else {
+            ended = true
+            yield* Deferred.succeed(escaped, undefined)
+            return
+          }
+        }
+      })
+    ),
+    Effect.ignore
+  )
+}
+
+/**
+ * Runs a shell in this terminal until it ends: raw mode, keyboard input (through ssh's escapes when
+ * `options.escape` is given: `~.` exits the process with 255 at once), resizes, output, and the official client's
+ * closing line.
  *
  * @since 0.1.0
  * @category running
  */
-export const runShell = (remote: Shell.Shell): Effect.Effect<void, Shell.ShellError, Scope.Scope> =>
+export const runShell = (
+  remote: Shell.Shell,
+  options: RunShellOptions = {}
+): Effect.Effect<void, Shell.ShellError, Scope.Scope> =>
   Effect.gen(function*() {
     // the agent's message in HandshakeComplete ("This session is encrypted using AWS KMS."), as AWS's client shows it
     if (remote.session.customerMessage !== "") {
       yield* writeTo(process.stdout, new TextEncoder().encode(`${remote.session.customerMessage}\n`))
     }
-    yield* rawMode
+    const restore = yield* rawMode
     yield* reportConnection(remote.session)
     // stdin ends with the session: release it so the process can exit
     yield* Effect.addFinalizer(() => Effect.sync(() => process.stdin.pause()))
@@ -70,20 +166,50 @@ export const runShell = (remote: Shell.Shell): Effect.Effect<void, Shell.ShellEr
       Effect.sync(() => process.stdout.on("resize", onResize)),
       () => Effect.sync(() => process.stdout.off("resize", onResize))
     )
-    yield* Effect.forkScoped(
-      fromReadable(() => process.stdin, (error) => error).pipe(
-        Stream.runForEach((bytes) => remote.write(Shell.keyboardInput(bytes))),
-        Effect.ignore
-      )
+    const escaped = yield* Deferred.make<void>()
+    // as ssh, escapes only from a terminal: piped input goes as it is
+    yield* Effect.forkScoped(keyboard(remote, process.stdin.isTTY === true ? options.escape : undefined, escaped))
+    const output = options.output === undefined ? remote.output : options.output(remote.output)
+    const outcome = yield* Effect.raceFirst(
+      Effect.as(Stream.runForEach(output, (bytes) => writeTo(process.stdout, bytes)), "Ended" as const),
+      Effect.as(Deferred.await(escaped), "Escaped" as const)
     )
-    yield* Stream.runForEach(remote.output, (bytes) => writeTo(process.stdout, bytes))
+    if (outcome === "Escaped") return yield* closeByEscape(remote.session.sessionId, restore)
     const reason = yield* Effect.orElseSucceed(remote.closed, () => "")
+    if (options.closingLine === false) return
     yield* Console.log(
       reason === ""
         ? `\n\nExiting session with sessionId: ${remote.session.sessionId}.\n\n`
         : `\n\nSessionId: ${remote.session.sessionId} : ${reason}\n\n`
     )
   })
+
+/**
+ * `--escape`: ssh's escape character for a terminal session.
+ *
+ * @since 0.5.0
+ * @category options
+ */
+export const escapeOption = Options.text("escape").pipe(
+  Options.withDescription(
+    "the escape character when stdin is a terminal (ssh's: ~. after a line end ends the session at once, ~? " +
+      "lists the escapes, ~~ sends ~), one character such as ^] or none"
+  ),
+  Options.withDefault(Escape.DEFAULT_ESCAPE)
+)
+
+/**
+ * Reads `--escape`'s value: the escape byte, undefined for none, or an `InvalidOptions` error.
+ *
+ * @since 0.5.0
+ * @category options
+ */
+export const escapeChar = (value: string): Effect.Effect<number | undefined, CliError> => {
+  const parsed = Escape.parseEscape(value)
+  return parsed._tag === "Right"
+    ? Effect.succeed(parsed.char)
+    : Effect.fail(new CliError({ reason: "InvalidOptions", detail: parsed.detail }))
+}
 
 /**
  * @since 0.1.0
@@ -94,6 +220,7 @@ export const shell = Command.make(
   {
     ...awsOptions,
     target,
+    escape: escapeOption,
     document: Options.text("document").pipe(
       Options.withDescription("a Standard_Stream or InteractiveCommands document (default: the account's shell)"),
       Options.optional
@@ -101,12 +228,13 @@ export const shell = Command.make(
   },
   (options) =>
     Effect.gen(function*() {
+      const escape = yield* escapeChar(options.escape)
       const target = yield* requireTarget(options.target, options.simulator)
       const remote = yield* Shell.start({
         target,
         documentName: Option.getOrUndefined(options.document),
         size: terminalSize()
       })
-      yield* runShell(remote)
+      yield* runShell(remote, { escape })
     }).pipe(Effect.scoped, Effect.provide(layerAws(options)))
 ).pipe(Command.withDescription("an interactive shell on an instance, in this terminal"))

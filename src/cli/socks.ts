@@ -46,81 +46,118 @@ const describeEvent = (event: NodeSocks.SocksEvent): string | undefined => {
 }
 
 /**
+ * `socks`'s own options (the target and the AWS options aside), shared with `ecs socks`.
+ *
+ * @since 0.5.0
+ * @category options
+ */
+export const socksOptions = {
+  port: Options.integer("port").pipe(
+    Options.withDescription("local port to listen on (0: any free port, printed)"),
+    Options.withDefault(1080)
+  ),
+  localHost: Options.text("local-host").pipe(
+    Options.withDescription("local address to listen on; anyone who can connect uses the target's network"),
+    Options.withDefault("127.0.0.1")
+  ),
+  idleTimeout: Options.integer("idle-timeout").pipe(
+    Options.withDescription("seconds a destination's session is kept with no connection"),
+    Options.withDefault(300)
+  ),
+  maxDestinations: Options.integer("max-destinations").pipe(
+    Options.withDescription(
+      "destinations kept at once; a new one closes the least recently used idle one, or is refused when all are in use"
+    ),
+    Options.withDefault(64)
+  ),
+  sessions: Options.integer("sessions").pipe(
+    Options.withDescription("sessions per destination, each under the service's rate cap"),
+    Options.withDefault(1)
+  ),
+  reason: Options.text("reason").pipe(Options.withDescription("reason recorded with each session"), Options.optional)
+}
+
+/**
+ * The values of `socksOptions`.
+ *
+ * @since 0.5.0
+ * @category options
+ */
+export interface SocksOptions {
+  readonly port: number
+  readonly localHost: string
+  readonly idleTimeout: number
+  readonly maxDestinations: number
+  readonly sessions: number
+  readonly reason: Option.Option<string>
+}
+
+/**
+ * Serves the proxy for `target` (resolved by the caller: an instance, a container's `ecs:` target) until Ctrl-C.
+ *
+ * @since 0.5.0
+ * @category running
+ */
+export const runSocks = <E, R>(options: SocksOptions, resolveTarget: Effect.Effect<string, E, R>) =>
+  Effect.gen(function*() {
+    const target = yield* resolveTarget
+    if (options.idleTimeout < 0) {
+      return yield* new CliError({
+        reason: "InvalidOptions",
+        detail: `--idle-timeout ${options.idleTimeout} is negative`
+      })
+    }
+    const proxy = yield* NodeSocks.serve({
+      target,
+      host: options.localHost,
+      port: options.port,
+      idleTimeout: `${options.idleTimeout} seconds`,
+      sessions: options.sessions,
+      maxDestinations: options.maxDestinations,
+      reason: Option.getOrUndefined(options.reason)
+    })
+    const events = yield* proxy.subscribe
+    const { host, port } = proxy.address
+    yield* Console.log(
+      `SOCKS5 proxy listening on ${host.includes(":") ? `[${host}]` : host}:${port} for target ${target}`
+    )
+    if (!isLoopback(host)) {
+      yield* Console.error(
+        `warning: listening on ${host}:${port}, reachable from other machines: whoever can connect to it reaches ` +
+          `what ${target} reaches`
+      )
+    }
+    yield* Effect.forkScoped(Stream.runForEach(events, (event) => {
+      const line = describeEvent(event)
+      return line === undefined ? Effect.void : Console.error(line)
+    }))
+    // until Ctrl-C (or the listener failing)
+    return yield* proxy.closed
+  })
+
+/**
+ * The library's own warnings (a failed start, the agent's ConnectToPortError, which the client sees as reply 5)
+ * only with an explicit --log-level: the lines `runSocks` prints say what happens to each destination.
+ *
+ * @since 0.5.0
+ * @category running
+ */
+export const quietLogs = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(FiberRef.get(FiberRef.currentMinimumLogLevel), (level) =>
+    LogLevel.Info === level ? Logger.withMinimumLogLevel(self, LogLevel.Error) : self)
+
+/**
  * @since 0.2.0
  * @category commands
  */
 export const socks = Command.make(
   "socks",
-  {
-    ...awsOptions,
-    target,
-    port: Options.integer("port").pipe(
-      Options.withDescription("local port to listen on (0: any free port, printed)"),
-      Options.withDefault(1080)
-    ),
-    localHost: Options.text("local-host").pipe(
-      Options.withDescription("local address to listen on; anyone who can connect uses the target's network"),
-      Options.withDefault("127.0.0.1")
-    ),
-    idleTimeout: Options.integer("idle-timeout").pipe(
-      Options.withDescription("seconds a destination's session is kept with no connection"),
-      Options.withDefault(300)
-    ),
-    maxDestinations: Options.integer("max-destinations").pipe(
-      Options.withDescription(
-        "destinations kept at once; a new one closes the least recently used idle one, or is refused when all are in use"
-      ),
-      Options.withDefault(64)
-    ),
-    sessions: Options.integer("sessions").pipe(
-      Options.withDescription("sessions per destination, each under the service's rate cap"),
-      Options.withDefault(1)
-    ),
-    reason: Options.text("reason").pipe(Options.withDescription("reason recorded with each session"), Options.optional)
-  },
+  { ...awsOptions, target, ...socksOptions },
   (options) =>
-    Effect.gen(function*() {
-      const target = yield* requireTarget(options.target, options.simulator)
-      if (options.idleTimeout < 0) {
-        return yield* new CliError({
-          reason: "InvalidOptions",
-          detail: `--idle-timeout ${options.idleTimeout} is negative`
-        })
-      }
-      const proxy = yield* NodeSocks.serve({
-        target,
-        host: options.localHost,
-        port: options.port,
-        idleTimeout: `${options.idleTimeout} seconds`,
-        sessions: options.sessions,
-        maxDestinations: options.maxDestinations,
-        reason: Option.getOrUndefined(options.reason)
-      })
-      const events = yield* proxy.subscribe
-      const { host, port } = proxy.address
-      yield* Console.log(
-        `SOCKS5 proxy listening on ${host.includes(":") ? `[${host}]` : host}:${port} for target ${target}`
-      )
-      if (!isLoopback(host)) {
-        yield* Console.error(
-          `warning: listening on ${host}:${port}, reachable from other machines: whoever can connect to it reaches ` +
-            `what ${target} reaches`
-        )
-      }
-      yield* Effect.forkScoped(Stream.runForEach(events, (event) => {
-        const line = describeEvent(event)
-        return line === undefined ? Effect.void : Console.error(line)
-      }))
-      // until Ctrl-C (or the listener failing)
-      return yield* proxy.closed
-    }).pipe(
+    runSocks(options, requireTarget(options.target, options.simulator)).pipe(
       Effect.scoped,
       Effect.provide(layerAws(options, "whenSlow")),
-      // the lines above say what happens to each destination; the library's own warnings (a failed start, the
-      // agent's ConnectToPortError, which the client sees as reply 5) only with an explicit --log-level
-      (self) =>
-        Effect.flatMap(FiberRef.get(FiberRef.currentMinimumLogLevel), (level) =>
-          LogLevel.Info === level ? Logger.withMinimumLogLevel(self, LogLevel.Error) : self)
+      quietLogs
     )
 ).pipe(
   Command.withDescription(
