@@ -13,7 +13,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     // the release tests run alone: npm run test:release (vitest.release.config.ts)
-    exclude: ["test/Release.test.ts", "**/node_modules/**"],
+    exclude: ["test/Release*.test.ts", "**/node_modules/**"],
     setupFiles: ["./test/setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000

@@ -9,108 +9,34 @@
  * from the plugin, KMS's GenerateDataKey, and a refused StartSession. With the first launcher (vm.Script without
  * a dynamic-import callback) every check that calls AWS failed.
  *
- * Run alone with `npm run test:release` (vitest.release.config.ts); the main suite leaves this file out.
+ * Run alone with `npm run test:release` (vitest.release.config.ts, which packs and installs once for every release
+ * file: test/release/globalSetup.ts); the main suite leaves this file out. ECS Exec's checks are in ReleaseEcs.test.ts.
  */
-import { CreateDocumentCommand, SSMClient, StartSessionCommand, type StartSessionCommandInput } from "@aws-sdk/client-ssm"
-import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { CreateDocumentCommand, SSMClient } from "@aws-sdk/client-ssm"
+import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import * as AgentSimulator from "../src/AgentSimulator.js"
-import { type Installed, packAndInstall } from "./release/install.js"
 import { sdkCredentials } from "./utils/aws.js"
-import { pathFor, runToEnd, spawn } from "./release/processes.js"
+import {
+  environment,
+  INSTANCE,
+  installed as installedPackage,
+  installPlugin,
+  nodes,
+  OFFLINE,
+  pluginArgs,
+  simulator,
+  startSession,
+  text,
+  versionOf
+} from "./release/harness.js"
+import { runToEnd, spawn } from "./release/processes.js"
 import { socks5RoundTrip } from "./release/socks.js"
 import { echoServer, greetingEchoServer, roundTrip } from "./utils/tcp.js"
 
-const nodes = (process.env["SSM_RELEASE_NODES"] ?? process.execPath).split(":").filter((node) => node !== "")
-
-let installed: Installed
-beforeAll(() => {
-  installed = packAndInstall()
-  return () => installed.remove()
-}, 600_000)
-
-const INSTANCE = "i-0123456789abcdef0"
-const OFFLINE = "i-0fffffffffffffff0"
-const instances: ReadonlyArray<AgentSimulator.SimulatedInstance> = [
-  { instanceId: INSTANCE, tags: { Name: "web-1" }, computerName: "web-1", ipAddress: "127.0.0.1" },
-  { instanceId: OFFLINE, tags: { Name: "gone" }, pingStatus: "ConnectionLost" }
-]
-/** keys for runs that reach no simulator */
-const noSimulatorCredentials = { accessKeyId: "AKIDRELEASETEST", secretAccessKey: "release-test-secret" }
-
-/** A simulator for the scope, with the account's two managed nodes. */
-const simulator = (options: AgentSimulator.SimulatorOptions = {}) =>
-  AgentSimulator.make({ messagesPerSecond: 0, instances, ...options })
-
-/**
- * The environment of a bin on `node`: that Node first on the PATH, a home and cache of the run's own, fake keys,
- * and the simulator as the SSM and KMS endpoints with its credentials; no shared AWS config.
- */
-const environment = (node: string, sim?: AgentSimulator.AgentSimulator): Record<string, string> => {
-  const endpoint = sim?.endpoint ?? "http://127.0.0.1:9"
-  const credentials = sim === undefined ? noSimulatorCredentials : sdkCredentials(sim)
-  const home = Path.join(installed.scratch, "home")
-  Fs.mkdirSync(home, { recursive: true })
-  return {
-    PATH: pathFor(node),
-    HOME: home,
-    XDG_CACHE_HOME: Path.join(installed.scratch, "cache"),
-    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-    AWS_REGION: "us-east-1",
-    AWS_ENDPOINT_URL_SSM: endpoint,
-    AWS_ENDPOINT_URL_KMS: endpoint,
-    AWS_CONFIG_FILE: Path.join(home, "no-config"),
-    AWS_SHARED_CREDENTIALS_FILE: Path.join(home, "no-credentials"),
-    AWS_EC2_METADATA_DISABLED: "true",
-    AWS_PROFILE: "",
-    AWS_DEFAULT_PROFILE: "",
-    NODE_OPTIONS: "",
-    NO_COLOR: "1"
-  }
-}
-
-/** StartSession through the real SDK, as the AWS CLI makes it before it starts the plugin. */
-const startSession = (sim: AgentSimulator.AgentSimulator, input: StartSessionCommandInput) =>
-  Effect.acquireRelease(
-    Effect.sync(() =>
-      new SSMClient({ region: "us-east-1", endpoint: sim.endpoint, credentials: sdkCredentials(sim), maxAttempts: 1 })
-    ),
-    (client) => Effect.sync(() => client.destroy())
-  ).pipe(
-    Effect.flatMap((client) => Effect.promise(() => client.send(new StartSessionCommand(input)))),
-    Effect.map((output) => ({ SessionId: output.SessionId!, TokenValue: output.TokenValue!, StreamUrl: output.StreamUrl! }))
-  )
-
-/** `session-manager-plugin` as the AWS CLI runs it. */
-const pluginArgs = (
-  response: { readonly SessionId: string; readonly TokenValue: string; readonly StreamUrl: string },
-  request: StartSessionCommandInput,
-  endpoint: string
-) => [JSON.stringify(response), "us-east-1", "StartSession", "", JSON.stringify(request), endpoint]
-
-/**
- * The `session-manager-plugin` that `ssm-session-manager install-plugin --dir D` writes when run on `node` (the
- * `index`th of the Nodes), written on first use: the script runs the Node that installed it.
- */
-const installPlugin = (index: number, node: string) =>
-  Effect.gen(function*() {
-    const dir = Path.join(installed.scratch, `plugin-${index}`)
-    const plugin = Path.join(dir, "session-manager-plugin")
-    if (Fs.existsSync(plugin)) return plugin
-    const install = yield* runToEnd(installed.bin, ["install-plugin", "--dir", dir], environment(node))
-    assert.strictEqual(install.code, 0, install.stderr)
-    assert.include(Fs.readFileSync(plugin, "utf8"), node)
-    return plugin
-  })
-
-const text = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex")
-
-const versionOf = (node: string) => ChildProcess.execFileSync(node, ["--version"], { encoding: "utf8" }).trim()
+const installed = installedPackage()
 
 describe.each(nodes.map((node, index) => ({ node, index, version: versionOf(node) })))(
   "the installed package on Node $version",
