@@ -123,12 +123,13 @@ export const framedScript: (command: string) => string = internal.framedScript
 
 /**
  * The command that runs `command` (a shell command line) on the terminal, then prints its exit code as a marker
- * (`ESC ] ssm-exit;<code> BEL`) that `startTerminal` takes out of the output. A Ctrl-C'd command reports 130.
+ * (`ESC ] ssm-exit;<nonce>;<code> BEL`) that `startTerminal` takes out of the output; `nonce` (lowercase hex) is
+ * the session's own, so that no output can stand for the exit code. A Ctrl-C'd command reports 130.
  *
  * @since 0.5.0
  * @category commands
  */
-export const terminalScript: (command: string) => string = internal.terminalScript
+export const terminalScript: (command: string, nonce: string) => string = internal.terminalScript
 
 /**
  * What `startTerminal` runs when given no command: bash if the container has it, else sh.

@@ -175,18 +175,21 @@ describe("CLI escapes (ssh's ~. ~? ~~) in a terminal", () => {
       assert.strictEqual(status(), "status 255")
     }), 60_000)
 
+  /** a bin's environment for the simulator over its HTTP API: no shared config, the one AWS_ENDPOINT_URL */
+  const sdkEnvironment = (simulator: AgentSimulator.AgentSimulator) => ({
+    AWS_CONFIG_FILE: "/dev/null",
+    AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+    AWS_ENDPOINT_URL: simulator.endpoint,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: simulator.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: Redacted.value(simulator.credentials.secretAccessKey)
+  })
+
   it.scopedLive("~. ends a hung shell within a second (everything to the agent dropped)", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory
       const simulator = yield* AgentSimulator.make({ messagesPerSecond: 0, faults: { toAgent: { drop: 1 } } })
-      const { status, tmux } = yield* inTerminal(directory, "shell --target i-0123456789abcdef0", {
-        AWS_CONFIG_FILE: "/dev/null",
-        AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
-        AWS_ENDPOINT_URL: simulator.endpoint,
-        AWS_REGION: "us-east-1",
-        AWS_ACCESS_KEY_ID: simulator.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: Redacted.value(simulator.credentials.secretAccessKey)
-      })
+      const { status, tmux } = yield* inTerminal(directory, "shell --target i-0123456789abcdef0", sdkEnvironment(simulator))
       yield* tmux.waitFor(/^[$#] ?$/m)
       // typed, never answered: the agent gets nothing
       yield* tmux.sendKeys("-l", "echo :never")
@@ -197,6 +200,29 @@ describe("CLI escapes (ssh's ~. ~? ~~) in a terminal", () => {
       const elapsed = Date.now() - started
       assert.isBelow(elapsed, 1_500)
       assert.notInclude(pane, ":never")
+      assert.strictEqual(status(), "status 255")
+    }), 60_000)
+
+  it.scopedLive("~. ends a shell at once while it is resuming, a key typed before it (its write waiting)", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      // the WebSocket dropped once, a few seconds in, and every ResumeSession refused: the session stays resuming
+      // (for up to 5 minutes) and what is typed waits to be sent
+      const simulator = yield* AgentSimulator.make({
+        messagesPerSecond: 0,
+        faults: { dropConnection: { everyMillis: 2_000, times: 1, close: "abrupt" }, refuseResumes: 100_000 }
+      })
+      const { status, tmux } = yield* inTerminal(directory, "shell --target i-0123456789abcdef0", sdkEnvironment(simulator))
+      // (not the prompt: the line saying so may have overwritten it)
+      yield* tmux.waitFor(/resuming the session/)
+      // a key and Enter (to see whether the shell is alive), which cannot be sent before the session is back
+      yield* tmux.sendKeys("-l", "x")
+      yield* tmux.sendKeys("Enter")
+      const started = Date.now()
+      yield* tmux.sendKeys("-l", "~.")
+      const pane = yield* tmux.waitFor(/SHELL-ENDED\s*\n/)
+      assert.isBelow(Date.now() - started, 1_500)
+      assert.match(pane, new RegExp(escapeLine("[\\w-]+").replaceAll(".", "\\.")))
       assert.strictEqual(status(), "status 255")
     }), 60_000)
 })
@@ -344,6 +370,12 @@ describe("CLI ecs exec", () => {
       const silent = yield* run("main", ["ecs", "exec", "--raw", "--cluster", "prod", "--service", "nosh", "--", process.execPath, "-e", "0"], env)
       assert.strictEqual(silent.code, 0, silent.stderr)
       assert.strictEqual(errorLines(silent.stderr).length, 0, silent.stderr)
+      // one the agent cannot start: its reason in one line, exit 1
+      const missing = yield* run("main", ["ecs", "exec", "--raw", "--cluster", "prod", "--service", "nosh", "--", "/no/such/program"], env)
+      assert.strictEqual(missing.code, 1, missing.stderr)
+      assert.deepStrictEqual(errorLines(missing.stderr), [
+        "ssm-session-manager: the session was closed: Unable to start command: Failed to start pty: fork/exec /no/such/program: no such file or directory"
+      ])
     }), 120_000)
 
   it.scopedLive("a cluster with a KMS key: the session is encrypted (said as AWS's client says it)", () =>
@@ -467,7 +499,7 @@ describe("CLI ecs cp, forward, shell and help", () => {
 })
 
 describe("CLI plugin: as aws ecs execute-command runs it", () => {
-  it.scopedLive("a real ExecuteCommand response (lowercase keys) and the ecs: target", () =>
+  it.scopedLive("a real ExecuteCommand response (lowercase keys) and the ecs: target; a command silent at first; one that cannot start", () =>
     Effect.gen(function*() {
       const { env, simulator } = yield* sdkSimulator()
       const layer = EcsApi.layer({
@@ -478,28 +510,45 @@ describe("CLI plugin: as aws ecs execute-command runs it", () => {
           secretAccessKey: Redacted.value(simulator.credentials.secretAccessKey)
         }
       })
-      const { response, target } = yield* Effect.gen(function*() {
-        const target = yield* EcsExec.resolve({ cluster: "prod", task: id(1) })
-        const api = yield* EcsApi.EcsApi
-        const response = yield* api.executeCommand({ cluster: "prod", task: id(1), container: "app", command: "echo from-ecs-exec" })
-        return { response, target }
-      }).pipe(Effect.provide(layer))
-      // botocore's parsed response, as the AWS CLI dumps it
-      const session = JSON.stringify({
-        sessionId: response.session.sessionId,
-        streamUrl: response.session.streamUrl,
-        tokenValue: Redacted.value(response.session.tokenValue)
-      })
-      const result = yield* run("sessionManagerPlugin", [
-        session,
-        "us-east-1",
-        "StartSession",
-        "",
-        JSON.stringify({ Target: target.target }),
-        simulator.endpoint
-      ], env)
-      assert.strictEqual(result.code, 0, result.stderr)
-      assert.include(result.stdout, "from-ecs-exec")
-      assert.include(result.stdout, `Exiting session with sessionId: ${response.session.sessionId}.`)
-    }), 60_000)
+      const plugin = (command: string) =>
+        Effect.gen(function*() {
+          const { response, target } = yield* Effect.gen(function*() {
+            const target = yield* EcsExec.resolve({ cluster: "prod", task: id(1) })
+            const api = yield* EcsApi.EcsApi
+            const response = yield* api.executeCommand({ cluster: "prod", task: id(1), container: "app", command })
+            return { response, target }
+          }).pipe(Effect.provide(layer))
+          // botocore's parsed response, as the AWS CLI dumps it
+          const session = JSON.stringify({
+            sessionId: response.session.sessionId,
+            streamUrl: response.session.streamUrl,
+            tokenValue: Redacted.value(response.session.tokenValue)
+          })
+          const result = yield* run("sessionManagerPlugin", [
+            session,
+            "us-east-1",
+            "StartSession",
+            "",
+            JSON.stringify({ Target: target.target }),
+            simulator.endpoint
+          ], env)
+          return { result, sessionId: response.session.sessionId }
+        })
+      const echoed = yield* plugin("echo from-ecs-exec")
+      assert.strictEqual(echoed.result.code, 0, echoed.result.stderr)
+      assert.include(echoed.result.stdout, "from-ecs-exec")
+      assert.include(echoed.result.stdout, `Exiting session with sessionId: ${echoed.sessionId}.`)
+      // silent for its first 4 s (no handshake without KMS, no output): ready after the silence, not a Handshake
+      // failure at 30 s
+      const late = yield* plugin("sh -c 'sleep 4; echo late-output'")
+      assert.strictEqual(late.result.code, 0, late.result.stderr)
+      assert.include(late.result.stdout, "late-output")
+      // a program the agent cannot start: its reason, as AWS's client prints it
+      const missing = yield* plugin("/no/such/program")
+      assert.strictEqual(missing.result.code, 0, missing.result.stderr)
+      assert.include(
+        missing.result.stdout,
+        `SessionId: ${missing.sessionId} : Unable to start command: Failed to start pty: fork/exec /no/such/program: no such file or directory`
+      )
+    }), 90_000)
 })

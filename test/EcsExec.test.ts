@@ -51,7 +51,7 @@ describe("EcsExec.containerCommand", () => {
   })
 
   it("the scripts are one sh -c word each", () => {
-    for (const script of [EcsExec.framedScript("echo 'a' \"b\" $HOME"), EcsExec.terminalScript("exit 3")]) {
+    for (const script of [EcsExec.framedScript("echo 'a' \"b\" $HOME"), EcsExec.terminalScript("exit 3", "0123456789abcdef")]) {
       const words = Either.getOrThrow(Shlex.split(script))
       assert.strictEqual(words.length, 3)
       assert.deepStrictEqual(words.slice(0, 2), ["sh", "-c"])

@@ -270,7 +270,7 @@ describe("the session ExecuteCommand starts: the agent's ContainerMode", () => {
       assert.include(tty.text, "tty\r\nxterm-256color")
     }))
 
-  it.scopedLive("what cannot start (no such program on the container's PATH, an unclosed quote) ends the session, nothing sent", () =>
+  it.scopedLive("what cannot start (no such program on the container's PATH, an unclosed quote) ends the session with the agent's reason, nothing sent", () =>
     Effect.gen(function*() {
       const { ecs, simulator } = yield* setup
       const exec = (command: string) =>
@@ -278,12 +278,21 @@ describe("the session ExecuteCommand starts: the agent's ContainerMode", () => {
       // the container's PATH has printf and no sh
       const printed = yield* runExec(yield* exec("printf container-path"))
       assert.strictEqual(printed.text, "container-path")
-      // the agent fails to start the command, waits 2 s and ends the plugin: nothing sent, so the client's session
-      // closes before it was ready
-      yield* Effect.forEach(["sh", "/no/such/program", "printf 'unclosed", "# a comment only"], (command) =>
+      // the agent fails to start the command, waits 2 s and marks the plugin failed with its reason: nothing sent
+      // on the data channel, so the client's session closes before it was ready, with the reason as the channel's
+      // closing text (a command of no words panics instead: no reason)
+      const reasons: Record<string, string | undefined> = {
+        "sh": "Unable to start command: Failed to start pty: exec: \"sh\": executable file not found in $PATH",
+        "/no/such/program": "Unable to start command: Failed to start pty: fork/exec /no/such/program: no such file or directory",
+        "printf 'unclosed": "Unable to start command: Failed to parse commands input:",
+        "# a comment only": undefined
+      }
+      yield* Effect.forEach(Object.entries(reasons), ([command, reason]) =>
         Effect.gen(function*() {
           const failed = yield* runExec(yield* exec(command))
           assert.include(failed.error, "the channel closed before the session was ready", command)
+          if (reason === undefined) assert.match(failed.error ?? "", /ready$/, command)
+          else assert.include(failed.error, `ready: ${reason}`, command)
           assert.isTrue((yield* simulator.sessionStats(failed.sessionId))?.closed, command)
         }), { concurrency: "unbounded", discard: true })
     }))

@@ -59,6 +59,18 @@ const mapFallback = (terminal: boolean) => <A, E, R>(self: Effect.Effect<A, E, R
     (error) => Effect.fail(withFallback(error, terminal) as E)
   )
 
+/** The agent closed the channel before the session was ready (no handshake and no output yet). */
+const closedBeforeReady = (error: { readonly _tag: string; readonly reason: string; readonly detail: string }) =>
+  error._tag === "SessionError" && error.reason === "Handshake" && /closed before the session was ready/.test(error.detail)
+
+/** The agent's closing text in a `closed before the session was ready` detail ("" for none). */
+const closingReason = (detail: string): string =>
+  detail.replace(/^.*closed before the session was ready:? ?/s, "").trim()
+
+/** A raw session the agent closed with a reason: the command did not run (or was ended), in the agent's words. */
+const sessionClosed = (reason: string) =>
+  new CliError({ reason: "SessionClosed", detail: `the session was closed: ${reason.trim()}` })
+
 /**
  * The command line `--raw` gives ECS: one argument as it is (ECS splits it as a shell would, without one);
  * several, each quoted so that it is one word again.
@@ -108,18 +120,20 @@ export const ecsExec = Command.make(
       const escape = yield* escapeChar(options.escape)
       const target = yield* resolveContainer(options)
       if (options.raw) {
-        // a command that prints nothing and ends within the first seconds (`true`), or one the agent cannot start
-        // (it waits 2 s and ends the session): the session closes before it is ready, which ECS's own client shows
-        // as a normal end, having no exit code either
+        // a command that prints nothing and ends within the first seconds (`true`) closes the session before it is
+        // ready: a normal end, as ECS's own client has it (no exit code either); one the agent could not start
+        // closes it with the agent's reason ("Unable to start command: Failed to start pty: …"): a failure
         const shell = yield* EcsExec.startRaw({ target, command: rawCommand(options.command), size: terminalSize() }).pipe(
           Effect.asSome,
-          Effect.catchIf(
-            (error) => error._tag === "SessionError" && error.reason === "Handshake" && /closed before the session was ready/.test(error.detail),
-            () => Effect.succeedNone
-          )
+          Effect.catchIf(closedBeforeReady, (error) => {
+            const reason = closingReason(error.detail)
+            return reason === "" ? Effect.succeedNone : Effect.fail(sessionClosed(reason))
+          })
         )
         if (Option.isNone(shell)) return
-        return yield* runShell(shell.value, { escape, closingLine: false })
+        const reason = yield* runShell(shell.value, { escape, closingLine: false })
+        if (reason !== "") return yield* sessionClosed(reason)
+        return
       }
       const command = commandLine(options.command)
       if (options.tty) {

@@ -40,6 +40,7 @@ export type CliErrorReason =
   | "PluginLink"
   | "PluginNotAFile"
   | "PluginWrite"
+  | "SessionClosed"
 
 /**
  * The command line's error. Its `message` is its `detail` alone: the line a user reads after the program's name

@@ -11,6 +11,7 @@ import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Shell from "../Shell.js"
@@ -113,37 +114,55 @@ export interface RunShellOptions {
   readonly closingLine?: boolean | undefined
 }
 
-/** The keyboard to the remote shell through the escapes; `escaped` completed by `~.`. */
-const keyboard = (remote: Shell.Shell, escape: number | undefined, escaped: Deferred.Deferred<void>) => {
-  let state = Escape.initial
-  let ended = false
-  const help = Escape.helpText(Escape.escapeName(escape ?? 0x7e))
-  return fromReadable(() => process.stdin, (error) => error).pipe(
-    Stream.runForEach((bytes) =>
-      Effect.gen(function*() {
-        // nothing more is sent once `~.` has ended the session
-        if (ended) return
-        const step = Escape.feed(escape, state, bytes)
-        state = step.state
-        for (const event of step.events) {
-          if (event._tag === "Send") yield* remote.write(Shell.keyboardInput(event.bytes))
-          else if (event._tag === "Help") yield* writeTo(process.stderr, new TextEncoder().encode(help))
-          else {
-            ended = true
-            yield* Deferred.succeed(escaped, undefined)
-            return
+/**
+ * How many keyboard chunks wait for the writer. Only a stalled session (resuming, or its window full) fills it, and
+ * only with a large paste: the reader then waits for room, and an escape after the paste waits with it.
+ */
+const KEYBOARD_QUEUE = 64
+
+/** Sends the keyboard's chunks, in their order, for as long as the shell's scope lasts. */
+const keyboardWriter = (remote: Shell.Shell, queue: Queue.Dequeue<Uint8Array>) =>
+  Effect.forever(Effect.flatMap(Queue.take(queue), (bytes) => remote.write(Shell.keyboardInput(bytes))))
+
+/**
+ * The keyboard to the remote shell through the escapes; `escaped` completed by `~.`. The reader never waits on a
+ * write (which waits while the session resumes, up to minutes): it runs the escapes on each chunk as it arrives,
+ * answers `~?` and `~.` at once, and hands what is sent to a writer fiber through a bounded queue.
+ */
+const keyboard = (remote: Shell.Shell, escape: number | undefined, escaped: Deferred.Deferred<void>) =>
+  Effect.gen(function*() {
+    const queue = yield* Queue.bounded<Uint8Array>(KEYBOARD_QUEUE)
+    yield* Effect.forkScoped(Effect.ignore(keyboardWriter(remote, queue)))
+    let state = Escape.initial
+    let ended = false
+    const help = new TextEncoder().encode(Escape.helpText(Escape.escapeName(escape ?? 0x7e)))
+    yield* fromReadable(() => process.stdin, (error) => error).pipe(
+      Stream.runForEach((bytes) =>
+        Effect.gen(function*() {
+          // nothing more is sent once `~.` has ended the session
+          if (ended) return
+          const step = Escape.feed(escape, state, bytes)
+          state = step.state
+          for (const event of step.events) {
+            if (event._tag === "Send") yield* Queue.offer(queue, event.bytes)
+            else if (event._tag === "Help") yield* writeTo(process.stderr, help)
+            else {
+              ended = true
+              yield* Deferred.succeed(escaped, undefined)
+              return
+            }
           }
-        }
-      })
-    ),
-    Effect.ignore
-  )
-}
+        })
+      ),
+      Effect.ignore
+    )
+  })
 
 /**
  * Runs a shell in this terminal until it ends: raw mode, keyboard input (through ssh's escapes when
  * `options.escape` is given: `~.` exits the process with 255 at once), resizes, output, and the official client's
- * closing line.
+ * closing line. Returns the session's closing reason (the agent's or the service's, "" for none), for callers that
+ * print no closing line.
  *
  * @since 0.1.0
  * @category running
@@ -151,7 +170,7 @@ const keyboard = (remote: Shell.Shell, escape: number | undefined, escaped: Defe
 export const runShell = (
   remote: Shell.Shell,
   options: RunShellOptions = {}
-): Effect.Effect<void, Shell.ShellError, Scope.Scope> =>
+): Effect.Effect<string, Shell.ShellError, Scope.Scope> =>
   Effect.gen(function*() {
     // the agent's message in HandshakeComplete ("This session is encrypted using AWS KMS."), as AWS's client shows it
     if (remote.session.customerMessage !== "") {
@@ -176,12 +195,13 @@ export const runShell = (
     )
     if (outcome === "Escaped") return yield* closeByEscape(remote.session.sessionId, restore)
     const reason = yield* Effect.orElseSucceed(remote.closed, () => "")
-    if (options.closingLine === false) return
+    if (options.closingLine === false) return reason
     yield* Console.log(
       reason === ""
         ? `\n\nExiting session with sessionId: ${remote.session.sessionId}.\n\n`
         : `\n\nSessionId: ${remote.session.sessionId} : ${reason}\n\n`
     )
+    return reason
   })
 
 /**

@@ -280,10 +280,24 @@ export const runAgent = (run: AgentRun): Effect.Effect<void, never, Scope.Scope>
     yield* closeChannel(
       send,
       sessionId,
-      Either.isLeft(outcome) ? `Plugin failed: ${String(outcome.left)}` : spec.closeOutput ?? "",
+      Either.isLeft(outcome) ? closingText(outcome.left) : spec.closeOutput ?? "",
       spec.shortChannelClosed ?? false
     )
   })
+
+/**
+ * A plugin's failure that the service passes on as `channel_closed`'s output word for word (the agent's plugin
+ * output marked failed, as shell.go does with "Unable to start command: …").
+ * @internal
+ */
+export class ClosingOutput {
+  readonly _tag = "ClosingOutput"
+  constructor(readonly output: string) {}
+}
+
+/** channel_closed's output for a plugin that failed */
+const closingText = (failure: unknown): string =>
+  failure instanceof ClosingOutput ? failure.output : `Plugin failed: ${String(failure)}`
 
 /** @internal */
 export const echoPlugin = (options: AgentSimulator.EchoPluginOptions = {}): AgentSimulator.Plugin => ({

@@ -19,6 +19,7 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as AgentMessage from "../../AgentMessage.js"
 import type * as AgentSimulator from "../../AgentSimulator.js"
+import { ClosingOutput } from "./agent.js"
 import { commandEnv } from "./command.js"
 import * as ContainerMode from "./containerMode.js"
 import * as SimulatorProcess from "./process.js"
@@ -57,8 +58,13 @@ export const shellPlugin = (options: AgentSimulator.ShellPluginOptions = {}): Ag
         ? ContainerMode.launch(next.config.commands, env)
         : { _tag: "Start", path: "sh", argv: ["sh", "-c", next.config.commands] }
       // shell.go execute: getCommandExecutor failed ("Unable to start command: …" to the agent's log); after 2 s
-      // the plugin is marked failed and returns, nothing sent on the data channel (that is NonInteractiveCommands')
-      if (started._tag === "Fail") return yield* Effect.sleep(START_FAILURE_WAIT)
+      // the plugin's output is marked failed with that text (`output.MarkAsFailed`), nothing sent on the data channel
+      // (that is NonInteractiveCommands'); the service closes the channel with it, as AWS's client shows it
+      // ("SessionId: … : Unable to start command: Failed to start pty: fork/exec /bin/bash: no such file or directory")
+      if (started._tag === "Fail") {
+        yield* Effect.sleep(START_FAILURE_WAIT)
+        return yield* Effect.fail(new ClosingOutput(`Unable to start command: ${started.error}\n`))
+      }
       // `commands[0]` of no words panics; Execute's recover logs it and the session worker exits
       if (started._tag === "Panic") return
       const { args, program } = Pty.ptyCommand(started.argv, started.path)

@@ -48,8 +48,9 @@ export const containerCommand = (argv: ReadonlyArray<string>): string =>
 /** `sh -c '<the framed wrapper, the command inlined>'` @internal */
 export const framedScript = (command: string): string => containerCommand(["sh", "-c", framed.inlineWrapper(command)])
 
-/** `sh -c '<the command line, then the exit-code marker>'` @internal */
-export const terminalScript = (command: string): string => containerCommand(["sh", "-c", TerminalExit.script(command)])
+/** `sh -c '<the command line, then the exit-code marker with the session's nonce>'` @internal */
+export const terminalScript = (command: string, nonce: string): string =>
+  containerCommand(["sh", "-c", TerminalExit.script(command, nonce)])
 
 /** What a terminal runs when given no command: bash if the container has it, else sh. @internal */
 export const DEFAULT_SHELL_COMMAND = "command -v bash >/dev/null 2>&1 && exec bash; exec sh"
@@ -142,10 +143,11 @@ const sessionFailed = (cause: Cause.Cause<Shell.ShellError>) => {
  */
 const filtered = (
   output: Stream.Stream<Uint8Array, Shell.ShellError>,
+  nonce: string,
   exit: Deferred.Deferred<number, RemoteCommand.RemoteCommandError>
 ): Stream.Stream<Uint8Array, Shell.ShellError> =>
   Stream.suspend(() => {
-    const filter = TerminalExit.make()
+    const filter = TerminalExit.make(nonce)
     return output.pipe(
       Stream.map((bytes) => filter.push(bytes).output),
       Stream.concat(Stream.sync(() => filter.end())),
@@ -182,9 +184,11 @@ export const startTerminal = (
   OpenServices
 > =>
   Effect.gen(function*() {
+    // the session's own marker: output holding another (made up, or from another session) is not this exit code
+    const nonce = TerminalExit.makeNonce()
     const session = yield* openSession(
       options.target,
-      terminalScript(options.command ?? DEFAULT_SHELL_COMMAND),
+      terminalScript(options.command ?? DEFAULT_SHELL_COMMAND, nonce),
       withSilenceReady(options)
     )
       .pipe(
@@ -196,7 +200,7 @@ export const startTerminal = (
     const shell = yield* internalShell.make(session, { size: options.size })
     const exit = yield* Deferred.make<number, RemoteCommand.RemoteCommandError>()
     return {
-      shell: { ...shell, output: filtered(shell.output, exit) },
+      shell: { ...shell, output: filtered(shell.output, nonce, exit) },
       exitCode: Deferred.await(exit)
     }
   })

@@ -27,6 +27,23 @@ const fail = (reason: EcsApi.EcsApiError.Reason, operation: EcsApi.Operation, de
 /** the cluster's name for messages */
 const clusterOf = (selector: EcsExec.ContainerSelector) => selector.cluster === undefined ? "the default cluster" : `cluster ${selector.cluster}`
 
+/** how many of a service's tasks an `AmbiguousTask` error names (the line stays readable) */
+const LISTED_TASKS = 20
+
+/** the most task ARNs EcsApi's listTasks reads (10 pages of 100) */
+const MAX_LISTED = 1000
+
+/**
+ * The selector with its cluster taken from a task ARN when none is given (`arn:aws:ecs:…:task/<cluster>/<id>`):
+ * the ARN says which cluster the task is in, and ECS would look in the default one otherwise.
+ */
+const withClusterOfTask = (selector: EcsExec.ContainerSelector): EcsExec.ContainerSelector => {
+  const match = selector.cluster === undefined && selector.task !== undefined
+    ? /^(arn:[^:]+:ecs:[^:]*:[^:]*:)task\/([^/]+)\/[^/]+$/.exec(selector.task)
+    : null
+  return match === null ? selector : { ...selector, cluster: match[2] }
+}
+
 /** the running task selected by a service (or the whole cluster): exactly one */
 const taskOfService = (api: EcsApi.EcsApi, selector: EcsExec.ContainerSelector) =>
   Effect.gen(function*() {
@@ -42,10 +59,13 @@ const taskOfService = (api: EcsApi.EcsApi, selector: EcsExec.ContainerSelector) 
       return yield* fail("TaskNotFound", "ListTasks", `no running task in ${where}`)
     }
     if (arns.length > 1) {
+      const listed = arns.slice(0, LISTED_TASKS).map(lastPart).join(", ")
+      const more = arns.length > LISTED_TASKS ? ` and ${arns.length - LISTED_TASKS} more` : ""
       return yield* fail(
         "AmbiguousTask",
         "ListTasks",
-        `${arns.length} running tasks in ${where}: ${arns.map(lastPart).join(", ")}; name one with --task`
+        `${arns.length}${arns.length >= MAX_LISTED ? " or more" : ""} running tasks in ${where}: ${listed}${more}; ` +
+          "name one with --task"
       )
     }
     return arns[0]!
@@ -76,9 +96,10 @@ const containerOf = (task: EcsApi.Task, selector: EcsExec.ContainerSelector) => 
 
 /** @internal */
 export const resolve = (
-  selector: EcsExec.ContainerSelector
+  given: EcsExec.ContainerSelector
 ): Effect.Effect<EcsExec.ExecTarget, EcsApi.EcsApiError, EcsApi.EcsApi> =>
   Effect.gen(function*() {
+    const selector = withClusterOfTask(given)
     const api = yield* ecsApiTag
     const taskRef = selector.task ?? (yield* taskOfService(api, selector))
     const [task] = yield* api.describeTasks(selector.cluster, [taskRef])
