@@ -163,3 +163,13 @@ export const start: (
  * @category input
  */
 export const keyboardInput: (bytes: Uint8Array) => Uint8Array = internal.keyboardInput
+
+/**
+ * The agent's closing text ("" for none) when `u` is the `SessionError` of a shell or interactive command whose
+ * channel the agent closed before the session was ready (no handshake, no output yet: a command that ended, or
+ * could not start, in silence); undefined for any other value.
+ *
+ * @since 0.5.0
+ * @category errors
+ */
+export const closedBeforeReady: (u: unknown) => string | undefined = internal.closedBeforeReady

@@ -14,6 +14,7 @@ import * as Stream from "effect/Stream"
 import * as EcsExec from "../EcsExec.js"
 import { fromReadable } from "../NodeNetTransport.js"
 import * as RemoteCommand from "../RemoteCommand.js"
+import * as Shell from "../Shell.js"
 import { awsOptions, layerAws } from "./aws.js"
 import { resolveContainer, selectorOptions } from "./ecsTarget.js"
 import { CliError } from "./error.js"
@@ -59,13 +60,19 @@ const mapFallback = (terminal: boolean) => <A, E, R>(self: Effect.Effect<A, E, R
     (error) => Effect.fail(withFallback(error, terminal) as E)
   )
 
-/** The agent closed the channel before the session was ready (no handshake and no output yet). */
-const closedBeforeReady = (error: { readonly _tag: string; readonly reason: string; readonly detail: string }) =>
-  error._tag === "SessionError" && error.reason === "Handshake" && /closed before the session was ready/.test(error.detail)
-
-/** The agent's closing text in a `closed before the session was ready` detail ("" for none). */
-const closingReason = (detail: string): string =>
-  detail.replace(/^.*closed before the session was ready:? ?/s, "").trim()
+/**
+ * A session the agent closed before it was ready: none for a silent end (a command that printed nothing and
+ * ended), the agent's reason as a `SessionClosed` failure otherwise.
+ */
+const endedBeforeReady = <A, E, R>(start: Effect.Effect<A, E, R>): Effect.Effect<Option.Option<A>, E | CliError, R> =>
+  Effect.catchAll(Effect.asSome(start), (error): Effect.Effect<Option.Option<A>, E | CliError> => {
+    const closing = Shell.closedBeforeReady(error)?.trim()
+    return closing === undefined
+      ? Effect.fail(error)
+      : closing === ""
+      ? Effect.succeed(Option.none())
+      : Effect.fail(sessionClosed(closing))
+  })
 
 /** A raw session the agent closed with a reason: the command did not run (or was ended), in the agent's words. */
 const sessionClosed = (reason: string) =>
@@ -123,12 +130,8 @@ export const ecsExec = Command.make(
         // a command that prints nothing and ends within the first seconds (`true`) closes the session before it is
         // ready: a normal end, as ECS's own client has it (no exit code either); one the agent could not start
         // closes it with the agent's reason ("Unable to start command: Failed to start pty: …"): a failure
-        const shell = yield* EcsExec.startRaw({ target, command: rawCommand(options.command), size: terminalSize() }).pipe(
-          Effect.asSome,
-          Effect.catchIf(closedBeforeReady, (error) => {
-            const reason = closingReason(error.detail)
-            return reason === "" ? Effect.succeedNone : Effect.fail(sessionClosed(reason))
-          })
+        const shell = yield* endedBeforeReady(
+          EcsExec.startRaw({ target, command: rawCommand(options.command), size: terminalSize() })
         )
         if (Option.isNone(shell)) return
         const reason = yield* runShell(shell.value, { escape, closingLine: false })

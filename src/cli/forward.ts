@@ -184,14 +184,9 @@ const background = Options.boolean("background").pipe(
 )
 
 /** The mappings a `forward` command line asks for: the one-mapping flags, then each `-L`. */
-const mappingsOf = (options: {
-  readonly remotePort: Option.Option<number>
-  readonly localPort: number
-  readonly localHost: string
-  readonly unixSocket: Option.Option<string>
-  readonly host: Option.Option<string>
-  readonly localForward: ReadonlyArray<string>
-}): Effect.Effect<ReadonlyArray<Tunnels.Mapping>, CliError> =>
+const mappingsOf = (
+  options: Pick<ForwardOptions, "remotePort" | "localPort" | "localHost" | "unixSocket" | "host" | "localForward">
+): Effect.Effect<ReadonlyArray<Tunnels.Mapping>, CliError> =>
   Effect.gen(function*() {
     const mappings: Array<Tunnels.Mapping> = []
     if (Option.isSome(options.remotePort)) {

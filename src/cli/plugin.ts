@@ -124,17 +124,11 @@ export const checkStreamUrl = (streamUrl: string): Either.Either<string, string>
   )
 }
 
-/** The agent closed the channel before the session was ready: a command that ended (or never started) silently. */
-const closedBeforeReady = (error: unknown): error is Session.SessionError =>
-  Session.isSessionError(error) && error.reason === "Handshake" && /closed before the session was ready/.test(error.detail)
-
 /** What AWS's client prints when the channel closes: the agent's reason when it gave one. */
-const closedLine = (sessionId: string, error: Session.SessionError) => {
-  const reason = error.detail.replace(/^the channel closed before the session was ready:? ?/, "").trim()
-  return Console.log(
+const closedLine = (sessionId: string, reason: string) =>
+  Console.log(
     reason === "" ? `\n\nExiting session with sessionId: ${sessionId}.\n\n` : `\n\nSessionId: ${sessionId} : ${reason}\n\n`
   )
-}
 
 /**
  * Reads the arguments; the response is JSON, or the name of an environment variable starting with
@@ -247,7 +241,13 @@ export const runPlugin = (args: ReadonlyArray<string>) =>
       // output, or after 3 s of silence: a command that prints nothing at first (`sleep`, `tail -f`) still runs
       const opened = yield* Session.make({ ...invocation.response, target: invocation.target, readyAfterSilence: "3 seconds" }).pipe(
         Effect.asSome,
-        Effect.catchIf(closedBeforeReady, (error) => Effect.as(closedLine(invocation.response.sessionId, error), Option.none()))
+        Effect.catchAll((error) => {
+          // the agent closed the channel before the session was ready: a command that ended, or never started, silently
+          const closing = Shell.closedBeforeReady(error)
+          return closing === undefined
+            ? Effect.fail(error)
+            : Effect.as(closedLine(invocation.response.sessionId, closing.trim()), Option.none())
+        })
       )
       if (Option.isNone(opened)) return
       const session = opened.value

@@ -5,6 +5,7 @@
  * @internal
  */
 import type * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
@@ -73,3 +74,55 @@ export const reasonByName = <R extends string>(
 /** An SDK exception's message. @internal */
 export const messageOf = (cause: unknown): string =>
   Predicate.hasProperty(cause, "message") ? String(cause.message) : String(cause)
+
+/** The exception names of a refused identity, in every service. @internal */
+export const ACCESS_DENIED_NAMES: ReadonlyArray<string> = ["AccessDeniedException", "AccessDenied", "UnauthorizedOperation"]
+
+/** The exception names of throttling, in every service. @internal */
+export const THROTTLING_NAMES: ReadonlyArray<string> = [
+  "ThrottlingException",
+  "TooManyRequestsException",
+  "Throttling",
+  "RequestLimitExceeded"
+]
+
+/** The exception names of missing, expired or refused credentials, in every service. @internal */
+export const CREDENTIALS_NAMES: ReadonlyArray<string> = [
+  "ExpiredTokenException",
+  "ExpiredToken",
+  "UnrecognizedClientException",
+  "InvalidSignatureException",
+  "CredentialsProviderError",
+  "InvalidClientTokenId"
+]
+
+/**
+ * One SDK call with the SDK `module` loaded: its exception mapped by `onFailure`, and a deadline that interrupts
+ * it (which aborts the SDK's request through the signal) and fails with `onTimeout`.
+ * @internal
+ */
+export const callWithDeadline = <M, A, E>(
+  module: Effect.Effect<M>,
+  timeout: Duration.Duration,
+  run: (module: M, signal: AbortSignal) => Promise<A>,
+  onFailure: (cause: unknown) => E,
+  onTimeout: () => E
+): Effect.Effect<A, E> =>
+  Effect.flatMap(module, (loaded) => Effect.tryPromise({ try: (signal) => run(loaded, signal), catch: onFailure })).pipe(
+    Effect.timeoutFail({ duration: timeout, onTimeout })
+  )
+
+/**
+ * Makes an API error's `message` start with its operation (`ResumeSession: Credentials: …`), after its reason and
+ * detail as every ReasonError has them.
+ * @internal
+ */
+export const operationLeadsMessage = (
+  errorClass: { readonly prototype: { readonly operation: string; readonly reason: string; readonly detail: string } }
+): void => {
+  Object.defineProperty(errorClass.prototype, "message", {
+    get(this: { readonly operation: string; readonly reason: string; readonly detail: string }) {
+      return `${this.operation}: ${this.reason}: ${this.detail}`
+    }
+  })
+}

@@ -11,7 +11,17 @@ import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { isReasonError, ReasonError } from "../error.js"
-import { layerFromClient, lazyModule, messageOf, reasonByName } from "./awsClient.js"
+import {
+  ACCESS_DENIED_NAMES,
+  callWithDeadline,
+  CREDENTIALS_NAMES,
+  layerFromClient,
+  lazyModule,
+  messageOf,
+  operationLeadsMessage,
+  reasonByName,
+  THROTTLING_NAMES
+} from "./awsClient.js"
 import type * as EcsApi from "../../EcsApi.js"
 
 const sdk = lazyModule(() => import("@aws-sdk/client-ecs"))
@@ -25,11 +35,7 @@ export class EcsApiError extends ReasonError(ErrorTypeId, "EcsApiError")<
   { readonly operation: EcsApi.Operation }
 > {}
 // the operation leads the message: `ExecuteCommand: TargetNotConnected: …`
-Object.defineProperty(EcsApiError.prototype, "message", {
-  get(this: EcsApiError) {
-    return `${this.operation}: ${this.reason}: ${this.detail}`
-  }
-})
+operationLeadsMessage(EcsApiError)
 
 /** @internal */
 export const isEcsApiError = isReasonError<EcsApiError>(ErrorTypeId)
@@ -42,16 +48,9 @@ const reasons: ReadonlyArray<readonly [ReadonlyArray<string>, EcsApi.EcsApiError
   [["ClusterNotFoundException"], "ClusterNotFound"],
   [["ServiceNotFoundException"], "ServiceNotFound"],
   [["InvalidParameterException", "ValidationException"], "InvalidParameter"],
-  [["AccessDeniedException", "AccessDenied", "UnauthorizedOperation"], "AccessDenied"],
-  [["ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"], "Throttling"],
-  [[
-    "ExpiredTokenException",
-    "ExpiredToken",
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-    "CredentialsProviderError",
-    "InvalidClientTokenId"
-  ], "Credentials"]
+  [ACCESS_DENIED_NAMES, "AccessDenied"],
+  [THROTTLING_NAMES, "Throttling"],
+  [CREDENTIALS_NAMES, "Credentials"]
 ]
 
 const byName = reasonByName(reasons, "Other")
@@ -122,18 +121,13 @@ const call = <A>(
   timeout: Duration.Duration,
   run: (module: typeof import("@aws-sdk/client-ecs"), signal: AbortSignal) => Promise<A>
 ) =>
-  Effect.flatMap(sdk, (module) =>
-    Effect.tryPromise({
-      try: (signal) => run(module, signal),
-      catch: (cause) => fromCause(operation, cause)
-    })).pipe(
-      // interrupted at the deadline, which aborts the SDK's request
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () =>
-          new EcsApiError({ reason: "Timeout", operation, detail: `no answer within ${Duration.format(timeout)}` })
-      })
-    )
+  callWithDeadline(
+    sdk,
+    timeout,
+    run,
+    (cause) => fromCause(operation, cause),
+    () => new EcsApiError({ reason: "Timeout", operation, detail: `no answer within ${Duration.format(timeout)}` })
+  )
 
 /** ListTasks pages read at most (of 100 tasks each) */
 const MAX_PAGES = 10
@@ -163,8 +157,8 @@ const toTask = (task: SdkTask): EcsApi.Task | undefined =>
     )
   }
 
-/** the last part of an ARN (`…/cluster/task-id` → `task-id`), or the string itself */
-const idOf = (idOrArn: string) => idOrArn.slice(idOrArn.lastIndexOf("/") + 1)
+/** the last part of an ARN (`arn:…:task/cluster/0123` → `0123`), or the string itself @internal */
+export const lastPart = (idOrArn: string): string => idOrArn.slice(idOrArn.lastIndexOf("/") + 1)
 
 /** @internal */
 export const fromClient = (
@@ -223,11 +217,11 @@ export const fromClient = (
           const byId = new Map<string, EcsApi.Task>()
           for (const sdkTask of response.tasks ?? []) {
             const task = toTask(sdkTask)
-            if (task !== undefined) byId.set(idOf(task.taskArn), task)
+            if (task !== undefined) byId.set(lastPart(task.taskArn), task)
           }
           // in the order asked; a task reported as missing (in `failures`) is left out
           for (const asked of chunk) {
-            const task = byId.get(idOf(asked))
+            const task = byId.get(lastPart(asked))
             if (task !== undefined) found.push(task)
           }
         }

@@ -13,7 +13,17 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Socket from "@effect/platform/Socket"
 import type * as Scope from "effect/Scope"
-import { layerFromClient, lazyModule, messageOf, reasonByName } from "./awsClient.js"
+import {
+  ACCESS_DENIED_NAMES,
+  callWithDeadline,
+  CREDENTIALS_NAMES,
+  layerFromClient,
+  lazyModule,
+  messageOf,
+  operationLeadsMessage,
+  reasonByName,
+  THROTTLING_NAMES
+} from "./awsClient.js"
 
 const sdk = lazyModule(() => import("@aws-sdk/client-ssm"))
 const credentialProviders = lazyModule(() => import("@aws-sdk/credential-provider-node"))
@@ -33,11 +43,7 @@ export class SsmApiError extends ReasonError(ErrorTypeId, "SsmApiError")<
   { readonly operation: SsmApi.Operation }
 > {}
 // the operation leads the message: `ResumeSession: Credentials: …`
-Object.defineProperty(SsmApiError.prototype, "message", {
-  get(this: SsmApiError) {
-    return `${this.operation}: ${this.reason}: ${this.detail}`
-  }
-})
+operationLeadsMessage(SsmApiError)
 
 /** @internal */
 export const isSsmApiError = isReasonError<SsmApiError>(ErrorTypeId)
@@ -46,19 +52,12 @@ export const isSsmApiError = isReasonError<SsmApiError>(ErrorTypeId)
 export const tag = Context.GenericTag<SsmApi.SsmApi>("ssm-session-manager/SsmApi")
 
 const reasons: ReadonlyArray<readonly [ReadonlyArray<string>, SsmApi.SsmApiError.Reason]> = [
-  [["AccessDeniedException", "AccessDenied", "UnauthorizedOperation"], "AccessDenied"],
+  [ACCESS_DENIED_NAMES, "AccessDenied"],
   [["TargetNotConnected"], "TargetNotConnected"],
   [["InvalidDocument", "InvalidDocumentVersion", "InvalidDocumentType"], "InvalidDocument"],
   [["InvalidParameters", "ValidationException", "InvalidTarget", "InvalidInstanceId"], "InvalidParameters"],
-  [["ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"], "Throttling"],
-  [[
-    "ExpiredTokenException",
-    "ExpiredToken",
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-    "CredentialsProviderError",
-    "InvalidClientTokenId"
-  ], "Credentials"],
+  [THROTTLING_NAMES, "Throttling"],
+  [CREDENTIALS_NAMES, "Credentials"],
   [["DoesNotExistException"], "DoesNotExist"]
 ]
 
@@ -73,24 +72,13 @@ const call = <A>(
   timeout: Duration.Duration,
   run: (module: typeof import("@aws-sdk/client-ssm"), signal: AbortSignal) => Promise<A>
 ) =>
-  Effect.flatMap(sdk, (module) =>
-    Effect.tryPromise({
-      try: (signal) => run(module, signal),
-      catch: (cause) =>
-        new SsmApiError({
-          reason: reasonOf(cause),
-          operation,
-          detail: messageOf(cause),
-          cause
-        })
-    })).pipe(
-      // interrupted at the deadline, which aborts the SDK's request
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () =>
-          new SsmApiError({ reason: "Timeout", operation, detail: `no answer within ${Duration.format(timeout)}` })
-      })
-    )
+  callWithDeadline(
+    sdk,
+    timeout,
+    run,
+    (cause) => new SsmApiError({ reason: reasonOf(cause), operation, detail: messageOf(cause), cause }),
+    () => new SsmApiError({ reason: "Timeout", operation, detail: `no answer within ${Duration.format(timeout)}` })
+  )
 
 const toResponse = (
   operation: SsmApiError["operation"],

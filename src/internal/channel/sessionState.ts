@@ -26,7 +26,7 @@ import type * as Link from "./link.js"
 import type * as Resume from "./resume.js"
 import type * as SessionCipher from "../crypto/sessionCipher.js"
 import { readUint32 } from "../protocol/agentMessage.js"
-import { SessionError, sessionError } from "./sessionError.js"
+import { closedBeforeReadyError, SessionError, sessionError } from "./sessionError.js"
 
 /** The version this client reports: above 1.2.331.0 so current agents turn smux keepalive off (section 18.1). */
 /** @internal */
@@ -190,12 +190,7 @@ export const end = (state: SessionState, exit: Exit.Exit<string, SessionError>):
   state.events.unsafeDone(done)
   Deferred.unsafeDone(
     state.ready,
-    Exit.isFailure(exit) ? Exit.failCause(exit.cause) : Exit.fail(
-      new SessionError({
-        reason: "Handshake",
-        detail: `the channel closed before the session was ready${exit.value === "" ? "" : `: ${exit.value}`}`
-      })
-    )
+    Exit.isFailure(exit) ? Exit.failCause(exit.cause) : Exit.fail(closedBeforeReadyError(exit.value))
   )
 }
 

@@ -43,3 +43,10 @@ export const concat = (parts: ReadonlyArray<Uint8Array>, totalLength?: number): 
   }
   return out
 }
+
+/**
+ * `a` then `b`: the other one itself when one is empty (no copy), else one new array.
+ * @internal
+ */
+export const append = (a: Uint8Array, b: Uint8Array): Uint8Array =>
+  a.length === 0 ? b : b.length === 0 ? a : concat([a, b], a.length + b.length)

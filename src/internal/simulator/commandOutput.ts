@@ -16,6 +16,7 @@ import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { append } from "../protocol/bytes.js"
 import * as SimulatorProcess from "./process.js"
 import * as StdoutData from "./stdoutData.js"
 
@@ -23,15 +24,6 @@ import * as StdoutData from "./stdoutData.js"
 const PAYLOAD_SIZE = 1024
 const NEWLINE = 0x0a
 const textEncoder = new TextEncoder()
-
-const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
-  if (a.length === 0) return b
-  if (b.length === 0) return a
-  const out = new Uint8Array(a.length + b.length)
-  out.set(a)
-  out.set(b, a.length)
-  return out
-}
 
 /**
  * One pipe reader of setupRoutineToWriteCmdPipelineOutput: how much it reads at a time, and what it sends for
@@ -51,10 +43,10 @@ export const pipelineReader = (
     transform: (read) => {
       // "Add prefix for first none empty frame, later decide it based on content of last character": written to
       // unprocessedBuf, after what processStdoutData held back from the previous read
-      if (needPrefix && read.length > 0) held = concat(held, marker)
+      if (needPrefix && read.length > 0) held = append(held, marker)
       needPrefix = !(read.length > 0 && read[read.length - 1] !== NEWLINE)
       if (mode === "exact") {
-        const out = concat(held, read)
+        const out = append(held, read)
         held = StdoutData.empty
         return out
       }

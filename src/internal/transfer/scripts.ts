@@ -19,9 +19,10 @@
  * @internal
  */
 import { DIRECT_LINE } from "../tunnels/framedCommand.js"
+import { shellQuote } from "../tunnels/remoteCommand.js"
 
 /** A word for sh: single-quoted, each `'` written `'\''`. @internal */
-export const quote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`
+export const quote: (word: string) => string = shellQuote
 
 /** The prefix of the scripts' error lines. @internal */
 export const ERROR_PREFIX = "ssm-cp: "

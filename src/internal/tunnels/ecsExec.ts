@@ -29,7 +29,7 @@ import { resumer, tag as ssmApiTag, terminateOnClose } from "../aws/ssmApi.js"
 import * as internalResumer from "../channel/resumer.js"
 import * as internalSession from "../channel/session.js"
 import * as framed from "./framedSession.js"
-import { closedBeforeReady, RemoteCommandError } from "./remoteCommand.js"
+import { closedBeforeReady, RemoteCommandError, shellQuote } from "./remoteCommand.js"
 import * as internalShell from "./shell.js"
 import * as TerminalExit from "./terminalExit.js"
 
@@ -43,7 +43,7 @@ const PLAIN_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/
  * @internal
  */
 export const containerCommand = (argv: ReadonlyArray<string>): string =>
-  argv.map((word) => PLAIN_WORD.test(word) ? word : TerminalExit.shQuote(word)).join(" ")
+  argv.map((word) => PLAIN_WORD.test(word) ? word : shellQuote(word)).join(" ")
 
 /** `sh -c '<the framed wrapper, the command inlined>'` @internal */
 export const framedScript = (command: string): string => containerCommand(["sh", "-c", framed.inlineWrapper(command)])
@@ -193,7 +193,7 @@ export const startTerminal = (
     )
       .pipe(
         Effect.catchIf(
-          (error) => error._tag === "SessionError" && closedBeforeReady(error),
+          closedBeforeReady,
           (cause) => Effect.fail(noExitCode("the session ended before the command said anything", cause))
         )
       )

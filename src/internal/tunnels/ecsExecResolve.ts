@@ -9,10 +9,10 @@
 import * as Effect from "effect/Effect"
 import type * as EcsApi from "../../EcsApi.js"
 import type * as EcsExec from "../../EcsExec.js"
-import { EcsApiError, tag as ecsApiTag, TARGET_NOT_CONNECTED_HINT } from "../aws/ecsApi.js"
+import { EcsApiError, lastPart, tag as ecsApiTag, TARGET_NOT_CONNECTED_HINT } from "../aws/ecsApi.js"
 
-/** the last part of an ARN (`arn:…:task/cluster/0123` → `0123`), or the string itself @internal */
-export const lastPart = (idOrArn: string): string => idOrArn.slice(idOrArn.lastIndexOf("/") + 1)
+/** @internal */
+export { lastPart } from "../aws/ecsApi.js"
 
 /** The name of the ECS Exec's agent among a container's managed agents. @internal */
 export const EXEC_AGENT = "ExecuteCommandAgent"

@@ -24,7 +24,7 @@ import type * as Session from "../../Session.js"
 import * as SsmApi from "../../SsmApi.js"
 import * as Framed from "./framedCommand.js"
 import * as FramedOutput from "./framedOutput.js"
-import { closedBeforeReady, collect, isRemoteCommandError, RemoteCommandError } from "./remoteCommand.js"
+import { closedBeforeReady, collect, RemoteCommandError } from "./remoteCommand.js"
 
 /** @internal */
 export const DOCUMENT_NAME = Framed.DOCUMENT_NAME
@@ -159,10 +159,6 @@ const open = <E, R>(
       reason: options.reason
     }, options.session)
 
-/** a session that closed before the handshake: the agent could not run the wrapper */
-const closedEarly = (error: RemoteCommand.RemoteCommandError | Session.SessionError | SsmApi.SsmApiError) =>
-  !isRemoteCommandError(error) && closedBeforeReady(error as Session.SessionError | SsmApi.SsmApiError)
-
 /** @internal */
 export const start = <E, R>(
   options: RemoteCommand.InputOptions<E, R>
@@ -178,7 +174,7 @@ export const start = <E, R>(
     // instance said instead; the deadline covers both
     const { early, pull, session } = yield* Effect.gen(function*() {
       const session = yield* open(options).pipe(
-        Effect.catchIf(closedEarly, (cause) =>
+        Effect.catchIf(closedBeforeReady, (cause) =>
           Effect.fail(
             new RemoteCommandError({
               reason: "NoExitCode",

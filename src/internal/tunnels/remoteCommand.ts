@@ -22,6 +22,7 @@ import * as AgentPayload from "../../AgentPayload.js"
 import type * as RemoteCommand from "../../RemoteCommand.js"
 import * as Session from "../../Session.js"
 import * as SsmApi from "../../SsmApi.js"
+import { isClosedBeforeReady } from "../channel/sessionError.js"
 import { concat } from "../protocol/bytes.js"
 import { isReasonError, ReasonError } from "../error.js"
 
@@ -62,7 +63,14 @@ export const DOCUMENT_CONTENT = {
  *
  * @internal
  */
-export const shellCommand = (command: string): string => `sh -c '${command.replaceAll("'", "'\\''")}'`
+export const shellCommand = (command: string): string => `sh -c ${shellQuote(command)}`
+
+/**
+ * A word for sh, and for google/shlex (which the agent splits ContainerMode commands with): single-quoted, each
+ * `'` written `'\''`.
+ * @internal
+ */
+export const shellQuote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`
 
 /** the start of what the agent sent last on StdErr, kept for a NoExitCode error */
 const STDERR_TAIL = 512
@@ -236,9 +244,7 @@ export const collect = <E>(
   })
 
 /** Session.make's error for a channel that closed before the handshake (or a first Output). @internal */
-export const closedBeforeReady = (error: Session.SessionError | SsmApi.SsmApiError): error is Session.SessionError =>
-  Session.isSessionError(error) && error.reason === "Handshake" &&
-  /closed before the session was ready/.test(error.detail)
+export const closedBeforeReady: (u: unknown) => u is Session.SessionError = isClosedBeforeReady
 
 /** @internal */
 export const start = (

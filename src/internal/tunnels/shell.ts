@@ -19,6 +19,9 @@ import * as SsmApi from "../../SsmApi.js"
 import { isReasonError, ReasonError } from "../error.js"
 
 /** @internal */
+export { closedBeforeReady } from "../channel/sessionError.js"
+
+/** @internal */
 export const ErrorTypeId: Shell.ErrorTypeId = Symbol.for("ssm-session-manager/Shell/ShellError") as Shell.ErrorTypeId
 
 /** @internal */

@@ -15,6 +15,8 @@
  *
  * @internal
  */
+import { append, concat } from "../protocol/bytes.js"
+import { shellQuote } from "./remoteCommand.js"
 
 /** `ESC ] ssm-exit;`, then the nonce and `;` @internal */
 export const MARKER_PREFIX = "\u001b]ssm-exit;"
@@ -54,10 +56,7 @@ export const marker = (nonce: string, code: number): string => `${MARKER_PREFIX}
  * @internal
  */
 export const script = (commandLine: string, nonce: string): string =>
-  `trap : INT QUIT; sh -c ${shQuote(commandLine)}; printf '\\033]ssm-exit;${nonce.replace(/[^0-9a-f]/g, "")};%d\\007' "$?"`
-
-/** A word in single quotes for `sh` (`'` as `'\''`). @internal */
-export const shQuote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`
+  `trap : INT QUIT; sh -c ${shellQuote(commandLine)}; printf '\\033]ssm-exit;${nonce.replace(/[^0-9a-f]/g, "")};%d\\007' "$?"`
 
 /** What matching at an ESC found */
 type Match =
@@ -107,15 +106,6 @@ export interface Filter {
 
 const EMPTY = new Uint8Array(0)
 
-const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
-  if (a.length === 0) return b
-  if (b.length === 0) return a
-  const both = new Uint8Array(a.length + b.length)
-  both.set(a)
-  both.set(b, a.length)
-  return both
-}
-
 /**
  * One step of the filter, pure: the marker's prefix (with its nonce), the bytes held from the previous step, and a
  * chunk.
@@ -123,7 +113,7 @@ const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
  * @internal
  */
 export const step = (prefix: Uint8Array, held: Uint8Array, chunk: Uint8Array): Step & { readonly held: Uint8Array } => {
-  const bytes = concat(held, chunk)
+  const bytes = append(held, chunk)
   // the common case: no ESC at all, the chunk passes as it is
   if (bytes.indexOf(ESC) === -1) return { output: bytes, exitCode: undefined, held: EMPTY }
   const parts: Array<Uint8Array> = []
@@ -149,17 +139,10 @@ export const step = (prefix: Uint8Array, held: Uint8Array, chunk: Uint8Array): S
   return { output: join(parts), exitCode, held: EMPTY }
 }
 
+/** the parts as one array (the one non-empty part itself) */
 const join = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
   const nonEmpty = parts.filter((part) => part.length > 0)
-  if (nonEmpty.length === 0) return EMPTY
-  if (nonEmpty.length === 1) return nonEmpty[0]!
-  const out = new Uint8Array(nonEmpty.reduce((n, part) => n + part.length, 0))
-  let offset = 0
-  for (const part of nonEmpty) {
-    out.set(part, offset)
-    offset += part.length
-  }
-  return out
+  return nonEmpty.length === 0 ? EMPTY : concat(nonEmpty)
 }
 
 /**
