@@ -181,8 +181,10 @@ export const withSimulator = <A>(
   ))
 
 /**
- * The real ECS client (`EcsApi.layer`) over the simulator's HTTP API, signing with its credentials, one attempt a
- * call (the simulator's answers are final).
+ * The real ECS client (`EcsApi.layer`) over the simulator's HTTP API, signing with its credentials, with the SDK's
+ * own retries: its answers are final (ECS's refusals are not retried), but a kept-alive connection the HTTP server
+ * closes just as a call reuses it fails with ECONNRESET, which the SDK retries on a new one (CI met it once with a
+ * single attempt).
  * @internal
  */
 export const layerEcsApi: Layer.Layer<EcsApi.EcsApi, never, AgentSimulator.AgentSimulator> = Layer.unwrapEffect(
@@ -193,8 +195,7 @@ export const layerEcsApi: Layer.Layer<EcsApi.EcsApi, never, AgentSimulator.Agent
       credentials: {
         accessKeyId: simulator.credentials.accessKeyId,
         secretAccessKey: Redacted.value(simulator.credentials.secretAccessKey)
-      },
-      maxAttempts: 1
+      }
     }))
 )
 
