@@ -16,6 +16,23 @@ const root = Path.resolve(Path.dirname(Url.fileURLToPath(import.meta.url)), ".."
 const names = ["main", "sessionManagerPlugin"]
 
 /**
+ * ws requires zlib when it loads, for permessage-deflate, which our WebSocket turns off (`perMessageDeflate:
+ * false`): in the bundles zlib is required on first use instead, which never comes (about 8 ms of every start).
+ */
+const lazyZlib = {
+  name: "lazy-zlib",
+  setup(build) {
+    build.onLoad({ filter: /[\\/]ws[\\/]lib[\\/]permessage-deflate\.js$/ }, async (args) => {
+      const source = await Fs.promises.readFile(args.path, "utf8")
+      const eager = "const zlib = require('zlib');"
+      if (!source.includes(eager)) throw new Error(`${args.path} no longer requires zlib as lazyZlib expects`)
+      const lazy = "let loadedZlib;\nconst zlib = new Proxy({}, { get: (_, key) => (loadedZlib ??= require('zlib'))[key] });"
+      return { contents: source.replace(eager, lazy), loader: "js", resolveDir: Path.dirname(args.path) }
+    })
+  }
+}
+
+/**
  * Writes the bundles and their launchers to `outdir`: from the compiled `dist/cli` by default, or from the
  * TypeScript sources (`fromSource`, for the tests: what they check is the code as it stands).
  */
@@ -40,6 +57,7 @@ export const bundle = async ({ outdir = Path.join(root, "dist", "bin"), fromSour
     // the modules that locate files beside themselves (install-plugin) see the bundle's own URL
     define: { "import.meta.url": "__bundleUrl" },
     banner: { js: "const __bundleUrl = require(\"node:url\").pathToFileURL(__filename).href;" },
+    plugins: [lazyZlib],
     logLevel: "warning"
   })
   Fs.copyFileSync(Path.join(root, "scripts", "launch.mjs"), Path.join(outdir, "launch.js"))

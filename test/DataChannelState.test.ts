@@ -284,6 +284,16 @@ describe("acknowledgements", () => {
     assert.deepStrictEqual(ackedSequences(f), [0, 1, 0, 1])
   })
 
+  it("an acknowledgement whose entry the ring needs before its repeat is due is repeated at once", () => {
+    const f = fixture({ repeatAckAfter: 50 })
+    for (let sequence = 0; sequence < State.RECENT_ACKS + 2; sequence++) Receiving.onData(f.state, data(sequence), f.now)
+    // the ring holds RECENT_ACKS: the first two went once more when their entries were taken
+    assert.deepStrictEqual(ackedSequences(f).slice(State.RECENT_ACKS), [State.RECENT_ACKS, 0, State.RECENT_ACKS + 1, 1])
+    assert.strictEqual(Acks.repeatDueAcks(f.state, f.now + 50), -1)
+    const repeated = ackedSequences(f).slice(State.RECENT_ACKS + 4)
+    assert.deepStrictEqual(repeated, Array.from({ length: State.RECENT_ACKS }, (_, i) => i + 2))
+  })
+
   it("rewrites the latest acknowledgements on a new transport", () => {
     const f = fixture()
     Receiving.onData(f.state, data(0), f.now)

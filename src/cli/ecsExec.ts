@@ -19,7 +19,8 @@ import { awsOptions, layerAws } from "./aws.js"
 import { resolveContainer, selectorOptions } from "./ecsTarget.js"
 import { CliError } from "./error.js"
 import { commandLine, relay, stdinHasInput } from "./exec.js"
-import { escapeChar, escapeOption, runShell, terminalSize } from "./shell.js"
+import { escapeChar, escapeOption } from "./shell.js"
+import { runShell, terminalSize } from "./terminal.js"
 import { printLine } from "./status.js"
 
 /**

@@ -9,7 +9,6 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as Http from "node:http"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -23,36 +22,8 @@ import * as Background from "./background.js"
 import * as Tunnels from "./tunnels.js"
 import { CliError } from "./error.js"
 import { checkReadyDestination, readyLine, removeReadyOnExit, writeReady } from "./ready.js"
-import { announceListener, report, reportConnection, reportConnectionEvent, say } from "./status.js"
-
-/**
- * Listens, prints what the official client prints, warns (on stderr) when the listener is reachable from other
- * machines, reports the counters, runs `whileListening`, and ends when the
- * session ends, `whileListening` completes, or the scope is interrupted (Ctrl-C).
- *
- * @since 0.1.0
- * @category running
- */
-export const serve = <E = never>(
-  forwarding: PortForwarding.PortForwarding,
-  options: NodePortForwarding.ListenOptions,
-  whileListening: (address: NodePortForwarding.ListenerAddress) => Effect.Effect<void, E> = () => Effect.never
-) =>
-  Effect.gen(function*() {
-    const sessionId = forwarding.session.sessionId
-    // subscribe before listening, so that no event is missed
-    const events = yield* Stream.toPull(yield* forwarding.subscribe)
-    const listener = yield* NodePortForwarding.listen(forwarding, options)
-    yield* announceListener(listener.address, [sessionId])
-    yield* say("stdout", "Waiting for connections...")
-    yield* report(forwarding)
-    yield* reportConnection(forwarding.session)
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(events, (chunk) =>
-      Effect.forEach(chunk, (event) => reportConnectionEvent(sessionId, event), { discard: true }))).pipe(Effect.ignore))
-    // a broken tunnel fails here (its connections were reset): the error is the program's, and it exits 1
-    yield* Effect.raceFirst(forwarding.closed, whileListening(listener.address))
-    yield* say("stdout", `\n\nExiting session with sessionId: ${sessionId}.\n\n`)
-  })
+import { serve } from "./serve.js"
+import { announceListener, say } from "./status.js"
 
 const localPort = Options.integer("local-port").pipe(
   Options.withDescription("local port (default: any free port, printed)"),

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as Args from "@effect/cli/Args"
 import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
 import type * as HelpDoc from "@effect/cli/HelpDoc"
@@ -16,11 +17,22 @@ import { exec, sshProxy } from "./exec.js"
 import { demo, forward } from "./forward.js"
 import { commandHelp, helpRequest, renderCommandHelp, renderTopHelp } from "./help.js"
 import { installPlugin } from "./installPlugin.js"
-import { plugin, versionLine } from "./plugin.js"
+import { runPlugin, versionLine } from "./plugin.js"
 import { PACKAGE_VERSION, runCli } from "./run.js"
 import { shell } from "./shell.js"
 import { simulate } from "./simulate.js"
 import { socks } from "./socks.js"
+
+/** `plugin`: the drop-in plugin as a subcommand (the `session-manager-plugin` bin runs `runPlugin` alone) */
+const plugin = Command.make(
+  "plugin",
+  { args: Args.text({ name: "argument" }).pipe(Args.repeated) },
+  ({ args }) => runPlugin(args)
+).pipe(Command.withDescription(
+  "behave as session-manager-plugin: <response JSON or env var name> <region> StartSession <profile> <request JSON> " +
+    "<endpoint>; give the response in an environment variable (AWS_SSM_START_SESSION_RESPONSE, named as the first " +
+    "argument), as the AWS CLI does: on the command line its token is readable by every local user"
+))
 
 const commands = {
   forward,

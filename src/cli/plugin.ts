@@ -7,8 +7,6 @@
  *
  * @since 0.1.0
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -25,8 +23,8 @@ import * as Session from "../Session.js"
 import * as Shell from "../Shell.js"
 import * as SsmApi from "../SsmApi.js"
 import { CliError } from "./error.js"
-import { serve } from "./forward.js"
-import { runShell, terminalSize } from "./shell.js"
+import { serve } from "./serve.js"
+import { runShell, terminalSize } from "./terminal.js"
 import { PACKAGE_VERSION } from "./run.js"
 import { isLoopback, reportConnection } from "./status.js"
 import { carry, writeTo } from "./stdio.js"
@@ -285,17 +283,3 @@ const forwardPort = (session: Session.Session, parameters: Readonly<Record<strin
       onSome: (path) => ({ path })
     }))
   })
-
-/**
- * @since 0.1.0
- * @category commands
- */
-export const plugin = Command.make(
-  "plugin",
-  { args: Args.text({ name: "argument" }).pipe(Args.repeated) },
-  ({ args }) => runPlugin(args)
-).pipe(Command.withDescription(
-  "behave as session-manager-plugin: <response JSON or env var name> <region> StartSession <profile> <request JSON> " +
-    "<endpoint>; give the response in an environment variable (AWS_SSM_START_SESSION_RESPONSE, named as the first " +
-    "argument), as the AWS CLI does: on the command line its token is readable by every local user"
-))

@@ -23,7 +23,8 @@ import type * as AgentMessage from "../../AgentMessage.js"
 import * as internalMessage from "../protocol/agentMessage.js"
 import * as GoJson from "../protocol/goJson.js"
 import type { ChannelState } from "./dataChannelState.js"
-import { congested, currentMillis, MAX_PENDING_ACKS, RECENT_ACKS, write } from "./dataChannelState.js"
+import * as AckRing from "./ackRing.js"
+import { congested, currentMillis, MAX_PENDING_ACKS, write } from "./dataChannelState.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // reading an acknowledgement
@@ -169,17 +170,20 @@ export const flatMessageId = (messageId: string): string => {
 // writing acknowledgements
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Encodes and writes one acknowledgement; with `repeat`, it goes once more `repeatAckAfter` later. @internal */
+/**
+ * Encodes and writes one acknowledgement, and keeps it in the ring of recent ones; with `repeat`, it goes once more
+ * `repeatAckAfter` later (the same bytes: the agent matches acknowledgements by sequence number only).
+ * @internal
+ */
 export const writeAck = (state: ChannelState, sequence: number, messageId: string, now: number, repeat: boolean) => {
   const frame = internalMessage.encodeAcknowledge(state.receiveType, messageId, sequence, Math.max(1, now))
   write(state, frame)
-  state.recentAcks[state.recentAcksNext] = frame
-  state.recentAcksNext = (state.recentAcksNext + 1) % RECENT_ACKS
-  // the same bytes again later: the agent matches acknowledgements by sequence number only
-  if (repeat && state.repeatAckAfter > 0) {
-    if (state.repeatAcks.length === 0) state.repeatAcksDue.unsafeOpen()
-    state.repeatAcks.push({ frame, due: now + state.repeatAckAfter, sequence })
-  }
+  const lapped = AckRing.lapped(state.acks)
+  if (lapped !== undefined) repeatAck(state, lapped)
+  const due = repeat && state.repeatAckAfter > 0 ? now + state.repeatAckAfter : 0
+  const wasIdle = state.acks.repeatsDue === 0
+  AckRing.keep(state.acks, frame, sequence, due)
+  if (wasIdle && state.acks.repeatsDue > 0) state.repeatAcksDue.unsafeOpen()
 }
 
 /** Asks the transport, once at a time, to say when it has drained: `flushAcks` then writes what waits. @internal */
@@ -238,33 +242,32 @@ export const ackRoom = (state: ChannelState, sequence: number): boolean => {
   return state.pendingAcks.size < MAX_PENDING_ACKS
 }
 
+/** Writes an entry of the ring once more, or into the wait while the transport is full (the first went out). */
+const repeatAck = (state: ChannelState, slot: number): void => {
+  AckRing.repeated(state.acks, slot)
+  const sequence = AckRing.sequenceAt(state.acks, slot)
+  if (state.pendingAcks.size > 0 || congested(state)) {
+    if (ackRoom(state, sequence)) {
+      holdAck(state, sequence, () => acknowledgedMessageId(AckRing.frameAt(state.acks, slot)))
+    }
+  } else {
+    write(state, AckRing.frameAt(state.acks, slot))
+  }
+}
+
 /**
  * Writes once more every acknowledgement due by `now`; returns the ms until the next one is due, or -1 when none
  * waits (the repeat fiber then sleeps on `repeatAcksDue`).
  * @internal
  */
 export const repeatDueAcks = (state: ChannelState, now: number): number => {
-  const repeats = state.repeatAcks
-  while (state.repeatAcksHead < repeats.length && repeats[state.repeatAcksHead]!.due <= now) {
-    const repeat = repeats[state.repeatAcksHead++]!
-    // a congested transport: the first went out, and the repeat waits with the others (or is one already)
-    if (state.pendingAcks.size > 0 || congested(state)) {
-      if (ackRoom(state, repeat.sequence)) holdAck(state, repeat.sequence, () => acknowledgedMessageId(repeat.frame))
-    } else {
-      write(state, repeat.frame)
-    }
+  for (let slot = AckRing.nextRepeat(state.acks); slot !== undefined; slot = AckRing.nextRepeat(state.acks)) {
+    const due = state.acks.due[slot]!
+    if (due > now) return due - now
+    repeatAck(state, slot)
   }
-  if (state.repeatAcksHead > 4096 && state.repeatAcksHead * 2 > repeats.length) {
-    repeats.splice(0, state.repeatAcksHead)
-    state.repeatAcksHead = 0
-  }
-  if (state.repeatAcksHead === repeats.length) {
-    repeats.length = 0
-    state.repeatAcksHead = 0
-    state.repeatAcksDue.unsafeClose()
-    return -1
-  }
-  return repeats[state.repeatAcksHead]!.due - now
+  state.repeatAcksDue.unsafeClose()
+  return -1
 }
 
 /**
@@ -273,10 +276,7 @@ export const repeatDueAcks = (state: ChannelState, now: number): number => {
  * @internal
  */
 export const rewriteAcks = (state: ChannelState): void => {
-  for (let i = 0; i < RECENT_ACKS; i++) {
-    const frame = state.recentAcks[(state.recentAcksNext + i) % RECENT_ACKS]
-    if (frame !== undefined) write(state, frame)
-  }
+  for (const slot of AckRing.slots(state.acks)) write(state, AckRing.frameAt(state.acks, slot))
   // those that waited for the old transport go on this one (its drain callback may never come)
   flushAcks(state)
 }

@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as AgentMessage from "../../AgentMessage.js"
+import * as AckRing from "./ackRing.js"
 import * as Rto from "./rto.js"
 import type { ChannelFailure, ChannelOptions, DataMessageType } from "./dataChannelOptions.js"
 import type { Sender } from "./sending.js"
@@ -33,13 +34,6 @@ export interface InFlight {
 export interface Reordered {
   readonly message: AgentMessage.AgentMessage
   readonly size: number
-}
-
-/** An acknowledgement to write once more at `due`. @internal */
-export interface RepeatAck {
-  readonly frame: Uint8Array
-  readonly due: number
-  readonly sequence: number
 }
 
 /** One chunk of a `send`, waiting for its sequence number. @internal */
@@ -147,12 +141,8 @@ export interface ChannelState {
   held: boolean
 
   // acknowledgements
-  /** acknowledgements to write once more, in the order they were first written, from `repeatAcksHead` on */
-  readonly repeatAcks: Array<RepeatAck>
-  repeatAcksHead: number
-  /** the latest `RECENT_ACKS` acknowledgements, a ring from `recentAcksNext` */
-  readonly recentAcks: Array<Uint8Array | undefined>
-  recentAcksNext: number
+  /** the latest `RECENT_ACKS` acknowledgements written, and their repeats */
+  readonly acks: AckRing.AckRing
   /**
    * acknowledgements waiting for the congested transport: sequence number to message id, in the order they were
    * due. Never dropped: they go out when the transport drains (see `Congestion`)
@@ -235,10 +225,7 @@ export const makeState = (options: ChannelOptions, sender: Sender, clock: Clock.
     reorderBytes: 0,
     paused: false,
     held: false,
-    repeatAcks: [],
-    repeatAcksHead: 0,
-    recentAcks: new Array(RECENT_ACKS),
-    recentAcksNext: 0,
+    acks: AckRing.make(RECENT_ACKS),
     pendingAcks: new Map(),
     drainRequested: false,
     pendingWrites: 0,
