@@ -104,7 +104,7 @@ const measureStarts = ({ client, simulator }: Run) =>
     const starts: Array<number> = []
     const proxies: Array<number> = []
     for (let i = 0; i < STARTS; i++) {
-      starts.push(yield* Effect.scoped(Effect.map(start(client, simulator, yield* echo), (c) => c.startMillis)))
+      starts.push(yield* Effect.scoped(Effect.flatMap(echo, (port) => Effect.map(start(client, simulator, port), (c) => c.startMillis))))
     }
     if (client.sshProxy !== undefined) {
       for (let i = 0; i < STARTS; i++) {
@@ -116,7 +116,8 @@ const measureStarts = ({ client, simulator }: Run) =>
 
 /**
  * One 256 MiB download, three times (a new process each): CPU and throughput are the median round's, the peak
- * RSS the highest.
+ * RSS the highest; the RSS a quarter in and at the end, the own RSS and the acknowledgement times are the last
+ * round's.
  */
 const measureDownloads = ({ client, simulator, ackSamples, windows }: Run) =>
   Effect.gen(function*() {

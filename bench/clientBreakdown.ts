@@ -109,6 +109,7 @@ export interface Windows {
   readonly idle: Array<Window>
 }
 
+/** no windows yet, for each workload */
 export const emptyWindows = (): Windows => ({ download: [], many: [], roundTrip: [], idle: [] })
 
 /**

@@ -19,11 +19,14 @@ import { BREAKDOWN, SAMPLER } from "./clientBreakdown.js"
 import { server } from "./portForwarding.js"
 
 const root = Path.resolve(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
+/** sizes in bytes */
 export const MiB = 1024 * 1024
 export const GiB = 1024 * MiB
 const CLOCK_TICKS = Number(ChildProcess.execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100
+/** the benchmark's clock, in ms */
 export const now = () => performance.now()
 
+/** the value at fraction `p` of the sorted values */
 export const percentile = (values: ReadonlyArray<number>, p: number): number => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN
@@ -145,6 +148,8 @@ export const installOurs = (): { readonly client: Client; readonly remove: () =>
       ...(process.env["SSM_BENCH_NODE_OPTIONS"] ?? "").split(" ").filter((option) => option !== ""),
       ...(BREAKDOWN ? ["--require", SAMPLER] : [])
     ]
+    // asked once: `nodeFlags()` runs `node --v8-options`, which a start must not pay
+    const flags = extra.length === 0 ? [] : nodeFlags()
     const samples = BREAKDOWN ? Path.join(installed.scratch, "samples") : undefined
     if (samples !== undefined) Fs.mkdirSync(samples)
     const client: Client = {
@@ -153,7 +158,7 @@ export const installOurs = (): { readonly client: Client; readonly remove: () =>
       command: (response, endpoint, destination, local) =>
         extra.length === 0
           ? [script, pluginArguments(response, endpoint, destination, local)]
-          : [process.execPath, [...nodeFlags(), ...extra, entry, ...pluginArguments(response, endpoint, destination, local)]],
+          : [process.execPath, [...flags, ...extra, entry, ...pluginArguments(response, endpoint, destination, local)]],
       sshProxy: (simulator, port) => ({
         line: [installed.bin, ["ssh-proxy", "--target", INSTANCE, "--port", String(port)]],
         env: sdkEnvironment(env, simulator)
@@ -167,6 +172,7 @@ export const installOurs = (): { readonly client: Client; readonly remove: () =>
   }
 }
 
+/** AWS's client, the binary `SSM_BENCH_AWS_PLUGIN` names, run as the AWS CLI runs it. */
 export const aws = (binary: string): Client => ({
   name: "AWS's client",
   command: (response, endpoint, destination, local) => [binary, pluginArguments(response, endpoint, destination, local)]
@@ -184,6 +190,7 @@ Net.createServer({ noDelay: true }, (socket) => {
 }).listen(listen, "127.0.0.1", () => console.log("Waiting for connections..."))
 `
 
+/** the raw ceiling: a plain Node TCP relay process (`RELAY`) */
 export const relay: Client = {
   name: "raw relay",
   command: (_response, _endpoint, destination, local) => [
@@ -219,6 +226,7 @@ export const source = (size: number) =>
     pump()
   })
 
+/** an echo server on 127.0.0.1 for the scope: its port */
 export const echo = server((socket) => socket.pipe(socket))
 
 const freePort = Effect.async<number>((resume) => {
@@ -282,8 +290,9 @@ export const start = (
       properties: { portNumber: String(destination), type: "LocalPortForwarding", localPortNumber: String(local) }
     })
     const samples = client.samples === undefined ? undefined : Path.join(client.samples, `${samplesFiles++}.jsonl`)
+    const line = client.command(response, simulator.endpoint, destination, local)
     const started = now()
-    const { child, exited, stderr } = yield* launch(client.name, client.command(response, simulator.endpoint, destination, local), {
+    const { child, exited, stderr } = yield* launch(client.name, line, {
       ...client.env,
       // the simulator's credentials: its API (the plugin's ResumeSession, TerminateSession) answers no other
       AWS_ACCESS_KEY_ID: simulator.credentials.accessKeyId,
@@ -315,6 +324,7 @@ export const sshProxyFirstByte = (client: Client, simulator: AgentSimulator.Agen
     return yield* Effect.raceFirst(echoed, exited)
   }).pipe(Effect.scoped)
 
+/** a TCP connection to 127.0.0.1:`port` */
 export const connect = (port: number) =>
   Effect.async<Net.Socket, Error>((resume) => {
     const socket = Net.connect({ port, host: "127.0.0.1", noDelay: true }, () => resume(Effect.succeed(socket)))

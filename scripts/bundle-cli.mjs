@@ -63,6 +63,11 @@ export const bundle = async ({ outdir = Path.join(root, "dist", "bin"), fromSour
   Fs.copyFileSync(Path.join(root, "scripts", "launch.mjs"), Path.join(outdir, "launch.js"))
   for (const name of names) {
     const file = Path.join(outdir, `${name}.cjs`)
+    // a ws that requires zlib from another file, or under another name, would load it at start again
+    const source = Fs.readFileSync(file, "utf8")
+    const count = (pattern) => (source.match(pattern) ?? []).length
+    const eager = count(/require\("zlib"\)/g) - count(/\?\?=\s*require\("zlib"\)/g)
+    if (eager !== 0) throw new Error(`${file} requires zlib when it loads: lazyZlib no longer matches ws`)
     Fs.writeFileSync(
       file,
       Fs.readFileSync(file, "utf8")

@@ -5,7 +5,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
+import * as AgentMessage from "../src/AgentMessage.js"
 import * as AckRing from "../src/internal/channel/ackRing.js"
+import { encodeAcknowledge } from "../src/internal/protocol/agentMessage.js"
 
 interface Kept {
   readonly frame: Uint8Array
@@ -23,12 +25,12 @@ const operation = fc.oneof(
 
 describe("AckRing", () => {
   it("property: the latest frames in order, copies handed out, each repeat once and in due order", () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 8 }), fc.array(operation, { maxLength: 60 }), (capacity, operations) => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 8 }), fc.array(operation, { maxLength: 60 }), fc.constantFrom(0, 1, 1e12), (capacity, operations, start) => {
       const ring = AckRing.make(capacity)
       const model: Array<Kept> = []
       const repeats: Array<number> = []
       const expected: Array<number> = []
-      let now = 1
+      let now = start
       let sequence = 0
       /** what the channel does: every repeat due by `now`, oldest first */
       const repeatDue = () => {
@@ -79,6 +81,29 @@ describe("AckRing", () => {
         assert.deepStrictEqual(AckRing.frameAt(ring, slot), latest[i]!.frame)
       })
     }), { numRuns: 300 })
+  })
+
+  it("every acknowledgement encodeAcknowledge can write fits an entry", () => {
+    const id = "ffffffff-ffff-4fff-bfff-ffffffffffff"
+    for (const type of Object.values(AgentMessage.MessageType)) {
+      const frame = encodeAcknowledge(type, id, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
+      assert.isAtMost(frame.length, AckRing.MAX_ACK_FRAME)
+    }
+    // the bound is the longest type the header takes, not merely the longest known one
+    assert.strictEqual(
+      encodeAcknowledge("x".repeat(32) as AgentMessage.MessageType, id, Number.MAX_SAFE_INTEGER, 1).length,
+      AckRing.MAX_ACK_FRAME
+    )
+  })
+
+  it("an entry overwritten before the caller repeated it is no longer counted as due", () => {
+    const ring = AckRing.make(2)
+    const frame = new Uint8Array([1])
+    AckRing.keep(ring, frame, 0, 50)
+    AckRing.keep(ring, frame, 1, 50)
+    AckRing.keep(ring, frame, 2, 50) // without the caller's repeat of 0
+    assert.strictEqual(ring.repeatsDue, 2)
+    assert.strictEqual(AckRing.sequenceAt(ring, AckRing.nextRepeat(ring)!), 1)
   })
 
   it("a frame larger than an acknowledgement can be is not kept", () => {

@@ -105,6 +105,9 @@ describe(`the bundled bins on Node ${nodeVersion}`, () => {
       assert.strictEqual(yield* exitCode(child), 0, stderr())
       // NODE_DEBUG=module names every package required: none of the SDK's
       assert.notInclude(stderr(), "@aws-sdk")
+      // and every built-in module: not zlib, which ws loads for the per-message deflate we turn off
+      assert.include(stderr(), "REQUEST https ")
+      assert.notMatch(stderr(), /REQUEST (node:)?zlib /)
       assert.strictEqual(cacheFiles(home).length, compileCache ? 1 : 0)
     }), 60_000)
 

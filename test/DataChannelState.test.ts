@@ -294,6 +294,21 @@ describe("acknowledgements", () => {
     assert.deepStrictEqual(repeated, Array.from({ length: State.RECENT_ACKS }, (_, i) => i + 2))
   })
 
+  it("a repeat due while the transport is congested waits with the others and names its own message", () => {
+    const f = fixture({ repeatAckAfter: 50 })
+    const message = data(0)
+    Receiving.onData(f.state, message, f.now)
+    f.congested = true
+    assert.strictEqual(Acks.repeatDueAcks(f.state, f.now + 50), -1)
+    assert.deepStrictEqual([...f.state.pendingAcks.keys()], [0])
+    const id = f.state.pendingAcks.get(0)!
+    f.congested = false
+    f.drainCallbacks.forEach((callback) => callback())
+    assert.deepStrictEqual(ackedSequences(f), [0, 0])
+    assert.strictEqual(Acks.readAcknowledge(f.sent[1]!.payload)!.AcknowledgedMessageId, id)
+    assert.strictEqual(id, message.messageId)
+  })
+
   it("rewrites the latest acknowledgements on a new transport", () => {
     const f = fixture()
     Receiving.onData(f.state, data(0), f.now)

@@ -247,9 +247,9 @@ const repeatAck = (state: ChannelState, slot: number): void => {
   AckRing.repeated(state.acks, slot)
   const sequence = AckRing.sequenceAt(state.acks, slot)
   if (state.pendingAcks.size > 0 || congested(state)) {
-    if (ackRoom(state, sequence)) {
-      holdAck(state, sequence, () => acknowledgedMessageId(AckRing.frameAt(state.acks, slot)))
-    }
+    // read before `ackRoom`, whose flush may write enough acknowledgements to reuse the entry
+    const frame = AckRing.frameAt(state.acks, slot)
+    if (ackRoom(state, sequence)) holdAck(state, sequence, () => acknowledgedMessageId(frame))
   } else {
     write(state, AckRing.frameAt(state.acks, slot))
   }
