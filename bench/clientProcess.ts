@@ -14,7 +14,8 @@ import * as Url from "node:url"
 import * as AgentSimulator from "../src/AgentSimulator.js"
 import { nodeFlags } from "../src/cli/installPlugin.js"
 import { packAndInstall } from "../test/release/install.js"
-import { pathFor } from "../test/release/processes.js"
+import { homeEnvironment, sdkEnvironment } from "../test/release/processes.js"
+import { credentialsEnvironment, sdkCredentials } from "../test/utils/aws.js"
 import { BREAKDOWN, SAMPLER } from "./clientBreakdown.js"
 import { server } from "./portForwarding.js"
 
@@ -97,34 +98,6 @@ const pluginArguments = (
   endpoint
 ]
 
-/** The Node running the bench first on the PATH (the bins' `#!/usr/bin/env node`), and a home and cache of the run. */
-const runEnvironment = (scratch: string): Record<string, string> => {
-  const home = Path.join(scratch, "home")
-  Fs.mkdirSync(home, { recursive: true })
-  return { PATH: pathFor(process.execPath), HOME: home, XDG_CACHE_HOME: Path.join(scratch, "cache") }
-}
-
-/**
- * `ssm-session-manager` as installed, reaching the simulator through the AWS SDK: the simulator as the SSM, KMS
- * and ECS endpoints with its credentials, no shared AWS config (as test/release/harness.ts runs the bins).
- */
-const sdkEnvironment = (base: Record<string, string>, simulator: AgentSimulator.AgentSimulator): Record<string, string> => ({
-  ...base,
-  AWS_ACCESS_KEY_ID: simulator.credentials.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: Redacted.value(simulator.credentials.secretAccessKey),
-  AWS_REGION: "us-east-1",
-  AWS_ENDPOINT_URL_SSM: simulator.endpoint,
-  AWS_ENDPOINT_URL_KMS: simulator.endpoint,
-  AWS_ENDPOINT_URL_ECS: simulator.endpoint,
-  AWS_CONFIG_FILE: Path.join(base["HOME"]!, "no-config"),
-  AWS_SHARED_CREDENTIALS_FILE: Path.join(base["HOME"]!, "no-credentials"),
-  AWS_EC2_METADATA_DISABLED: "true",
-  AWS_PROFILE: "",
-  AWS_DEFAULT_PROFILE: "",
-  NODE_OPTIONS: "",
-  NO_COLOR: "1"
-})
-
 /**
  * Ours as a user installs it: the package packed and installed into an empty project (once a bench run; the
  * build is `npm run bench`'s own, so `SSM_RELEASE_SKIP_BUILD`), and `node_modules/.bin/ssm-session-manager
@@ -139,7 +112,8 @@ export const installOurs = (): { readonly client: Client; readonly remove: () =>
   process.env["SSM_RELEASE_SKIP_BUILD"] ??= "1"
   const installed = packAndInstall()
   try {
-    const env = runEnvironment(installed.scratch)
+    // the Node running the bench first on the PATH (the bins' `#!/usr/bin/env node`), a home and cache of the run
+    const env = homeEnvironment(process.execPath, installed.scratch)
     const dir = Path.join(installed.scratch, "plugin")
     ChildProcess.execFileSync(installed.bin, ["install-plugin", "--dir", dir], { env: { ...process.env, ...env }, stdio: "pipe" })
     const script = Path.join(dir, "session-manager-plugin")
@@ -161,7 +135,8 @@ export const installOurs = (): { readonly client: Client; readonly remove: () =>
           : [process.execPath, [...flags, ...extra, entry, ...pluginArguments(response, endpoint, destination, local)]],
       sshProxy: (simulator, port) => ({
         line: [installed.bin, ["ssh-proxy", "--target", INSTANCE, "--port", String(port)]],
-        env: sdkEnvironment(env, simulator)
+        // as test/release/harness.ts runs the bins: the simulator as every endpoint, no shared AWS config
+        env: sdkEnvironment(env, sdkCredentials(simulator), simulator.endpoint)
       }),
       ...(samples === undefined ? {} : { samples })
     }
@@ -295,8 +270,7 @@ export const start = (
     const { child, exited, stderr } = yield* launch(client.name, line, {
       ...client.env,
       // the simulator's credentials: its API (the plugin's ResumeSession, TerminateSession) answers no other
-      AWS_ACCESS_KEY_ID: simulator.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: Redacted.value(simulator.credentials.secretAccessKey),
+      ...credentialsEnvironment(simulator),
       ...(samples === undefined ? {} : { SSM_BENCH_SAMPLES: samples })
     }, "ignore", samples !== undefined)
     const listening = Effect.async<void>((resume) => {

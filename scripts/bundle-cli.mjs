@@ -70,7 +70,7 @@ export const bundle = async ({ outdir = Path.join(root, "dist", "bin"), fromSour
     if (eager !== 0) throw new Error(`${file} requires zlib when it loads: lazyZlib no longer matches ws`)
     Fs.writeFileSync(
       file,
-      Fs.readFileSync(file, "utf8")
+      source
         // the shebang line belongs to the launcher
         .replace(/^#!.*\n/, "")
         // the AWS SDK, loaded on first use, through require: its CommonJS build is one file a package, where its

@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import * as AgentMessage from "../src/AgentMessage.js"
 import * as AckRing from "../src/internal/channel/ackRing.js"
-import { encodeAcknowledge } from "../src/internal/protocol/agentMessage.js"
+import { encodeAcknowledge, MAX_ACKNOWLEDGE_FRAME } from "../src/internal/protocol/agentMessage.js"
 
 interface Kept {
   readonly frame: Uint8Array
@@ -15,7 +15,7 @@ interface Kept {
   due: number
 }
 
-const frameArbitrary = fc.uint8Array({ minLength: 1, maxLength: AckRing.MAX_ACK_FRAME })
+const frameArbitrary = fc.uint8Array({ minLength: 1, maxLength: MAX_ACKNOWLEDGE_FRAME })
 
 /** keep a frame with a repeat due `in` ms later (or none), or repeat what is due by now, then let time pass */
 const operation = fc.oneof(
@@ -87,12 +87,12 @@ describe("AckRing", () => {
     const id = "ffffffff-ffff-4fff-bfff-ffffffffffff"
     for (const type of Object.values(AgentMessage.MessageType)) {
       const frame = encodeAcknowledge(type, id, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
-      assert.isAtMost(frame.length, AckRing.MAX_ACK_FRAME)
+      assert.isAtMost(frame.length, MAX_ACKNOWLEDGE_FRAME)
     }
     // the bound is the longest type the header takes, not merely the longest known one
     assert.strictEqual(
       encodeAcknowledge("x".repeat(32) as AgentMessage.MessageType, id, Number.MAX_SAFE_INTEGER, 1).length,
-      AckRing.MAX_ACK_FRAME
+      MAX_ACKNOWLEDGE_FRAME
     )
   })
 
@@ -108,7 +108,7 @@ describe("AckRing", () => {
 
   it("a frame larger than an acknowledgement can be is not kept", () => {
     const ring = AckRing.make(2)
-    AckRing.keep(ring, new Uint8Array(AckRing.MAX_ACK_FRAME + 1), 7, 50)
+    AckRing.keep(ring, new Uint8Array(MAX_ACKNOWLEDGE_FRAME + 1), 7, 50)
     assert.strictEqual(ring.size, 0)
     assert.strictEqual(ring.repeatsDue, 0)
     assert.strictEqual(AckRing.nextRepeat(ring), undefined)

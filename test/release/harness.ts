@@ -11,7 +11,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as AgentSimulator from "../../src/AgentSimulator.js"
 import { sdkCredentials } from "../utils/aws.js"
-import { pathFor, runToEnd } from "./processes.js"
+import { homeEnvironment, runToEnd, sdkEnvironment } from "./processes.js"
 
 /** The Nodes of `SSM_RELEASE_NODES` (colon-separated paths; default the Node running the tests). */
 export const nodes = (process.env["SSM_RELEASE_NODES"] ?? process.execPath).split(":").filter((node) => node !== "")
@@ -41,30 +41,13 @@ export const environment = (
   node: string,
   sim?: AgentSimulator.AgentSimulator,
   endpoints: "perService" | "general" = "perService"
-): Record<string, string> => {
-  const endpoint = sim?.endpoint ?? "http://127.0.0.1:9"
-  const credentials = sim === undefined ? noSimulatorCredentials : sdkCredentials(sim)
-  const home = Path.join(installed().scratch, "home")
-  Fs.mkdirSync(home, { recursive: true })
-  return {
-    PATH: pathFor(node),
-    HOME: home,
-    XDG_CACHE_HOME: Path.join(installed().scratch, "cache"),
-    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-    AWS_REGION: "us-east-1",
-    ...(endpoints === "general"
-      ? { AWS_ENDPOINT_URL: endpoint }
-      : { AWS_ENDPOINT_URL_SSM: endpoint, AWS_ENDPOINT_URL_KMS: endpoint, AWS_ENDPOINT_URL_ECS: endpoint }),
-    AWS_CONFIG_FILE: Path.join(home, "no-config"),
-    AWS_SHARED_CREDENTIALS_FILE: Path.join(home, "no-credentials"),
-    AWS_EC2_METADATA_DISABLED: "true",
-    AWS_PROFILE: "",
-    AWS_DEFAULT_PROFILE: "",
-    NODE_OPTIONS: "",
-    NO_COLOR: "1"
-  }
-}
+): Record<string, string> =>
+  sdkEnvironment(
+    homeEnvironment(node, installed().scratch),
+    sim === undefined ? noSimulatorCredentials : sdkCredentials(sim),
+    sim?.endpoint ?? "http://127.0.0.1:9",
+    endpoints
+  )
 
 /** StartSession through the real SDK, as the AWS CLI makes it before it starts the plugin. */
 export const startSession = (sim: AgentSimulator.AgentSimulator, input: StartSessionCommandInput) =>

@@ -4,6 +4,7 @@
  */
 import { Effect } from "effect"
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 
 /** A running bin: its output so far, and its exit. */
@@ -23,6 +24,40 @@ export interface Running {
 
 /** The PATH with `node`'s directory first. */
 export const pathFor = (node: string) => `${Path.dirname(node)}${Path.delimiter}${process.env["PATH"] ?? ""}`
+
+/** A bin's own: `node` first on the PATH, a home and a cache under `scratch` (made if missing). */
+export const homeEnvironment = (node: string, scratch: string): Record<string, string> => {
+  const home = Path.join(scratch, "home")
+  Fs.mkdirSync(home, { recursive: true })
+  return { PATH: pathFor(node), HOME: home, XDG_CACHE_HOME: Path.join(scratch, "cache") }
+}
+
+/**
+ * `home` (a `homeEnvironment`) with what a bin needs to reach a simulator through the AWS SDK: `credentials`, and
+ * `endpoint` as the SSM, KMS and ECS endpoints (`AWS_ENDPOINT_URL_<SERVICE>`; with `endpoints: "general"`, the one
+ * `AWS_ENDPOINT_URL` for every service); no shared AWS config, no profile, no NODE_OPTIONS.
+ */
+export const sdkEnvironment = (
+  home: Record<string, string>,
+  credentials: { readonly accessKeyId: string; readonly secretAccessKey: string },
+  endpoint: string,
+  endpoints: "perService" | "general" = "perService"
+): Record<string, string> => ({
+  ...home,
+  AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+  AWS_REGION: "us-east-1",
+  ...(endpoints === "general"
+    ? { AWS_ENDPOINT_URL: endpoint }
+    : { AWS_ENDPOINT_URL_SSM: endpoint, AWS_ENDPOINT_URL_KMS: endpoint, AWS_ENDPOINT_URL_ECS: endpoint }),
+  AWS_CONFIG_FILE: Path.join(home["HOME"]!, "no-config"),
+  AWS_SHARED_CREDENTIALS_FILE: Path.join(home["HOME"]!, "no-credentials"),
+  AWS_EC2_METADATA_DISABLED: "true",
+  AWS_PROFILE: "",
+  AWS_DEFAULT_PROFILE: "",
+  NODE_OPTIONS: "",
+  NO_COLOR: "1"
+})
 
 /**
  * Spawns `command` with `args` for the scope, with `env` over this process's environment; SIGKILL at the end of

@@ -18,23 +18,12 @@
  *
  * @internal
  */
-import { MESSAGE_TYPE_LENGTH, PAYLOAD_OFFSET } from "../protocol/agentMessage.js"
-
-/** The JSON `encodeAcknowledge` writes, without its three values. */
-const ACK_TEMPLATE =
-  `{"AcknowledgedMessageType":"","AcknowledgedMessageId":"","AcknowledgedMessageSequenceNumber":,"IsSequentialMessage":true}`
-
-/**
- * The largest acknowledgement frame: the header, and the JSON with a message type of 32 bytes (the longest the
- * header takes), a 36-character id and a sequence number of 16 digits (the largest is 2^53 - 1).
- * @internal
- */
-export const MAX_ACK_FRAME = PAYLOAD_OFFSET + ACK_TEMPLATE.length + MESSAGE_TYPE_LENGTH + 36 + 16
+import { MAX_ACKNOWLEDGE_FRAME } from "../protocol/agentMessage.js"
 
 /** @internal */
 export interface AckRing {
   readonly capacity: number
-  /** entry `i`'s bytes from `i * MAX_ACK_FRAME`, `lengths[i]` of them */
+  /** entry `i`'s bytes from `i * MAX_ACKNOWLEDGE_FRAME`, `lengths[i]` of them */
   readonly bytes: Uint8Array
   readonly lengths: Uint16Array
   readonly sequences: Float64Array
@@ -53,7 +42,7 @@ export interface AckRing {
 /** An empty ring of `capacity` entries. @internal */
 export const make = (capacity: number): AckRing => ({
   capacity,
-  bytes: new Uint8Array(capacity * MAX_ACK_FRAME),
+  bytes: new Uint8Array(capacity * MAX_ACKNOWLEDGE_FRAME),
   lengths: new Uint16Array(capacity),
   sequences: new Float64Array(capacity),
   due: new Float64Array(capacity),
@@ -68,11 +57,12 @@ const after = (ring: AckRing, slot: number, offset: number): number => (slot + o
 
 /**
  * Keeps a copy of `frame`, the acknowledgement of `sequence`, with its repeat due at `due` (0 for none), in the
- * oldest entry, whose own repeat must have gone (`lapped` says). A frame larger than `MAX_ACK_FRAME` is not kept.
+ * oldest entry, whose own repeat must have gone (`lapped` says). A frame larger than `MAX_ACKNOWLEDGE_FRAME` is not
+ * kept.
  * @internal
  */
 export const keep = (ring: AckRing, frame: Uint8Array, sequence: number, due: number): void => {
-  if (frame.length > MAX_ACK_FRAME) return
+  if (frame.length > MAX_ACKNOWLEDGE_FRAME) return
   const slot = ring.next
   // the oldest entry goes (its repeat should have gone with `lapped`; if not, it goes uncounted, never lost count
   // of), and the search for the next repeat starts at the one after it, now the oldest
@@ -80,7 +70,7 @@ export const keep = (ring: AckRing, frame: Uint8Array, sequence: number, due: nu
     repeated(ring, slot)
     if (ring.repeatHead === slot) ring.repeatHead = after(ring, slot, 1)
   }
-  ring.bytes.set(frame, slot * MAX_ACK_FRAME)
+  ring.bytes.set(frame, slot * MAX_ACKNOWLEDGE_FRAME)
   ring.lengths[slot] = frame.length
   ring.sequences[slot] = sequence
   ring.due[slot] = due
@@ -95,7 +85,7 @@ export const lapped = (ring: AckRing): number | undefined =>
 
 /** A fresh copy of an entry's frame, for the transport. @internal */
 export const frameAt = (ring: AckRing, slot: number): Uint8Array =>
-  ring.bytes.slice(slot * MAX_ACK_FRAME, slot * MAX_ACK_FRAME + ring.lengths[slot]!)
+  ring.bytes.slice(slot * MAX_ACKNOWLEDGE_FRAME, slot * MAX_ACKNOWLEDGE_FRAME + ring.lengths[slot]!)
 
 /** The sequence number an entry acknowledges. @internal */
 export const sequenceAt = (ring: AckRing, slot: number): number => ring.sequences[slot]!

@@ -72,12 +72,7 @@ export const readAcknowledge = (payload: Uint8Array): Acknowledgement | undefine
     : undefined
 }
 
-const CANONICAL_PARTS = [
-  `{"AcknowledgedMessageType":"`,
-  `","AcknowledgedMessageId":"`,
-  `","AcknowledgedMessageSequenceNumber":`,
-  `,"IsSequentialMessage":`
-].map((part) => textEncoder.encode(part))
+const CANONICAL_PARTS = internalMessage.ACKNOWLEDGE_FIELDS.map((part) => textEncoder.encode(part))
 const TRUE_END = textEncoder.encode("true}")
 const FALSE_END = textEncoder.encode("false}")
 const QUOTE = 0x22
@@ -246,12 +241,12 @@ export const ackRoom = (state: ChannelState, sequence: number): boolean => {
 const repeatAck = (state: ChannelState, slot: number): void => {
   AckRing.repeated(state.acks, slot)
   const sequence = AckRing.sequenceAt(state.acks, slot)
+  // copied before `ackRoom`, whose flush may write enough acknowledgements to reuse the entry
+  const frame = AckRing.frameAt(state.acks, slot)
   if (state.pendingAcks.size > 0 || congested(state)) {
-    // read before `ackRoom`, whose flush may write enough acknowledgements to reuse the entry
-    const frame = AckRing.frameAt(state.acks, slot)
     if (ackRoom(state, sequence)) holdAck(state, sequence, () => acknowledgedMessageId(frame))
   } else {
-    write(state, AckRing.frameAt(state.acks, slot))
+    write(state, frame)
   }
 }
 

@@ -215,6 +215,29 @@ const writeRandomMessageId = (frame: Uint8Array, offset: number): void => {
 }
 
 /**
+ * An acknowledgement's JSON before each of its four values (type, message id, sequence number, sequential), as Go's
+ * `json.Marshal` writes it for AWS's agent and client: what `encodeAcknowledge` writes, and the canonical form the
+ * engine reads without a parser.
+ * @internal
+ */
+export const ACKNOWLEDGE_FIELDS = [
+  `{"AcknowledgedMessageType":"`,
+  `","AcknowledgedMessageId":"`,
+  `","AcknowledgedMessageSequenceNumber":`,
+  `,"IsSequentialMessage":`
+] as const
+const [TYPE_FIELD, ID_FIELD, SEQUENCE_FIELD, SEQUENTIAL_FIELD] = ACKNOWLEDGE_FIELDS
+const SEQUENTIAL_END = "true}"
+
+/**
+ * The largest frame `encodeAcknowledge` writes: a message type of 32 bytes (the longest the header takes), a
+ * 36-character id, a sequence number of 16 digits (the largest is 2^53 - 1).
+ * @internal
+ */
+export const MAX_ACKNOWLEDGE_FRAME = PAYLOAD_OFFSET + ACKNOWLEDGE_FIELDS.join("").length + SEQUENTIAL_END.length +
+  MESSAGE_TYPE_LENGTH + 36 + 16
+
+/**
  * The acknowledgement of a data message (section 4), built in one allocation: its JSON written straight into the
  * frame, a random message id straight from a pool of random bytes. `messageType` and `messageId` are those of a
  * decoded frame (ASCII: a known type, and a UUID as `readMessageId` writes it).
@@ -226,8 +249,8 @@ export const encodeAcknowledge = (
   sequenceNumber: number,
   createdDate: number
 ): Uint8Array => {
-  const json = `{"AcknowledgedMessageType":"${messageType}","AcknowledgedMessageId":"${messageId}",` +
-    `"AcknowledgedMessageSequenceNumber":${sequenceNumber},"IsSequentialMessage":true}`
+  const json = TYPE_FIELD + messageType + ID_FIELD + messageId + SEQUENCE_FIELD + sequenceNumber + SEQUENTIAL_FIELD +
+    SEQUENTIAL_END
   const frame = allocate(PAYLOAD_OFFSET + json.length)
   writeRandomMessageId(frame, MESSAGE_ID_OFFSET)
   writeHeader(frame, {
