@@ -132,7 +132,13 @@ describe("Escape", () => {
     "input with no escape character after a line end (nor at the start) is sent as typed, ~. included",
     [keyboard, fc.array(fc.nat(), { maxLength: 8 })],
     ([bytes, cuts]) => {
-      const typed = [0x78, ...bytes].filter((byte, i, all) => !(byte === TILDE && (all[i - 1] === 0x0d || all[i - 1] === 0x0a)))
+      // dropped against the last byte kept, not the last byte generated: in \r~~ the second ~ follows the \r once the
+      // first is dropped
+      const typed: Array<number> = []
+      for (const byte of [0x78, ...bytes]) {
+        const previous = typed[typed.length - 1]
+        if (!(byte === TILDE && (previous === 0x0d || previous === 0x0a))) typed.push(byte)
+      }
       const input = Uint8Array.from(typed)
       const outcome = run(TILDE, split(input, cuts))
       assert.deepStrictEqual(outcome.sent, typed)
