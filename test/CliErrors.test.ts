@@ -260,7 +260,12 @@ describe("forward checks its local end before StartSession", () => {
       const child = yield* spawnCli("main", args)
       let stderr = ""
       child.stderr!.on("data", (data: Buffer) => stderr += data.toString())
-      return [yield* exitCode(child), stderr.trim().split("\n")] as const
+      // a process that does not end fails the test with what it said, not the test's whole time (CI met one once)
+      const code = yield* exitCode(child).pipe(Effect.timeoutFail({
+        duration: "30 seconds",
+        onTimeout: () => new Error(`${args.join(" ")}: no exit within 30 s; stderr so far: ${JSON.stringify(stderr)}`)
+      }))
+      return [code, stderr.trim().split("\n")] as const
     })
 
   it.scopedLive("bad flags (InvalidOptions): one line each, exit 1", () =>
@@ -284,7 +289,7 @@ describe("forward checks its local end before StartSession", () => {
         assert.strictEqual(code, 1, cases[i]![0].join(" "))
         assert.deepStrictEqual(lines, [`ssm-session-manager: ${cases[i]![1]}`])
       })
-    }), 60_000)
+    }), 90_000)
 
   it.scopedLive("a port in use, or out of range: one line, exit 1, and no session started", () =>
     Effect.gen(function*() {
